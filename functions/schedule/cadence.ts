@@ -1,0 +1,249 @@
+/**
+ * The cadence engine: when a schedule is due, how often, in which lane, and when it is done.
+ *
+ * Pure: times are milliseconds since the epoch, the clock is an argument, nothing is read or
+ * written. The planner, the worker, the reconciler, the CLI and the simulator all ask it.
+ *
+ * Vocabulary:
+ * - a *due point* is a time a schedule should be synced at;
+ * - `nextDueAt(cadence, served, now)` is the due point after the one just served, with any
+ *   points missed in between coalesced into one run;
+ * - a cadence is *finished* once it will never be due again (an event after `startsAt + after`,
+ *   an interval after `endAt`; a cron never finishes).
+ */
+import { CronExpressionParser, type CronExpression } from 'cron-parser';
+import { laneForInterval, type Lane, type LaneThresholds } from './lane.js';
+import type { Cadence, CronCadence, EventCadence } from './spec.js';
+
+/** When the cadence stops for good, or `null` if it never does. */
+export function finishesAt(cadence: Cadence): number | null {
+  switch (cadence.kind) {
+    case 'event':
+      return cadence.startsAt + cadence.after;
+    case 'interval':
+      return cadence.endAt ?? null;
+    case 'cron':
+      return null;
+  }
+}
+
+export function isFinished(cadence: Cadence, at: number): boolean {
+  const end = finishesAt(cadence);
+  return end !== null && at >= end;
+}
+
+/** The interval between syncs in force at `at`, or `null` once the cadence has finished. */
+export function intervalAt(cadence: Cadence, at: number): number | null {
+  switch (cadence.kind) {
+    case 'event':
+      return eventInterval(cadence, at);
+    case 'interval':
+      return isFinished(cadence, at) ? null : cadence.every;
+    case 'cron':
+      return cronNextAfter(cadence, at) - cronLatestAtOrBefore(cadence, at);
+  }
+}
+
+/**
+ * The lane a schedule belongs in at `at`: the operator's explicit lane wins; otherwise the lane
+ * follows the interval in force (a finished cadence keeps the lane of its last interval).
+ */
+export function laneAt(
+  cadence: Cadence,
+  explicitLane: Lane | undefined,
+  at: number,
+  thresholds: LaneThresholds,
+): Lane {
+  if (explicitLane !== undefined) return explicitLane;
+  return laneForInterval(intervalAt(cadence, at) ?? finalInterval(cadence), thresholds);
+}
+
+/**
+ * When a schedule that has never run is first due, or `null` if it is already finished.
+ *
+ * Events and intervals are due at once (an interval with a future `startAt` at `startAt`, one
+ * with a past `startAt` at its latest grid point, so the grid stays aligned). A cron schedule
+ * waits for its next occurrence: creating it is not a missed run.
+ */
+export function firstDueAt(cadence: Cadence, now: number): number | null {
+  if (isFinished(cadence, now)) return null;
+  switch (cadence.kind) {
+    case 'event':
+      return now;
+    case 'interval': {
+      if (cadence.startAt === undefined) return now;
+      if (cadence.startAt > now) return cadence.startAt;
+      return cadence.startAt + Math.floor((now - cadence.startAt) / cadence.every) * cadence.every;
+    }
+    case 'cron':
+      return cronNextAfter(cadence, now - 1);
+  }
+}
+
+/**
+ * The due point after `servedDueAt`, computed from the due point (not from when the sync ran),
+ * so a schedule does not drift. Points missed by `now` are coalesced: if any lie in
+ * `(servedDueAt, now]`, the latest of them is returned (due at once, run once); otherwise the
+ * first point after `now`. An event never sleeps through a tier boundary: a step that would
+ * jump past the moment a shorter interval takes over lands on that moment instead.
+ *
+ * Returns `null` when the cadence is finished.
+ */
+export function nextDueAt(cadence: Cadence, servedDueAt: number, now: number): number | null {
+  let latestMissed: number | null = null;
+  let at = servedDueAt;
+  for (;;) {
+    const next = step(cadence, at);
+    if (next === null) return latestMissed;
+    if (next > now) return latestMissed ?? next;
+    at = fastForward(cadence, next, now);
+    latestMissed = at;
+  }
+}
+
+/** What to do with a due point that is found late: run it, or skip it (cron only). */
+export type CatchUp = { run: true } | { run: false; missedByMs: number; nextDueAt: number };
+
+/**
+ * Decides whether a due point found at `now` still runs. A cron run missed by at most
+ * `catchUpWithin` runs once; an older one is skipped to the next occurrence after `now`. Events
+ * and intervals always run (late, once).
+ */
+export function catchUp(cadence: Cadence, dueAt: number, now: number): CatchUp {
+  const missedByMs = now - dueAt;
+  if (cadence.kind !== 'cron' || missedByMs <= cadence.catchUpWithin) return { run: true };
+  return { run: false, missedByMs, nextDueAt: cronNextAfter(cadence, now) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stepping: one due point to the next, and whole runs of points at once.
+
+/** The due point after `at`, without coalescing; `null` when the cadence is finished. */
+function step(cadence: Cadence, at: number): number | null {
+  switch (cadence.kind) {
+    case 'event':
+      return eventStep(cadence, at);
+    case 'interval': {
+      const next = at + cadence.every;
+      return isFinished(cadence, next) ? null : next;
+    }
+    case 'cron':
+      return cronNextAfter(cadence, at);
+  }
+}
+
+/**
+ * From due point `at` (≤ `now`), the last point that plain steps reach without passing `now`
+ * or a change of interval. Lets `nextDueAt` cross a long outage in O(tiers), not O(points).
+ */
+function fastForward(cadence: Cadence, at: number, now: number): number {
+  switch (cadence.kind) {
+    case 'event': {
+      const every = eventInterval(cadence, at);
+      if (every === null) return at;
+      const limit = eventSegmentEnd(cadence, at, every);
+      return at + Math.min(wholeSteps(now - at, every), stepsBefore(limit - at, every)) * every;
+    }
+    case 'interval': {
+      const steps = wholeSteps(now - at, cadence.every);
+      const end = cadence.endAt;
+      return (
+        at +
+        (end === undefined ? steps : Math.min(steps, stepsBefore(end - at, cadence.every))) *
+          cadence.every
+      );
+    }
+    case 'cron':
+      return cronLatestAtOrBefore(cadence, now);
+  }
+}
+
+/** How many whole `every` steps fit in `span`. */
+function wholeSteps(span: number, every: number): number {
+  return Math.floor(span / every);
+}
+
+/** How many whole `every` steps stay strictly before `span`. */
+function stepsBefore(span: number, every: number): number {
+  return Math.ceil(span / every) - 1;
+}
+
+function finalInterval(cadence: Cadence): number {
+  switch (cadence.kind) {
+    case 'event':
+      return cadence.tiers[0]?.every ?? cadence.otherwise;
+    case 'interval':
+      return cadence.every;
+    case 'cron':
+      return 0; // never finishes; unreachable through laneAt
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events.
+
+function eventInterval(cadence: EventCadence, at: number): number | null {
+  if (at >= cadence.startsAt + cadence.after) return null;
+  const left = cadence.startsAt - at;
+  // Tiers are sorted closest first; the closest tier whose window has begun is in force.
+  for (const tier of cadence.tiers) if (left <= tier.before) return tier.every;
+  return cadence.otherwise;
+}
+
+/** Tier boundaries (the moment each tier comes into force), earliest first. */
+function eventBoundaries(cadence: EventCadence): number[] {
+  return cadence.tiers.map((tier) => cadence.startsAt - tier.before).sort((a, b) => a - b);
+}
+
+function eventStep(cadence: EventCadence, at: number): number | null {
+  const every = eventInterval(cadence, at);
+  if (every === null) return null;
+  let next = at + every;
+  for (const boundary of eventBoundaries(cadence)) {
+    if (boundary <= at || boundary >= next) continue;
+    const then = eventInterval(cadence, boundary);
+    if (then !== null && then < every) {
+      next = boundary;
+      break;
+    }
+  }
+  return next >= cadence.startsAt + cadence.after ? null : next;
+}
+
+/** The first moment after `at` where the interval stops being `every`: a boundary or the end. */
+function eventSegmentEnd(cadence: EventCadence, at: number, every: number): number {
+  for (const boundary of eventBoundaries(cadence)) {
+    if (boundary > at && eventInterval(cadence, boundary) !== every) return boundary;
+  }
+  return cadence.startsAt + cadence.after;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cron, through cron-parser (time zones and DST).
+
+const cronCache = new Map<string, CronExpression>();
+
+function cronFor(cadence: CronCadence): CronExpression {
+  const key = `${cadence.timezone}\n${cadence.expression}`;
+  let expression = cronCache.get(key);
+  if (expression === undefined) {
+    if (cronCache.size >= 1_000) cronCache.clear();
+    expression = CronExpressionParser.parse(cadence.expression, { tz: cadence.timezone });
+    cronCache.set(key, expression);
+  }
+  return expression;
+}
+
+/** The first occurrence strictly after `at`. */
+function cronNextAfter(cadence: CronCadence, at: number): number {
+  const expression = cronFor(cadence);
+  expression.reset(new Date(at));
+  return expression.next().getTime();
+}
+
+/** The last occurrence at or before `at`. */
+function cronLatestAtOrBefore(cadence: CronCadence, at: number): number {
+  const expression = cronFor(cadence);
+  expression.reset(new Date(at + 1));
+  return expression.prev().getTime();
+}
