@@ -1,0 +1,330 @@
+/**
+ * pacer's settings: one table of every setting with its environment variable, default and
+ * validator. `loadSettings(env)` reads them once (at cold start); a bad value fails at once
+ * with the variable's name. Settings marked `live` may also be overridden at run time by the
+ * `pacer/config` document (the planner re-reads it every tick).
+ */
+import { z } from 'zod';
+import { PacerError } from './errors.js';
+import { DURATION_HINT, formatDuration, parseDuration } from './schedule/duration.js';
+import type { Lane, LaneThresholds } from './schedule/lane.js';
+
+export type PerLane<T> = Record<Lane, T>;
+
+export interface Settings {
+  /** Google Cloud project (GOOGLE_CLOUD_PROJECT, or GCLOUD_PROJECT). */
+  projectId: string | undefined;
+  /** Most schedules dispatched per lane per sub-tick. */
+  caps: PerLane<number>;
+  /** Interval thresholds for lanes: at most `high` → high, at most `medium` → medium. */
+  laneThresholds: LaneThresholds;
+  /** Seconds between sub-ticks within one planner invocation. */
+  subTickSeconds: number;
+  /** Seconds one planner invocation may plan for; also the `alert.tick_slow` budget. */
+  tickBudgetSeconds: number;
+  /** A schedule's run time when it sets no `maxRunSeconds`. */
+  defaultMaxRunSeconds: number;
+  /** Delivery attempts before a message is dead-lettered. */
+  maxAttempts: number;
+  alerts: {
+    /** `alert.high_deferred` when more high-lane items than this wait in one sub-tick. */
+    highDeferred: number;
+    /** `alert.backlog` when more items than this are due across lanes. */
+    backlog: number;
+  };
+  log: {
+    level: LogLevel;
+    /** Human-readable logs (needs the dev dependency pino-pretty); never in production. */
+    pretty: boolean;
+  };
+}
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** One setting: where it lives in {@link Settings}, its variable, its default and its check. */
+export interface SettingDefinition {
+  path: string;
+  env: string;
+  default: unknown;
+  /** What a good value looks like, for errors and the README. */
+  expects: string;
+  /** What the setting does, for the README. */
+  doc: string;
+  /** May `pacer/config` override it while running? */
+  live: boolean;
+  parse: (raw: unknown) => { ok: true; value: unknown } | { ok: false };
+  /** A value as an operator writes it (durations as `1m`). */
+  show: (value: unknown) => string;
+}
+
+const showPlain = (value: unknown) => String(value);
+
+const wholeNumber = (min: number, max: number) => ({
+  expects: `a whole number from ${min} to ${max}`,
+  show: showPlain,
+  parse: fromZod(z.coerce.number().int().min(min).max(max)),
+});
+
+const durationMs = (min: string) => ({
+  expects: `a duration of at least ${min} (${DURATION_HINT})`,
+  show: (value: unknown) => formatDuration(value as number),
+  parse: (raw: unknown) => {
+    if (typeof raw !== 'string') return { ok: false } as const;
+    const parsed = parseDuration(raw.trim());
+    const minimum = parseDuration(min);
+    return parsed.ok && minimum.ok && parsed.ms >= minimum.ms
+      ? ({ ok: true, value: parsed.ms } as const)
+      : ({ ok: false } as const);
+  },
+});
+
+const flag = {
+  expects: 'true or false',
+  show: showPlain,
+  parse: fromZod(z.union([z.boolean(), z.stringbool()])),
+};
+
+const oneOf = (values: readonly string[]) => ({
+  expects: `one of ${values.join(', ')}`,
+  show: showPlain,
+  parse: fromZod(z.enum(values as [string, ...string[]])),
+});
+
+function fromZod(schema: z.ZodType) {
+  return (raw: unknown) => {
+    const result = schema.safeParse(typeof raw === 'string' ? raw.trim() : raw);
+    return result.success ? ({ ok: true, value: result.data } as const) : ({ ok: false } as const);
+  };
+}
+
+/** Every setting pacer reads. The README's settings table is generated from this list. */
+export const SETTINGS: readonly SettingDefinition[] = [
+  {
+    path: 'caps.high',
+    doc: 'Most high-lane schedules dispatched per sub-tick.',
+    env: 'PACER_CAP_HIGH',
+    default: 50,
+    live: true,
+    ...wholeNumber(0, 10_000),
+  },
+  {
+    path: 'caps.medium',
+    doc: 'Most medium-lane schedules dispatched per sub-tick.',
+    env: 'PACER_CAP_MEDIUM',
+    default: 20,
+    live: true,
+    ...wholeNumber(0, 10_000),
+  },
+  {
+    path: 'caps.low',
+    doc: 'Most low-lane schedules dispatched per sub-tick.',
+    env: 'PACER_CAP_LOW',
+    default: 10,
+    live: true,
+    ...wholeNumber(0, 10_000),
+  },
+  {
+    path: 'laneThresholds.highMaxIntervalMs',
+    doc: 'A schedule whose interval in force is at most this goes in the high lane.',
+    env: 'PACER_LANE_HIGH_MAX_INTERVAL',
+    default: 60_000,
+    live: false,
+    ...durationMs('10s'),
+  },
+  {
+    path: 'laneThresholds.mediumMaxIntervalMs',
+    doc: 'At most this (and above the high threshold): medium lane; longer: low.',
+    env: 'PACER_LANE_MEDIUM_MAX_INTERVAL',
+    default: 300_000,
+    live: false,
+    ...durationMs('10s'),
+  },
+  {
+    path: 'subTickSeconds',
+    doc: 'Seconds between sub-ticks within one planner invocation.',
+    env: 'PACER_SUBTICK_SECONDS',
+    default: 10,
+    live: true,
+    ...wholeNumber(1, 60),
+  },
+  {
+    path: 'tickBudgetSeconds',
+    doc: 'Seconds one planner invocation plans for; a tick over it raises `alert.tick_slow`.',
+    env: 'PACER_TICK_BUDGET_SECONDS',
+    default: 50,
+    live: true,
+    ...wholeNumber(1, 3_000),
+  },
+  {
+    path: 'defaultMaxRunSeconds',
+    doc: 'Run time of a sync whose schedule sets no `maxRunSeconds`.',
+    env: 'PACER_DEFAULT_MAX_RUN_SECONDS',
+    default: 300,
+    live: false,
+    ...wholeNumber(1, 540),
+  },
+  {
+    path: 'maxAttempts',
+    doc: 'Delivery attempts before a message is dead-lettered.',
+    env: 'PACER_MAX_ATTEMPTS',
+    default: 5,
+    live: false,
+    ...wholeNumber(1, 100),
+  },
+  {
+    path: 'alerts.highDeferred',
+    doc: '`alert.high_deferred` when more high-lane schedules than this wait in one sub-tick.',
+    env: 'PACER_ALERT_HIGH_DEFERRED',
+    default: 10,
+    live: true,
+    ...wholeNumber(0, 1_000_000),
+  },
+  {
+    path: 'alerts.backlog',
+    doc: '`alert.backlog` when more schedules than this are due across lanes.',
+    env: 'PACER_ALERT_BACKLOG',
+    default: 1_000,
+    live: true,
+    ...wholeNumber(0, 100_000_000),
+  },
+  {
+    path: 'log.level',
+    doc: 'Log level.',
+    env: 'PACER_LOG_LEVEL',
+    default: 'info',
+    live: false,
+    ...oneOf(LOG_LEVELS),
+  },
+  {
+    path: 'log.pretty',
+    doc: 'Human-readable logs for a terminal (needs the dev dependency pino-pretty).',
+    env: 'PACER_LOG_PRETTY',
+    default: false,
+    live: false,
+    ...flag,
+  },
+];
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/**
+ * Reads every setting from `env` (normally `process.env`), with defaults for what is unset or
+ * empty. Throws a {@link PacerError} `invalid_config` naming each bad variable.
+ */
+export function loadSettings(env: Env): Settings {
+  const settings = defaultSettings();
+  const problems: string[] = [];
+  for (const definition of SETTINGS) {
+    const raw = env[definition.env];
+    if (raw === undefined || raw.trim() === '') continue;
+    const parsed = definition.parse(raw);
+    if (parsed.ok) setPath(settings, definition.path, parsed.value);
+    else
+      problems.push(
+        `${definition.env}: expected ${definition.expects}, got ${JSON.stringify(raw)}`,
+      );
+  }
+  problems.push(...crossCheck(settings, (definition) => definition.env));
+  if (problems.length > 0) {
+    throw new PacerError('invalid_config', `invalid settings:\n  ${problems.join('\n  ')}`, {
+      problems,
+    });
+  }
+  settings.projectId = nonEmpty(env.GOOGLE_CLOUD_PROJECT) ?? nonEmpty(env.GCLOUD_PROJECT);
+  return settings;
+}
+
+/**
+ * Applies live overrides (the `pacer/config` document) on top of `base`. Only `live` settings
+ * may be overridden, under their path (`{ caps: { high: 80 } }`). Returns the new settings or
+ * the list of problems; the caller keeps its last good settings when there are problems.
+ */
+export function applyOverrides(
+  base: Settings,
+  overrides: unknown,
+): { ok: true; settings: Settings } | { ok: false; problems: string[] } {
+  if (typeof overrides !== 'object' || overrides === null || Array.isArray(overrides)) {
+    return { ok: false, problems: ['(document): expected a map of settings'] };
+  }
+  const settings = structuredClone(base);
+  const problems: string[] = [];
+  const known = new Set<string>();
+  for (const definition of SETTINGS) {
+    const raw = getPath(overrides, definition.path);
+    if (raw === undefined) continue;
+    known.add(definition.path);
+    if (!definition.live) {
+      problems.push(`${definition.path}: cannot be changed live; set ${definition.env} instead`);
+      continue;
+    }
+    const parsed = definition.parse(raw);
+    if (parsed.ok) setPath(settings, definition.path, parsed.value);
+    else
+      problems.push(
+        `${definition.path}: expected ${definition.expects}, got ${JSON.stringify(raw)}`,
+      );
+  }
+  for (const path of leafPaths(overrides)) {
+    if (!known.has(path)) problems.push(`${path}: unknown setting`);
+  }
+  problems.push(...crossCheck(settings, (definition) => definition.path));
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, settings };
+}
+
+/** The settings with every default, before the environment is read. */
+export function defaultSettings(): Settings {
+  const settings = { projectId: undefined } as unknown as Settings;
+  for (const definition of SETTINGS) setPath(settings, definition.path, definition.default);
+  return settings;
+}
+
+function crossCheck(settings: Settings, name: (definition: SettingDefinition) => string): string[] {
+  const problems: string[] = [];
+  const named = (path: string) => {
+    const definition = SETTINGS.find((candidate) => candidate.path === path);
+    if (definition === undefined) throw new Error(`no setting at ${path}`);
+    return name(definition);
+  };
+  if (settings.laneThresholds.mediumMaxIntervalMs < settings.laneThresholds.highMaxIntervalMs) {
+    problems.push(
+      `${named('laneThresholds.mediumMaxIntervalMs')}: must not be shorter than ${named('laneThresholds.highMaxIntervalMs')}`,
+    );
+  }
+  if (settings.subTickSeconds > settings.tickBudgetSeconds) {
+    problems.push(`${named('subTickSeconds')}: must not exceed ${named('tickBudgetSeconds')}`);
+  }
+  return problems;
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+function getPath(object: unknown, path: string): unknown {
+  let current: unknown = object;
+  for (const key of path.split('.')) {
+    if (typeof current !== 'object' || current === null) return undefined;
+    current = (current as Record<string, unknown>)[key];
+  }
+  return current;
+}
+
+function setPath(object: object, path: string, value: unknown): void {
+  const keys = path.split('.');
+  const last = keys.pop() ?? path;
+  let current = object as Record<string, unknown>;
+  for (const key of keys) {
+    current[key] ??= {};
+    current = current[key] as Record<string, unknown>;
+  }
+  current[last] = value;
+}
+
+function leafPaths(object: object, prefix = ''): string[] {
+  return Object.entries(object as Record<string, unknown>).flatMap(([key, value]) =>
+    typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? leafPaths(value, `${prefix}${key}.`)
+      : [`${prefix}${key}`],
+  );
+}
