@@ -16,6 +16,16 @@ export interface Settings {
   projectId: string | undefined;
   /** Most schedules dispatched per lane per sub-tick. */
   caps: PerLane<number>;
+  /** Most schedules in flight (leased) per lane: the lane's worker capacity. */
+  inFlightBudget: PerLane<number>;
+  /** Most schedules in flight across lanes (a downstream provider's limit); null: no limit. */
+  totalInFlightBudget: number | null;
+  /** In-flight slots each lane keeps under the total budget, so no lane starves. */
+  reserved: PerLane<number>;
+  /** How long a dispatched message may wait for a worker before its schedule is due again. */
+  dispatchGraceSeconds: number;
+  /** How long one publish may take, retries included, before its claim is released. */
+  publishTimeoutSeconds: number;
   /** Interval thresholds for lanes: at most `high` → high, at most `medium` → medium. */
   laneThresholds: LaneThresholds;
   /** Seconds between sub-ticks within one planner invocation. */
@@ -58,7 +68,11 @@ export interface SettingDefinition {
   show: (value: unknown) => string;
 }
 
-const showPlain = (value: unknown) => String(value);
+const showPlain = (value: unknown): string => {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return JSON.stringify(value);
+};
 
 const wholeNumber = (min: number, max: number) => ({
   expects: `a whole number from ${min} to ${max}`,
@@ -78,6 +92,18 @@ const durationMs = (min: string) => ({
       : ({ ok: false } as const);
   },
 });
+
+const optionalWholeNumber = (min: number, max: number) => {
+  const number = wholeNumber(min, max);
+  return {
+    expects: `a whole number from ${min} to ${max}, or none`,
+    show: (value: unknown) => (value === null ? 'none' : showPlain(value)),
+    parse: (raw: unknown) =>
+      raw === null || (typeof raw === 'string' && raw.trim().toLowerCase() === 'none')
+        ? ({ ok: true, value: null } as const)
+        : number.parse(raw),
+  };
+};
 
 const flag = {
   expects: 'true or false',
@@ -123,6 +149,78 @@ export const SETTINGS: readonly SettingDefinition[] = [
     default: 10,
     live: true,
     ...wholeNumber(0, 10_000),
+  },
+  {
+    path: 'inFlightBudget.high',
+    doc: "Most high-lane schedules in flight at once: the high workers' capacity.",
+    env: 'PACER_INFLIGHT_HIGH',
+    default: 100,
+    live: true,
+    ...wholeNumber(0, 100_000),
+  },
+  {
+    path: 'inFlightBudget.medium',
+    doc: 'Most medium-lane schedules in flight at once.',
+    env: 'PACER_INFLIGHT_MEDIUM',
+    default: 50,
+    live: true,
+    ...wholeNumber(0, 100_000),
+  },
+  {
+    path: 'inFlightBudget.low',
+    doc: 'Most low-lane schedules in flight at once.',
+    env: 'PACER_INFLIGHT_LOW',
+    default: 20,
+    live: true,
+    ...wholeNumber(0, 100_000),
+  },
+  {
+    path: 'totalInFlightBudget',
+    doc: "Most schedules in flight across all lanes (a downstream provider's limit); high lane first.",
+    env: 'PACER_INFLIGHT_TOTAL',
+    default: null,
+    live: true,
+    ...optionalWholeNumber(1, 100_000),
+  },
+  {
+    path: 'reserved.high',
+    doc: 'In-flight slots the high lane keeps under the total budget when it has work.',
+    env: 'PACER_RESERVED_HIGH',
+    default: 1,
+    live: true,
+    ...wholeNumber(0, 100_000),
+  },
+  {
+    path: 'reserved.medium',
+    doc: 'In-flight slots the medium lane keeps under the total budget, so it is never starved.',
+    env: 'PACER_RESERVED_MEDIUM',
+    default: 1,
+    live: true,
+    ...wholeNumber(0, 100_000),
+  },
+  {
+    path: 'reserved.low',
+    doc: 'In-flight slots the low lane keeps under the total budget, so it is never starved.',
+    env: 'PACER_RESERVED_LOW',
+    default: 1,
+    live: true,
+    ...wholeNumber(0, 100_000),
+  },
+  {
+    path: 'dispatchGraceSeconds',
+    doc: 'How long a dispatched message may wait for a worker before its schedule is due again.',
+    env: 'PACER_DISPATCH_GRACE_SECONDS',
+    default: 120,
+    live: false,
+    ...wholeNumber(10, 3_600),
+  },
+  {
+    path: 'publishTimeoutSeconds',
+    doc: 'How long publishing one dispatch may take, retries included, before its claim is released.',
+    env: 'PACER_PUBLISH_TIMEOUT_SECONDS',
+    default: 10,
+    live: false,
+    ...wholeNumber(1, 120),
   },
   {
     path: 'laneThresholds.highMaxIntervalMs',
@@ -289,6 +387,12 @@ function crossCheck(settings: Settings, name: (definition: SettingDefinition) =>
   if (settings.laneThresholds.mediumMaxIntervalMs < settings.laneThresholds.highMaxIntervalMs) {
     problems.push(
       `${named('laneThresholds.mediumMaxIntervalMs')}: must not be shorter than ${named('laneThresholds.highMaxIntervalMs')}`,
+    );
+  }
+  const reservedTotal = settings.reserved.high + settings.reserved.medium + settings.reserved.low;
+  if (settings.totalInFlightBudget !== null && reservedTotal > settings.totalInFlightBudget) {
+    problems.push(
+      `${named('totalInFlightBudget')}: must be at least the reserved slots together (${reservedTotal})`,
     );
   }
   if (settings.subTickSeconds > settings.tickBudgetSeconds) {

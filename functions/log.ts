@@ -69,11 +69,33 @@ export function traceFields(
   };
 }
 
+/**
+ * The caller's trace as a W3C `traceparent`: the `traceparent` header if present, otherwise
+ * Google's `X-Cloud-Trace-Context: TRACE_ID/SPAN_ID;o=1` (span id in decimal).
+ */
+export function traceparentFrom(headers: {
+  traceparent?: string | undefined;
+  cloudTraceContext?: string | undefined;
+}): string | undefined {
+  if (
+    headers.traceparent &&
+    /^[\da-f]{2}-[\da-f]{32}-[\da-f]{16}-[\da-f]{2}$/i.test(headers.traceparent)
+  ) {
+    return headers.traceparent;
+  }
+  const match = /^([\da-f]{32})\/(\d+)(?:;o=([01]))?/i.exec(headers.cloudTraceContext ?? '');
+  if (!match) return undefined;
+  const [, traceId, spanDecimal, sampled] = match as unknown as [string, string, string, string?];
+  const span = BigInt.asUintN(64, BigInt(spanDecimal)).toString(16).padStart(16, '0');
+  return `00-${traceId.toLowerCase()}-${span}-${sampled === '1' ? '01' : '00'}`;
+}
+
 /** The stable event names that log-based metrics and alerts key on. */
 export const LOG_EVENTS = [
   'tick.summary',
   'tick.busy',
   'tick.failed',
+  'tick.publish_failed',
   'sync.started',
   'sync.completed',
   'sync.failed',

@@ -3,29 +3,13 @@
  * waits until they answer, and stops them by process group. Used by the test setup and by the
  * local stack.
  *
- * No orphans, even when the parent is killed: each emulator runs in its own process group
- * under a small watchdog process (./watchdog.js) tied to this one by an IPC channel. When the
- * channel closes (we stop it, we exit, or we are killed with SIGKILL), the watchdog stops the
- * group, the gcloud wrapper and its Java child included, and reaps it.
+ * No orphans, even when the parent is killed: each emulator runs supervised (./supervise.ts),
+ * in its own process group that dies with this process.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import {
-  accessSync,
-  constants,
-  createWriteStream,
-  existsSync,
-  mkdirSync,
-  realpathSync,
-} from 'node:fs';
-import { createServer } from 'node:net';
+import { accessSync, constants, existsSync, realpathSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { PacerError } from '../../functions/errors.js';
-import { liveGroupMembers, STOP_GRACE_MS } from './watchdog.js';
-
-const WATCHDOG = fileURLToPath(new URL('./watchdog.js', import.meta.url));
+import { answersHttp, freePort, supervise, waitUntilReady } from './supervise.js';
 
 export type EmulatorKind = 'firestore' | 'pubsub';
 export const EMULATOR_KINDS: readonly EmulatorKind[] = ['firestore', 'pubsub'];
@@ -97,17 +81,16 @@ export async function startEmulators(options: StartOptions = {}): Promise<Runnin
     await Promise.all(started.map((process) => process.stop()));
   };
   try {
-    const emulators: RunningEmulator[] = [];
-    for (const kind of kinds) {
-      const reused = env[HOST_VARIABLE[kind]];
-      if (reused) {
-        emulators.push({ kind, host: reused, pgid: undefined });
-        continue;
-      }
-      const process = await startOne(kind, env, options);
-      started.push(process);
-      emulators.push({ kind, host: process.host, pgid: process.pgid });
-    }
+    // In parallel: each emulator takes a few seconds to start.
+    const emulators = await Promise.all(
+      kinds.map(async (kind): Promise<RunningEmulator> => {
+        const reused = env[HOST_VARIABLE[kind]];
+        if (reused) return { kind, host: reused, pgid: undefined };
+        const process = await startOne(kind, env, options);
+        started.push(process);
+        return { kind, host: process.host, pgid: process.pgid };
+      }),
+    );
     return {
       env: Object.fromEntries(emulators.map((e) => [HOST_VARIABLE[e.kind], e.host])),
       emulators,
@@ -164,29 +147,6 @@ export function checkPrerequisites(
   }
 }
 
-/** A free TCP port on the loopback interface. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        if (typeof address === 'object' && address !== null) resolve(address.port);
-        else reject(new Error('could not read the port of a probe socket'));
-      });
-    });
-  });
-}
-
-/** Whether any live (non-zombie) process of group `pgid` is left. */
-export function processGroupAlive(pgid: number): boolean {
-  return liveGroupMembers(pgid).length > 0;
-}
-
-// ---------------------------------------------------------------------------------------------
-
 interface StartedProcess {
   host: string;
   pgid: number;
@@ -200,146 +160,32 @@ async function startOne(
 ): Promise<StartedProcess> {
   const attempts = 3; // a probed port can be taken before the emulator binds it
   for (let attempt = 1; ; attempt++) {
-    const port = await freePort();
-    const host = `127.0.0.1:${port}`;
+    const host = `127.0.0.1:${await freePort()}`;
     const args =
       kind === 'firestore'
         ? ['emulators', 'firestore', 'start', `--host-port=${host}`]
         : ['beta', 'emulators', 'pubsub', 'start', `--host-port=${host}`, '--project=pacer-local'];
-    const child = spawn(process.execPath, [WATCHDOG, 'gcloud', ...args], {
-      detached: true, // its own process group: the terminal's Ctrl-C is ours to handle
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    const emulator = await supervise({
+      name: COMPONENT[kind].label,
+      command: 'gcloud',
+      args,
       env: { ...env, CLOUDSDK_CORE_DISABLE_PROMPTS: '1' },
+      ...(options.logDir ? { logFile: join(options.logDir, `${kind}-emulator.log`) } : {}),
+      ...(options.onLine ? { onLine: (line: string) => options.onLine?.(kind, line) } : {}),
     });
-    const output = captureOutput(kind, child, options);
-    const pgid = await watchdogReport(kind, child, output);
-    const stop = () => stopWatchdog(child, pgid);
     try {
-      await waitUntilReady(kind, host, child, output, options.readyTimeoutMs ?? 90_000);
-      return { host, pgid, stop };
+      // Both emulators answer `GET /` with 200 "Ok" once they serve.
+      await waitUntilReady(
+        emulator,
+        () => answersHttp(`http://${host}/`, true),
+        options.readyTimeoutMs ?? 90_000,
+      );
+      return { host, pgid: emulator.pgid, stop: () => emulator.stop() };
     } catch (error) {
-      await stop();
-      if (attempt < attempts && output.text().includes('already in use')) continue;
-      throw error;
+      await emulator.stop();
+      if (attempt < attempts && emulator.recentOutput().includes('already in use')) continue;
+      throw new PacerError('prerequisite_missing', (error as Error).message, {}, { cause: error });
     }
-  }
-}
-
-/** Waits for the watchdog to report the emulator's process group. */
-async function watchdogReport(
-  kind: EmulatorKind,
-  child: ChildProcess,
-  output: CapturedOutput,
-): Promise<number> {
-  const [message] = (await Promise.race([
-    once(child, 'message'),
-    once(child, 'exit').then(() => {
-      throw new PacerError(
-        'prerequisite_missing',
-        `${COMPONENT[kind].label} could not be started. Output:\n${output.text()}`,
-      );
-    }),
-  ])) as [{ pgid: number }];
-  return message.pgid;
-}
-
-/** Asks the watchdog to stop its emulator and waits until both are gone. */
-async function stopWatchdog(child: ChildProcess, pgid: number): Promise<void> {
-  if (child.exitCode === null && child.signalCode === null) {
-    const exited = once(child, 'exit');
-    if (child.connected) child.disconnect();
-    const timer = new AbortController();
-    const deadline = sleep(STOP_GRACE_MS + 2_000, 'timeout' as const, { signal: timer.signal });
-    const outcome = await Promise.race([exited, deadline]);
-    timer.abort();
-    deadline.catch(() => undefined); // the aborted sleep rejects; that is how it was meant to end
-    if (outcome === 'timeout') {
-      // The watchdog itself is stuck: kill both groups outright.
-      for (const group of [pgid, child.pid]) if (group !== undefined) signalGroup(group, 'SIGKILL');
-    }
-  }
-  for (let waited = 0; processGroupAlive(pgid); waited += 50) {
-    if (waited > 2_000) {
-      throw new Error(
-        `emulator process group ${pgid} survived SIGKILL: ${liveGroupMembers(pgid).join(', ')}`,
-      );
-    }
-    await sleep(50);
-  }
-}
-
-interface CapturedOutput {
-  text(): string;
-}
-
-function captureOutput(
-  kind: EmulatorKind,
-  child: ChildProcess,
-  options: StartOptions,
-): CapturedOutput {
-  let recent = '';
-  let file: ReturnType<typeof createWriteStream> | undefined;
-  if (options.logDir) {
-    mkdirSync(options.logDir, { recursive: true });
-    file = createWriteStream(join(options.logDir, `${kind}-emulator.log`), { flags: 'a' });
-  }
-  let partial = '';
-  const onData = (chunk: Buffer) => {
-    const text = chunk.toString('utf8');
-    recent = (recent + text).slice(-8_000);
-    file?.write(text);
-    if (options.onLine) {
-      const lines = (partial + text).split('\n');
-      partial = lines.pop() ?? '';
-      for (const line of lines) if (line.trim() !== '') options.onLine(kind, line);
-    }
-  };
-  child.stdout?.on('data', onData);
-  child.stderr?.on('data', onData);
-  child.once('exit', () => file?.end());
-  return { text: () => recent };
-}
-
-async function waitUntilReady(
-  kind: EmulatorKind,
-  host: string,
-  child: ChildProcess,
-  output: CapturedOutput,
-  timeoutMs: number,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new PacerError(
-        'prerequisite_missing',
-        `${COMPONENT[kind].label} exited during start-up. Its output:\n${output.text()}`,
-      );
-    }
-    if (await answers(host)) return;
-    await sleep(100);
-  }
-  throw new PacerError(
-    'prerequisite_missing',
-    `${COMPONENT[kind].label} did not answer on ${host} within ${timeoutMs / 1000} s. Its output:\n${output.text()}`,
-  );
-}
-
-/** Both emulators answer `GET /` with 200 "Ok" once they serve. */
-async function answers(host: string): Promise<boolean> {
-  try {
-    const response = await fetch(`http://${host}/`, { signal: AbortSignal.timeout(1_000) });
-    await response.body?.cancel();
-    return response.ok;
-  } catch {
-    return false; // not listening yet: the caller polls again
-  }
-}
-
-function signalGroup(pgid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pgid, signal);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
   }
 }
 

@@ -7,6 +7,11 @@ describe('loadSettings', () => {
     expect(loadSettings({})).toEqual({
       projectId: undefined,
       caps: { high: 50, medium: 20, low: 10 },
+      inFlightBudget: { high: 100, medium: 50, low: 20 },
+      totalInFlightBudget: null,
+      reserved: { high: 1, medium: 1, low: 1 },
+      dispatchGraceSeconds: 120,
+      publishTimeoutSeconds: 10,
       laneThresholds: { highMaxIntervalMs: 60_000, mediumMaxIntervalMs: 300_000 },
       subTickSeconds: 10,
       tickBudgetSeconds: 50,
@@ -57,6 +62,17 @@ describe('loadSettings', () => {
     ],
   ])('a bad %s fails with the variable name', (name, value, message) => {
     expect(() => loadSettings({ [name]: value })).toThrow(message);
+  });
+
+  it('reads an optional total budget, and none clears it', () => {
+    expect(loadSettings({ PACER_INFLIGHT_TOTAL: '20' }).totalInFlightBudget).toBe(20);
+    expect(loadSettings({ PACER_INFLIGHT_TOTAL: 'none' }).totalInFlightBudget).toBeNull();
+    expect(() => loadSettings({ PACER_INFLIGHT_TOTAL: '0' })).toThrow(
+      'PACER_INFLIGHT_TOTAL: expected a whole number from 1 to 100000, or none, got "0"',
+    );
+    expect(() => loadSettings({ PACER_INFLIGHT_TOTAL: '2' })).toThrow(
+      'PACER_INFLIGHT_TOTAL: must be at least the reserved slots together (3)',
+    );
   });
 
   it('checks settings against each other', () => {

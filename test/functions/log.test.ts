@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger, traceFields } from '../../functions/log.js';
+import { createLogger, traceFields, traceparentFrom } from '../../functions/log.js';
 
 function capture() {
   const lines: Record<string, unknown>[] = [];
@@ -52,5 +52,21 @@ describe('the Cloud Logging logger', () => {
   it('ignores a malformed traceparent', () => {
     expect(traceFields('garbage', 'p')).toEqual({});
     expect(traceFields(undefined, 'p')).toEqual({});
+  });
+});
+
+describe('the caller’s trace', () => {
+  it('is taken from traceparent, else from X-Cloud-Trace-Context', () => {
+    const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    expect(traceparentFrom({ traceparent, cloudTraceContext: 'ignored/1;o=1' })).toBe(traceparent);
+    expect(
+      traceparentFrom({
+        cloudTraceContext: '0af7651916cd43dd8448eb211c80319c/13235353014750950193;o=1',
+      }),
+    ).toBe('00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
+    expect(traceparentFrom({ cloudTraceContext: '0af7651916cd43dd8448eb211c80319c/1' })).toBe(
+      '00-0af7651916cd43dd8448eb211c80319c-0000000000000001-00',
+    );
+    expect(traceparentFrom({ traceparent: 'nonsense' })).toBeUndefined();
   });
 });

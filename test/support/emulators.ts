@@ -27,18 +27,50 @@ export function uniqueProjectId(label: string): string {
   return `t-${slug}-${randomBytes(4).toString('hex')}`;
 }
 
-/** Clients for a new project on the shared emulators; closed after the file's tests. */
-export function useTestProject(label: string): TestProject {
+/** Clients for a new project on the shared emulators; the caller closes them. */
+export function openProject(label: string, hosts = inject('emulatorEnv')): TestProject {
   const projectId = uniqueProjectId(label);
-  const env = { ...inject('emulatorEnv'), GOOGLE_CLOUD_PROJECT: projectId };
-  const project: TestProject = {
+  const env = { ...hosts, GOOGLE_CLOUD_PROJECT: projectId };
+  return {
     projectId,
     env,
     firestore: createFirestore(env, projectId),
     pubsub: createPubSub(env, projectId),
   };
-  afterAll(async () => {
-    await Promise.all([project.firestore.terminate(), project.pubsub.close()]);
-  });
+}
+
+/** New clients for the same project, as another instance of a function would have. */
+export function reconnect(project: TestProject): TestProject {
+  return {
+    ...project,
+    firestore: createFirestore(project.env, project.projectId),
+    pubsub: createPubSub(project.env, project.projectId),
+  };
+}
+
+export async function closeProject(project: TestProject): Promise<void> {
+  await Promise.all([project.firestore.terminate(), project.pubsub.close()]);
+}
+
+/** Clients for a new project on the shared emulators; closed after the file's tests. */
+export function useTestProject(label: string): TestProject {
+  const project = openProject(label);
+  afterAll(() => closeProject(project));
   return project;
+}
+
+/**
+ * A factory for fresh projects inside tests (each test its own data and topics), all closed
+ * after the file's tests. Call it at the top of the file.
+ */
+export function useProjects(): (label: string) => TestProject {
+  const opened: TestProject[] = [];
+  afterAll(async () => {
+    await Promise.all(opened.map(closeProject));
+  });
+  return (label) => {
+    const project = openProject(label);
+    opened.push(project);
+    return project;
+  };
 }

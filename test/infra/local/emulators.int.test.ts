@@ -13,7 +13,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { checkPrerequisites, processGroupAlive } from '../../../infra/local/emulators.js';
+import { checkPrerequisites } from '../../../infra/local/emulators.js';
+import { processGroupAlive } from '../../../infra/local/supervise.js';
 import { liveGroupMembers } from '../../../infra/local/watchdog.js';
 import { useTestProject } from '../../support/emulators.js';
 

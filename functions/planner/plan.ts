@@ -1,0 +1,133 @@
+/**
+ * The planning decision: which due schedules one sub-tick dispatches. Pure: no clock (`now` is
+ * an argument), no I/O. The tick, the simulator and the tests all call it.
+ *
+ * Rules, in the order they bind:
+ * - lanes are served high → medium → low;
+ * - a lane dispatches at most its cap per sub-tick; cap it leaves unused (no demand, or held
+ *   back by a budget) flows down to the next lane;
+ * - a lane never has more in flight than its own budget (its workers' capacity);
+ * - with a total budget (a downstream provider's limit), all lanes together never exceed it;
+ *   under it the high lane goes first, but each lane with demand keeps its reserved minimum of
+ *   in-flight slots, so none is starved completely;
+ * - within a lane, the most overdue first.
+ */
+import type { PerLane } from '../config.js';
+import { LANES, type Lane } from '../schedule/lane.js';
+
+/** A schedule that is due: its id, the due point being served, and its lane. */
+export interface Candidate {
+  id: string;
+  dueAt: number;
+  lane: Lane;
+}
+
+/** The limits the plan obeys (a subset of the settings). */
+export interface PlanLimits {
+  caps: PerLane<number>;
+  inFlightBudget: PerLane<number>;
+  totalInFlightBudget: number | null;
+  reserved: PerLane<number>;
+}
+
+export interface LanePlan {
+  /** Schedules due in the lane (all of them, not only the candidates read). */
+  due: number;
+  /** Schedules in flight in the lane before this sub-tick. */
+  inFlight: number;
+  /** How many the lane may dispatch this sub-tick. */
+  allowance: number;
+  dispatched: number;
+  /** Due but not dispatched this sub-tick. */
+  deferred: number;
+  /** How late the most overdue due schedule is, or null when nothing is due. */
+  oldestLagMs: number | null;
+}
+
+export interface Plan {
+  /** What to dispatch, high lane first, most overdue first within a lane. */
+  dispatch: Candidate[];
+  lanes: PerLane<LanePlan>;
+}
+
+export interface PlanInput {
+  /** How many schedules are due per lane (a count, not a list). */
+  due: PerLane<number>;
+  /** Due schedules per lane, any order; the most overdue of them are dispatched. */
+  candidates: PerLane<readonly Candidate[]>;
+  inFlight: PerLane<number>;
+  now: number;
+}
+
+/**
+ * How many schedules each lane may dispatch this sub-tick, given its demand (what is due) and
+ * what is already in flight.
+ */
+export function allocate(
+  demand: PerLane<number>,
+  inFlight: PerLane<number>,
+  limits: PlanLimits,
+): PerLane<number> {
+  const laneRoom = perLane((lane) => Math.max(0, limits.inFlightBudget[lane] - inFlight[lane]));
+  const totalInFlight = LANES.reduce((sum, lane) => sum + inFlight[lane], 0);
+  let totalRoom =
+    limits.totalInFlightBudget === null
+      ? Number.POSITIVE_INFINITY
+      : Math.max(0, limits.totalInFlightBudget - totalInFlight);
+
+  // Reserved minimums first, in lane order: a lane with demand and fewer than its reserved
+  // slots in flight is guaranteed the difference, as far as the total budget allows.
+  const guaranteed = perLane(() => 0);
+  for (const lane of LANES) {
+    const shortOfReserve = Math.max(0, limits.reserved[lane] - inFlight[lane]);
+    const wanted = Math.min(shortOfReserve, demand[lane], laneRoom[lane], limits.caps[lane]);
+    guaranteed[lane] = Math.min(wanted, totalRoom);
+    totalRoom -= guaranteed[lane];
+  }
+
+  // Then the rest, high lane first, with unused cap flowing down.
+  const allowance = perLane(() => 0);
+  let carried = 0;
+  for (const lane of LANES) {
+    const cap = limits.caps[lane] + carried;
+    const extra = Math.max(
+      0,
+      Math.min(demand[lane], cap, laneRoom[lane], guaranteed[lane] + totalRoom) - guaranteed[lane],
+    );
+    allowance[lane] = guaranteed[lane] + extra;
+    totalRoom -= extra;
+    carried = Math.max(0, cap - allowance[lane]);
+  }
+  return allowance;
+}
+
+/** Chooses what one sub-tick dispatches. */
+export function plan(input: PlanInput, limits: PlanLimits): Plan {
+  const sorted = perLane((lane) =>
+    [...input.candidates[lane]].sort((a, b) => a.dueAt - b.dueAt || a.id.localeCompare(b.id)),
+  );
+  const due = perLane((lane) => Math.max(input.due[lane], sorted[lane].length));
+  const demand = perLane((lane) => sorted[lane].length);
+  const allowance = allocate(demand, input.inFlight, limits);
+
+  const dispatch: Candidate[] = [];
+  const lanes = perLane((lane): LanePlan => {
+    const chosen = sorted[lane].slice(0, allowance[lane]);
+    dispatch.push(...chosen);
+    const oldest = sorted[lane][0];
+    return {
+      due: due[lane],
+      inFlight: input.inFlight[lane],
+      allowance: allowance[lane],
+      dispatched: chosen.length,
+      deferred: due[lane] - chosen.length,
+      oldestLagMs: oldest === undefined ? null : Math.max(0, input.now - oldest.dueAt),
+    };
+  });
+  return { dispatch, lanes };
+}
+
+/** Builds a per-lane record. */
+export function perLane<T>(value: (lane: Lane) => T): PerLane<T> {
+  return { high: value('high'), medium: value('medium'), low: value('low') };
+}

@@ -1,0 +1,58 @@
+/**
+ * `planTick`: the planner's HTTP entry point, called every minute by Cloud Scheduler (and by
+ * the local stack's stand-in). Answers 200 with what the tick did, or with `busy` when another
+ * planner holds the lease; 500 when the tick failed.
+ */
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { http } from '@google-cloud/functions-framework';
+import { Bus } from '../bus/publisher.js';
+import { perLane } from './plan.js';
+import { LiveConfig } from '../store/live-config.js';
+import { traceFields, traceparentFrom } from '../log.js';
+import { runtime } from '../runtime.js';
+import { runTick, type TickDeps } from './tick.js';
+
+let deps: TickDeps | undefined;
+
+function tickDeps(): TickDeps {
+  if (deps === undefined) {
+    const { settings, firestore, pubsub, logger, topology, holder } = runtime('planTick');
+    deps = {
+      db: firestore,
+      bus: new Bus(pubsub, {
+        topics: perLane((lane) => topology.lanes[lane].topic),
+        timeoutMs: settings.publishTimeoutSeconds * 1_000,
+      }),
+      config: new LiveConfig(settings),
+      logger,
+      clock: Date.now,
+      sleep: (ms) => sleep(ms),
+      newId: randomUUID,
+      holder,
+    };
+  }
+  return deps;
+}
+
+http('planTick', async (request, response) => {
+  const base = tickDeps();
+  const traceparent = traceparentFrom({
+    traceparent: request.get('traceparent'),
+    cloudTraceContext: request.get('x-cloud-trace-context'),
+  });
+  const logger = base.logger.child(
+    traceFields(traceparent, runtime('planTick').settings.projectId),
+  );
+  const tick = { ...base, logger };
+  try {
+    const result = await runTick(tick, traceparent ? { traceparent } : {});
+    response.status(200).json(result);
+  } catch (error) {
+    logger.error(
+      { event: 'tick.failed', err: error },
+      `the tick failed: ${(error as Error).message}`,
+    );
+    response.status(500).json({ outcome: 'failed', error: (error as Error).message });
+  }
+});

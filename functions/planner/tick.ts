@@ -1,0 +1,371 @@
+/**
+ * One planner invocation: take the planner lease, then run sub-ticks until the tick's budget
+ * is spent. Each sub-tick counts what is due and in flight per lane, reads exactly the
+ * schedules the plan can dispatch (most overdue first), screens them (invalid, paused, cron
+ * runs too old to catch up), plans, claims each with a conditional write, publishes the claims
+ * to their lane topics and releases the claims whose publish failed. Work per sub-tick is
+ * bounded by the caps; nothing here waits for a sync.
+ *
+ * Clock, sleep and ids are injected: the HTTP entry point passes the real ones, the tests a
+ * clock they move.
+ */
+import type { Firestore } from '@google-cloud/firestore';
+import type { Bus } from '../bus/publisher.js';
+import type { PerLane, Settings } from '../config.js';
+import type { Logger } from '../log.js';
+import { catchUp, laneAt } from '../schedule/cadence.js';
+import { iso } from '../schedule/time.js';
+import { LANES } from '../schedule/lane.js';
+import { validateSchedule, type ScheduleSpec } from '../schedule/spec.js';
+import {
+  claimSchedules,
+  countDue,
+  countInFlight,
+  markInvalid,
+  markPaused,
+  readDue,
+  releaseClaim,
+  skipMissedRun,
+  type ClaimRequest,
+  type DueSchedule,
+} from '../store/claims.js';
+import type { LiveConfig } from '../store/live-config.js';
+import { acquirePlannerLease, releasePlannerLease } from '../store/planner-lease.js';
+import { ReadMeter } from '../store/queries.js';
+import { servedDueAt } from '../store/state.js';
+import { appendSummary, readRecentSummaries } from '../store/stats.js';
+import { allocate, perLane, plan, type Candidate } from './plan.js';
+
+export interface TickDeps {
+  db: Firestore;
+  bus: Bus;
+  config: LiveConfig;
+  logger: Logger;
+  clock: () => number;
+  sleep: (ms: number) => Promise<void>;
+  newId: () => string;
+  /** Who is planning, for the planner lease (instance and process). */
+  holder: string;
+}
+
+export interface LaneSummary {
+  due: number;
+  dispatched: number;
+  deferred: number;
+  inFlight: number;
+  oldestLagMs: number | null;
+}
+
+/** What one sub-tick did; logged as `tick.summary` and kept in `pacer/stats`. */
+export interface SubTickSummary {
+  at: string;
+  subTick: number;
+  durationMs: number;
+  documentsRead: number;
+  lanes: PerLane<LaneSummary>;
+  claimed: number;
+  conflicts: number;
+  published: number;
+  publishFailed: number;
+  released: number;
+  invalid: number;
+  paused: number;
+  skipped: number;
+}
+
+export type TickResult =
+  | { outcome: 'busy'; holder: string; until: string }
+  | { outcome: 'completed'; durationMs: number; subTicks: SubTickSummary[] };
+
+/** Runs one planner invocation. */
+export async function runTick(
+  deps: TickDeps,
+  options: { traceparent?: string } = {},
+): Promise<TickResult> {
+  const started = deps.clock();
+  const settings = await liveSettings(deps);
+  const leaseId = deps.newId();
+  const budgetMs = settings.tickBudgetSeconds * 1_000;
+  const lease = await acquirePlannerLease(deps.db, {
+    leaseId,
+    holder: deps.holder,
+    now: started,
+    // Long enough for the whole tick; a crashed planner's lease lapses before the next minute.
+    until: started + budgetMs + 30_000,
+  });
+  if (lease.kind === 'busy') {
+    deps.logger.info(
+      { event: 'tick.busy', holder: lease.holder, until: iso(lease.until) },
+      `another planner (${lease.holder}) holds the planner lease until ${iso(lease.until)}`,
+    );
+    return { outcome: 'busy', holder: lease.holder, until: iso(lease.until) };
+  }
+
+  const periodMs = settings.subTickSeconds * 1_000;
+  const subTicks: SubTickSummary[] = [];
+  try {
+    let recent = await readRecentSummaries<SubTickSummary>(deps.db);
+    for (let index = 0; ; index++) {
+      if (index > 0) {
+        const wait = started + index * periodMs - deps.clock();
+        if (wait > 0) await deps.sleep(wait);
+      }
+      const summary = await runSubTick(deps, settings, index, options.traceparent);
+      subTicks.push(summary);
+      recent = await appendSummary(deps.db, recent, summary);
+      const nextStart = (index + 1) * periodMs;
+      if (nextStart >= budgetMs || deps.clock() - started >= budgetMs) break;
+    }
+  } finally {
+    await releasePlannerLease(deps.db, { leaseId, now: deps.clock() });
+  }
+  const durationMs = deps.clock() - started;
+  if (durationMs > budgetMs + periodMs) {
+    deps.logger.warn(
+      { event: 'alert.tick_slow', scope: 'tick', durationMs, budgetMs },
+      `tick took ${durationMs} ms, over its budget of ${budgetMs} ms`,
+    );
+  }
+  return { outcome: 'completed', durationMs, subTicks };
+}
+
+/** One sub-tick at the clock's current time. */
+export async function runSubTick(
+  deps: TickDeps,
+  settings: Settings,
+  index: number,
+  traceparent?: string,
+): Promise<SubTickSummary> {
+  const now = deps.clock();
+  const meter = new ReadMeter();
+  const { db, logger } = deps;
+
+  const [inFlight, due] = await Promise.all([
+    perLaneAsync((lane) => countInFlight(db, lane, now, meter)),
+    perLaneAsync((lane) => countDue(db, lane, now, meter)),
+  ]);
+  // Read only what can be dispatched (and one schedule of a lane that gets nothing, for its lag).
+  const allowance = allocate(due, inFlight, settings);
+  const read = await perLaneAsync((lane) =>
+    due[lane] > 0
+      ? readDue(db, lane, now, Math.max(1, allowance[lane]), meter)
+      : Promise.resolve([]),
+  );
+
+  const screened = await screen(
+    deps,
+    settings,
+    LANES.flatMap((lane) => read[lane]),
+    now,
+  );
+  const candidates = perLane((lane) => screened.candidates.filter((c) => c.lane === lane));
+  const decided = plan({ due, candidates, inFlight, now }, settings);
+
+  const requests = decided.dispatch.map((candidate): ClaimRequest => {
+    const screenedSchedule = screened.byId.get(candidate.id);
+    if (screenedSchedule === undefined)
+      throw new Error(`planned ${candidate.id}, which was not screened`);
+    const { schedule, spec } = screenedSchedule;
+    const runSeconds = spec.maxRunSeconds ?? settings.defaultMaxRunSeconds;
+    return {
+      schedule,
+      leaseId: deps.newId(),
+      dueAt: candidate.dueAt,
+      until: now + (runSeconds + settings.dispatchGraceSeconds) * 1_000,
+      now,
+    };
+  });
+  const outcomes = await claimSchedules(db, requests);
+  const claimed = outcomes.flatMap((outcome) => (outcome.kind === 'claimed' ? [outcome] : []));
+
+  const published = await deps.bus.publish(
+    claimed.map(({ request }) => ({
+      v: 1 as const,
+      scheduleId: request.schedule.id,
+      leaseId: request.leaseId,
+      dueAt: iso(request.dueAt),
+      lane: request.schedule.state.lane ?? 'low',
+    })),
+    traceparent,
+  );
+  let released = 0;
+  const failed = published.flatMap((result, i) =>
+    result.ok ? [] : [{ result, claim: claimed[i] }],
+  );
+  for (const { claim } of failed) {
+    if (claim === undefined) continue;
+    const outcome = await releaseClaim({
+      ref: claim.request.schedule.ref,
+      dueAt: claim.request.dueAt,
+      writeTime: claim.writeTime,
+    });
+    if (outcome === 'released') released++;
+  }
+  if (failed.length > 0) {
+    const first = failed[0]?.result;
+    logger.error(
+      {
+        event: 'tick.publish_failed',
+        failed: failed.length,
+        released,
+        err: first?.ok === false ? first.error : undefined,
+      },
+      `${failed.length} dispatch messages could not be published; ${released} claims released`,
+    );
+  }
+
+  const summary: SubTickSummary = {
+    at: iso(now),
+    subTick: index,
+    durationMs: deps.clock() - now,
+    documentsRead: meter.documents,
+    lanes: perLane((lane) => {
+      const dispatched = published.filter(
+        (result) => result.ok && result.message.lane === lane,
+      ).length;
+      return {
+        due: decided.lanes[lane].due,
+        dispatched,
+        deferred: decided.lanes[lane].due - dispatched,
+        inFlight: decided.lanes[lane].inFlight,
+        oldestLagMs: decided.lanes[lane].oldestLagMs,
+      };
+    }),
+    claimed: claimed.length,
+    conflicts: outcomes.length - claimed.length,
+    published: published.length - failed.length,
+    publishFailed: failed.length,
+    released,
+    invalid: screened.invalid,
+    paused: screened.paused,
+    skipped: screened.skipped,
+  };
+  report(logger, settings, summary);
+  return summary;
+}
+
+interface Screened {
+  schedule: DueSchedule;
+  spec: ScheduleSpec;
+}
+
+/**
+ * Turns due documents into candidates. A document that fails validation is marked invalid
+ * and logged once (it leaves the due index); a disabled one is paused; a cron run missed by
+ * more than its catch-up window is skipped to its next occurrence. None of them stops the tick.
+ */
+async function screen(
+  deps: TickDeps,
+  settings: Settings,
+  schedules: readonly DueSchedule[],
+  now: number,
+) {
+  const candidates: Candidate[] = [];
+  const byId = new Map<string, Screened>();
+  let invalid = 0;
+  let paused = 0;
+  let skipped = 0;
+  for (const schedule of schedules) {
+    const log = deps.logger.child({ scheduleId: schedule.id });
+    const validation = validateSchedule(schedule.data);
+    if (!validation.ok) {
+      if ((await markInvalid(schedule, validation.problems)) === 'marked') {
+        invalid++;
+        log.warn(
+          { event: 'schedule.invalid', problems: validation.problems },
+          `schedule ${schedule.id} is invalid: ${validation.problems.join('; ')}`,
+        );
+      }
+      continue;
+    }
+    const spec = validation.spec;
+    if (!spec.enabled) {
+      if ((await markPaused(schedule)) === 'marked') paused++;
+      continue;
+    }
+    const dueAt = servedDueAt(schedule.state) ?? now;
+    const decision = catchUp(spec.cadence, dueAt, now);
+    if (!decision.run) {
+      const lane = laneAt(spec.cadence, spec.lane, decision.nextDueAt, settings.laneThresholds);
+      const outcome = await skipMissedRun(schedule, {
+        nextDueAt: decision.nextDueAt,
+        lane,
+        skippedDueAt: dueAt,
+      });
+      if (outcome === 'marked') {
+        skipped++;
+        log.warn(
+          {
+            event: 'schedule.skipped',
+            dueAt: iso(dueAt),
+            missedByMs: decision.missedByMs,
+            nextDueAt: iso(decision.nextDueAt),
+          },
+          `skipped the run due ${iso(dueAt)}: missed by more than its catch-up window`,
+        );
+      }
+      continue;
+    }
+    const lane = schedule.state.lane ?? 'low';
+    candidates.push({ id: schedule.id, dueAt, lane });
+    byId.set(schedule.id, { schedule, spec });
+  }
+  return { candidates, byId, invalid, paused, skipped };
+}
+
+/** Logs the summary and raises the alert events operators and metrics key on. */
+function report(logger: Logger, settings: Settings, summary: SubTickSummary): void {
+  logger.info(
+    { event: 'tick.summary', ...summary },
+    `sub-tick ${summary.subTick}: dispatched ${LANES.map((lane) => `${lane} ${summary.lanes[lane].dispatched}/${summary.lanes[lane].due}`).join(', ')}`,
+  );
+  const high = summary.lanes.high;
+  if (high.deferred > settings.alerts.highDeferred) {
+    logger.error(
+      {
+        event: 'alert.high_deferred',
+        deferred: high.deferred,
+        threshold: settings.alerts.highDeferred,
+        oldestLagMs: high.oldestLagMs,
+      },
+      `${high.deferred} high-lane schedules deferred (threshold ${settings.alerts.highDeferred})`,
+    );
+  }
+  const backlog = LANES.reduce((sum, lane) => sum + summary.lanes[lane].due, 0);
+  if (backlog > settings.alerts.backlog) {
+    logger.warn(
+      { event: 'alert.backlog', due: backlog, threshold: settings.alerts.backlog },
+      `${backlog} schedules due across lanes (threshold ${settings.alerts.backlog})`,
+    );
+  }
+  const periodMs = settings.subTickSeconds * 1_000;
+  if (summary.durationMs > periodMs) {
+    logger.warn(
+      {
+        event: 'alert.tick_slow',
+        scope: 'sub-tick',
+        durationMs: summary.durationMs,
+        budgetMs: periodMs,
+      },
+      `sub-tick took ${summary.durationMs} ms, longer than its ${periodMs} ms period`,
+    );
+  }
+}
+
+async function liveSettings(deps: TickDeps): Promise<Settings> {
+  const live = await deps.config.refresh(deps.db);
+  if (live.kind === 'invalid') {
+    deps.logger.error(
+      { event: 'config.invalid', problems: live.problems },
+      `pacer/config is invalid, keeping the last good settings: ${live.problems.join('; ')}`,
+    );
+  }
+  return live.settings;
+}
+
+async function perLaneAsync<T>(
+  value: (lane: (typeof LANES)[number]) => Promise<T>,
+): Promise<PerLane<T>> {
+  const [high, medium, low] = await Promise.all(LANES.map(value));
+  return { high: high as T, medium: medium as T, low: low as T };
+}

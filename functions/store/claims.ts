@@ -1,0 +1,221 @@
+/**
+ * The planner's side of the schedule store: what is due, what is in flight, and the claim that
+ * turns a due schedule into a dispatched one.
+ *
+ * Every change is one conditional write with a precondition on the update time that was read
+ * (or that the claim wrote), so a change made by anyone in between makes the write fail
+ * instead of overwriting it.
+ */
+import firestore, {
+  FieldValue,
+  type DocumentData,
+  type DocumentReference,
+  type Firestore,
+  type Timestamp,
+} from '@google-cloud/firestore';
+import type { Lane } from '../schedule/lane.js';
+import { dueQuery, inFlightQuery, type ReadMeter } from './queries.js';
+import { leaseData, readState, timestamp, type ScheduleState } from './state.js';
+
+// A CommonJS export that Node's ESM loader cannot see as a named export.
+const { GrpcStatus } = firestore;
+
+/** A due schedule as read by the planner, with the version its changes are conditional on. */
+export interface DueSchedule {
+  id: string;
+  ref: DocumentReference;
+  updateTime: Timestamp;
+  data: DocumentData;
+  state: ScheduleState;
+}
+
+/** Up to `limit` due schedules of a lane, most overdue first. */
+export async function readDue(
+  db: Firestore,
+  lane: Lane,
+  now: number,
+  limit: number,
+  meter: ReadMeter,
+): Promise<DueSchedule[]> {
+  const snapshot = await dueQuery(db, lane, now).limit(limit).get();
+  meter.query(snapshot.size);
+  return snapshot.docs.map((doc) => {
+    const data = doc.data();
+    return { id: doc.id, ref: doc.ref, updateTime: doc.updateTime, data, state: readState(data) };
+  });
+}
+
+/** How many schedules of a lane are due. */
+export async function countDue(
+  db: Firestore,
+  lane: Lane,
+  now: number,
+  meter: ReadMeter,
+): Promise<number> {
+  const snapshot = await dueQuery(db, lane, now).count().get();
+  const count = snapshot.data().count;
+  meter.aggregation(count);
+  return count;
+}
+
+/** How many schedules of a lane hold a lease that has not lapsed. */
+export async function countInFlight(
+  db: Firestore,
+  lane: Lane,
+  now: number,
+  meter: ReadMeter,
+): Promise<number> {
+  const snapshot = await inFlightQuery(db, lane, now).count().get();
+  const count = snapshot.data().count;
+  meter.aggregation(count);
+  return count;
+}
+
+export interface ClaimRequest {
+  schedule: DueSchedule;
+  leaseId: string;
+  /** The due point this dispatch serves. */
+  dueAt: number;
+  /** When the lease lapses if no worker takes it: the schedule is due again from then. */
+  until: number;
+  now: number;
+}
+
+export type ClaimOutcome =
+  | { kind: 'claimed'; request: ClaimRequest; writeTime: Timestamp }
+  | { kind: 'conflict'; request: ClaimRequest };
+
+/**
+ * Claims schedules for dispatch, one conditional write each (sent together through a
+ * BulkWriter): a new lease, `nextDueAt = lease.until`, and the due point served. A schedule
+ * changed since it was read (another planner, a worker, an operator) is a `conflict` and is
+ * left alone.
+ */
+export async function claimSchedules(
+  db: Firestore,
+  requests: readonly ClaimRequest[],
+): Promise<ClaimOutcome[]> {
+  if (requests.length === 0) return [];
+  const writer = db.bulkWriter({ throttling: false });
+  // A failed precondition is an answer, not a fault: never retry it.
+  writer.onWriteError(
+    (error) => error.code !== GrpcStatus.FAILED_PRECONDITION && error.failedAttempts < 3,
+  );
+  const outcomes = requests.map(async (request): Promise<ClaimOutcome> => {
+    try {
+      const result = await writer.update(
+        request.schedule.ref,
+        {
+          'state.lease': leaseData({
+            id: request.leaseId,
+            until: request.until,
+            attempt: 0,
+            dispatchedAt: request.now,
+            startedAt: null,
+          }),
+          'state.nextDueAt': timestamp(request.until),
+          'state.dueAt': timestamp(request.dueAt),
+        },
+        { lastUpdateTime: request.schedule.updateTime },
+      );
+      return { kind: 'claimed', request, writeTime: result.writeTime };
+    } catch (error) {
+      if (isPreconditionFailure(error)) return { kind: 'conflict', request };
+      throw error;
+    }
+  });
+  await writer.close();
+  return Promise.all(outcomes);
+}
+
+export type ReleaseOutcome = 'released' | 'changed';
+
+/**
+ * Gives a claim back after its message could not be published: no lease, due again at the due
+ * point it was claimed for. Conditional on the claim being the last write, so a worker that
+ * did receive the message is never undone.
+ */
+export async function releaseClaim(claim: {
+  ref: DocumentReference;
+  dueAt: number;
+  writeTime: Timestamp;
+}): Promise<ReleaseOutcome> {
+  try {
+    await claim.ref.update(
+      { 'state.lease': null, 'state.nextDueAt': timestamp(claim.dueAt) },
+      { lastUpdateTime: claim.writeTime },
+    );
+    return 'released';
+  } catch (error) {
+    if (isPreconditionFailure(error)) return 'changed';
+    throw error;
+  }
+}
+
+export type MarkOutcome = 'marked' | 'changed';
+
+/**
+ * Takes a schedule whose document fails validation out of planning: `status: invalid`, the
+ * reason in `state.error`, no `nextDueAt`. Conditional on the version that was validated.
+ */
+export async function markInvalid(
+  schedule: Pick<DueSchedule, 'ref' | 'updateTime'>,
+  problems: readonly string[],
+): Promise<MarkOutcome> {
+  return conditionalUpdate(schedule, {
+    'state.status': 'invalid',
+    'state.error': problems.join('; '),
+    'state.nextDueAt': null,
+    'state.lease': null,
+  });
+}
+
+/**
+ * Takes a disabled schedule out of planning (`status: paused`, no `nextDueAt`), for the case
+ * where `enabled: false` was written while the reconciler was not running.
+ */
+export async function markPaused(
+  schedule: Pick<DueSchedule, 'ref' | 'updateTime'>,
+): Promise<MarkOutcome> {
+  return conditionalUpdate(schedule, {
+    'state.status': 'paused',
+    'state.nextDueAt': null,
+    'state.lease': null,
+  });
+}
+
+/**
+ * Moves a cron schedule whose run was missed by more than its catch-up window to its next
+ * occurrence, without running it.
+ */
+export async function skipMissedRun(
+  schedule: Pick<DueSchedule, 'ref' | 'updateTime'>,
+  next: { nextDueAt: number; lane: Lane; skippedDueAt: number },
+): Promise<MarkOutcome> {
+  return conditionalUpdate(schedule, {
+    'state.nextDueAt': timestamp(next.nextDueAt),
+    'state.lane': next.lane,
+    'state.lease': null,
+    'state.lastSkippedDueAt': timestamp(next.skippedDueAt),
+    'state.skippedCount': FieldValue.increment(1),
+  });
+}
+
+async function conditionalUpdate(
+  schedule: Pick<DueSchedule, 'ref' | 'updateTime'>,
+  changes: DocumentData,
+): Promise<MarkOutcome> {
+  try {
+    await schedule.ref.update(changes, { lastUpdateTime: schedule.updateTime });
+    return 'marked';
+  } catch (error) {
+    if (isPreconditionFailure(error)) return 'changed';
+    throw error;
+  }
+}
+
+/** A write refused because the document changed since the version it was conditional on. */
+export function isPreconditionFailure(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return code === GrpcStatus.FAILED_PRECONDITION || code === GrpcStatus.NOT_FOUND;
+}

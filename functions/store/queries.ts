@@ -1,0 +1,76 @@
+/**
+ * Every query pacer runs, built here and nowhere else, so that a test can hold each query
+ * shape against `infra/firestore.indexes.json` (the emulator does not enforce indexes; Firestore
+ * does). Code elsewhere calls these builders; a test fails on `.where(` / `.orderBy(` outside
+ * this file.
+ */
+import type { Firestore, Query } from '@google-cloud/firestore';
+import type { Lane } from '../schedule/lane.js';
+import { DEAD_LETTERS, SCHEDULES, timestamp } from './state.js';
+
+/** Due schedules of a lane, most overdue first. */
+export function dueQuery(db: Firestore, lane: Lane, now: number): Query {
+  return db
+    .collection(SCHEDULES)
+    .where('state.lane', '==', lane)
+    .where('state.nextDueAt', '<=', timestamp(now))
+    .orderBy('state.nextDueAt', 'asc');
+}
+
+/** Schedules of a lane whose lease has not lapsed: dispatched or running. */
+export function inFlightQuery(db: Firestore, lane: Lane, now: number): Query {
+  return db
+    .collection(SCHEDULES)
+    .where('state.lane', '==', lane)
+    .where('state.lease.until', '>', timestamp(now));
+}
+
+/** Schedules whose last runs failed. */
+export function failingQuery(db: Firestore): Query {
+  return db.collection(SCHEDULES).where('state.health', '==', 'failing');
+}
+
+/** Schedules by status (invalid, paused, finished, active). */
+export function statusQuery(db: Firestore, status: string): Query {
+  return db.collection(SCHEDULES).where('state.status', '==', status);
+}
+
+/** Dead letters, newest first. */
+export function deadLettersQuery(db: Firestore): Query {
+  return db.collection(DEAD_LETTERS).orderBy('recordedAt', 'desc');
+}
+
+/** Dead letters not yet replayed. */
+export function openDeadLettersQuery(db: Firestore): Query {
+  return db.collection(DEAD_LETTERS).where('replayedAt', '==', null);
+}
+
+/** Every builder, with example arguments: the index test runs each one. */
+export const QUERY_BUILDERS: Record<string, (db: Firestore) => Query> = {
+  dueQuery: (db) => dueQuery(db, 'high', 0),
+  inFlightQuery: (db) => inFlightQuery(db, 'high', 0),
+  failingQuery,
+  statusQuery: (db) => statusQuery(db, 'invalid'),
+  deadLettersQuery,
+  openDeadLettersQuery,
+};
+
+/**
+ * Documents read, as Firestore bills them: one per document a query returns (at least one per
+ * query), one per 1,000 index entries an aggregation counts (at least one).
+ */
+export class ReadMeter {
+  documents = 0;
+
+  query(returned: number): void {
+    this.documents += Math.max(1, returned);
+  }
+
+  aggregation(counted: number): void {
+    this.documents += Math.max(1, Math.ceil(counted / 1_000));
+  }
+
+  document(): void {
+    this.documents += 1;
+  }
+}

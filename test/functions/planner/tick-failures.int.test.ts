@@ -1,0 +1,322 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { Bus } from '../../../functions/bus/publisher.js';
+import { defaultSettings, type Settings } from '../../../functions/config.js';
+import { perLane } from '../../../functions/planner/plan.js';
+import { runSubTick, runTick, type TickDeps } from '../../../functions/planner/tick.js';
+import type { Lane } from '../../../functions/schedule/lane.js';
+import { LiveConfig } from '../../../functions/store/live-config.js';
+import { CONFIG_DOC, readState, SCHEDULES, STATS_DOC } from '../../../functions/store/state.js';
+import { describeTopology } from '../../../functions/topology.js';
+import { startEmulators, type RunningEmulators } from '../../../infra/local/emulators.js';
+import {
+  closeProject,
+  openProject,
+  useProjects,
+  type TestProject,
+} from '../../support/emulators.js';
+import {
+  capturingLogger,
+  events,
+  FakeClock,
+  intervalSpec,
+  seedSchedules,
+  type Seed,
+} from '../../support/fixtures.js';
+import { laneTopicsWithCollector } from '../../support/pubsub.js';
+
+const newProject = useProjects();
+const T0 = Date.parse('2026-06-20T08:00:00Z');
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+
+function planner(project: TestProject, clock: FakeClock, overrides: Partial<Settings> = {}) {
+  const settings: Settings = { ...defaultSettings(), ...overrides };
+  const topology = describeTopology(settings);
+  const { logger, lines } = capturingLogger('planTick');
+  const deps: TickDeps = {
+    db: project.firestore,
+    bus: new Bus(project.pubsub, {
+      topics: perLane((lane) => topology.lanes[lane].topic),
+      timeoutMs: settings.publishTimeoutSeconds * 1_000,
+    }),
+    config: new LiveConfig(settings),
+    logger,
+    clock: clock.clock,
+    sleep: clock.sleep,
+    newId: randomUUID,
+    holder: `test-${randomUUID().slice(0, 8)}`,
+  };
+  return { deps, lines, settings, topics: perLane((lane) => topology.lanes[lane].topic) };
+}
+
+function seeds(prefix: string, lane: Lane, count: number, dueAt: number, every = '1m'): Seed[] {
+  return Array.from({ length: count }, (_, i) => ({
+    id: `${prefix}-${String(i).padStart(4, '0')}`,
+    spec: intervalSpec(every),
+    lane,
+    nextDueAt: dueAt - i * 1_000,
+  }));
+}
+
+async function states(project: TestProject) {
+  const snapshot = await project.firestore.collection(SCHEDULES).get();
+  return snapshot.docs.map((doc) => ({ id: doc.id, state: readState(doc.data()) }));
+}
+
+describe('when Pub/Sub stops answering', () => {
+  let pubsub: RunningEmulators;
+  let project: TestProject;
+
+  beforeAll(async () => {
+    // A Pub/Sub emulator of this test's own, so that it can be frozen.
+    pubsub = await startEmulators({ kinds: ['pubsub'], env: { PATH: process.env.PATH } });
+    project = openProject('publish-fails', { ...inject('emulatorEnv'), ...pubsub.env });
+  });
+  afterAll(async () => {
+    await closeProject(project);
+    await pubsub.stop();
+  });
+
+  it('releases every claim it made, and the next tick after Pub/Sub is back dispatches them all', async () => {
+    const clock = new FakeClock(T0);
+    const { deps, lines, topics } = planner(project, clock, { publishTimeoutSeconds: 2 });
+    const collector = await laneTopicsWithCollector(project.pubsub, topics);
+    await seedSchedules(project.firestore, [
+      ...seeds('high', 'high', 5, T0),
+      ...seeds('low', 'low', 3, T0, '1h'),
+    ]);
+
+    const pgid = pubsub.emulators[0]?.pgid;
+    if (pgid === undefined) throw new Error('the test emulator has no process group');
+    process.kill(-pgid, 'SIGSTOP');
+    let failed;
+    try {
+      failed = await runSubTick(deps, { ...defaultSettings(), publishTimeoutSeconds: 2 }, 0);
+    } finally {
+      process.kill(-pgid, 'SIGCONT');
+    }
+
+    expect(failed).toMatchObject({ claimed: 8, published: 0, publishFailed: 8, released: 8 });
+    expect(failed.lanes.high).toMatchObject({ due: 5, dispatched: 0, deferred: 5 });
+    expect(events(lines, 'tick.publish_failed')).toHaveLength(1);
+    expect(events(lines, 'tick.publish_failed')[0]?.severity).toBe('ERROR');
+    // Nothing is left leased; everything is due again at the due point it was claimed for.
+    for (const { id, state } of await states(project)) {
+      expect(state.lease, id).toBeNull();
+      expect(state.nextDueAt, id).toBeLessThanOrEqual(T0);
+    }
+
+    clock.advance(10_000);
+    const recovered = await runSubTick(deps, defaultSettings(), 1);
+    expect(recovered).toMatchObject({ claimed: 8, published: 8, publishFailed: 0 });
+    const received = await collector.settle(8);
+    expect(new Set(received.map((r) => r.message.scheduleId)).size).toBe(8);
+    // Each schedule is leased by exactly the message that went out for it.
+    const leases = new Map(received.map((r) => [r.message.scheduleId, r.message.leaseId]));
+    for (const { id, state } of await states(project)) expect(state.lease?.id).toBe(leases.get(id));
+    await collector.close();
+  });
+});
+
+describe('leases', () => {
+  it('a lease that lapses without completion makes the schedule due again, re-dispatched with a new lease', async () => {
+    const project = newProject('lease-lapse');
+    const clock = new FakeClock(T0);
+    const { deps, topics, settings } = planner(project, clock);
+    const collector = await laneTopicsWithCollector(project.pubsub, topics);
+    await seedSchedules(project.firestore, seeds('race', 'high', 1, T0));
+
+    await runSubTick(deps, settings, 0);
+    const [first] = await collector.settle(1);
+    // Until the lease lapses nothing goes out again, even many sub-ticks later.
+    clock.advance(5 * MINUTE);
+    expect((await runSubTick(deps, settings, 1)).claimed).toBe(0);
+
+    const leaseLength = (settings.defaultMaxRunSeconds + settings.dispatchGraceSeconds) * 1_000;
+    clock.now = T0 + leaseLength; // the lease's end: due again
+    await runSubTick(deps, settings, 2);
+    const received = await collector.settle(2);
+    const second = received[1];
+    expect(second?.message.scheduleId).toBe('race-0000');
+    expect(second?.message.leaseId).not.toBe(first?.message.leaseId);
+    // It still serves the due point the lapsed lease was serving.
+    expect(second?.message.dueAt).toBe(new Date(T0).toISOString());
+    await collector.close();
+  });
+
+  it('a second tick while the lease is held returns at once and says so', async () => {
+    const project = newProject('busy');
+    const clock = new FakeClock(T0);
+    const first = planner(project, clock);
+    const second = planner(project, clock);
+    await project.firestore.doc('pacer/planner').set({
+      leaseId: 'someone-else',
+      holder: 'planner-elsewhere',
+      until: new Date(T0 + 30_000),
+    });
+    await expect(runTick(second.deps)).resolves.toEqual({
+      outcome: 'busy',
+      holder: 'planner-elsewhere',
+      until: new Date(T0 + 30_000).toISOString(),
+    });
+    expect(events(second.lines, 'tick.busy')).toHaveLength(1);
+    expect(first.lines).toHaveLength(0);
+  });
+});
+
+describe('after a 2-hour outage', () => {
+  it('the first ticks drain the backlog high lane first, within caps, with alerts in the log', async () => {
+    const project = newProject('outage');
+    const clock = new FakeClock(T0);
+    const overrides = {
+      inFlightBudget: { high: 1_000, medium: 1_000, low: 1_000 },
+      alerts: { highDeferred: 10, backlog: 300 },
+    };
+    const { deps, lines, topics } = planner(project, clock, overrides);
+    const collector = await laneTopicsWithCollector(project.pubsub, topics);
+    // Everything fell due during the outage, spread over its two hours.
+    const spread = (lane: Lane, count: number, every: string): Seed[] =>
+      Array.from({ length: count }, (_, i) => ({
+        id: `${lane}-${String(i).padStart(4, '0')}`,
+        spec: intervalSpec(every),
+        lane,
+        nextDueAt: T0 + Math.floor((i * 2 * HOUR) / count),
+      }));
+    await seedSchedules(project.firestore, [
+      ...spread('high', 160, '1m'),
+      ...spread('medium', 100, '5m'),
+      ...spread('low', 100, '1h'),
+    ]);
+
+    clock.now = T0 + 2 * HOUR; // the planner is back
+    const result = await runTick(deps);
+    if (result.outcome !== 'completed') throw new Error('tick did not run');
+    const perSubTick = result.subTicks.map((s) => ({
+      high: s.lanes.high.dispatched,
+      medium: s.lanes.medium.dispatched,
+      low: s.lanes.low.dispatched,
+    }));
+    // Caps 50/20/10 with unused cap flowing down; high is drained first.
+    expect(perSubTick).toEqual([
+      { high: 50, medium: 20, low: 10 },
+      { high: 50, medium: 20, low: 10 },
+      { high: 50, medium: 20, low: 10 },
+      { high: 10, medium: 40, low: 30 }, // 40 cap left by high flows to medium, then low
+      { high: 0, medium: 0, low: 40 },
+    ]);
+    await collector.settle(160 + 100 + 100);
+    // High-lane schedules went out most overdue first: every one dispatched in an earlier
+    // sub-tick was due no later than any dispatched in a later one.
+    const high = (await states(project)).filter(({ id }) => id.startsWith('high-'));
+    const bySubTick = new Map<number, number[]>();
+    for (const { state } of high) {
+      const at = state.lease?.dispatchedAt ?? 0;
+      bySubTick.set(at, [...(bySubTick.get(at) ?? []), state.dueAt ?? 0]);
+    }
+    const groups = [...bySubTick.entries()].sort(([a], [b]) => a - b).map(([, dues]) => dues);
+    expect(groups.map((dues) => dues.length)).toEqual([50, 50, 50, 10]);
+    for (let i = 1; i < groups.length; i++) {
+      expect(Math.max(...(groups[i - 1] ?? []))).toBeLessThanOrEqual(
+        Math.min(...(groups[i] ?? [])),
+      );
+    }
+
+    expect(events(lines, 'alert.backlog')[0]).toMatchObject({ severity: 'WARNING', due: 360 });
+    expect(events(lines, 'alert.high_deferred')[0]).toMatchObject({
+      severity: 'ERROR',
+      deferred: 110,
+    });
+    expect(events(lines, 'tick.summary')).toHaveLength(5);
+    // The summaries are kept for `pacer status`.
+    const stats = await project.firestore.doc(STATS_DOC).get();
+    expect((stats.get('recent') as unknown[]).length).toBe(5);
+    await collector.close();
+  });
+});
+
+describe('bad input never stops a tick', () => {
+  it('an invalid schedule is skipped, marked invalid with the reason and logged once', async () => {
+    const project = newProject('invalid');
+    const clock = new FakeClock(T0);
+    const { deps, lines, topics, settings } = planner(project, clock);
+    const collector = await laneTopicsWithCollector(project.pubsub, topics);
+    await seedSchedules(project.firestore, [
+      ...seeds('good', 'high', 3, T0),
+      {
+        id: 'bad',
+        spec: { ...intervalSpec('5 min'), colour: 'red' },
+        lane: 'high',
+        nextDueAt: T0 - HOUR, // the most overdue
+      },
+    ]);
+
+    const first = await runSubTick(deps, settings, 0);
+    clock.advance(10_000);
+    await runSubTick(deps, settings, 1);
+
+    expect(first).toMatchObject({ invalid: 1, claimed: 3, published: 3 });
+    await collector.settle(3);
+    const bad = readState((await project.firestore.doc(`${SCHEDULES}/bad`).get()).data());
+    expect(bad).toMatchObject({
+      status: 'invalid',
+      nextDueAt: null,
+      error:
+        'cadence.every: "5 min" is not a duration (use 90s, 5m, 4h, 1d); colour: unknown field',
+    });
+    expect(events(lines, 'schedule.invalid')).toHaveLength(1);
+    await collector.close();
+  });
+
+  it('a cron run missed by more than its catch-up window is skipped to its next occurrence', async () => {
+    const project = newProject('cron-skip');
+    const clock = new FakeClock(Date.parse('2026-03-01T05:00:00Z'));
+    const { deps, lines, topics, settings } = planner(project, clock);
+    const collector = await laneTopicsWithCollector(project.pubsub, topics);
+    const cron = (catchUpWithin: string) => ({
+      name: 'nightly',
+      cadence: { kind: 'cron', expression: '0 2 * * *', timezone: 'UTC', catchUpWithin },
+      target: { type: 'http', url: 'https://target.example.com/nightly' },
+    });
+    const dueAt = Date.parse('2026-03-01T02:00:00Z');
+    await seedSchedules(project.firestore, [
+      { id: 'within', spec: cron('4h'), lane: 'low', nextDueAt: dueAt },
+      { id: 'too-old', spec: cron('2h'), lane: 'low', nextDueAt: dueAt },
+    ]);
+
+    const summary = await runSubTick(deps, settings, 0);
+
+    expect(summary).toMatchObject({ skipped: 1, published: 1 });
+    const [received] = await collector.settle(1);
+    expect(received?.message.scheduleId).toBe('within');
+    const skipped = readState((await project.firestore.doc(`${SCHEDULES}/too-old`).get()).data());
+    expect(skipped.nextDueAt).toBe(Date.parse('2026-03-02T02:00:00Z'));
+    expect(events(lines, 'schedule.skipped')[0]).toMatchObject({ missedByMs: 3 * HOUR });
+    await collector.close();
+  });
+
+  it('live settings from pacer/config apply; an invalid edit is logged and the last good ones stay', async () => {
+    const project = newProject('live-config');
+    const clock = new FakeClock(T0);
+    const tick = { subTickSeconds: 10, tickBudgetSeconds: 10 };
+    const { deps, lines, topics } = planner(project, clock, tick);
+    const collector = await laneTopicsWithCollector(project.pubsub, topics);
+    await seedSchedules(project.firestore, seeds('race', 'high', 20, T0));
+
+    await project.firestore.doc(CONFIG_DOC).set({ caps: { high: 2 } });
+    const applied = await runTick(deps);
+    await project.firestore.doc(CONFIG_DOC).set({ caps: { high: 'lots' } });
+    clock.advance(MINUTE);
+    const kept = await runTick(deps);
+
+    const dispatched = (result: typeof applied) =>
+      result.outcome === 'completed' ? result.subTicks.map((s) => s.lanes.high.dispatched) : [];
+    expect(dispatched(applied)).toEqual([2]);
+    expect(dispatched(kept)).toEqual([2]);
+    expect(events(lines, 'config.invalid')[0]).toMatchObject({
+      severity: 'ERROR',
+      problems: ['caps.high: expected a whole number from 0 to 10000, got "lots"'],
+    });
+    await collector.close();
+  });
+});
