@@ -4,6 +4,7 @@
  * with the variable's name. Settings marked `live` may also be overridden at run time by the
  * `pacer/config` document (the planner re-reads it every tick).
  */
+import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 import { PacerError } from './errors.js';
 import { DURATION_HINT, formatDuration, parseDuration } from './schedule/duration.js';
@@ -26,6 +27,12 @@ export interface Settings {
   dispatchGraceSeconds: number;
   /** How long one publish may take, retries included, before its claim is released. */
   publishTimeoutSeconds: number;
+  /** A running sync's lease length; the worker renews it every third of this. */
+  leaseSeconds: number;
+  /** How long run history (`schedules/{id}/runs`) is kept before Firestore's TTL deletes it. */
+  runHistoryDays: number;
+  /** Networks (CIDR) that http targets may resolve into although private, loopback or link-local. */
+  allowTargetNetworks: string[];
   /** Interval thresholds for lanes: at most `high` → high, at most `medium` → medium. */
   laneThresholds: LaneThresholds;
   /** Seconds between sub-ticks within one planner invocation. */
@@ -103,6 +110,22 @@ const optionalWholeNumber = (min: number, max: number) => {
         ? ({ ok: true, value: null } as const)
         : number.parse(raw),
   };
+};
+
+const cidrList = {
+  expects: 'comma-separated CIDR ranges such as 127.0.0.0/8,10.0.0.0/8, or none',
+  show: (value: unknown) =>
+    (value as string[]).length === 0 ? 'none' : (value as string[]).join(','),
+  parse: (raw: unknown) => {
+    const entries = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',') : null;
+    if (entries === null) return { ok: false } as const;
+    const ranges = entries
+      .map((entry) => String(entry).trim())
+      .filter((entry) => entry !== '' && entry !== 'none');
+    return ranges.every((range) => ipaddr.isValidCIDR(range))
+      ? ({ ok: true, value: ranges } as const)
+      : ({ ok: false } as const);
+  },
 };
 
 const flag = {
@@ -221,6 +244,30 @@ export const SETTINGS: readonly SettingDefinition[] = [
     default: 10,
     live: false,
     ...wholeNumber(1, 120),
+  },
+  {
+    path: 'leaseSeconds',
+    doc: 'Lease length of a running sync; the worker renews it every third of this, so a sync may run longer.',
+    env: 'PACER_LEASE_SECONDS',
+    default: 60,
+    live: false,
+    ...wholeNumber(3, 600),
+  },
+  {
+    path: 'runHistoryDays',
+    doc: "Days run history (`schedules/{id}/runs`) is kept before Firestore's TTL policy deletes it.",
+    env: 'PACER_RUN_HISTORY_DAYS',
+    default: 30,
+    live: false,
+    ...wholeNumber(1, 3_650),
+  },
+  {
+    path: 'allowTargetNetworks',
+    doc: 'Networks http targets may resolve into although private, loopback, link-local or metadata (refused otherwise).',
+    env: 'PACER_ALLOW_TARGET_NETWORKS',
+    default: [],
+    live: false,
+    ...cidrList,
   },
   {
     path: 'laneThresholds.highMaxIntervalMs',

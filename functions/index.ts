@@ -4,3 +4,5 @@
  * `functions-framework --target=planTick` serves one of them.
  */
 import './planner/planTick.js';
+import './worker/sync.js';
+import './deadletter/recordDeadLetter.js';

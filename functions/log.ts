@@ -92,22 +92,30 @@ export function traceparentFrom(headers: {
 
 /** The stable event names that log-based metrics and alerts key on. */
 export const LOG_EVENTS = [
+  // planner
   'tick.summary',
   'tick.busy',
   'tick.failed',
   'tick.publish_failed',
+  'config.invalid',
+  'schedule.invalid',
+  'schedule.skipped',
+  'alert.high_deferred',
+  'alert.tick_slow',
+  'alert.backlog',
+  // workers
   'sync.started',
   'sync.completed',
   'sync.failed',
   'sync.stale',
   'sync.duplicate',
+  'sync.missing',
+  'sync.malformed',
   'lease.lost',
+  'lease.renew_failed',
+  'handler.echo',
+  // dead letters
   'deadletter.recorded',
-  'schedule.invalid',
-  'schedule.skipped',
-  'config.invalid',
-  'alert.high_deferred',
-  'alert.tick_slow',
-  'alert.backlog',
+  'deadletter.duplicate',
 ] as const;
 export type LogEvent = (typeof LOG_EVENTS)[number];

@@ -7,6 +7,16 @@ import type { PerLane, Settings } from './config.js';
 import { LANES, type Lane } from './schedule/lane.js';
 import { MAX_RUN_SECONDS } from './schedule/spec.js';
 
+/** Function names, fixed: entry points register under them and schedules never refer to them. */
+export const WORKER_FUNCTIONS: PerLane<string> = {
+  high: 'syncHigh',
+  medium: 'syncMedium',
+  low: 'syncLow',
+};
+export const PLANNER_FUNCTION = 'planTick';
+export const DEAD_LETTER_FUNCTION = 'recordDeadLetter';
+export const RECONCILER_FUNCTION = 'reconcileSchedule';
+
 /** Messages are kept 7 days: a worker outage of days loses nothing. */
 export const RETENTION_SECONDS = 7 * 24 * 60 * 60;
 /** Pub/Sub push waits at most this long for an answer (its maximum ack deadline). */
@@ -66,12 +76,11 @@ export function describeTopology(settings: Settings): Topology {
   const workerTimeoutSeconds = MAX_RUN_SECONDS + 60;
   const lanes = Object.fromEntries(
     LANES.map((lane) => {
-      const name = `${lane.charAt(0).toUpperCase()}${lane.slice(1)}`;
       const resources: LaneResources = {
         lane,
         topic: `pacer-${lane}`,
         subscription: `pacer-${lane}-push`,
-        functionName: `sync${name}`,
+        functionName: WORKER_FUNCTIONS[lane],
         retry: RETRY[lane],
         concurrency: CONCURRENCY,
         maxInstances: Math.max(1, Math.ceil(settings.inFlightBudget[lane] / CONCURRENCY)),
@@ -83,18 +92,19 @@ export function describeTopology(settings: Settings): Topology {
     retentionSeconds: RETENTION_SECONDS,
     workerTimeoutSeconds,
     ackDeadlineSeconds: Math.min(MAX_ACK_DEADLINE_SECONDS, workerTimeoutSeconds),
-    // Pub/Sub accepts 5 to 100; pacer dead-letters itself at maxAttempts, this catches a
-    // message that crashes the worker before it can count the attempt.
-    maxDeliveryAttempts: Math.min(100, Math.max(5, settings.maxAttempts + 2)),
+    // Pub/Sub accepts 5 to 100. pacer dead-letters itself at maxAttempts; this backstop catches
+    // a message that never gets an answer (it crashes the worker), with room for deliveries that
+    // fail while instances restart.
+    maxDeliveryAttempts: Math.min(100, Math.max(10, settings.maxAttempts + 5)),
     lanes,
     deadLetter: {
       topic: 'pacer-dead-letter',
       subscription: 'pacer-dead-letter-push',
-      functionName: 'recordDeadLetter',
+      functionName: DEAD_LETTER_FUNCTION,
       ackDeadlineSeconds: 60,
       retry: { minimumBackoffSeconds: 10, maximumBackoffSeconds: 600 },
     },
-    planner: { functionName: 'planTick', timeoutSeconds: settings.tickBudgetSeconds + 30 },
-    reconciler: { functionName: 'reconcileSchedule' },
+    planner: { functionName: PLANNER_FUNCTION, timeoutSeconds: settings.tickBudgetSeconds + 30 },
+    reconciler: { functionName: RECONCILER_FUNCTION },
   };
 }

@@ -163,15 +163,16 @@ export async function runSubTick(
 
   const requests = decided.dispatch.map((candidate): ClaimRequest => {
     const screenedSchedule = screened.byId.get(candidate.id);
-    if (screenedSchedule === undefined)
+    if (screenedSchedule === undefined) {
       throw new Error(`planned ${candidate.id}, which was not screened`);
-    const { schedule, spec } = screenedSchedule;
-    const runSeconds = spec.maxRunSeconds ?? settings.defaultMaxRunSeconds;
+    }
     return {
-      schedule,
+      schedule: screenedSchedule.schedule,
       leaseId: deps.newId(),
       dueAt: candidate.dueAt,
-      until: now + (runSeconds + settings.dispatchGraceSeconds) * 1_000,
+      // Long enough for a worker to pick the message up; the worker then holds the lease by
+      // heartbeat for as long as the sync runs.
+      until: now + settings.dispatchGraceSeconds * 1_000,
       now,
     };
   });

@@ -12,6 +12,9 @@ describe('loadSettings', () => {
       reserved: { high: 1, medium: 1, low: 1 },
       dispatchGraceSeconds: 120,
       publishTimeoutSeconds: 10,
+      leaseSeconds: 60,
+      runHistoryDays: 30,
+      allowTargetNetworks: [],
       laneThresholds: { highMaxIntervalMs: 60_000, mediumMaxIntervalMs: 300_000 },
       subTickSeconds: 10,
       tickBudgetSeconds: 50,
@@ -72,6 +75,15 @@ describe('loadSettings', () => {
     );
     expect(() => loadSettings({ PACER_INFLIGHT_TOTAL: '2' })).toThrow(
       'PACER_INFLIGHT_TOTAL: must be at least the reserved slots together (3)',
+    );
+  });
+
+  it('reads target networks as CIDR ranges and refuses anything else', () => {
+    expect(
+      loadSettings({ PACER_ALLOW_TARGET_NETWORKS: '127.0.0.0/8, ::1/128' }).allowTargetNetworks,
+    ).toEqual(['127.0.0.0/8', '::1/128']);
+    expect(() => loadSettings({ PACER_ALLOW_TARGET_NETWORKS: 'localhost' })).toThrow(
+      'PACER_ALLOW_TARGET_NETWORKS: expected comma-separated CIDR ranges such as 127.0.0.0/8,10.0.0.0/8, or none, got "localhost"',
     );
   });
 

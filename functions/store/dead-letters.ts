@@ -1,0 +1,127 @@
+/**
+ * `deadLetters/{id}`: what pacer gave up on, with the reason and enough to replay it. Recording
+ * is idempotent (a dead letter is created once per id); replaying claims the schedule with a
+ * fresh lease in the same transaction that marks the dead letter replayed.
+ */
+import { FieldValue, type DocumentData, type Firestore } from '@google-cloud/firestore';
+import type { Lane } from '../schedule/lane.js';
+import { DEAD_LETTERS, leaseData, millis, readState, SCHEDULES, timestamp } from './state.js';
+
+export interface DeadLetterRecord {
+  reason: string;
+  scheduleId: string | null;
+  leaseId: string | null;
+  lane: Lane | null;
+  dueAt: number | null;
+  attempts: number | null;
+  lastError: { code: string | null; message: string | null } | null;
+  sourceSubscription: string | null;
+  /** The original message: its data as text and its attributes. */
+  message: { data: string; attributes: Record<string, string> };
+  recordedAt: number;
+}
+
+/** Creates the dead letter unless it exists already (a redelivery of the same dead letter). */
+export async function createDeadLetter(
+  db: Firestore,
+  id: string,
+  record: DeadLetterRecord,
+): Promise<'created' | 'exists'> {
+  try {
+    await db
+      .collection(DEAD_LETTERS)
+      .doc(id)
+      .create({
+        ...record,
+        dueAt: timestamp(record.dueAt),
+        recordedAt: timestamp(record.recordedAt),
+        replayedAt: null,
+        replayCount: 0,
+      });
+    return 'created';
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 6 /* ALREADY_EXISTS */) return 'exists';
+    throw error;
+  }
+}
+
+export type ReplayClaim =
+  | {
+      kind: 'claimed';
+      scheduleId: string;
+      lane: Lane;
+      dueAt: number;
+      previousNextDueAt: number | null;
+    }
+  | { kind: 'not_found' }
+  | { kind: 'not_replayable'; reason: string }
+  | { kind: 'schedule_missing'; scheduleId: string }
+  | { kind: 'in_flight'; leaseId: string };
+
+/**
+ * Claims the dead letter's schedule with a fresh lease (unless a live lease holds it) and marks
+ * the dead letter replayed, in one transaction.
+ */
+export async function claimForReplay(
+  db: Firestore,
+  request: { id: string; leaseId: string; now: number; until: number },
+): Promise<ReplayClaim> {
+  const letterRef = db.collection(DEAD_LETTERS).doc(request.id);
+  return db.runTransaction(async (transaction): Promise<ReplayClaim> => {
+    const letter = await transaction.get(letterRef);
+    if (!letter.exists) return { kind: 'not_found' };
+    const scheduleId = letter.get('scheduleId') as unknown;
+    if (typeof scheduleId !== 'string') {
+      return { kind: 'not_replayable', reason: 'it names no schedule (the message was malformed)' };
+    }
+    const scheduleRef = db.collection(SCHEDULES).doc(scheduleId);
+    const schedule = await transaction.get(scheduleRef);
+    if (!schedule.exists) return { kind: 'schedule_missing', scheduleId };
+    const state = readState(schedule.data());
+    if (state.lease !== null && state.lease.until > request.now) {
+      return { kind: 'in_flight', leaseId: state.lease.id };
+    }
+    const lane = state.lane ?? (letter.get('lane') as Lane | null) ?? 'low';
+    const dueAt = millis(letter.get('dueAt')) ?? request.now;
+    transaction.update(scheduleRef, {
+      'state.lease': leaseData({
+        id: request.leaseId,
+        until: request.until,
+        attempt: 0,
+        dispatchedAt: request.now,
+        startedAt: null,
+      }),
+      'state.nextDueAt': timestamp(request.until),
+      'state.dueAt': timestamp(dueAt),
+      'state.lane': lane,
+    });
+    transaction.update(letterRef, {
+      replayedAt: timestamp(request.now),
+      replayLeaseId: request.leaseId,
+      replayCount: FieldValue.increment(1),
+    } satisfies DocumentData);
+    return { kind: 'claimed', scheduleId, lane, dueAt, previousNextDueAt: state.nextDueAt };
+  });
+}
+
+/** Undoes a replay claim whose message could not be published. */
+export async function revertReplay(
+  db: Firestore,
+  request: { id: string; scheduleId: string; leaseId: string; nextDueAt: number },
+): Promise<void> {
+  const letterRef = db.collection(DEAD_LETTERS).doc(request.id);
+  const scheduleRef = db.collection(SCHEDULES).doc(request.scheduleId);
+  await db.runTransaction(async (transaction) => {
+    const schedule = await transaction.get(scheduleRef);
+    const letter = await transaction.get(letterRef);
+    if (schedule.exists && readState(schedule.data()).lease?.id === request.leaseId) {
+      transaction.update(scheduleRef, {
+        'state.lease': null,
+        'state.nextDueAt': timestamp(request.nextDueAt),
+      });
+    }
+    if (letter.get('replayLeaseId') === request.leaseId) {
+      transaction.update(letterRef, { replayedAt: null, replayLeaseId: null });
+    }
+  });
+}

@@ -1,0 +1,496 @@
+/**
+ * The workers end to end: the real Pub/Sub and Firestore emulators, `syncHigh` and
+ * `recordDeadLetter` served by functions-framework and fed by the push subscriptions the
+ * topology describes, and a local HTTP target.
+ */
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeMessage } from '../../../functions/bus/message.js';
+import { Bus } from '../../../functions/bus/publisher.js';
+import { defaultSettings, loadSettings } from '../../../functions/config.js';
+import { replayDeadLetter } from '../../../functions/deadletter/replay.js';
+import { perLane } from '../../../functions/planner/plan.js';
+import { claimSchedules, readDue } from '../../../functions/store/claims.js';
+import { ReadMeter } from '../../../functions/store/queries.js';
+import {
+  DEAD_LETTERS,
+  readState,
+  RUNS,
+  SCHEDULES,
+  timestamp,
+} from '../../../functions/store/state.js';
+import { describeTopology, type Topology } from '../../../functions/topology.js';
+import { startFunctionServer, type FunctionServer } from '../../../infra/local/functions.js';
+import { applyTopology } from '../../../infra/local/topology.js';
+import { useTestProject } from '../../support/emulators.js';
+import { TestTarget } from '../../support/target.js';
+
+const project = useTestProject('worker');
+const target = new TestTarget();
+
+/** The workers' settings: short leases and few attempts, so the tests run in seconds. */
+const WORKER_ENV = {
+  PACER_LEASE_SECONDS: '3',
+  PACER_MAX_ATTEMPTS: '3',
+  PACER_ALLOW_TARGET_NETWORKS: '127.0.0.0/8',
+  PACER_LOG_LEVEL: 'debug',
+};
+const settings = loadSettings({ ...WORKER_ENV, GOOGLE_CLOUD_PROJECT: project.projectId });
+const topology: Topology = (() => {
+  const described = describeTopology(settings);
+  // Seconds, not minutes, between retries, so retry tests finish quickly.
+  for (const lane of ['high', 'medium', 'low'] as const) {
+    described.lanes[lane].retry = { minimumBackoffSeconds: 1, maximumBackoffSeconds: 2 };
+  }
+  return described;
+})();
+const bus = new Bus(project.pubsub, {
+  topics: perLane((lane) => topology.lanes[lane].topic),
+  timeoutMs: 10_000,
+});
+
+interface Served {
+  server: FunctionServer;
+  lines: Record<string, unknown>[];
+}
+const served = new Map<string, Served>();
+
+async function serve(name: string, port?: number): Promise<Served> {
+  const lines: Record<string, unknown>[] = served.get(name)?.lines ?? [];
+  const server = await startFunctionServer({
+    target: name,
+    signatureType: 'cloudevent',
+    env: { ...project.env, ...WORKER_ENV },
+    ...(port ? { port } : {}),
+    onLine: (line) => {
+      try {
+        lines.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        // functions-framework's own start-up lines are plain text
+      }
+    },
+  });
+  const entry = { server, lines };
+  served.set(name, entry);
+  return entry;
+}
+
+function logged(name: string, event: string, scheduleId?: string): Record<string, unknown>[] {
+  return (served.get(name)?.lines ?? []).filter(
+    (line) => line.event === event && (scheduleId === undefined || line.scheduleId === scheduleId),
+  );
+}
+
+beforeAll(async () => {
+  await target.start();
+  const [worker, deadLetter] = await Promise.all([serve('syncHigh'), serve('recordDeadLetter')]);
+  const urls: Record<string, string> = {
+    syncHigh: worker.server.url,
+    recordDeadLetter: deadLetter.server.url,
+  };
+  await applyTopology(project.pubsub, topology, {
+    projectId: project.projectId,
+    // Only the high lane and dead letters are served here; the other lanes go nowhere.
+    endpoint: (name) => urls[name] ?? 'http://127.0.0.1:9',
+  });
+});
+
+afterAll(async () => {
+  await bus.close();
+  await Promise.all([...served.values()].map(({ server }) => server.process.stop()));
+  await target.stop();
+});
+
+/** A high-lane schedule syncing `path` on the target every `every`, due at `dueAt`. */
+async function schedule(
+  id: string,
+  path: string,
+  options: { every?: string; dueAt?: number; lane?: 'high' } = {},
+) {
+  const url = target.url(path);
+  await project.firestore
+    .collection(SCHEDULES)
+    .doc(id)
+    .set({
+      name: id,
+      cadence: { kind: 'interval', every: options.every ?? '1h' },
+      target: { type: 'http', url },
+      payload: { id },
+      ...(options.lane ? { lane: options.lane } : {}),
+      state: {
+        status: 'active',
+        lane: 'high',
+        nextDueAt: timestamp(options.dueAt ?? Date.now() - 1_000),
+        lease: null,
+      },
+    });
+  return url;
+}
+
+/** Dispatches one schedule the way the planner does: a conditional claim, then a publish. */
+async function dispatch(id: string): Promise<{ leaseId: string; dueAt: number }> {
+  const now = Date.now();
+  const due = (await readDue(project.firestore, 'high', now, 100, new ReadMeter())).find(
+    (s) => s.id === id,
+  );
+  if (due === undefined) throw new Error(`${id} is not due`);
+  const leaseId = randomUUID();
+  const dueAt = due.state.nextDueAt ?? now;
+  const [claim] = await claimSchedules(project.firestore, [
+    { schedule: due, leaseId, dueAt, until: now + 120_000, now },
+  ]);
+  expect(claim?.kind).toBe('claimed');
+  const [published] = await bus.publish([
+    { v: 1, scheduleId: id, leaseId, dueAt: new Date(dueAt).toISOString(), lane: 'high' },
+  ]);
+  expect(published?.ok).toBe(true);
+  return { leaseId, dueAt };
+}
+
+async function state(id: string) {
+  return readState((await project.firestore.collection(SCHEDULES).doc(id).get()).data());
+}
+
+async function until<T>(
+  read: () => T | Promise<T>,
+  done: (value: T) => boolean,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (done(value)) return value;
+    if (Date.now() > deadline)
+      throw new Error(`condition not met in ${timeoutMs} ms: ${JSON.stringify(value)}`);
+    await sleep(100);
+  }
+}
+
+async function deadLetter(id: string) {
+  return until(
+    () => project.firestore.collection(DEAD_LETTERS).doc(id).get(),
+    (snapshot) => snapshot.exists,
+  );
+}
+
+describe('a due schedule', () => {
+  it('is synced once, completed, and due next one interval after the due point it served', async () => {
+    const dueAt = Date.now() - 5_000;
+    await schedule('complete', '/complete', { every: '15m', dueAt });
+    const { leaseId } = await dispatch('complete');
+
+    const done = await until(
+      () => state('complete'),
+      (s) => s.runCount === 1,
+    );
+    expect(done).toMatchObject({
+      lease: null,
+      lastLeaseId: leaseId,
+      health: 'ok',
+      status: 'active',
+      lane: 'low',
+    });
+    expect(done.nextDueAt).toBe(dueAt + 15 * 60_000);
+    const [hit] = await target.waitForHits('/complete', 1);
+    expect(hit?.body).toEqual({
+      scheduleId: 'complete',
+      dueAt: new Date(dueAt).toISOString(),
+      lane: 'high',
+      attempt: 1,
+      payload: { id: 'complete' },
+    });
+    const run = await project.firestore.doc(`${SCHEDULES}/complete/${RUNS}/${leaseId}`).get();
+    expect(run.data()).toMatchObject({ status: 'succeeded', attempt: 1, detail: { status: 200 } });
+    expect(run.get('expireAt')).toBeDefined();
+    expect(logged('syncHigh', 'sync.completed', 'complete')).toHaveLength(1);
+  });
+
+  it('delivered twice is synced once; the second delivery is logged as a duplicate', async () => {
+    await schedule('twice', '/twice');
+    const { leaseId, dueAt } = await dispatch('twice');
+    await until(
+      () => state('twice'),
+      (s) => s.runCount === 1,
+    );
+
+    // The same message again, as Pub/Sub may deliver it.
+    await project.pubsub.topic(topology.lanes.high.topic).publishMessage(
+      encodeMessage({
+        v: 1,
+        scheduleId: 'twice',
+        leaseId,
+        dueAt: new Date(dueAt).toISOString(),
+        lane: 'high',
+      }),
+    );
+    await until(
+      () => logged('syncHigh', 'sync.duplicate', 'twice'),
+      (lines) => lines.length === 1,
+    );
+    expect(target.count('/twice')).toBe(1);
+    expect((await state('twice')).runCount).toBe(1);
+  });
+});
+
+describe('leases', () => {
+  it('a worker killed mid-sync: the message is redelivered, the sync runs again and completes, and nobody holds the lease', async () => {
+    const worker = served.get('syncHigh');
+    if (!worker) throw new Error('no worker');
+    const port = worker.server.port;
+    let killed: Promise<void> | undefined;
+    target.on('/killed', (n) =>
+      n === 0
+        ? {
+            delayMs: 10_000,
+            onArrive: () => {
+              worker.server.process.signal('SIGKILL');
+              killed = worker.server.process.exit;
+            },
+          }
+        : {},
+    );
+    await schedule('killed', '/killed');
+    await dispatch('killed');
+
+    await target.waitForHits('/killed', 1);
+    await killed;
+    await serve('syncHigh', port); // the instance comes back on the same address
+
+    const done = await until(
+      () => state('killed'),
+      (s) => s.runCount === 1,
+    );
+    expect(done.lease).toBeNull();
+    const hits = await target.waitForHits('/killed', 2);
+    expect(hits[1]?.body.attempt).toBe(2);
+  });
+
+  it('a sync three times longer than the lease keeps its lease by heartbeat: no second copy starts', async () => {
+    target.on('/long', () => ({ delayMs: 9_000 })); // the lease is 3 s
+    await schedule('long', '/long');
+    await dispatch('long');
+    await target.waitForHits('/long', 1);
+
+    // Meanwhile the lease keeps moving ahead of now, so the schedule never falls due.
+    let renewals = 0;
+    let previous = 0;
+    const started = Date.now();
+    while (Date.now() - started < 7_000) {
+      const current = await state('long');
+      if (current.runCount === 1) break;
+      expect(current.lease).not.toBeNull();
+      expect(current.lease?.until).toBeGreaterThan(Date.now());
+      if ((current.lease?.until ?? 0) > previous) {
+        if (previous !== 0) renewals++;
+        previous = current.lease?.until ?? 0;
+      }
+      const due = await readDue(project.firestore, 'high', Date.now(), 100, new ReadMeter());
+      expect(due.map((s) => s.id)).not.toContain('long');
+      await sleep(500);
+    }
+    await until(
+      () => state('long'),
+      (s) => s.runCount === 1,
+    );
+    expect(renewals).toBeGreaterThanOrEqual(2);
+    expect(target.count('/long')).toBe(1);
+  });
+
+  it('a lease stolen mid-sync aborts the running sync, which does not complete the schedule', async () => {
+    target.on('/stolen', (n) => ({
+      delayMs: 8_000,
+      onArrive: () => {
+        if (n > 0) return;
+        void project.firestore.doc(`${SCHEDULES}/stolen`).update({
+          'state.lease': {
+            id: 'thief',
+            until: timestamp(Date.now() + 60_000),
+            attempt: 0,
+            dispatchedAt: timestamp(Date.now()),
+            startedAt: null,
+          },
+        });
+      },
+    }));
+    await schedule('stolen', '/stolen');
+    await dispatch('stolen');
+
+    await until(
+      () => logged('syncHigh', 'lease.lost', 'stolen'),
+      (lines) => lines.length === 1,
+    );
+    const [hit] = await target.waitForHits('/stolen', 1);
+    await until(
+      () => hit?.aborted,
+      (aborted) => aborted === true,
+      5_000,
+    );
+    const after = await state('stolen');
+    expect(after.runCount).toBe(0);
+    expect(after.lease?.id).toBe('thief');
+  });
+});
+
+describe('failures', () => {
+  it('503 twice then 200: completed on the third attempt, the attempts recorded', async () => {
+    target.on('/flaky', (n) => ({ status: n < 2 ? 503 : 200 }));
+    await schedule('flaky', '/flaky');
+    const { leaseId } = await dispatch('flaky');
+
+    const done = await until(
+      () => state('flaky'),
+      (s) => s.runCount === 1,
+    );
+    expect(done).toMatchObject({ lease: null, health: 'ok', consecutiveFailures: 0 });
+    const hits = await target.waitForHits('/flaky', 3);
+    expect(hits.map((hit) => hit.body.attempt)).toEqual([1, 2, 3]);
+    const run = (await project.firestore.doc(`${SCHEDULES}/flaky/${RUNS}/${leaseId}`).get()).data();
+    expect(run).toMatchObject({ status: 'succeeded', attempt: 3 });
+    expect(
+      (run?.errors as { attempt: number; code: string }[]).map((e) => [e.attempt, e.code]),
+    ).toEqual([
+      [1, 'target_unavailable'],
+      [2, 'target_unavailable'],
+    ]);
+    expect(logged('syncHigh', 'sync.failed', 'flaky')).toHaveLength(2);
+  });
+
+  it('always 500: after the maximum attempts it is dead-lettered once, the lease released, the cadence kept', async () => {
+    target.on('/down', () => ({ status: 500 }));
+    const dueAt = Date.now() - 1_000;
+    await schedule('down', '/down', { every: '1h', dueAt });
+    const { leaseId } = await dispatch('down');
+
+    const letter = await deadLetter(leaseId);
+    expect(letter.data()).toMatchObject({
+      reason: 'attempts_exhausted',
+      scheduleId: 'down',
+      leaseId,
+      attempts: 3,
+      lastError: { code: 'target_unavailable' },
+      sourceSubscription: topology.lanes.high.subscription,
+      replayedAt: null,
+    });
+    const after = await until(
+      () => state('down'),
+      (s) => s.lease === null,
+    );
+    expect(after).toMatchObject({ health: 'failing', status: 'active', lastLeaseId: leaseId });
+    expect(after.nextDueAt).toBe(dueAt + 3_600_000);
+    expect(target.count('/down')).toBe(3);
+    const letters = await project.firestore
+      .collection(DEAD_LETTERS)
+      .where('scheduleId', '==', 'down')
+      .get();
+    expect(letters.size).toBe(1);
+    expect(logged('recordDeadLetter', 'deadletter.recorded')).not.toHaveLength(0);
+  });
+
+  it('404: dead-lettered at once, no retries', async () => {
+    target.on('/gone', () => ({ status: 404 }));
+    await schedule('gone', '/gone');
+    const { leaseId } = await dispatch('gone');
+
+    const letter = await deadLetter(leaseId);
+    expect(letter.data()).toMatchObject({
+      reason: 'permanent_failure',
+      attempts: 1,
+      lastError: { code: 'target_rejected' },
+    });
+    await sleep(3_000); // longer than a retry would take
+    expect(target.count('/gone')).toBe(1);
+    expect(await state('gone')).toMatchObject({ lease: null, health: 'failing' });
+  });
+
+  it('a malformed body and a message for a deleted schedule are acked, and the lane keeps flowing', async () => {
+    const topic = project.pubsub.topic(topology.lanes.high.topic);
+    const malformedId = await topic.publishMessage({ data: Buffer.from('this is not json') });
+    await topic.publishMessage(
+      encodeMessage({
+        v: 1,
+        scheduleId: 'deleted',
+        leaseId: 'l-1',
+        dueAt: new Date().toISOString(),
+        lane: 'high',
+      }),
+    );
+    await schedule('after', '/after');
+    await dispatch('after');
+
+    await until(
+      () => state('after'),
+      (s) => s.runCount === 1,
+    );
+    const malformed = await deadLetter(`message-${malformedId}`);
+    expect(malformed.data()).toMatchObject({
+      reason: 'malformed',
+      scheduleId: null,
+      message: { data: 'this is not json' },
+      lastError: { code: 'invalid_message' },
+    });
+    expect(logged('syncHigh', 'sync.missing', 'deleted')).toHaveLength(1);
+  });
+
+  it('a target at 169.254.169.254 or 10.0.0.1 is refused (dead-lettered as permanent)', async () => {
+    for (const [id, url] of [
+      ['metadata', 'http://169.254.169.254/computeMetadata/v1/'],
+      ['private', 'http://10.0.0.1/sync'],
+    ] as const) {
+      await project.firestore
+        .collection(SCHEDULES)
+        .doc(id)
+        .set({
+          name: id,
+          cadence: { kind: 'interval', every: '1h' },
+          target: { type: 'http', url },
+          state: {
+            status: 'active',
+            lane: 'high',
+            nextDueAt: timestamp(Date.now() - 1_000),
+            lease: null,
+          },
+        });
+      const { leaseId } = await dispatch(id);
+      const letter = await deadLetter(leaseId);
+      expect(letter.get('reason')).toBe('permanent_failure');
+      expect(letter.get('lastError')).toMatchObject({ code: 'target_forbidden' });
+      expect(String(letter.get('lastError.message'))).toContain('which is not allowed');
+    }
+  });
+
+  it('replaying a dead letter syncs the schedule again and marks the letter replayed', async () => {
+    target.on('/replay', (n) => ({ status: n === 0 ? 404 : 200 }));
+    // Pinned to the high lane (the one served here); replay dispatches in the schedule's lane.
+    await schedule('replay', '/replay', { lane: 'high' });
+    const { leaseId } = await dispatch('replay');
+    await deadLetter(leaseId);
+    await until(
+      () => state('replay'),
+      (s) => s.lease === null,
+    );
+
+    const outcome = await replayDeadLetter(
+      {
+        db: project.firestore,
+        bus,
+        clock: Date.now,
+        newId: randomUUID,
+        dispatchGraceMs: defaultSettings().dispatchGraceSeconds * 1_000,
+      },
+      leaseId,
+    );
+    expect(outcome).toMatchObject({ kind: 'replayed', scheduleId: 'replay', lane: 'high' });
+    const done = await until(
+      () => state('replay'),
+      (s) => s.runCount === 1,
+    );
+    expect(done).toMatchObject({ lease: null, health: 'ok' });
+    expect(target.count('/replay')).toBe(2);
+    const letter = await project.firestore.collection(DEAD_LETTERS).doc(leaseId).get();
+    expect(letter.get('replayedAt')).not.toBeNull();
+    expect(letter.get('replayLeaseId')).toBe(
+      outcome.kind === 'replayed' ? outcome.leaseId : undefined,
+    );
+  });
+});
