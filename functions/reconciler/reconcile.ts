@@ -176,5 +176,7 @@ function canonicalJson(value: unknown): string {
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
   }
-  return JSON.stringify(value) ?? 'null';
+  // undefined for values JSON cannot hold (functions): those hash as null
+  const text = JSON.stringify(value) as string | undefined;
+  return text ?? 'null';
 }

@@ -38,10 +38,10 @@ describe('reconciling', () => {
     const written = {
       ...race,
       state: {
-        nextDueAt: changes?.['state.nextDueAt'],
+        nextDueAt: changes?.['state.nextDueAt'] as unknown,
         status: 'active',
         lane: 'low',
-        specHash: changes?.['state.specHash'],
+        specHash: changes?.['state.specHash'] as unknown,
       },
     };
     expect(decide(written, options)).toEqual({
@@ -127,7 +127,7 @@ describe('reconciling', () => {
     });
     const invalidState = {
       status: 'invalid',
-      error: changes?.['state.error'],
+      error: changes?.['state.error'] as unknown,
       nextDueAt: null,
       specHash: specHash(broken),
     };
