@@ -6,3 +6,4 @@
 import './planner/planTick.js';
 import './worker/sync.js';
 import './deadletter/recordDeadLetter.js';
+import './reconciler/reconcileSchedule.js';

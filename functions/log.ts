@@ -114,6 +114,8 @@ export const LOG_EVENTS = [
   'lease.lost',
   'lease.renew_failed',
   'handler.echo',
+  // reconciler
+  'schedule.reconciled',
   // dead letters
   'deadletter.recorded',
   'deadletter.duplicate',

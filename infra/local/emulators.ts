@@ -49,6 +49,8 @@ export interface StartOptions {
   onLine?: (kind: EmulatorKind, line: string) => void;
   /** How long to wait for an emulator to answer; 90 s by default (slow CI machines). */
   readyTimeoutMs?: number;
+  /** Security rules the Firestore emulator enforces on client (non-admin) requests. */
+  firestoreRules?: string;
 }
 
 export interface RunningEmulator {
@@ -163,7 +165,13 @@ async function startOne(
     const host = `127.0.0.1:${await freePort()}`;
     const args =
       kind === 'firestore'
-        ? ['emulators', 'firestore', 'start', `--host-port=${host}`]
+        ? [
+            'emulators',
+            'firestore',
+            'start',
+            `--host-port=${host}`,
+            ...(options.firestoreRules ? [`--rules=${options.firestoreRules}`] : []),
+          ]
         : ['beta', 'emulators', 'pubsub', 'start', `--host-port=${host}`, '--project=pacer-local'];
     const emulator = await supervise({
       name: COMPONENT[kind].label,

@@ -8,6 +8,8 @@ import { join, relative } from 'node:path';
 import { Firestore } from '@google-cloud/firestore';
 import { describe, expect, it } from 'vitest';
 import { QUERY_BUILDERS } from '../../functions/store/queries.js';
+import { RUN_EXPIRE_FIELD } from '../../functions/store/runs.js';
+import { RUNS } from '../../functions/store/state.js';
 
 interface IndexField {
   fieldPath: string;
@@ -127,5 +129,26 @@ describe('composite indexes', () => {
       .filter((file) => /\.(where|orderBy)\(/.test(readFileSync(file, 'utf8')))
       .map((file) => relative(root, file));
     expect(offenders).toEqual([]);
+  });
+});
+
+describe('run history TTL', () => {
+  it('the TTL field override names the field the worker writes, on the runs collection group, unindexed', () => {
+    const overrides = (
+      indexFile as unknown as {
+        fieldOverrides: {
+          collectionGroup: string;
+          fieldPath: string;
+          ttl?: boolean;
+          indexes: unknown[];
+        }[];
+      }
+    ).fieldOverrides;
+    expect(overrides).toContainEqual({
+      collectionGroup: RUNS,
+      fieldPath: RUN_EXPIRE_FIELD,
+      ttl: true,
+      indexes: [],
+    });
   });
 });

@@ -203,7 +203,10 @@ describe('a due schedule', () => {
     const run = await project.firestore.doc(`${SCHEDULES}/complete/${RUNS}/${leaseId}`).get();
     expect(run.data()).toMatchObject({ status: 'succeeded', attempt: 1, detail: { status: 200 } });
     expect(run.get('expireAt')).toBeDefined();
-    expect(logged('syncHigh', 'sync.completed', 'complete')).toHaveLength(1);
+    await until(
+      () => logged('syncHigh', 'sync.completed', 'complete'),
+      (lines) => lines.length === 1,
+    );
   });
 
   it('delivered twice is synced once; the second delivery is logged as a duplicate', async () => {
@@ -353,7 +356,10 @@ describe('failures', () => {
       [1, 'target_unavailable'],
       [2, 'target_unavailable'],
     ]);
-    expect(logged('syncHigh', 'sync.failed', 'flaky')).toHaveLength(2);
+    await until(
+      () => logged('syncHigh', 'sync.failed', 'flaky'),
+      (lines) => lines.length === 2,
+    );
   });
 
   it('always 500: after the maximum attempts it is dead-lettered once, the lease released, the cadence kept', async () => {
@@ -384,7 +390,11 @@ describe('failures', () => {
       .where('scheduleId', '==', 'down')
       .get();
     expect(letters.size).toBe(1);
-    expect(logged('recordDeadLetter', 'deadletter.recorded')).not.toHaveLength(0);
+    // The record is written before the function's log line reaches us.
+    await until(
+      () => logged('recordDeadLetter', 'deadletter.recorded'),
+      (lines) => lines.some((line) => line.leaseId === leaseId),
+    );
   });
 
   it('404: dead-lettered at once, no retries', async () => {
@@ -429,7 +439,10 @@ describe('failures', () => {
       message: { data: 'this is not json' },
       lastError: { code: 'invalid_message' },
     });
-    expect(logged('syncHigh', 'sync.missing', 'deleted')).toHaveLength(1);
+    await until(
+      () => logged('syncHigh', 'sync.missing', 'deleted'),
+      (lines) => lines.length === 1,
+    );
   });
 
   it('a target at 169.254.169.254 or 10.0.0.1 is refused (dead-lettered as permanent)', async () => {
