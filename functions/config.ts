@@ -37,7 +37,7 @@ export interface Settings {
   laneThresholds: LaneThresholds;
   /** Seconds between sub-ticks within one planner invocation. */
   subTickSeconds: number;
-  /** Seconds one planner invocation may plan for; also the `alert.tick_slow` budget. */
+  /** Sub-ticks start while less than this has passed since the tick began; also the `alert.tick_slow` budget. */
   tickBudgetSeconds: number;
   /** A schedule's run time when it sets no `maxRunSeconds`. */
   defaultMaxRunSeconds: number;
@@ -295,9 +295,9 @@ export const SETTINGS: readonly SettingDefinition[] = [
   },
   {
     path: 'tickBudgetSeconds',
-    doc: 'Seconds one planner invocation plans for; a tick over it raises `alert.tick_slow`.',
+    doc: 'Sub-ticks start while less than this has passed since the tick began (at the defaults: :00 to :50, so a due schedule waits at most one sub-tick); a tick running over it raises `alert.tick_slow`.',
     env: 'PACER_TICK_BUDGET_SECONDS',
-    default: 50,
+    default: 55,
     live: true,
     ...wholeNumber(1, 3_000),
   },

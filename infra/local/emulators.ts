@@ -51,6 +51,8 @@ export interface StartOptions {
   readyTimeoutMs?: number;
   /** Security rules the Firestore emulator enforces on client (non-admin) requests. */
   firestoreRules?: string;
+  /** Fixed ports (the local stack); free ports are picked when unset. */
+  ports?: Partial<Record<EmulatorKind, number>>;
 }
 
 export interface RunningEmulator {
@@ -160,9 +162,12 @@ async function startOne(
   env: Readonly<Record<string, string | undefined>>,
   options: StartOptions,
 ): Promise<StartedProcess> {
-  const attempts = 3; // a probed port can be taken before the emulator binds it
+  const fixedPort = options.ports?.[kind];
+  // A probed free port can be taken before the emulator binds it: try another. A fixed one is
+  // the caller's choice: report it.
+  const attempts = fixedPort === undefined ? 3 : 1;
   for (let attempt = 1; ; attempt++) {
-    const host = `127.0.0.1:${await freePort()}`;
+    const host = `127.0.0.1:${fixedPort ?? (await freePort())}`;
     const args =
       kind === 'firestore'
         ? [

@@ -17,7 +17,7 @@ describe('loadSettings', () => {
       allowTargetNetworks: [],
       laneThresholds: { highMaxIntervalMs: 60_000, mediumMaxIntervalMs: 300_000 },
       subTickSeconds: 10,
-      tickBudgetSeconds: 50,
+      tickBudgetSeconds: 55,
       defaultMaxRunSeconds: 300,
       maxAttempts: 5,
       alerts: { highDeferred: 10, backlog: 1_000 },
