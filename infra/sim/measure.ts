@@ -321,6 +321,8 @@ export interface ScheduleRun {
   expected: number;
   covered: number;
   missed: number[];
+  /** Missed points grouped into runs of consecutive required points. */
+  missedRuns: { from: number; to: number; count: number }[];
   attempts: (SyncAttempt & { lane: Lane; latenessMs: number })[];
   deadLetters: DeadLetterRecord[] | null;
 }
@@ -332,11 +334,24 @@ export function measureSchedule(stick: Yardstick, run: RunRecord, scheduleId: st
   const own = run.attempts.filter((attempt) => attempt.scheduleId === scheduleId);
   const starts = successStartsById(own).get(scheduleId) ?? [];
   const missed: number[] = [];
+  const missedRuns: { from: number; to: number; count: number }[] = [];
   let expected = 0;
+  let previousMissed = false;
   for (const point of stick.points.get(scheduleId) ?? []) {
     if (!judged(stick, point)) continue;
     expected += 1;
-    if (!isCovered(starts, point, stick.subTickMs)) missed.push(point.at);
+    const covered = isCovered(starts, point, stick.subTickMs);
+    if (!covered) {
+      missed.push(point.at);
+      const last = missedRuns[missedRuns.length - 1];
+      if (previousMissed && last !== undefined) {
+        last.to = point.at;
+        last.count += 1;
+      } else {
+        missedRuns.push({ from: point.at, to: point.at, count: 1 });
+      }
+    }
+    previousMissed = !covered;
   }
   const { cadence, lane } = schedule.spec;
   return {
@@ -344,8 +359,11 @@ export function measureSchedule(stick: Yardstick, run: RunRecord, scheduleId: st
     expected,
     covered: expected - missed.length,
     missed,
+    missedRuns,
     attempts: own
-      .filter((attempt) => attempt.start < stick.scenario.end)
+      .filter(
+        (attempt) => attempt.start >= stick.scenario.start && attempt.start < stick.scenario.end,
+      )
       .map((attempt) => ({
         ...attempt,
         lane: laneAt(cadence, lane, attempt.dueAt, stick.thresholds),

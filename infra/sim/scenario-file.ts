@@ -14,16 +14,24 @@ export type LoadedScenario =
   | { ok: true; scenario: Scenario; schedules: SimSchedule[]; file: string }
   | { ok: false; problems: string[]; file: string };
 
-/** Reads, resolves, validates and populates the scenario in `path`. */
-export async function loadScenarioFile(path: string): Promise<LoadedScenario> {
+/**
+ * Reads, resolves, validates and populates the scenario in `path`; `seed` replaces the file's
+ * seed (the schedules drawn and the simulation both follow it).
+ */
+export async function loadScenarioFile(
+  path: string,
+  overrides: { seed?: number } = {},
+): Promise<LoadedScenario> {
   const file = resolve(path);
   const raw = await readWithExtends(file, []);
   if (!raw.ok) return { ok: false, problems: raw.problems, file };
   const parsed: ScenarioParse = parseScenario(raw.value);
   if (!parsed.ok) return { ok: false, problems: parsed.problems, file };
-  const population = buildPopulation(parsed.scenario);
+  const scenario =
+    overrides.seed === undefined ? parsed.scenario : { ...parsed.scenario, seed: overrides.seed };
+  const population = buildPopulation(scenario);
   if (!population.ok) return { ok: false, problems: population.problems, file };
-  return { ok: true, scenario: parsed.scenario, schedules: population.schedules, file };
+  return { ok: true, scenario, schedules: population.schedules, file };
 }
 
 type RawRead = { ok: true; value: Record<string, unknown> } | { ok: false; problems: string[] };
