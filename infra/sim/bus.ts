@@ -10,6 +10,7 @@ import type { Lane } from '../../functions/schedule/lane.js';
 import type { RetryPolicy } from '../../functions/topology.js';
 import type { VirtualClock } from './clock.js';
 import type { Rng } from './random.js';
+import { itemAt } from './arrays.js';
 
 /** The dispatch message, as pacer publishes it. */
 export interface DispatchMessage {
@@ -94,7 +95,7 @@ export class LaneSubscription {
     if (this.pumping) return;
     this.pumping = true;
     while (this.inProgress < this.options.concurrency && this.head < this.waiting.length) {
-      const delivery = this.waiting[this.head] as Delivery;
+      const delivery = itemAt(this.waiting, this.head);
       this.head += 1;
       if (this.head > 1_024 && this.head * 2 > this.waiting.length) {
         this.waiting.splice(0, this.head);

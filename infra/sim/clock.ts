@@ -4,6 +4,8 @@
  * the same moment run in the order they were scheduled, which keeps runs deterministic.
  */
 
+import { itemAt } from './arrays.js';
+
 interface Entry {
   at: number;
   seq: number;
@@ -52,7 +54,7 @@ export class VirtualClock {
     let i = heap.length - 1;
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      const p = heap[parent] as Entry;
+      const p = itemAt(heap, parent);
       if (!before(entry, p)) break;
       heap[i] = p;
       i = parent;
@@ -70,8 +72,8 @@ export class VirtualClock {
       if (left >= heap.length) break;
       const right = left + 1;
       const child =
-        right < heap.length && before(heap[right] as Entry, heap[left] as Entry) ? right : left;
-      const c = heap[child] as Entry;
+        right < heap.length && before(itemAt(heap, right), itemAt(heap, left)) ? right : left;
+      const c = itemAt(heap, child);
       if (!before(c, last)) break;
       heap[i] = c;
       i = child;

@@ -19,6 +19,7 @@ import type { PerLane } from '../../functions/config.js';
 import { perLane } from '../../functions/planner/plan.js';
 import { firstDueAt, intervalAt, laneAt, nextDueAt } from '../../functions/schedule/cadence.js';
 import { LANES, type Lane, type LaneThresholds } from '../../functions/schedule/lane.js';
+import { itemAt } from './arrays.js';
 import type { SimSchedule } from './population.js';
 import type {
   AttemptOutcome,
@@ -187,7 +188,7 @@ export function measureLoad(stick: Yardstick): Load {
   for (const points of stick.points.values()) {
     for (const point of points) {
       const bucket = Math.floor((point.at - scenario.start) / bucketMs);
-      if (bucket < buckets) (counts[point.lane][bucket] as number) += 1;
+      if (bucket < buckets) counts[point.lane][bucket] = (counts[point.lane][bucket] ?? 0) + 1;
     }
   }
   const perMinute = (count: number) => count / LOAD_BUCKET_MINUTES;
@@ -481,12 +482,12 @@ function countDuplicates(attempts: readonly SyncAttempt[], before: number): numb
 export function percentiles(values: readonly number[]): Percentiles | null {
   if (values.length === 0) return null;
   const sorted = [...values].sort((a, b) => a - b);
-  const rank = (p: number) => sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)] as number;
+  const rank = (p: number) => itemAt(sorted, Math.max(0, Math.ceil(p * sorted.length) - 1));
   return {
     p50: rank(0.5),
     p95: rank(0.95),
     p99: rank(0.99),
-    max: sorted[sorted.length - 1] as number,
+    max: itemAt(sorted, sorted.length - 1),
   };
 }
 
@@ -495,7 +496,7 @@ function lowerBound(sorted: readonly number[], value: number): number {
   let high = sorted.length;
   while (low < high) {
     const middle = (low + high) >> 1;
-    if ((sorted[middle] as number) < value) low = middle + 1;
+    if (itemAt(sorted, middle) < value) low = middle + 1;
     else high = middle;
   }
   return low;

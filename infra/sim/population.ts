@@ -63,11 +63,12 @@ export function buildPopulation(scenario: Scenario): Population {
 }
 
 function generateGroup(group: ScheduleGroup, rng: Rng) {
+  const distribution = group.startsAt;
   const startTimes =
-    group.startsAt === null
+    distribution === null
       ? null
       : Array.from({ length: group.count }, (_, i) =>
-          drawTime(group.startsAt as TimeDistribution, i, group.count, rng),
+          drawTime(distribution, i, group.count, rng),
         ).sort((a, b) => a - b);
   const width = String(group.count).length;
   return Array.from({ length: group.count }, (_, i) => {

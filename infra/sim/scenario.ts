@@ -479,7 +479,7 @@ function describeIssue(issue: z.core.$ZodRawIssue): string | undefined {
     case 'invalid_type':
       return issue.input === undefined
         ? 'is required'
-        : `expected ${issue.expected === 'int' ? 'a whole number' : `a ${issue.expected}`}, got ${JSON.stringify(issue.input) ?? typeof issue.input}`;
+        : `expected ${issue.expected === 'int' ? 'a whole number' : `a ${issue.expected}`}, got ${showValue(issue.input)}`;
     case 'invalid_union':
       if (issue.discriminator !== undefined) {
         const options = (issue as { options?: readonly unknown[] }).options ?? [];
@@ -495,4 +495,10 @@ function describeIssue(issue: z.core.$ZodRawIssue): string | undefined {
     default:
       return undefined;
   }
+}
+
+/** A bad value in a message: JSON where it has one, its type otherwise. */
+function showValue(value: unknown): string {
+  const json = JSON.stringify(value) as string | undefined;
+  return json ?? typeof value;
 }

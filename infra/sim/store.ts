@@ -10,6 +10,7 @@ import { firstDueAt, laneAt } from '../../functions/schedule/cadence.js';
 import type { Cadence } from '../../functions/schedule/spec.js';
 import { LANES, type Lane, type LaneThresholds } from '../../functions/schedule/lane.js';
 import type { PerLane } from '../../functions/config.js';
+import { itemAt } from './arrays.js';
 import type { SimSchedule } from './population.js';
 
 /** A dispatch's or a running worker's hold on a schedule (as in `state.lease`). */
@@ -57,7 +58,11 @@ interface StoredSchedule {
   schedule: SimSchedule;
   version: number;
   state: SimState;
+  /** Position in the index arrays. */
+  index: number;
 }
+
+const LANE_NUMBER: Record<Lane, number> = { high: 0, medium: 1, low: 2 };
 
 /** What the planner's `count()` queries answer in one sub-tick. */
 export interface DueCounts {
@@ -116,12 +121,31 @@ export class ScheduleStore {
   private readonly all: StoredSchedule[] = [];
   /** The due documents per lane found by the last scan, unordered. */
   private readonly lastDue: PerLane<StoredSchedule[]> = { high: [], medium: [], low: [] };
+  /*
+   * The index the planner's queries use, as flat arrays so that a scan of thousands of
+   * documents every sub-tick stays cheap: when each document is due (+Infinity when it is not
+   * active), when its lease lapses (-Infinity without one), and its lane.
+   */
+  private readonly dueAtIndex: Float64Array;
+  private readonly leaseUntilIndex: Float64Array;
+  private readonly laneIndex: Uint8Array;
+  private readonly escalatesAtIndex: Float64Array;
 
   constructor(schedules: readonly SimSchedule[], thresholds: LaneThresholds) {
+    this.dueAtIndex = new Float64Array(schedules.length);
+    this.leaseUntilIndex = new Float64Array(schedules.length);
+    this.laneIndex = new Uint8Array(schedules.length);
+    this.escalatesAtIndex = new Float64Array(schedules.length);
     for (const schedule of schedules) {
-      const stored = { schedule, version: 1, state: initialState(schedule, thresholds) };
+      const stored = {
+        schedule,
+        version: 1,
+        state: initialState(schedule, thresholds),
+        index: this.all.length,
+      };
       this.documents.set(schedule.id, stored);
       this.all.push(stored);
+      this.reindex(stored);
     }
   }
 
@@ -143,6 +167,7 @@ export class ScheduleStore {
     // In place, so every document keeps one shape (the scans stay fast); snapshots are copies.
     Object.assign(stored.state, changes);
     stored.version += 1;
+    this.reindex(stored);
     this.writes += 1;
     return 'written';
   }
@@ -175,15 +200,20 @@ export class ScheduleStore {
     found.high.length = 0;
     found.medium.length = 0;
     found.low.length = 0;
-    for (const stored of this.all) {
-      const state = stored.state;
-      if (state.lease !== null && state.lease.until > now) inFlight[state.lane] += 1;
-      if (state.status === 'active' && state.nextDueAt !== null && state.nextDueAt <= now) {
-        due[state.lane] += 1;
-        found[state.lane].push(stored);
+    const counts = [0, 0, 0, 0, 0, 0]; // due high, medium, low; in flight high, medium, low
+    const lists = [found.high, found.medium, found.low];
+    const { dueAtIndex, leaseUntilIndex, laneIndex, all } = this;
+    for (let i = 0; i < all.length; i++) {
+      const lane = laneIndex[i] ?? 0;
+      if ((leaseUntilIndex[i] ?? 0) > now) counts[3 + lane] = (counts[3 + lane] ?? 0) + 1;
+      if ((dueAtIndex[i] ?? Number.POSITIVE_INFINITY) <= now) {
+        counts[lane] = (counts[lane] ?? 0) + 1;
+        itemAt(lists, lane).push(itemAt(all, i));
       }
     }
     for (const lane of LANES) {
+      due[lane] = counts[LANE_NUMBER[lane]] ?? 0;
+      inFlight[lane] = counts[3 + LANE_NUMBER[lane]] ?? 0;
       this.reads += Math.max(1, Math.ceil(due[lane] / 1_000));
       this.reads += Math.max(1, Math.ceil(inFlight[lane] / 1_000));
     }
@@ -197,10 +227,11 @@ export class ScheduleStore {
    */
   escalateDue(now: number, thresholds: LaneThresholds): number {
     let moved = 0;
-    for (const stored of this.all) {
-      const state = stored.state;
-      if (state.escalatesAt === null || state.escalatesAt > now) continue;
-      if (state.status !== 'active' || state.nextDueAt === null || state.nextDueAt > now) continue;
+    for (let i = 0; i < this.all.length; i++) {
+      if ((this.escalatesAtIndex[i] ?? 0) > now || (this.dueAtIndex[i] ?? 0) > now) {
+        continue;
+      }
+      const stored = itemAt(this.all, i);
       const { cadence, lane } = stored.schedule.spec;
       const laneNow = laneAt(cadence, lane, now, thresholds);
       this.write(stored.schedule.id, stored.version, {
@@ -212,6 +243,18 @@ export class ScheduleStore {
     }
     this.reads += LANES.length - 1;
     return moved;
+  }
+
+  private reindex(stored: StoredSchedule): void {
+    const { state, index } = stored;
+    this.dueAtIndex[index] =
+      state.status === 'active' && state.nextDueAt !== null
+        ? state.nextDueAt
+        : Number.POSITIVE_INFINITY;
+    this.leaseUntilIndex[index] =
+      state.lease === null ? Number.NEGATIVE_INFINITY : state.lease.until;
+    this.laneIndex[index] = LANE_NUMBER[state.lane];
+    this.escalatesAtIndex[index] = state.escalatesAt ?? Number.POSITIVE_INFINITY;
   }
 
   /**

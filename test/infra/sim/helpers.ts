@@ -21,7 +21,8 @@ export function scenarioOf(extra: Record<string, unknown> = {}): {
   });
   if (!parsed.ok) throw new Error(`test scenario is invalid:\n${parsed.problems.join('\n')}`);
   const population = buildPopulation(parsed.scenario);
-  if (!population.ok) throw new Error(`test schedules are invalid:\n${population.problems.join('\n')}`);
+  if (!population.ok)
+    throw new Error(`test schedules are invalid:\n${population.problems.join('\n')}`);
   return { scenario: parsed.scenario, schedules: population.schedules };
 }
 

@@ -24,8 +24,17 @@ describe('the scenario format', () => {
     const { scenario } = parsed;
     expect(scenario.seed).toBe(1);
     expect(scenario.warmUpMs).toBe(0);
-    expect(scenario.failures).toEqual({ retryable: 0, permanent: 0, crash: 0, duplicateDelivery: 0 });
-    expect(scenario.syncDuration).toEqual({ distribution: 'uniform', minMs: 15_000, maxMs: 20_000 });
+    expect(scenario.failures).toEqual({
+      retryable: 0,
+      permanent: 0,
+      crash: 0,
+      duplicateDelivery: 0,
+    });
+    expect(scenario.syncDuration).toEqual({
+      distribution: 'uniform',
+      minMs: 15_000,
+      maxMs: 20_000,
+    });
     expect(scenario.pacer.settings.inFlightBudget).toEqual({ high: 5, medium: 5, low: 5 });
     expect(scenario.pacer.settings.totalInFlightBudget).toBe(12);
     expect(scenario.pacer.settings.caps).toEqual({ high: 50, medium: 20, low: 10 });
