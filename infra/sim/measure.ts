@@ -437,19 +437,17 @@ function recovery(
     }
   }
   high.sort((a, b) => a.at - b.at);
-  let lastMissed = -1;
-  high.forEach((point, index) => {
-    if (!point.covered) lastMissed = index;
-  });
-  const afterLastMissed = high.find(
-    (point, index) => index > lastMissed && point.at > (high[lastMissed]?.at ?? -Infinity),
-  );
+  // Recovered from the first point after the last one missed (points due together share a time).
+  const missed = high.filter((point) => !point.covered);
+  const lastMissedAt = missed.length === 0 ? null : Math.max(...missed.map((point) => point.at));
+  const recoveredFrom =
+    lastMissedAt === null ? undefined : high.find((point) => point.at > lastMissedAt);
   const fromTen = high.filter((point) => point.at >= outage.to + 10 * 60_000);
   return {
     from: outage.from,
     to: outage.to,
     highRecoveryMs:
-      lastMissed === -1 ? 0 : afterLastMissed === undefined ? null : afterLastMissed.at - outage.to,
+      lastMissedAt === null ? 0 : recoveredFrom === undefined ? null : recoveredFrom.at - outage.to,
     highCoverageFromTenMinutes: ratio(
       fromTen.filter((point) => point.covered).length,
       fromTen.length,
