@@ -4,7 +4,7 @@
  */
 import type { Firestore } from '@google-cloud/firestore';
 import type { Bus } from '../bus/publisher.js';
-import type { Lane } from '../schedule/lane.js';
+import type { Lane, LaneThresholds } from '../schedule/lane.js';
 import { iso } from '../schedule/time.js';
 import { claimForReplay, revertReplay } from '../store/dead-letters.js';
 
@@ -15,6 +15,7 @@ export interface ReplayDeps {
   newId: () => string;
   /** How long the replayed message may wait for a worker (the dispatch grace). */
   dispatchGraceMs: number;
+  thresholds: LaneThresholds;
 }
 
 export type ReplayOutcome =
@@ -33,6 +34,7 @@ export async function replayDeadLetter(deps: ReplayDeps, id: string): Promise<Re
     leaseId,
     now,
     until: now + deps.dispatchGraceMs,
+    thresholds: deps.thresholds,
   });
   if (claim.kind !== 'claimed') return claim;
   const [published] = await deps.bus.publish([
@@ -44,6 +46,7 @@ export async function replayDeadLetter(deps: ReplayDeps, id: string): Promise<Re
       scheduleId: claim.scheduleId,
       leaseId,
       nextDueAt: claim.previousNextDueAt ?? now,
+      escalatesAt: claim.previousEscalatesAt,
     });
     return {
       kind: 'publish_failed',

@@ -13,7 +13,7 @@ import type { Firestore } from '@google-cloud/firestore';
 import type { Bus } from '../bus/publisher.js';
 import type { PerLane, Settings } from '../config.js';
 import type { Logger } from '../log.js';
-import { catchUp, laneAt } from '../schedule/cadence.js';
+import { catchUp, escalatesAt, laneAt } from '../schedule/cadence.js';
 import { iso } from '../schedule/time.js';
 import { LANES } from '../schedule/lane.js';
 import { validateSchedule, type ScheduleSpec } from '../schedule/spec.js';
@@ -21,9 +21,11 @@ import {
   claimSchedules,
   countDue,
   countInFlight,
+  escalate,
   markInvalid,
   markPaused,
   readDue,
+  readEscalations,
   releaseClaim,
   skipMissedRun,
   type ClaimRequest,
@@ -71,6 +73,8 @@ export interface SubTickSummary {
   invalid: number;
   paused: number;
   skipped: number;
+  /** Schedules moved to a more urgent lane because they waited past a tier boundary. */
+  escalated: number;
 }
 
 export type TickResult =
@@ -140,6 +144,10 @@ export async function runSubTick(
   const meter = new ReadMeter();
   const { db, logger } = deps;
 
+  // Schedules that became more urgent while they waited move to the lane in force first, so
+  // they are counted and planned there in this very sub-tick.
+  const escalated = await escalateWaiting(deps, settings, now, meter);
+
   const [inFlight, due] = await Promise.all([
     perLaneAsync((lane) => countInFlight(db, lane, now, meter)),
     perLaneAsync((lane) => countDue(db, lane, now, meter)),
@@ -166,13 +174,22 @@ export async function runSubTick(
     if (screenedSchedule === undefined) {
       throw new Error(`planned ${candidate.id}, which was not screened`);
     }
+    // Long enough for a worker to pick the message up; the worker then holds the lease by
+    // heartbeat for as long as the sync runs.
+    const until = now + settings.dispatchGraceSeconds * 1_000;
+    const { spec } = screenedSchedule;
     return {
       schedule: screenedSchedule.schedule,
       leaseId: deps.newId(),
       dueAt: candidate.dueAt,
-      // Long enough for a worker to pick the message up; the worker then holds the lease by
-      // heartbeat for as long as the sync runs.
-      until: now + settings.dispatchGraceSeconds * 1_000,
+      until,
+      escalatesAt: escalatesAt(
+        spec.cadence,
+        spec.lane,
+        until,
+        candidate.lane,
+        settings.laneThresholds,
+      ),
       now,
     };
   });
@@ -198,6 +215,7 @@ export async function runSubTick(
     const outcome = await releaseClaim({
       ref: claim.request.schedule.ref,
       dueAt: claim.request.dueAt,
+      escalatesAt: claim.request.schedule.state.escalatesAt,
       writeTime: claim.writeTime,
     });
     if (outcome === 'released') released++;
@@ -240,9 +258,46 @@ export async function runSubTick(
     invalid: screened.invalid,
     paused: screened.paused,
     skipped: screened.skipped,
+    escalated,
   };
   report(logger, settings, summary);
   return summary;
+}
+
+/** Most schedules one sub-tick moves to a more urgent lane (the rest follow next sub-tick). */
+const ESCALATIONS_PER_SUB_TICK = 200;
+
+/**
+ * Moves schedules waiting in the medium and low lanes past the moment they became more urgent
+ * (an event entering a faster tier while a backlog held it) into the lane in force now.
+ */
+async function escalateWaiting(
+  deps: TickDeps,
+  settings: Settings,
+  now: number,
+  meter: ReadMeter,
+): Promise<number> {
+  let moved = 0;
+  for (const lane of ['medium', 'low'] as const) {
+    for (const schedule of await readEscalations(
+      deps.db,
+      lane,
+      now,
+      ESCALATIONS_PER_SUB_TICK,
+      meter,
+    )) {
+      const validation = validateSchedule(schedule.data);
+      if (!validation.ok) continue; // screened (and marked invalid) when it is read as due
+      const { cadence, lane: explicit } = validation.spec;
+      const laneNow = laneAt(cadence, explicit, now, settings.laneThresholds);
+      const outcome = await escalate(schedule, {
+        lane: laneNow,
+        escalatesAt: escalatesAt(cadence, explicit, now, laneNow, settings.laneThresholds),
+      });
+      if (outcome === 'marked' && laneNow !== lane) moved++;
+    }
+  }
+  return moved;
 }
 
 interface Screened {
@@ -291,6 +346,13 @@ async function screen(
       const outcome = await skipMissedRun(schedule, {
         nextDueAt: decision.nextDueAt,
         lane,
+        escalatesAt: escalatesAt(
+          spec.cadence,
+          spec.lane,
+          decision.nextDueAt,
+          lane,
+          settings.laneThresholds,
+        ),
         skippedDueAt: dueAt,
       });
       if (outcome === 'marked') {

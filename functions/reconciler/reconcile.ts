@@ -17,7 +17,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { DocumentData, Firestore } from '@google-cloud/firestore';
-import { firstDueAt, laneAt, nextDueAt } from '../schedule/cadence.js';
+import { escalatesAt, firstDueAt, laneAt, nextDueAt } from '../schedule/cadence.js';
 import type { LaneThresholds } from '../schedule/lane.js';
 import { STATE_FIELD, validateSchedule } from '../schedule/spec.js';
 import { isTimestampLike } from '../schedule/time.js';
@@ -84,6 +84,7 @@ export function decide(
         'state.status': 'invalid',
         'state.error': error,
         'state.nextDueAt': null,
+        'state.escalatesAt': null,
         'state.specHash': hash,
       },
     };
@@ -99,6 +100,7 @@ export function decide(
       changes: {
         'state.status': 'paused',
         'state.nextDueAt': null,
+        'state.escalatesAt': null,
         'state.error': null,
         'state.specHash': hash,
       },
@@ -128,6 +130,7 @@ export function decide(
       changes: {
         'state.status': 'finished',
         'state.nextDueAt': null,
+        'state.escalatesAt': null,
         'state.lease': null,
         'state.error': null,
         'state.specHash': hash,
@@ -141,6 +144,9 @@ export function decide(
       'state.status': 'active',
       'state.nextDueAt': timestamp(next),
       'state.lane': lane,
+      'state.escalatesAt': timestamp(
+        escalatesAt(spec.cadence, spec.lane, next, lane, options.thresholds),
+      ),
       'state.lease': null,
       'state.error': null,
       'state.specHash': hash,

@@ -12,7 +12,7 @@
  *   an interval after `endAt`; a cron never finishes).
  */
 import { CronExpressionParser, type CronExpression } from 'cron-parser';
-import { laneForInterval, type Lane, type LaneThresholds } from './lane.js';
+import { LANES, laneForInterval, type Lane, type LaneThresholds } from './lane.js';
 import type { Cadence, CronCadence, EventCadence } from './spec.js';
 
 /** When the cadence stops for good, or `null` if it never does. */
@@ -99,6 +99,28 @@ export function nextDueAt(cadence: Cadence, servedDueAt: number, now: number): n
     at = fastForward(cadence, next, now);
     latestMissed = at;
   }
+}
+
+/**
+ * The first moment after `after` at which the lane in force becomes more urgent than `lane`
+ * (an event entering a faster tier), or `null` if it never does (an explicit lane, an interval,
+ * a cron). The planner moves a schedule still waiting past that moment into the lane in force,
+ * so a backlog in a slower lane cannot hold it back once it has become urgent.
+ */
+export function escalatesAt(
+  cadence: Cadence,
+  explicitLane: Lane | undefined,
+  after: number,
+  lane: Lane,
+  thresholds: LaneThresholds,
+): number | null {
+  if (explicitLane !== undefined || cadence.kind !== 'event') return null;
+  const rank = LANES.indexOf(lane);
+  for (const boundary of eventBoundaries(cadence)) {
+    if (boundary <= after) continue;
+    if (LANES.indexOf(laneAt(cadence, undefined, boundary, thresholds)) < rank) return boundary;
+  }
+  return null;
 }
 
 /** What to do with a due point that is found late: run it, or skip it (cron only). */

@@ -14,7 +14,7 @@ import firestore, {
   type Timestamp,
 } from '@google-cloud/firestore';
 import type { Lane } from '../schedule/lane.js';
-import { dueQuery, inFlightQuery, type ReadMeter } from './queries.js';
+import { dueQuery, escalationQuery, inFlightQuery, type ReadMeter } from './queries.js';
 import { leaseData, readState, timestamp, type ScheduleState } from './state.js';
 
 // A CommonJS export that Node's ESM loader cannot see as a named export.
@@ -78,6 +78,8 @@ export interface ClaimRequest {
   dueAt: number;
   /** When the lease lapses if no worker takes it: the schedule is due again from then. */
   until: number;
+  /** When, due again at `until` and still waiting, it would move to a more urgent lane. */
+  escalatesAt: number | null;
   now: number;
 }
 
@@ -112,9 +114,11 @@ export async function claimSchedules(
             attempt: 0,
             dispatchedAt: request.now,
             startedAt: null,
+            running: false,
           }),
           'state.nextDueAt': timestamp(request.until),
           'state.dueAt': timestamp(request.dueAt),
+          'state.escalatesAt': timestamp(request.escalatesAt),
         },
         { lastUpdateTime: request.schedule.updateTime },
       );
@@ -138,11 +142,17 @@ export type ReleaseOutcome = 'released' | 'changed';
 export async function releaseClaim(claim: {
   ref: DocumentReference;
   dueAt: number;
+  /** The escalation point the schedule had before the claim. */
+  escalatesAt: number | null;
   writeTime: Timestamp;
 }): Promise<ReleaseOutcome> {
   try {
     await claim.ref.update(
-      { 'state.lease': null, 'state.nextDueAt': timestamp(claim.dueAt) },
+      {
+        'state.lease': null,
+        'state.nextDueAt': timestamp(claim.dueAt),
+        'state.escalatesAt': timestamp(claim.escalatesAt),
+      },
       { lastUpdateTime: claim.writeTime },
     );
     return 'released';
@@ -166,6 +176,7 @@ export async function markInvalid(
     'state.status': 'invalid',
     'state.error': problems.join('; '),
     'state.nextDueAt': null,
+    'state.escalatesAt': null,
     'state.lease': null,
   });
 }
@@ -180,6 +191,7 @@ export async function markPaused(
   return conditionalUpdate(schedule, {
     'state.status': 'paused',
     'state.nextDueAt': null,
+    'state.escalatesAt': null,
     'state.lease': null,
   });
 }
@@ -190,14 +202,45 @@ export async function markPaused(
  */
 export async function skipMissedRun(
   schedule: Pick<DueSchedule, 'ref' | 'updateTime'>,
-  next: { nextDueAt: number; lane: Lane; skippedDueAt: number },
+  next: { nextDueAt: number; lane: Lane; escalatesAt: number | null; skippedDueAt: number },
 ): Promise<MarkOutcome> {
   return conditionalUpdate(schedule, {
     'state.nextDueAt': timestamp(next.nextDueAt),
     'state.lane': next.lane,
+    'state.escalatesAt': timestamp(next.escalatesAt),
     'state.lease': null,
     'state.lastSkippedDueAt': timestamp(next.skippedDueAt),
     'state.skippedCount': FieldValue.increment(1),
+  });
+}
+
+/**
+ * Moves a schedule that became more urgent while it waited into the lane in force now, with its
+ * next escalation point. Conditional on the version read.
+ */
+export async function escalate(
+  schedule: Pick<DueSchedule, 'ref' | 'updateTime'>,
+  to: { lane: Lane; escalatesAt: number | null },
+): Promise<MarkOutcome> {
+  return conditionalUpdate(schedule, {
+    'state.lane': to.lane,
+    'state.escalatesAt': timestamp(to.escalatesAt),
+  });
+}
+
+/** Up to `limit` schedules of a lane whose escalation point has passed. */
+export async function readEscalations(
+  db: Firestore,
+  lane: Lane,
+  now: number,
+  limit: number,
+  meter: ReadMeter,
+): Promise<DueSchedule[]> {
+  const snapshot = await escalationQuery(db, lane, now).limit(limit).get();
+  meter.query(snapshot.size);
+  return snapshot.docs.map((doc) => {
+    const data = doc.data();
+    return { id: doc.id, ref: doc.ref, updateTime: doc.updateTime, data, state: readState(data) };
   });
 }
 

@@ -4,7 +4,9 @@
  * fresh lease in the same transaction that marks the dead letter replayed.
  */
 import { FieldValue, type DocumentData, type Firestore } from '@google-cloud/firestore';
-import type { Lane } from '../schedule/lane.js';
+import { escalatesAt } from '../schedule/cadence.js';
+import type { Lane, LaneThresholds } from '../schedule/lane.js';
+import { validateSchedule } from '../schedule/spec.js';
 import { DEAD_LETTERS, leaseData, millis, readState, SCHEDULES, timestamp } from './state.js';
 
 export interface DeadLetterRecord {
@@ -52,6 +54,7 @@ export type ReplayClaim =
       lane: Lane;
       dueAt: number;
       previousNextDueAt: number | null;
+      previousEscalatesAt: number | null;
     }
   | { kind: 'not_found' }
   | { kind: 'not_replayable'; reason: string }
@@ -64,7 +67,7 @@ export type ReplayClaim =
  */
 export async function claimForReplay(
   db: Firestore,
-  request: { id: string; leaseId: string; now: number; until: number },
+  request: { id: string; leaseId: string; now: number; until: number; thresholds: LaneThresholds },
 ): Promise<ReplayClaim> {
   const letterRef = db.collection(DEAD_LETTERS).doc(request.id);
   return db.runTransaction(async (transaction): Promise<ReplayClaim> => {
@@ -83,6 +86,16 @@ export async function claimForReplay(
     }
     const lane = state.lane ?? (letter.get('lane') as Lane | null) ?? 'low';
     const dueAt = millis(letter.get('dueAt')) ?? request.now;
+    const validation = validateSchedule(schedule.data());
+    const escalation = validation.ok
+      ? escalatesAt(
+          validation.spec.cadence,
+          validation.spec.lane,
+          request.until,
+          lane,
+          request.thresholds,
+        )
+      : null;
     transaction.update(scheduleRef, {
       'state.lease': leaseData({
         id: request.leaseId,
@@ -90,24 +103,39 @@ export async function claimForReplay(
         attempt: 0,
         dispatchedAt: request.now,
         startedAt: null,
+        running: false,
       }),
       'state.nextDueAt': timestamp(request.until),
       'state.dueAt': timestamp(dueAt),
       'state.lane': lane,
+      'state.escalatesAt': timestamp(escalation),
     });
     transaction.update(letterRef, {
       replayedAt: timestamp(request.now),
       replayLeaseId: request.leaseId,
       replayCount: FieldValue.increment(1),
     } satisfies DocumentData);
-    return { kind: 'claimed', scheduleId, lane, dueAt, previousNextDueAt: state.nextDueAt };
+    return {
+      kind: 'claimed',
+      scheduleId,
+      lane,
+      dueAt,
+      previousNextDueAt: state.nextDueAt,
+      previousEscalatesAt: state.escalatesAt,
+    };
   });
 }
 
 /** Undoes a replay claim whose message could not be published. */
 export async function revertReplay(
   db: Firestore,
-  request: { id: string; scheduleId: string; leaseId: string; nextDueAt: number },
+  request: {
+    id: string;
+    scheduleId: string;
+    leaseId: string;
+    nextDueAt: number;
+    escalatesAt: number | null;
+  },
 ): Promise<void> {
   const letterRef = db.collection(DEAD_LETTERS).doc(request.id);
   const scheduleRef = db.collection(SCHEDULES).doc(request.scheduleId);
@@ -118,6 +146,7 @@ export async function revertReplay(
       transaction.update(scheduleRef, {
         'state.lease': null,
         'state.nextDueAt': timestamp(request.nextDueAt),
+        'state.escalatesAt': timestamp(request.escalatesAt),
       });
     }
     if (letter.get('replayLeaseId') === request.leaseId) {

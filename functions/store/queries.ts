@@ -17,6 +17,14 @@ export function dueQuery(db: Firestore, lane: Lane, now: number): Query {
     .orderBy('state.nextDueAt', 'asc');
 }
 
+/** Schedules of a lane that have become more urgent while they waited. */
+export function escalationQuery(db: Firestore, lane: Lane, now: number): Query {
+  return db
+    .collection(SCHEDULES)
+    .where('state.lane', '==', lane)
+    .where('state.escalatesAt', '<=', timestamp(now));
+}
+
 /** Schedules of a lane whose lease has not lapsed: dispatched or running. */
 export function inFlightQuery(db: Firestore, lane: Lane, now: number): Query {
   return db
@@ -49,6 +57,7 @@ export function openDeadLettersQuery(db: Firestore): Query {
 export const QUERY_BUILDERS: Record<string, (db: Firestore) => Query> = {
   dueQuery: (db) => dueQuery(db, 'high', 0),
   inFlightQuery: (db) => inFlightQuery(db, 'high', 0),
+  escalationQuery: (db) => escalationQuery(db, 'medium', 0),
   failingQuery,
   statusQuery: (db) => statusQuery(db, 'invalid'),
   deadLettersQuery,

@@ -14,7 +14,7 @@ import {
   type Firestore,
 } from '@google-cloud/firestore';
 import type { LaneThresholds } from '../schedule/lane.js';
-import { laneAt, nextDueAt } from '../schedule/cadence.js';
+import { escalatesAt, laneAt, nextDueAt } from '../schedule/cadence.js';
 import { validateSchedule, type ScheduleSpec } from '../schedule/spec.js';
 import { readState, RUNS, SCHEDULES, timestamp, type ScheduleState } from './state.js';
 
@@ -37,7 +37,12 @@ export type StartOutcome =
   /** More attempts than allowed: dead-letter and release. */
   | { kind: 'exhausted'; attempts: number; state: ScheduleState; spec: ScheduleSpec | null }
   /** The document no longer validates: it was marked invalid and its lease released. */
-  | { kind: 'invalid'; problems: string[] };
+  | { kind: 'invalid'; problems: string[] }
+  /**
+   * An attempt under this lease is running (or its worker died and the lease has not lapsed
+   * yet): another delivery of the same message. `until` is the lease's end as seen now.
+   */
+  | { kind: 'running'; until: number };
 
 /**
  * Starts an attempt under the message's lease: counts it, extends the lease to
@@ -45,7 +50,17 @@ export type StartOutcome =
  */
 export async function startAttempt(
   db: Firestore,
-  request: LeaseRef & { now: number; leaseMs: number; maxAttempts: number; expireAt: number },
+  request: LeaseRef & {
+    now: number;
+    leaseMs: number;
+    maxAttempts: number;
+    expireAt: number;
+    /**
+     * Take over a running attempt whose lease still ends here: its worker stopped renewing
+     * (it died). A renewed lease (another `until`) means it is alive: `running` again.
+     */
+    takeOverUntil?: number;
+  },
 ): Promise<StartOutcome> {
   const ref = scheduleRef(db, request.scheduleId);
   return db.runTransaction(async (transaction): Promise<StartOutcome> => {
@@ -64,10 +79,14 @@ export async function startAttempt(
         'state.status': 'invalid',
         'state.error': validation.problems.join('; '),
         'state.nextDueAt': null,
+        'state.escalatesAt': null,
         'state.lease': null,
         'state.lastLeaseId': request.leaseId,
       });
       return { kind: 'invalid', problems: validation.problems };
+    }
+    if (lease.running && lease.until > request.now && lease.until !== request.takeOverUntil) {
+      return { kind: 'running', until: lease.until };
     }
     const attempt = lease.attempt + 1;
     if (attempt > request.maxAttempts) {
@@ -78,6 +97,7 @@ export async function startAttempt(
       'state.lease.attempt': attempt,
       'state.lease.until': timestamp(request.now + request.leaseMs),
       'state.lease.startedAt': timestamp(lease.startedAt ?? request.now),
+      'state.lease.running': true,
     });
     transaction.set(
       runRef(ref, request.leaseId),
@@ -193,6 +213,7 @@ export async function recordRetryableFailure(
     const lastError = { ...request.error, at: timestamp(request.now) };
     transaction.update(ref, {
       'state.lease.until': timestamp(request.keepUntil),
+      'state.lease.running': false,
       'state.lastError': lastError,
       'state.consecutiveFailures': FieldValue.increment(1),
     });
@@ -291,6 +312,7 @@ function following(
         'state.status': 'invalid',
         'state.error': validation.problems.join('; '),
         'state.nextDueAt': null,
+        'state.escalatesAt': null,
       },
     };
   }
@@ -299,7 +321,7 @@ function following(
     return {
       nextDueAt: null,
       status: 'paused',
-      changes: { 'state.status': 'paused', 'state.nextDueAt': null },
+      changes: { 'state.status': 'paused', 'state.nextDueAt': null, 'state.escalatesAt': null },
     };
   }
   const next = nextDueAt(spec.cadence, dueAt, now);
@@ -307,16 +329,18 @@ function following(
     return {
       nextDueAt: null,
       status: 'finished',
-      changes: { 'state.status': 'finished', 'state.nextDueAt': null },
+      changes: { 'state.status': 'finished', 'state.nextDueAt': null, 'state.escalatesAt': null },
     };
   }
+  const lane = laneAt(spec.cadence, spec.lane, next, thresholds);
   return {
     nextDueAt: next,
     status: 'active',
     changes: {
       'state.status': 'active',
       'state.nextDueAt': timestamp(next),
-      'state.lane': laneAt(spec.cadence, spec.lane, next, thresholds),
+      'state.lane': lane,
+      'state.escalatesAt': timestamp(escalatesAt(spec.cadence, spec.lane, next, lane, thresholds)),
       ...(state.status === 'invalid' ? { 'state.error': null } : {}),
     },
   };

@@ -25,6 +25,8 @@ export interface Lease {
   attempt: number;
   dispatchedAt: number;
   startedAt: number | null;
+  /** A worker is running an attempt right now (set at start, cleared when it fails). */
+  running: boolean;
 }
 
 export interface LastError {
@@ -42,6 +44,8 @@ export interface ScheduleState {
   nextDueAt: number | null;
   /** The due point the current (or last) lease serves. */
   dueAt: number | null;
+  /** When a schedule still waiting by then should move to a more urgent lane (see `escalatesAt`). */
+  escalatesAt: number | null;
   lease: Lease | null;
   lastRunAt: number | null;
   lastSuccessAt: number | null;
@@ -65,6 +69,7 @@ export function readState(data: DocumentData | undefined): ScheduleState {
     lane: isLane(state.lane) ? state.lane : null,
     nextDueAt: millis(state.nextDueAt),
     dueAt: millis(state.dueAt),
+    escalatesAt: millis(state.escalatesAt),
     lease: readLease(state.lease),
     lastRunAt: millis(state.lastRunAt),
     lastSuccessAt: millis(state.lastSuccessAt),
@@ -113,6 +118,7 @@ export function leaseData(lease: Lease): DocumentData {
     attempt: lease.attempt,
     dispatchedAt: timestamp(lease.dispatchedAt),
     startedAt: timestamp(lease.startedAt),
+    running: lease.running,
   };
 }
 
@@ -126,6 +132,7 @@ function readLease(value: unknown): Lease | null {
     attempt: typeof value.attempt === 'number' ? value.attempt : 0,
     dispatchedAt: millis(value.dispatchedAt) ?? until,
     startedAt: millis(value.startedAt),
+    running: value.running === true,
   };
 }
 

@@ -46,6 +46,7 @@ export interface WorkerDeps {
   topology: Topology;
   logger: Logger;
   clock: () => number;
+  sleep: (ms: number) => Promise<void>;
   syncer: SyncerOptions;
 }
 
@@ -91,7 +92,6 @@ export async function handleDelivery(
   const { scheduleId, leaseId } = decoded.message;
   const log = base.child({ scheduleId, leaseId });
   const leaseMs = settings.leaseSeconds * 1_000;
-  const startedAt = deps.clock();
 
   /** Dead-letters this message and releases its lease; the schedule goes on with its cadence. */
   const giveUp = async (
@@ -129,14 +129,28 @@ export async function handleDelivery(
     return 'dead_lettered' as const;
   };
 
-  const start = await startAttempt(db, {
-    scheduleId,
-    leaseId,
-    now: startedAt,
-    leaseMs,
-    maxAttempts: settings.maxAttempts,
-    expireAt: runExpiry(startedAt, settings.runHistoryDays),
-  });
+  const heartbeatMs = Math.max(1_000, Math.floor(leaseMs / 3));
+  let startedAt = deps.clock();
+  const tryStart = (takeOverUntil?: number) => {
+    startedAt = deps.clock();
+    return startAttempt(db, {
+      scheduleId,
+      leaseId,
+      now: startedAt,
+      leaseMs,
+      maxAttempts: settings.maxAttempts,
+      expireAt: runExpiry(startedAt, settings.runHistoryDays),
+      ...(takeOverUntil === undefined ? {} : { takeOverUntil }),
+    });
+  };
+  let start = await tryStart();
+  if (start.kind === 'running') {
+    // Another delivery of this message is running (at-least-once delivery), or its worker died
+    // before the lease lapsed. Its heartbeat tells which: a running copy renews the lease within
+    // a renewal period; if the lease has not moved after one and a half, take over.
+    await deps.sleep(heartbeatMs * 1.5);
+    start = await tryStart(start.until);
+  }
   switch (start.kind) {
     case 'missing':
       log.info({ event: 'sync.missing' }, `schedule ${scheduleId} no longer exists; message acked`);
@@ -167,6 +181,12 @@ export async function handleDelivery(
         last && { code: last.code, message: last.message },
       );
     }
+    case 'running':
+      log.info(
+        { event: 'sync.duplicate', inProgress: true },
+        `another delivery of lease ${leaseId} is syncing ${scheduleId}; message acked`,
+      );
+      return 'duplicate';
     case 'started':
       break;
   }
@@ -181,7 +201,7 @@ export async function handleDelivery(
   const leaseLost = new AbortController();
   const maxRunMs = (spec.maxRunSeconds ?? settings.defaultMaxRunSeconds) * 1_000;
   const heartbeat = startHeartbeat(
-    Math.max(1_000, Math.floor(leaseMs / 3)),
+    heartbeatMs,
     async () => {
       const renewed = await renewLease(db, { scheduleId, leaseId, now: deps.clock(), leaseMs });
       if (renewed === 'lost') {

@@ -3,6 +3,7 @@
  * fed by its lane's push subscription (functions-framework turns the push body into a
  * CloudEvent). Returning acks the message; throwing has Pub/Sub redeliver it with backoff.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { cloudEvent, type CloudEvent } from '@google-cloud/functions-framework';
 import { DeadLetterPublisher } from '../bus/dead-letter.js';
 import { LANES, type Lane } from '../schedule/lane.js';
@@ -26,6 +27,7 @@ function workerDeps(lane: Lane): WorkerDeps {
       topology,
       logger,
       clock: Date.now,
+      sleep: (ms) => sleep(ms),
       syncer: { allowNetworks: settings.allowTargetNetworks, env: process.env },
     };
   }

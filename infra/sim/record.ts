@@ -64,7 +64,7 @@ export interface PlannerCounts {
   duplicateAcks: number;
   /** Cron runs skipped because they were missed by more than their catch-up window. */
   skippedCronRuns: number;
-  /** Due schedules moved to a more urgent lane (only with the proposed tier-change escalation). */
+  /** Waiting schedules the planner moved to a more urgent lane (a tier boundary passed). */
   escalated: number;
   lanes: PerLane<LanePlannerCounts>;
 }

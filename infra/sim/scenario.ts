@@ -85,12 +85,6 @@ export interface PacerModel {
   deliveryLatencyMs: number;
   /** Cloud Scheduler fires each minute's tick up to this late (uniformly). */
   tickJitterMs: number;
-  /**
-   * A proposed change, not pacer as built (off by default): before planning, each sub-tick
-   * moves due schedules whose faster tier has begun to the lane in force now, so a race
-   * entering its 1-minute tier is not stuck behind a medium-lane backlog.
-   */
-  escalateOnTierChange: boolean;
 }
 
 /** A validated scenario; times in ms since the epoch, durations in ms. */
@@ -257,7 +251,6 @@ const scenarioSchema = z.strictObject({
       plannerLatency: durationField(0).optional(),
       deliveryLatency: durationField(0).optional(),
       tickJitter: durationField(0).optional(),
-      escalateOnTierChange: z.boolean().optional(),
     })
     .optional(),
 });
@@ -319,7 +312,6 @@ export function parseScenario(raw: unknown): ScenarioParse {
         plannerLatencyMs: parsed.pacer?.plannerLatency ?? SCENARIO_DEFAULTS.plannerLatencyMs,
         deliveryLatencyMs: parsed.pacer?.deliveryLatency ?? SCENARIO_DEFAULTS.deliveryLatencyMs,
         tickJitterMs: parsed.pacer?.tickJitter ?? SCENARIO_DEFAULTS.tickJitterMs,
-        escalateOnTierChange: parsed.pacer?.escalateOnTierChange ?? false,
       },
     },
   };

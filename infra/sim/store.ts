@@ -6,8 +6,7 @@
  * schedules per lane, due schedules most overdue first) answer as the indexed queries do.
  * Reads and writes are counted the way Firestore bills them, for the cost model.
  */
-import { firstDueAt, laneAt } from '../../functions/schedule/cadence.js';
-import type { Cadence } from '../../functions/schedule/spec.js';
+import { escalatesAt, firstDueAt, laneAt } from '../../functions/schedule/cadence.js';
 import { LANES, type Lane, type LaneThresholds } from '../../functions/schedule/lane.js';
 import type { PerLane } from '../../functions/config.js';
 import { itemAt } from './arrays.js';
@@ -22,6 +21,8 @@ export interface SimLease {
   attempt: number;
   dispatchedAt: number;
   startedAt: number | null;
+  /** A worker runs an attempt under it right now (set at start, cleared when it fails). */
+  running: boolean;
 }
 
 /** The part of `state` the simulation needs. */
@@ -38,8 +39,7 @@ export interface SimState {
   consecutiveFailures: number;
   /**
    * When a faster tier begins after `nextDueAt` and puts the schedule in a more urgent lane
-   * than `lane`, or `null`. Only the proposed tier-change escalation reads it (see
-   * `PacerModel.escalateOnTierChange`).
+   * than `lane`, or `null` (as `state.escalatesAt`; the planner's escalation step reads it).
    */
   escalatesAt: number | null;
 }
@@ -86,29 +86,6 @@ export function initialState(schedule: SimSchedule, thresholds: LaneThresholds):
     consecutiveFailures: 0,
     escalatesAt: first === null ? null : escalatesAt(cadence, lane, first, firstLane, thresholds),
   };
-}
-
-/**
- * The first moment after `after` at which a faster tier puts the schedule in a more urgent
- * lane than `lane`, or `null` (an explicit lane, an interval or a cron never changes lane).
- */
-export function escalatesAt(
-  cadence: Cadence,
-  explicitLane: Lane | undefined,
-  after: number,
-  lane: Lane,
-  thresholds: LaneThresholds,
-): number | null {
-  if (explicitLane !== undefined || cadence.kind !== 'event') return null;
-  const boundaries = cadence.tiers
-    .map((tier) => cadence.startsAt - tier.before)
-    .filter((boundary) => boundary > after)
-    .sort((a, b) => a - b);
-  const rank = LANES.indexOf(lane);
-  for (const boundary of boundaries) {
-    if (LANES.indexOf(laneAt(cadence, undefined, boundary, thresholds)) < rank) return boundary;
-  }
-  return null;
 }
 
 export class ScheduleStore {
@@ -221,9 +198,10 @@ export class ScheduleStore {
   }
 
   /**
-   * The proposed tier-change escalation: due schedules whose faster tier has begun are moved
-   * to the lane in force now, each with a conditional write. Billed as one indexed query per
-   * lane below high (`state.escalatesAt <= now`) and one write per schedule moved.
+   * The planner's escalation step (`escalateWaiting` in functions/planner/tick.ts): due
+   * schedules whose faster tier has begun move to the lane in force now, each with a
+   * conditional write. Billed as one indexed query per lane below high
+   * (`state.escalatesAt <= now`) and one write per schedule moved.
    */
   escalateDue(now: number, thresholds: LaneThresholds): number {
     let moved = 0;

@@ -11,7 +11,7 @@
  */
 import type { PerLane, Settings } from '../../../functions/config.js';
 import { allocate, perLane, plan, type Candidate } from '../../../functions/planner/plan.js';
-import { catchUp, laneAt, nextDueAt } from '../../../functions/schedule/cadence.js';
+import { catchUp, escalatesAt, laneAt, nextDueAt } from '../../../functions/schedule/cadence.js';
 import { LANES } from '../../../functions/schedule/lane.js';
 import { describeTopology } from '../../../functions/topology.js';
 import { LaneSubscription, type Delivery, type PushAnswer } from '../bus.js';
@@ -28,7 +28,7 @@ import type {
   UsageCounts,
 } from '../record.js';
 import type { Outage, Scenario } from '../scenario.js';
-import { ScheduleStore, escalatesAt, type SimState, type Snapshot } from '../store.js';
+import { ScheduleStore, type SimState, type Snapshot } from '../store.js';
 import { drawCall } from '../target.js';
 
 /** How long the simulation goes on after the window, so that syncs started in it can finish. */
@@ -62,6 +62,8 @@ class PacerSimulation {
     invocations: 0,
   };
   private tickRunning = false;
+  /** Leases whose attempt is running right now on a live worker (it renews them). */
+  private readonly liveLeases = new Set<string>();
   private providerInUse = 0;
   private nextLeaseNumber = 1;
   private readonly begin: number;
@@ -160,9 +162,8 @@ class PacerSimulation {
     }
     const { settings } = this;
     this.counts.subTicks += 1;
-    if (this.scenario.pacer.escalateOnTierChange) {
-      this.counts.escalated += this.store.escalateDue(now, settings.laneThresholds);
-    }
+    // Schedules that became more urgent while they waited move to the lane in force first.
+    this.counts.escalated += this.store.escalateDue(now, settings.laneThresholds);
     const scan = this.store.scanDue(now);
     const allowance = allocate(scan.due, scan.inFlight, settings);
     const candidates = perLane((): Candidate[] => []);
@@ -240,13 +241,29 @@ class PacerSimulation {
     for (const candidate of dispatch) {
       const snapshot = read.get(candidate.id);
       if (snapshot === undefined) throw new Error(`planned ${candidate.id}, which was not read`);
-      const runSeconds = snapshot.schedule.spec.maxRunSeconds ?? this.settings.defaultMaxRunSeconds;
-      const until = subTickAt + (runSeconds + this.settings.dispatchGraceSeconds) * 1_000;
+      // Long enough for a worker to take the message; the worker then holds the lease by
+      // heartbeat.
+      const until = subTickAt + this.settings.dispatchGraceSeconds * 1_000;
       const leaseId = `lease-${this.nextLeaseNumber++}`;
+      const { cadence, lane } = snapshot.schedule.spec;
       const outcome = this.store.write(candidate.id, snapshot.version, {
-        lease: { id: leaseId, until, attempt: 0, dispatchedAt: subTickAt, startedAt: null },
+        lease: {
+          id: leaseId,
+          until,
+          attempt: 0,
+          dispatchedAt: subTickAt,
+          startedAt: null,
+          running: false,
+        },
         nextDueAt: until,
         dueAt: candidate.dueAt,
+        escalatesAt: escalatesAt(
+          cadence,
+          lane,
+          until,
+          candidate.lane,
+          this.settings.laneThresholds,
+        ),
       });
       if (outcome !== 'written') {
         this.counts.conflicts += 1;
@@ -268,15 +285,17 @@ class PacerSimulation {
   // -------------------------------------------------------------------------------------------
   // The worker.
 
-  private work(delivery: Delivery, answer: (answer: PushAnswer) => void): void {
-    this.usage.invocations += 1;
+  private work(delivery: Delivery, answer: (answer: PushAnswer) => void, takeOver = false): void {
+    if (!takeOver) this.usage.invocations += 1;
     const { message } = delivery;
     const started = this.clock.now();
     const { maxAttempts } = this.settings;
+    const leaseMs = this.settings.leaseSeconds * 1_000;
+    const heartbeatMs = Math.max(1_000, Math.floor(leaseMs / 3));
 
     // One transaction: is the lease still this message's? Count the attempt, extend the lease.
     type Step =
-      | { kind: 'missing' | 'stale' | 'duplicate' }
+      | { kind: 'missing' | 'stale' | 'duplicate' | 'running' }
       | { kind: 'exhausted'; schedule: SimSchedule }
       | { kind: 'run'; schedule: SimSchedule; attempt: number; runMs: number };
     const step = this.store.transaction<Step>(message.scheduleId, (current) => {
@@ -285,6 +304,10 @@ class PacerSimulation {
       if (lease?.id !== message.leaseId) {
         const kind = current.state.lastLeaseId === message.leaseId ? 'duplicate' : 'stale';
         return { changes: null, result: { kind } };
+      }
+      // Another delivery of this message is running, or its worker died (see below).
+      if (lease.running && lease.until > started && !takeOver) {
+        return { changes: null, result: { kind: 'running' } };
       }
       const attempt = lease.attempt + 1;
       if (attempt > maxAttempts) {
@@ -295,9 +318,14 @@ class PacerSimulation {
       }
       const runMs =
         (current.schedule.spec.maxRunSeconds ?? this.settings.defaultMaxRunSeconds) * 1_000;
-      const until = started + runMs;
+      // The worker renews the lease every third of its length while the sync runs, so it
+      // lapses a lease length after the run ends at the latest (the end of a crashed run).
+      const until = started + runMs + leaseMs;
       return {
-        changes: { lease: { ...lease, attempt, startedAt: started, until }, nextDueAt: until },
+        changes: {
+          lease: { ...lease, attempt, startedAt: started, until, running: true },
+          nextDueAt: until,
+        },
         result: { kind: 'run', schedule: current.schedule, attempt, runMs },
       };
     });
@@ -313,6 +341,18 @@ class PacerSimulation {
       case 'duplicate':
         this.counts.duplicateAcks += 1;
         answer('ack');
+        return;
+      case 'running':
+        // Wait one and a half renewal periods: a live copy renews (this one is a duplicate,
+        // acked); a dead one does not (this one takes over), as functions/worker/deliver.ts.
+        this.clock.after(heartbeatMs * 1.5, () => {
+          if (this.liveLeases.has(message.leaseId)) {
+            this.counts.duplicateAcks += 1;
+            answer('ack');
+          } else {
+            this.work(delivery, answer, true);
+          }
+        });
         return;
       case 'exhausted':
         this.deadLetter(message.scheduleId, message.dueAt, 'attempts');
@@ -342,6 +382,7 @@ class PacerSimulation {
       return;
     }
     this.providerInUse += 1;
+    this.liveLeases.add(message.leaseId);
     const call = drawCall(this.rng, this.scenario.syncDuration, this.scenario.failures);
     // A sync that runs past its run time is aborted by the worker's timeout.
     const timedOut = call.durationMs > step.runMs;
@@ -350,8 +391,10 @@ class PacerSimulation {
     this.clock.after(ranMs, () => {
       const end = this.clock.now();
       this.providerInUse -= 1;
+      // The attempt is over (or its worker died): nothing renews the lease any more.
+      this.liveLeases.delete(message.leaseId);
       // Renewals every third of the lease while the sync ran: a transaction each.
-      const renewals = Math.floor(ranMs / (step.runMs / 3));
+      const renewals = Math.floor(ranMs / heartbeatMs);
       this.store.reads += renewals;
       this.store.writes += renewals;
       const outcome = timedOut ? 'timeout' : call.outcome;
@@ -422,13 +465,13 @@ class PacerSimulation {
   private keepLeaseForRetry(scheduleId: string, leaseId: string, lane: keyof PerLane<number>) {
     const now = this.clock.now();
     const retry = describeTopology(this.settings).lanes[lane].retry;
-    const until = now + (retry.maximumBackoffSeconds + this.settings.dispatchGraceSeconds) * 1_000;
+    const until = now + (retry.maximumBackoffSeconds + this.settings.leaseSeconds) * 1_000;
     this.store.transaction(scheduleId, (current) => {
       const lease = current?.state.lease;
       if (current === null || lease?.id !== leaseId) return { changes: null, result: null };
       return {
         changes: {
-          lease: { ...lease, until },
+          lease: { ...lease, until, running: false },
           nextDueAt: until,
           consecutiveFailures: current.state.consecutiveFailures + 1,
         },

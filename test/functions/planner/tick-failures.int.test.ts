@@ -235,6 +235,45 @@ describe('after a 2-hour outage', () => {
   });
 });
 
+describe('escalation', () => {
+  it('an event waiting in a medium backlog past its one-minute boundary goes out in the high lane at once', async () => {
+    const project = newProject('escalation');
+    const startsAt = Date.parse('2026-06-20T08:30:00Z');
+    const boundary = startsAt - 4 * HOUR; // 04:30: the one-minute tier (high lane) begins
+    const clock = new FakeClock(boundary + 5 * MINUTE); // 04:35
+    const { deps, topics, settings } = planner(project, clock, {
+      caps: { high: 50, medium: 20, low: 10 },
+    });
+    const collector = await laneTopicsWithCollector(project.pubsub, topics);
+    const race = {
+      name: 'race',
+      cadence: { kind: 'event', startsAt: new Date(startsAt).toISOString() },
+      target: { type: 'http', url: 'https://target.example.com/race' },
+    };
+    await seedSchedules(project.firestore, [
+      // Its last five-minute point, 04:25, still waits: the medium lane is backed up.
+      {
+        id: 'race',
+        spec: race,
+        lane: 'medium',
+        nextDueAt: boundary - 5 * MINUTE,
+        state: { escalatesAt: new Date(boundary) },
+      },
+      // 100 medium schedules, all more overdue than the race.
+      ...seeds('backlog', 'medium', 100, boundary - HOUR, '5m'),
+    ]);
+
+    const summary = await runSubTick(deps, settings, 0);
+
+    expect(summary.escalated).toBe(1);
+    expect(summary.lanes.high).toMatchObject({ due: 1, dispatched: 1 });
+    // The race in the high lane, and the medium backlog up to its in-flight budget (50).
+    const received = await collector.settle(1 + 50);
+    expect(received.find((r) => r.message.scheduleId === 'race')?.lane).toBe('high');
+    await collector.close();
+  });
+});
+
 describe('bad input never stops a tick', () => {
   it('an invalid schedule is skipped, marked invalid with the reason and logged once', async () => {
     const project = newProject('invalid');

@@ -30,6 +30,8 @@ describe('reconciling', () => {
       'state.lane': 'low',
       'state.specHash': specHash(race),
       'state.health': 'ok',
+      // Low until the 5-minute tier begins, 24 hours before the start.
+      'state.escalatesAt': Timestamp.fromMillis(Date.parse('2026-06-26T08:30:00Z')),
     });
   });
 
@@ -123,6 +125,7 @@ describe('reconciling', () => {
       'state.status': 'invalid',
       'state.error': 'lane: "urgent" is not a lane (use high, medium, low)',
       'state.nextDueAt': null,
+      'state.escalatesAt': null,
       'state.specHash': specHash(broken),
     });
     const invalidState = {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   catchUp,
+  escalatesAt,
   finishesAt,
   firstDueAt,
   intervalAt,
@@ -318,5 +319,42 @@ describe('lanes', () => {
     const next = nextDueAt(race, t('2026-06-20T04:25:00Z'), t('2026-06-20T04:25:10Z'))!;
     expect(laneAt(race, undefined, t('2026-06-20T04:25:00Z'), thresholds)).toBe('medium');
     expect(laneAt(race, undefined, next, thresholds)).toBe('high');
+  });
+});
+
+describe('escalation', () => {
+  it.each([
+    [
+      'low until the 24h boundary makes it medium',
+      '2026-06-18T07:00:00Z',
+      'low',
+      undefined,
+      '2026-06-19T08:30:00Z',
+    ],
+    [
+      'medium until the 4h boundary makes it high',
+      '2026-06-19T09:00:00Z',
+      'medium',
+      undefined,
+      '2026-06-20T04:30:00Z',
+    ],
+    [
+      'low straight to high when both boundaries lie ahead',
+      '2026-06-18T07:00:00Z',
+      'medium',
+      undefined,
+      '2026-06-20T04:30:00Z',
+    ],
+    ['already high: never', '2026-06-20T05:00:00Z', 'high', undefined, null],
+    ['an explicit lane never moves', '2026-06-18T07:00:00Z', 'low', 'low', null],
+  ] as const)('%s', (_name, after, lane, explicit, expected) => {
+    expect(iso(escalatesAt(race, explicit, t(after), lane, thresholds))).toBe(
+      expected === null ? null : new Date(expected).toISOString(),
+    );
+  });
+
+  it('intervals and crons keep their lane', () => {
+    const interval: IntervalCadence = { kind: 'interval', every: d('15m') };
+    expect(escalatesAt(interval, undefined, 0, 'low', thresholds)).toBeNull();
   });
 });

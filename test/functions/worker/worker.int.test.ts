@@ -138,7 +138,7 @@ async function dispatch(id: string): Promise<{ leaseId: string; dueAt: number }>
   const leaseId = randomUUID();
   const dueAt = due.state.nextDueAt ?? now;
   const [claim] = await claimSchedules(project.firestore, [
-    { schedule: due, leaseId, dueAt, until: now + 120_000, now },
+    { schedule: due, leaseId, dueAt, until: now + 120_000, escalatesAt: null, now },
   ]);
   expect(claim?.kind).toBe('claimed');
   const [published] = await bus.publish([
@@ -267,6 +267,40 @@ describe('leases', () => {
     expect(done.lease).toBeNull();
     const hits = await target.waitForHits('/killed', 2);
     expect(hits[1]?.body.attempt).toBe(2);
+  });
+
+  it('a second delivery of a message while the first still syncs does not start a second sync', async () => {
+    // Filled in once dispatched; the target's hook reads it when the first request arrives.
+    const sent: { copy?: { leaseId: string; dueAt: number } } = {};
+    target.on('/concurrent', (n) => ({
+      delayMs: 6_000,
+      onArrive: () => {
+        const copy = sent.copy;
+        if (n > 0 || copy === undefined) return;
+        // Pub/Sub delivers the same message again while the first delivery runs.
+        void project.pubsub.topic(topology.lanes.high.topic).publishMessage(
+          encodeMessage({
+            v: 1,
+            scheduleId: 'concurrent',
+            leaseId: copy.leaseId,
+            dueAt: new Date(copy.dueAt).toISOString(),
+            lane: 'high',
+          }),
+        );
+      },
+    }));
+    await schedule('concurrent', '/concurrent');
+    sent.copy = await dispatch('concurrent');
+
+    await until(
+      () => logged('syncHigh', 'sync.duplicate', 'concurrent'),
+      (lines) => lines.some((line) => line.inProgress === true),
+    );
+    await until(
+      () => state('concurrent'),
+      (s) => s.runCount === 1,
+    );
+    expect(target.count('/concurrent')).toBe(1);
   });
 
   it('a sync three times longer than the lease keeps its lease by heartbeat: no second copy starts', async () => {
@@ -490,6 +524,7 @@ describe('failures', () => {
         clock: Date.now,
         newId: randomUUID,
         dispatchGraceMs: defaultSettings().dispatchGraceSeconds * 1_000,
+        thresholds: defaultSettings().laneThresholds,
       },
       leaseId,
     );

@@ -38,7 +38,6 @@ describe('the scenario format', () => {
     expect(scenario.pacer.settings.inFlightBudget).toEqual({ high: 5, medium: 5, low: 5 });
     expect(scenario.pacer.settings.totalInFlightBudget).toBe(12);
     expect(scenario.pacer.settings.caps).toEqual({ high: 50, medium: 20, low: 10 });
-    expect(scenario.pacer.escalateOnTierChange).toBe(false);
   });
 
   it('reads pacer settings the way a deployment reads its environment', () => {

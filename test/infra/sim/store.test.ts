@@ -23,6 +23,7 @@ const lease = (id: string, until: number) => ({
   attempt: 0,
   dispatchedAt: 0,
   startedAt: null,
+  running: false,
 });
 
 describe('the in-memory schedule store', () => {

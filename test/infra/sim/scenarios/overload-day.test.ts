@@ -1,9 +1,7 @@
 /**
- * Issue 8 acceptance on test/scenarios/overload-day.json (and its variant with the proposed
- * tier-change escalation): more work than the provider allows.
+ * Issue 8 acceptance on test/scenarios/overload-day.json: more work than the provider allows.
  */
 import { describe, expect, it } from 'vitest';
-import { measureSchedule, yardstick } from '../../../../infra/sim/measure.js';
 import { formatReport } from '../../../../infra/sim/report.js';
 import { run, strategy } from './shipped.js';
 
@@ -17,8 +15,11 @@ describe('overload day (6,440 races, over twice what the shared limit allows)', 
     expect(designed.report.scenario.schedules).toBe(6_440);
   });
 
+  it('pacer keeps 99.9% of the high lane', () => {
+    expect(pacer.lanes.high.coverage).toBeGreaterThanOrEqual(0.999);
+  });
+
   it('pacer puts the deficit on the lower lanes, and the deferrals show in the report', () => {
-    expect(pacer.lanes.high.coverage).toBeGreaterThan(0.99);
     expect(pacer.lanes.medium.coverage).toBeLessThan(0.5);
     expect(pacer.lanes.low.coverage).toBeLessThan(pacer.lanes.medium.coverage!);
     expect(pacer.lanes.medium.deferred).toBeGreaterThan(0);
@@ -36,25 +37,9 @@ describe('overload day (6,440 races, over twice what the shared limit allows)', 
     }
   });
 
-  it('as designed, pacer misses high-lane points only where a race enters its 1-minute tier', () => {
-    // The gap this simulator found: a race whose last 5-minute point waits in the medium
-    // backlog stays in the medium lane past the moment it needs a sync every minute.
-    expect(pacer.lanes.high.coverage).toBeLessThan(0.999);
-    const stick = yardstick(designed.scenario, designed.schedules);
-    const run = designed.runs[0]!;
-    let missed = 0;
-    // Only today's races reach their 1-minute tier in the window; the sum below checks that.
-    for (const schedule of designed.schedules.filter((s) => s.group === 'race-today')) {
-      const cadence = schedule.spec.cadence;
-      if (cadence.kind !== 'event') continue;
-      const oneMinuteTierFrom = cadence.startsAt - 4 * 3_600_000;
-      const points = stick.points.get(schedule.id) ?? [];
-      for (const at of measureSchedule(stick, run, schedule.id).missed) {
-        if (points.find((point) => point.at === at)?.lane !== 'high') continue;
-        missed += 1;
-        expect(at - oneMinuteTierFrom).toBeLessThan(10 * 60_000);
-      }
-    }
-    expect(missed).toBe(pacer.lanes.high.expected - pacer.lanes.high.covered);
+  it('races waiting in the medium backlog as their 1-minute tier begins move to the high lane', () => {
+    // Without that escalation a race whose last 5-minute point waits behind the medium backlog
+    // stays in the medium lane after it needs a sync every minute (coverage 99.2% here).
+    expect(pacer.planner!.escalated).toBeGreaterThan(0);
   });
 });
