@@ -421,9 +421,9 @@ export function renderExplain(result: ExplainResult, now: number): string {
       'last error',
       lastError === null
         ? null
-        : `${lastError.code}: ${lastError.message} (${formatTimeFrom(lastError.at, now)}), ${plural(result.consecutiveFailures, 'failure')} in a row`,
+        : `${lastError.code}: ${lastError.message}, at ${formatTimeFrom(lastError.at, now)}${result.consecutiveFailures > 0 ? `; ${plural(result.consecutiveFailures, 'failure')} in a row` : ''}`,
     ],
-    ['runs', String(result.runCount)],
+    ['completed runs', String(result.runCount)],
   ]);
   const sections = [header];
   if (!result.valid) {

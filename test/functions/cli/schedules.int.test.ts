@@ -125,8 +125,8 @@ describe('pacer schedules, against the emulators', () => {
     expect(explained.runs).toMatchObject({ shown: 4, covered: 4, missed: 1, gaps: 1 });
     const explainedText = await runPacer(['explain', 'every-minute', '--runs', '3'], env);
     expect(explainedText.code).toBe(0);
-    expect(explainedText.stdout).toContain(
-      'in force now:  every 1m, lane high (follows the interval)',
+    expect(explainedText.stdout).toMatch(
+      /^in force now: +every 1m, lane high \(follows the interval\)$/m,
     );
     expect(explainedText.stdout).toContain('last 3 runs against the cadence, oldest first:');
     expect(explainedText.stdout).toMatch(/MISSED .*gap: 1 due point/);
