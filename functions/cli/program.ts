@@ -19,6 +19,7 @@ import {
   type Notes,
 } from './context.js';
 import { listDeadLetters, renderDeadLetters, renderReplayed, replay } from './dead-letters.js';
+import { describeCadence } from './describe.js';
 import { AnsweredFailure, describeFailure, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
 import { DEFAULT_RUNS, explainSchedule, renderExplain } from './explain.js';
 import { plural } from './output.js';
@@ -48,7 +49,6 @@ import {
   RECONCILE_PAGE_SIZE,
 } from './schedules.js';
 import { readStatus, renderStatus } from './status.js';
-import { describeCadence } from './describe.js';
 
 /** What the CLI needs from the outside world; `main.ts` passes the process's. */
 export interface CliIo {
@@ -84,8 +84,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   }
 }
 
-/** The command tree. Exported for the help text tests. */
-export function buildProgram(io: CliIo): Command {
+/** The command tree, printing through `io`. */
+function buildProgram(io: CliIo): Command {
   const notes: Notes = {
     note: (line) => {
       io.stderr(`${line}\n`);
