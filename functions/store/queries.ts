@@ -4,9 +4,9 @@
  * does). Code elsewhere calls these builders; a test fails on `.where(` / `.orderBy(` outside
  * this file.
  */
-import type { Firestore, Query } from '@google-cloud/firestore';
+import { FieldPath, type Firestore, type Query } from '@google-cloud/firestore';
 import type { Lane } from '../schedule/lane.js';
-import { DEAD_LETTERS, SCHEDULES, timestamp } from './state.js';
+import { DEAD_LETTERS, RUNS, SCHEDULES, timestamp } from './state.js';
 
 /** Due schedules of a lane, most overdue first. */
 export function dueQuery(db: Firestore, lane: Lane, now: number): Query {
@@ -53,6 +53,41 @@ export function openDeadLettersQuery(db: Firestore): Query {
   return db.collection(DEAD_LETTERS).where('replayedAt', '==', null);
 }
 
+/** Every schedule in document-id order, for paging through all of them (`reconcile --all`). */
+export function schedulesByIdQuery(db: Firestore): Query {
+  return db.collection(SCHEDULES).orderBy(FieldPath.documentId());
+}
+
+/** What `pacer schedules list` can filter on; all filters are equalities. */
+export interface ScheduleFilter {
+  status?: string;
+  lane?: Lane;
+  /** Only schedules whose last runs failed. */
+  failing?: boolean;
+}
+
+/**
+ * Schedules matching every filter given, in document-id order. Equality filters alone are
+ * served by merging single-field indexes, so no composite index is needed.
+ */
+export function scheduleListQuery(db: Firestore, filter: ScheduleFilter): Query {
+  let query: Query = db.collection(SCHEDULES);
+  if (filter.status !== undefined) query = query.where('state.status', '==', filter.status);
+  if (filter.lane !== undefined) query = query.where('state.lane', '==', filter.lane);
+  if (filter.failing === true) query = query.where('state.health', '==', 'failing');
+  return query;
+}
+
+/** A schedule's run history (`schedules/{id}/runs`), latest due point first. */
+export function runsQuery(db: Firestore, scheduleId: string): Query {
+  return db.collection(SCHEDULES).doc(scheduleId).collection(RUNS).orderBy('dueAt', 'desc');
+}
+
+/** Dead letters not yet replayed, newest first. */
+export function openDeadLettersByRecencyQuery(db: Firestore): Query {
+  return db.collection(DEAD_LETTERS).where('replayedAt', '==', null).orderBy('recordedAt', 'desc');
+}
+
 /** Every builder, with example arguments: the index test runs each one. */
 export const QUERY_BUILDERS: Record<string, (db: Firestore) => Query> = {
   dueQuery: (db) => dueQuery(db, 'high', 0),
@@ -62,6 +97,11 @@ export const QUERY_BUILDERS: Record<string, (db: Firestore) => Query> = {
   statusQuery: (db) => statusQuery(db, 'invalid'),
   deadLettersQuery,
   openDeadLettersQuery,
+  schedulesByIdQuery,
+  scheduleListQuery: (db) =>
+    scheduleListQuery(db, { status: 'active', lane: 'high', failing: true }),
+  runsQuery: (db) => runsQuery(db, 'example'),
+  openDeadLettersByRecencyQuery,
 };
 
 /**

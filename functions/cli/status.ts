@@ -1,0 +1,199 @@
+/**
+ * `pacer status`: is pacer keeping up? Per lane what is due now and in flight (live counts),
+ * what the last sub-tick deferred and how late its oldest due schedule was, when the planner
+ * last ran and how long its recent sub-ticks took, which schedules are failing or invalid, and
+ * how many dead letters wait for an operator.
+ */
+import type { Query } from '@google-cloud/firestore';
+import type { SubTickSummary } from '../planner/tick.js';
+import { LANES, type Lane } from '../schedule/lane.js';
+import { countDue, countInFlight } from '../store/claims.js';
+import { failingQuery, openDeadLettersQuery, ReadMeter, statusQuery } from '../store/queries.js';
+import { readRecentSummaries } from '../store/stats.js';
+import type { Backend, CliContext } from './context.js';
+import {
+  NONE,
+  formatSpan,
+  formatTime,
+  formatTimeFrom,
+  renderFields,
+  renderTable,
+} from './output.js';
+
+/** Sub-ticks `status` shows. */
+export const RECENT_TICKS = 10;
+/** Schedule ids `status` names per problem kind. */
+export const EXAMPLE_IDS = 5;
+
+export interface LaneStatus {
+  lane: Lane;
+  /** Live: schedules of the lane due now. */
+  dueNow: number;
+  /** Live: schedules of the lane holding a lease that has not lapsed. */
+  inFlight: number;
+  /** From the last sub-tick: due schedules it left for later (caps, budgets). */
+  deferred: number | null;
+  /** From the last sub-tick: how overdue its most overdue schedule was. */
+  oldestLagMs: number | null;
+}
+
+export interface TickStatus {
+  at: string;
+  subTick: number;
+  durationMs: number;
+  due: number;
+  dispatched: number;
+  deferred: number;
+}
+
+/**
+ * Whether Cloud Scheduler's tick job exists and is enabled. Not checked yet: that needs the
+ * Cloud Scheduler client and a deployed project, and belongs with the deploy work. Until then
+ * `status` says so instead of guessing.
+ */
+export interface TickJobStatus {
+  checked: false;
+  reason: string;
+}
+
+export interface StatusResult {
+  project: string;
+  backend: Backend['kind'];
+  at: string;
+  lanes: LaneStatus[];
+  /** The newest sub-tick summary's time, or `null` if the planner has not run yet. */
+  lastTickAt: string | null;
+  recentTicks: TickStatus[];
+  failing: { count: number; ids: string[] };
+  invalid: { count: number; ids: string[] };
+  deadLetters: { open: number };
+  tickJob: TickJobStatus;
+}
+
+export async function readStatus(context: CliContext): Promise<StatusResult> {
+  const { db } = context;
+  const now = context.clock();
+  const meter = new ReadMeter();
+  const [due, inFlight, summaries, failing, invalid, openDeadLetters, tickJob] = await Promise.all([
+    Promise.all(LANES.map((lane) => countDue(db, lane, now, meter))),
+    Promise.all(LANES.map((lane) => countInFlight(db, lane, now, meter))),
+    readRecentSummaries<SubTickSummary>(db),
+    countWithExamples(failingQuery(db)),
+    countWithExamples(statusQuery(db, 'invalid')),
+    count(openDeadLettersQuery(db)),
+    readTickJob(context),
+  ]);
+  const latest = summaries.at(-1);
+  return {
+    project: context.backend.projectId,
+    backend: context.backend.kind,
+    at: new Date(now).toISOString(),
+    lanes: LANES.map((lane, index) => ({
+      lane,
+      dueNow: due[index] ?? 0,
+      inFlight: inFlight[index] ?? 0,
+      deferred: latest?.lanes[lane].deferred ?? null,
+      oldestLagMs: latest?.lanes[lane].oldestLagMs ?? null,
+    })),
+    lastTickAt: latest?.at ?? null,
+    recentTicks: summaries
+      .slice(-RECENT_TICKS)
+      .reverse()
+      .map((summary) => ({
+        at: summary.at,
+        subTick: summary.subTick,
+        durationMs: summary.durationMs,
+        due: sumLanes(summary, 'due'),
+        dispatched: sumLanes(summary, 'dispatched'),
+        deferred: sumLanes(summary, 'deferred'),
+      })),
+    failing,
+    invalid,
+    deadLetters: { open: openDeadLetters },
+    tickJob,
+  };
+}
+
+/**
+ * TICK JOB: the place for the Cloud Scheduler job's state (exists, enabled, schedule, last
+ * attempt). Fill it in when the deploy defines the job; it must read the real job, never infer
+ * it from tick summaries.
+ */
+function readTickJob(_context: CliContext): Promise<TickJobStatus> {
+  return Promise.resolve({
+    checked: false,
+    reason: 'the CLI does not read the Cloud Scheduler job yet',
+  });
+}
+
+async function count(query: Query): Promise<number> {
+  const snapshot = await query.count().get();
+  return snapshot.data().count;
+}
+
+async function countWithExamples(query: Query): Promise<{ count: number; ids: string[] }> {
+  const [total, examples] = await Promise.all([
+    count(query),
+    query.select().limit(EXAMPLE_IDS).get(),
+  ]);
+  return { count: total, ids: examples.docs.map((doc) => doc.id) };
+}
+
+function sumLanes(summary: SubTickSummary, field: 'due' | 'dispatched' | 'deferred'): number {
+  return LANES.reduce((sum, lane) => sum + summary.lanes[lane][field], 0);
+}
+
+export function renderStatus(result: StatusResult, now: number): string {
+  const lanes = renderTable(
+    [
+      { header: 'LANE', value: (lane: LaneStatus) => lane.lane },
+      { header: 'DUE NOW', value: (lane) => String(lane.dueNow), align: 'right' },
+      { header: 'IN FLIGHT', value: (lane) => String(lane.inFlight), align: 'right' },
+      {
+        header: 'DEFERRED',
+        value: (lane) => (lane.deferred === null ? NONE : String(lane.deferred)),
+        align: 'right',
+      },
+      { header: 'OLDEST LAG', value: (lane) => formatSpan(lane.oldestLagMs), align: 'right' },
+    ],
+    result.lanes,
+  );
+  const ticks =
+    result.recentTicks.length === 0
+      ? 'no tick summaries in pacer/stats: the planner has not run in this project'
+      : renderTable(
+          [
+            { header: 'SUB-TICK AT', value: (tick: TickStatus) => formatTime(tick.at) },
+            { header: '#', value: (tick) => String(tick.subTick), align: 'right' },
+            { header: 'DURATION', value: (tick) => formatSpan(tick.durationMs), align: 'right' },
+            { header: 'DUE', value: (tick) => String(tick.due), align: 'right' },
+            { header: 'DISPATCHED', value: (tick) => String(tick.dispatched), align: 'right' },
+            { header: 'DEFERRED', value: (tick) => String(tick.deferred), align: 'right' },
+          ],
+          result.recentTicks,
+        );
+  const examples = (group: { count: number; ids: string[] }) =>
+    group.count === 0
+      ? '0'
+      : `${group.count} (${group.ids.join(', ')}${group.count > group.ids.length ? ', …' : ''})`;
+  return [
+    renderFields([
+      [
+        'project',
+        `${result.project} (${result.backend === 'emulators' ? 'emulators' : 'Google Cloud'})`,
+      ],
+      ['last tick', result.lastTickAt === null ? 'never' : formatTimeFrom(result.lastTickAt, now)],
+      ['tick job', `not checked: ${result.tickJob.reason}`],
+    ]),
+    `lanes (due now and in flight live; deferred and oldest lag from the last sub-tick):\n${lanes}`,
+    `recent sub-ticks, newest first:\n${ticks}`,
+    renderFields([
+      ['failing schedules', examples(result.failing)],
+      ['invalid schedules', examples(result.invalid)],
+      [
+        'open dead letters',
+        `${result.deadLetters.open}${result.deadLetters.open > 0 ? ` (pacer dead-letters list --open)` : ''}`,
+      ],
+    ]),
+  ].join('\n\n');
+}

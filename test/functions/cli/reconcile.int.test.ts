@@ -1,0 +1,84 @@
+/**
+ * `pacer schedules reconcile`: schedules written straight to Firestore while the reconciler
+ * function was not deployed (a bulk import) have no `state` and are never planned until
+ * reconciled. `--all` pages through every schedule and repairs them.
+ */
+import { describe, expect, it } from 'vitest';
+import type { ReconcileAllResult, ReconcileOneResult } from '../../../functions/cli/schedules.js';
+import { readState, SCHEDULES } from '../../../functions/store/state.js';
+import { pacerJson, runPacer } from '../../support/cli.js';
+import { useTestProject } from '../../support/emulators.js';
+import { intervalSpec } from '../../support/fixtures.js';
+
+const project = useTestProject('cli-reconcile');
+const { env, firestore: db } = project;
+
+describe('pacer schedules reconcile, against the emulators', () => {
+  it('--all repairs every schedule written without state, page by page, and reports counts per outcome', async () => {
+    const imported: Record<string, Record<string, unknown>> = {
+      'bulk-1': intervalSpec('1m'),
+      'bulk-2': intervalSpec('5m'),
+      'bulk-3': intervalSpec('1h'),
+      'bulk-4': intervalSpec('5 min'),
+      'bulk-5': intervalSpec('15m', { enabled: false }),
+    };
+    const writer = db.bulkWriter();
+    for (const [id, fields] of Object.entries(imported)) {
+      void writer.set(db.collection(SCHEDULES).doc(id), fields);
+    }
+    await writer.close();
+
+    const result = await pacerJson<ReconcileAllResult>(
+      ['schedules', 'reconcile', '--all', '--page-size', '2'],
+      env,
+    );
+    expect(result).toEqual({
+      scanned: 5,
+      outcomes: {
+        scheduled: 3,
+        unchanged: 0,
+        in_flight: 0,
+        paused: 1,
+        finished: 0,
+        invalid: 1,
+        missing: 0,
+      },
+      invalid: [
+        {
+          id: 'bulk-4',
+          problems: ['cadence.every: "5 min" is not a duration (use 90s, 5m, 4h, 1d)'],
+        },
+      ],
+      failed: [],
+    });
+    const states = Object.fromEntries(
+      (await db.collection(SCHEDULES).get()).docs.map((doc) => [doc.id, readState(doc.data())]),
+    );
+    expect(states['bulk-1']).toMatchObject({ status: 'active', lane: 'high' });
+    expect(states['bulk-2']).toMatchObject({ status: 'active', lane: 'medium' });
+    expect(states['bulk-3']).toMatchObject({ status: 'active', lane: 'low' });
+    expect(states['bulk-1']?.nextDueAt).not.toBeNull();
+    expect(states['bulk-4']).toMatchObject({ status: 'invalid', nextDueAt: null });
+    expect(states['bulk-5']).toMatchObject({ status: 'paused', nextDueAt: null });
+
+    // Run again: everything is consistent, nothing is written, nothing is newly invalid.
+    const again = await runPacer(['schedules', 'reconcile', '--all'], env);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/^scanned 5 schedules\n/);
+    expect(again.stdout).toMatch(/^unchanged +5$/m);
+    expect(again.stdout).not.toContain('bulk-4');
+  });
+
+  it('reconciles one schedule by id, and fails with exit 1 for one that does not exist', async () => {
+    await db.collection(SCHEDULES).doc('single').set(intervalSpec('2m'));
+    const result = await pacerJson<ReconcileOneResult>(['schedules', 'reconcile', 'single'], env);
+    expect(result).toMatchObject({
+      id: 'single',
+      outcome: 'scheduled',
+      schedule: { status: 'active', lane: 'medium' },
+    });
+    const missing = await runPacer(['schedules', 'reconcile', 'nobody'], env);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toBe('pacer: no schedule "nobody"\n');
+  });
+});

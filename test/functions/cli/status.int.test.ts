@@ -1,0 +1,146 @@
+/**
+ * `pacer status` against seeded data: live due and in-flight counts per lane, the planner's
+ * recent sub-tick summaries, failing and invalid schedules, open dead letters.
+ */
+import { describe, expect, it } from 'vitest';
+import type { StatusResult } from '../../../functions/cli/status.js';
+import { perLane } from '../../../functions/planner/plan.js';
+import type { SubTickSummary } from '../../../functions/planner/tick.js';
+import { createDeadLetter } from '../../../functions/store/dead-letters.js';
+import { leaseData, STATS_DOC } from '../../../functions/store/state.js';
+import { pacerJson, runPacer } from '../../support/cli.js';
+import { useTestProject } from '../../support/emulators.js';
+import { intervalSpec, seedSchedules } from '../../support/fixtures.js';
+
+const project = useTestProject('cli-status');
+const { env, firestore: db } = project;
+const MIN = 60_000;
+
+function summary(at: number, subTick: number, durationMs: number): SubTickSummary {
+  return {
+    at: new Date(at).toISOString(),
+    subTick,
+    durationMs,
+    documentsRead: 10,
+    lanes: perLane((lane) => ({
+      due: lane === 'high' ? 60 : 2,
+      dispatched: lane === 'high' ? 50 : 2,
+      deferred: lane === 'high' ? 10 : 0,
+      inFlight: 0,
+      oldestLagMs: lane === 'high' ? 4_000 : null,
+    })),
+    claimed: 52,
+    conflicts: 0,
+    published: 52,
+    publishFailed: 0,
+    escalated: 0,
+    released: 0,
+    invalid: 0,
+    paused: 0,
+    skipped: 0,
+  };
+}
+
+function deadLetter(id: string, recordedAt: number) {
+  return createDeadLetter(db, id, {
+    reason: 'permanent_failure',
+    scheduleId: 'failing-1',
+    leaseId: id,
+    lane: 'low',
+    dueAt: recordedAt - MIN,
+    attempts: 1,
+    lastError: { code: 'target_rejected', message: 'HTTP 404' },
+    sourceSubscription: null,
+    message: { data: '{}', attributes: {} },
+    recordedAt,
+  });
+}
+
+describe('pacer status, against the emulators', () => {
+  it('reports per lane due now, in flight, deferred and oldest lag, recent sub-ticks, failing schedules and open dead letters', async () => {
+    const now = Date.now();
+    await seedSchedules(db, [
+      ...[1, 2, 3].map((i) => ({
+        id: `due-high-${i}`,
+        spec: intervalSpec('1m'),
+        lane: 'high' as const,
+        nextDueAt: now - i * 1_000,
+      })),
+      { id: 'due-low', spec: intervalSpec('1h'), lane: 'low', nextDueAt: now - MIN },
+      { id: 'later-low', spec: intervalSpec('1h'), lane: 'low', nextDueAt: now + 30 * MIN },
+      ...[1, 2].map((i) => ({
+        id: `running-${i}`,
+        spec: intervalSpec('5m'),
+        lane: 'medium' as const,
+        nextDueAt: now + MIN,
+        state: {
+          lease: leaseData({
+            id: `lease-${i}`,
+            until: now + MIN,
+            attempt: 1,
+            running: true,
+            dispatchedAt: now - 5_000,
+            startedAt: now - 4_000,
+          }),
+        },
+      })),
+      ...[1, 2].map((i) => ({
+        id: `failing-${i}`,
+        spec: intervalSpec('1h'),
+        lane: 'low' as const,
+        nextDueAt: now + 10 * MIN,
+        state: { health: 'failing' },
+      })),
+      {
+        id: 'broken',
+        spec: intervalSpec('5 min'),
+        lane: 'low',
+        nextDueAt: null,
+        state: { status: 'invalid', error: 'cadence.every: …' },
+      },
+    ]);
+    // Twelve sub-ticks, oldest first, as the planner appends them.
+    await db.doc(STATS_DOC).set({
+      recent: Array.from({ length: 12 }, (_, i) =>
+        summary(now - (12 - i) * 10_000, i % 5, 100 + i),
+      ),
+    });
+    await deadLetter('open-1', now - 2 * MIN);
+    await deadLetter('open-2', now - MIN);
+    await deadLetter('replayed', now - 3 * MIN);
+    await db
+      .collection('deadLetters')
+      .doc('replayed')
+      .update({ replayedAt: new Date(now) });
+
+    const status = await pacerJson<StatusResult>(['status'], env);
+    expect(status.project).toBe(project.projectId);
+    expect(status.backend).toBe('emulators');
+    expect(status.lanes).toEqual([
+      { lane: 'high', dueNow: 3, inFlight: 0, deferred: 10, oldestLagMs: 4_000 },
+      { lane: 'medium', dueNow: 0, inFlight: 2, deferred: 0, oldestLagMs: null },
+      { lane: 'low', dueNow: 1, inFlight: 0, deferred: 0, oldestLagMs: null },
+    ]);
+    expect(status.lastTickAt).toBe(new Date(now - 10_000).toISOString());
+    // The newest ten, newest first.
+    expect(status.recentTicks.map((tick) => tick.durationMs)).toEqual([
+      111, 110, 109, 108, 107, 106, 105, 104, 103, 102,
+    ]);
+    expect(status.recentTicks[0]).toMatchObject({ due: 64, dispatched: 54, deferred: 10 });
+    expect(status.failing).toEqual({ count: 2, ids: ['failing-1', 'failing-2'] });
+    expect(status.invalid).toEqual({ count: 1, ids: ['broken'] });
+    expect(status.deadLetters).toEqual({ open: 2 });
+    expect(status.tickJob).toEqual({
+      checked: false,
+      reason: 'the CLI does not read the Cloud Scheduler job yet',
+    });
+
+    const text = await runPacer(['status'], env);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/^high +3 +0 +10 +4\.0s$/m);
+    expect(text.stdout).toMatch(/^medium +0 +2 +0 +-$/m);
+    expect(text.stdout).toContain('failing schedules:  2 (failing-1, failing-2)');
+    expect(text.stdout).toContain('open dead letters:  2 (pacer dead-letters list --open)');
+    expect(text.stdout).toContain('tick job:   not checked');
+  });
+});
