@@ -300,16 +300,20 @@ async function checkPortsFree(
   }
 }
 
-/** The Cloud Scheduler stand-in: a POST to planTick every period, one at a time. */
+/**
+ * The Cloud Scheduler stand-in: a POST to planTick every period, one at a time. Stopping aborts
+ * the call in flight (a tick plans for most of a minute; nobody needs its answer any more).
+ */
 function startTicker(url: string, periodMs: number, log: LogStream): { stop: () => Promise<void> } {
   let running: Promise<void> | null = null;
+  const stopping = new AbortController();
   const tick = () => {
     if (running) return;
     running = (async () => {
       try {
         const response = await fetch(url, {
           method: 'POST',
-          signal: AbortSignal.timeout(periodMs + 60_000),
+          signal: AbortSignal.any([stopping.signal, AbortSignal.timeout(periodMs + 60_000)]),
         });
         const body = (await response.json()) as { outcome?: string };
         if (!response.ok)
@@ -317,7 +321,9 @@ function startTicker(url: string, periodMs: number, log: LogStream): { stop: () 
         else if (body.outcome === 'busy')
           log.say('planTick: another tick still holds the planner lease', {}, 'WARNING');
       } catch (error) {
-        log.say(`could not call planTick: ${(error as Error).message}`, {}, 'WARNING');
+        if (!stopping.signal.aborted) {
+          log.say(`could not call planTick: ${(error as Error).message}`, {}, 'WARNING');
+        }
       } finally {
         running = null;
       }
@@ -328,10 +334,14 @@ function startTicker(url: string, periodMs: number, log: LogStream): { stop: () 
   return {
     async stop() {
       clearInterval(timer);
+      stopping.abort();
       await running;
     },
   };
 }
+
+/** How long a graceful stop may take before everything is killed outright. */
+const STOP_DEADLINE_MS = 10_000;
 
 async function main(): Promise<void> {
   let options: StackOptions;
@@ -357,8 +367,18 @@ async function main(): Promise<void> {
     }
     stopping = true;
     log.say(`${signal}: stopping everything`);
+    const deadline = setTimeout(() => {
+      log.say(
+        `not stopped after ${STOP_DEADLINE_MS / 1_000} s: killing everything now`,
+        {},
+        'WARNING',
+      );
+      for (const pgid of stack?.pgids() ?? []) signalGroup(pgid, 'SIGKILL');
+      process.exit(1);
+    }, STOP_DEADLINE_MS);
     const done = stack ? stack.stop() : Promise.resolve();
     void done.then(() => {
+      clearTimeout(deadline);
       log.say('stopped', { stopped: true });
       process.exit(0);
     });

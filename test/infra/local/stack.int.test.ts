@@ -165,4 +165,48 @@ describe('npm start', () => {
     const stillTaken = await Promise.all(ports.map((port) => acceptsConnections(port)));
     expect(stillTaken.every((taken) => !taken)).toBe(true);
   }, 300_000);
+
+  it('stops within seconds even while a planner tick is in flight, and a second start on the same ports works at once', async () => {
+    const base = await freePortBase();
+    const env = Object.fromEntries(
+      Object.entries(process.env).filter(
+        ([key]) => !key.endsWith('_EMULATOR_HOST') && !key.startsWith('PACER_'),
+      ),
+    );
+    const startAndStop = async () => {
+      // The default one-minute tick: its first call to planTick starts at once and plans ~55 s.
+      const child = spawn(
+        process.execPath,
+        ['dist/infra/local/stack.js', '--no-seed', '--port-base', String(base), '--json'],
+        { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      stack = child;
+      const lines: Record<string, unknown>[] = [];
+      createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+        try {
+          lines.push(JSON.parse(line) as Record<string, unknown>);
+        } catch {
+          lines.push({ text: line });
+        }
+      });
+      const started = Date.now();
+      while (!lines.some((line) => line.ready === true)) {
+        if (child.exitCode !== null) throw new Error('the stack exited before it was ready');
+        if (Date.now() - started > 120_000) throw new Error('the stack was not ready in 2 minutes');
+        await sleep(200);
+      }
+      const readyAfterMs = Date.now() - started;
+      const stopping = Date.now();
+      child.kill('SIGINT');
+      const [code] = (await once(child, 'exit')) as [number | null];
+      return { code, readyAfterMs, stopMs: Date.now() - stopping };
+    };
+
+    const first = await startAndStop();
+    expect(first.code).toBe(0);
+    expect(first.stopMs).toBeLessThan(10_000);
+    const second = await startAndStop();
+    expect(second.code).toBe(0);
+    expect(second.stopMs).toBeLessThan(10_000);
+  }, 300_000);
 });
