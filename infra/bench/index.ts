@@ -2,43 +2,65 @@
  * `npm run bench`: pacer's benchmarks in one run, printed as one table with the machine's
  * details (docs/performance.md keeps the latest).
  *
- *   npm run bench -- [--json]
+ *   npm run bench -- [--json] [--skip-emulators] [--schedules 600] [--messages 2000]
+ *                    [--operations 1000]
  *
- * Sections run in order. Today there is one, the simulator (every scenario in test/scenarios/
- * under every strategy). The emulator sections issue 8 also asks for belong in SECTIONS below,
- * as further BenchSection values (see sections.ts), once the worker functions exist:
- *
- * - the end-to-end run: planner and workers on the emulators with a no-op target, N schedules
- *   all due; syncs per second and documents read per dispatch;
- * - the emulators' own ceiling for pacer's path, in the same run: bare publish → push → no-op
- *   delivery rate, conditional updates and read-write transactions per second; with pacer's
- *   throughput as a ratio of that ceiling.
- *
- * A section that needs the emulators starts them itself (infra/local/emulators.ts), so the
- * simulator section keeps running without Java or gcloud.
+ * Sections run in order: the simulator (every scenario in test/scenarios/ under every strategy;
+ * deterministic, no emulators needed), then the emulators (pacer end to end, and the emulators'
+ * own ceiling for pacer's path; see emulator.ts). `--skip-emulators` runs the simulator only,
+ * for a machine without gcloud and Java.
  */
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { machine } from './planner.js';
 import { benchTable, type BenchRow, type BenchSection } from './sections.js';
+import { EMULATOR_BENCH_DEFAULTS, emulatorSection } from './emulator.js';
 import { simulatorSection } from './simulator.js';
 
 const SCENARIOS = fileURLToPath(new URL('../../../test/scenarios/', import.meta.url));
 
-/** Every section of `npm run bench`, in the order they run. */
-export const SECTIONS: readonly BenchSection[] = [simulatorSection(SCENARIOS)];
+const USAGE =
+  'usage: npm run bench -- [--json] [--skip-emulators] [--schedules N] [--messages N] [--operations N]';
 
 async function main(): Promise<number> {
+  let sections: BenchSection[];
   let json: boolean;
   try {
-    json = parseArgs({ options: { json: { type: 'boolean', default: false } } }).values.json;
+    const { values } = parseArgs({
+      options: {
+        json: { type: 'boolean', default: false },
+        'skip-emulators': { type: 'boolean', default: false },
+        schedules: { type: 'string', default: String(EMULATOR_BENCH_DEFAULTS.schedules) },
+        messages: { type: 'string', default: String(EMULATOR_BENCH_DEFAULTS.messages) },
+        operations: { type: 'string', default: String(EMULATOR_BENCH_DEFAULTS.operations) },
+      },
+    });
+    const count = (name: 'schedules' | 'messages' | 'operations') => {
+      const value = Number(values[name]);
+      if (!Number.isInteger(value) || value < 1 || value > 1_000_000) {
+        throw new Error(`--${name}: "${values[name]}" is not a whole number from 1 to 1000000`);
+      }
+      return value;
+    };
+    json = values.json;
+    sections = [simulatorSection(SCENARIOS)];
+    if (!values['skip-emulators']) {
+      sections.push(
+        emulatorSection({
+          ...EMULATOR_BENCH_DEFAULTS,
+          schedules: count('schedules'),
+          messages: count('messages'),
+          operations: count('operations'),
+        }),
+      );
+    }
   } catch (error) {
-    console.error(`bench: ${(error as Error).message}\n\nusage: npm run bench -- [--json]`);
+    console.error(`bench: ${(error as Error).message}\n\n${USAGE}`);
     return 2;
   }
   const started = performance.now();
   const rows: BenchRow[] = [];
-  for (const section of SECTIONS) rows.push(...(await section.run()));
+  for (const section of sections) rows.push(...(await section.run()));
   const seconds = ((performance.now() - started) / 1_000).toFixed(1);
   if (json) {
     console.log(JSON.stringify({ machine: machine(), seconds: Number(seconds), rows }, null, 2));

@@ -1,0 +1,378 @@
+/**
+ * The emulator part of `npm run bench`: pacer end to end on the Firestore and Pub/Sub emulators,
+ * and, in the same run, the emulators' own ceiling for the path pacer takes, so that pacer's
+ * throughput reads as a share of what this machine's emulators can do at all.
+ *
+ * - ceiling · publish → push: messages published to a topic as fast as the client batches
+ *   them, pushed to a bare HTTP server that answers 204 at once;
+ * - ceiling · conditional updates: updates with a last-update-time precondition (pacer's claim);
+ * - ceiling · transactions: read-write transactions of one document (a worker's start and end);
+ * - pacer: `planTick` and the three lane workers under functions-framework, fed by the push
+ *   subscriptions of the topology, syncing N schedules that are all due against a target that
+ *   answers at once. Caps and budgets are raised so that the planner's pacing (by design 80
+ *   dispatches per 10 s sub-tick) does not hide what the path can carry.
+ *
+ * Emulators are started for the run (or reused from FIRESTORE_EMULATOR_HOST / PUBSUB_EMULATOR_HOST).
+ */
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Firestore } from '@google-cloud/firestore';
+import type { PubSub } from '@google-cloud/pubsub';
+import { createFirestore, createPubSub } from '../../functions/clients.js';
+import { loadSettings } from '../../functions/config.js';
+import type { SubTickSummary } from '../../functions/planner/tick.js';
+import { LANES } from '../../functions/schedule/lane.js';
+import { SCHEDULES, timestamp } from '../../functions/store/state.js';
+import { describeTopology, PLANNER_FUNCTION, WORKER_FUNCTIONS } from '../../functions/topology.js';
+import { startEmulators } from '../local/emulators.js';
+import { startFunctionServer, type FunctionServer } from '../local/functions.js';
+import { applyTopology, pushEndpoint } from '../local/topology.js';
+import type { BenchRow, BenchSection } from './sections.js';
+
+export interface EmulatorBenchOptions {
+  /** Schedules pacer syncs end to end. */
+  schedules: number;
+  /** Messages for the publish → push ceiling. */
+  messages: number;
+  /** Writes for each Firestore ceiling. */
+  operations: number;
+  /** Requests in flight at once for the Firestore ceilings. */
+  concurrency: number;
+}
+
+export const EMULATOR_BENCH_DEFAULTS: EmulatorBenchOptions = {
+  schedules: 600,
+  messages: 2_000,
+  operations: 1_000,
+  concurrency: 32,
+};
+
+export function emulatorSection(options: EmulatorBenchOptions): BenchSection {
+  return {
+    name: 'emulators',
+    async run(): Promise<BenchRow[]> {
+      const emulators = await startEmulators();
+      try {
+        const project = (label: string) => {
+          const projectId = `bench-${label}-${randomUUID().slice(0, 6)}`;
+          const env = { ...emulators.env, GOOGLE_CLOUD_PROJECT: projectId };
+          return {
+            projectId,
+            env,
+            db: createFirestore(env, projectId),
+            pubsub: createPubSub(env, projectId),
+          };
+        };
+        const push = await pushCeiling(project('push'), options.messages);
+        const updates = await conditionalUpdateCeiling(project('updates'), options);
+        const transactions = await transactionCeiling(project('transactions'), options);
+        const pacer = await pacerEndToEnd(project('pacer'), options.schedules);
+        const rate = (perSecond: number) => `${Math.round(perSecond).toLocaleString('en')} /s`;
+        // The most pacer's path could carry here: one push per sync on each of three lane
+        // subscriptions, one conditional update (the claim) and two transactions (start and
+        // completion) per sync.
+        const bounds = [
+          { what: 'push, 3 lanes', perSecond: push.perSecond * LANES.length },
+          { what: 'conditional updates, 1 per sync', perSecond: updates.perSecond },
+          { what: 'transactions, 2 per sync', perSecond: transactions.perSecond / 2 },
+        ].sort((a, b) => a.perSecond - b.perSecond);
+        const binding = bounds[0] ?? { what: 'push', perSecond: push.perSecond };
+        return [
+          {
+            section: 'emulators',
+            case: 'ceiling · publish → push → no-op',
+            values: {
+              rate: rate(push.perSecond),
+              'sample size': `${options.messages} messages`,
+              notes: `at most ${push.concurrency} pushes in flight per subscription`,
+            },
+          },
+          {
+            section: 'emulators',
+            case: 'ceiling · conditional updates',
+            values: {
+              rate: rate(updates.perSecond),
+              'sample size': `${options.operations} updates`,
+            },
+          },
+          {
+            section: 'emulators',
+            case: 'ceiling · read-write transactions',
+            values: {
+              rate: rate(transactions.perSecond),
+              'sample size': `${options.operations} transactions`,
+            },
+          },
+          {
+            section: 'emulators',
+            case: 'pacer · planner + workers, all due',
+            values: {
+              schedules: options.schedules.toLocaleString('en'),
+              rate: `${rate(pacer.syncsPerSecond)} syncs`,
+              'docs read / dispatch': pacer.readsPerDispatch.toFixed(2),
+              'of ceiling': `${((pacer.syncsPerSecond / binding.perSecond) * 100).toFixed(0)}%`,
+              'sample size': `${options.schedules} syncs`,
+              notes: `the path's ceiling here: ${rate(binding.perSecond)} (${binding.what})`,
+            },
+          },
+        ];
+      } finally {
+        await emulators.stop();
+      }
+    },
+  };
+}
+
+interface BenchProject {
+  projectId: string;
+  env: Record<string, string>;
+  db: Firestore;
+  pubsub: PubSub;
+}
+
+async function close(project: BenchProject): Promise<void> {
+  await Promise.all([project.db.terminate(), project.pubsub.close()]);
+}
+
+/**
+ * A target on loopback that answers after `delayMs` (at once by default), counting requests and
+ * the most it was ever serving at once.
+ */
+async function noOpTarget(delayMs = 0): Promise<{
+  url: string;
+  count: () => number;
+  maxConcurrent: () => number;
+  stop: () => Promise<void>;
+}> {
+  let count = 0;
+  let active = 0;
+  let maxConcurrent = 0;
+  const server = http.createServer((request, response) => {
+    active++;
+    maxConcurrent = Math.max(maxConcurrent, active);
+    request.resume();
+    request.on('end', () => {
+      setTimeout(() => {
+        active--;
+        count++;
+        response.writeHead(204);
+        response.end();
+      }, delayMs);
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    count: () => count,
+    maxConcurrent: () => maxConcurrent,
+    stop: async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+async function waitFor(done: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done()) {
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs / 1_000} s waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+/**
+ * Publish → push → a bare server that answers 204: messages per second, end to end. Then how
+ * many pushes one subscription has in flight at once, against a server that takes 20 ms.
+ */
+async function pushCeiling(
+  project: BenchProject,
+  messages: number,
+): Promise<{ perSecond: number; concurrency: number }> {
+  const pushAll = async (name: string, count: number, delayMs: number) => {
+    const target = await noOpTarget(delayMs);
+    try {
+      const [topic] = await project.pubsub.createTopic(name);
+      await topic.createSubscription(`${name}-push`, {
+        pushConfig: { pushEndpoint: pushEndpoint(target.url, project.projectId, name) },
+        ackDeadlineSeconds: 60,
+      });
+      const publisher = project.pubsub.topic(name, {
+        batching: { maxMessages: 100, maxMilliseconds: 10 },
+      });
+      const started = performance.now();
+      await Promise.all(
+        Array.from({ length: count }, (_, i) => publisher.publishMessage({ json: { i } })),
+      );
+      await waitFor(() => target.count() >= count, 300_000, `${count} pushes`);
+      return {
+        perSecond: (count * 1_000) / (performance.now() - started),
+        concurrency: target.maxConcurrent(),
+      };
+    } finally {
+      await target.stop();
+    }
+  };
+  try {
+    const fast = await pushAll('bench-ceiling', messages, 0);
+    const slow = await pushAll('bench-concurrency', 100, 20);
+    return { perSecond: fast.perSecond, concurrency: slow.concurrency };
+  } finally {
+    await close(project);
+  }
+}
+
+/** Runs `task(i)` for i < total with at most `concurrency` in flight. */
+async function pool(
+  total: number,
+  concurrency: number,
+  task: (i: number) => Promise<unknown>,
+): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, total) }, async () => {
+      while (next < total) await task(next++);
+    }),
+  );
+}
+
+async function seedPlainDocuments(db: Firestore, count: number): Promise<void> {
+  const writer = db.bulkWriter({ throttling: false });
+  for (let i = 0; i < count; i++) void writer.set(db.doc(`bench/${i}`), { n: 0 });
+  await writer.close();
+}
+
+/** Updates with a precondition on the update time read before: per second. */
+async function conditionalUpdateCeiling(
+  project: BenchProject,
+  options: EmulatorBenchOptions,
+): Promise<{ perSecond: number }> {
+  try {
+    await seedPlainDocuments(project.db, options.operations);
+    const refs = Array.from({ length: options.operations }, (_, i) => project.db.doc(`bench/${i}`));
+    const read = await project.db.getAll(...refs);
+    const started = performance.now();
+    await pool(options.operations, options.concurrency, async (i) => {
+      const snapshot = read[i];
+      if (snapshot === undefined) throw new Error(`document ${i} was not read`);
+      await snapshot.ref.update({ n: 1 }, { lastUpdateTime: snapshot.updateTime });
+    });
+    return { perSecond: (options.operations * 1_000) / (performance.now() - started) };
+  } finally {
+    await close(project);
+  }
+}
+
+/** Read-write transactions of one document each: per second. */
+async function transactionCeiling(
+  project: BenchProject,
+  options: EmulatorBenchOptions,
+): Promise<{ perSecond: number }> {
+  try {
+    await seedPlainDocuments(project.db, options.operations);
+    const started = performance.now();
+    await pool(options.operations, options.concurrency, (i) =>
+      project.db.runTransaction(async (transaction) => {
+        const ref = project.db.doc(`bench/${i}`);
+        const snapshot = await transaction.get(ref);
+        transaction.update(ref, { n: ((snapshot.get('n') as number | undefined) ?? 0) + 1 });
+      }),
+    );
+    return { perSecond: (options.operations * 1_000) / (performance.now() - started) };
+  } finally {
+    await close(project);
+  }
+}
+
+/**
+ * pacer's own path: N due schedules through `planTick`, the lane topics, push, the workers and
+ * the target, until every one has synced.
+ */
+async function pacerEndToEnd(
+  project: BenchProject,
+  schedules: number,
+): Promise<{ syncsPerSecond: number; readsPerDispatch: number }> {
+  const target = await noOpTarget();
+  const env = {
+    ...project.env,
+    PACER_LOG_LEVEL: 'warn',
+    PACER_ALLOW_TARGET_NETWORKS: '127.0.0.0/8',
+    // Caps and budgets out of the way: this measures the path, not the pacing.
+    PACER_CAP_HIGH: '10000',
+    PACER_CAP_MEDIUM: '10000',
+    PACER_CAP_LOW: '10000',
+    PACER_INFLIGHT_HIGH: '100000',
+    PACER_INFLIGHT_MEDIUM: '100000',
+    PACER_INFLIGHT_LOW: '100000',
+    PACER_SUBTICK_SECONDS: '1',
+    PACER_TICK_BUDGET_SECONDS: '1',
+  };
+  const servers: FunctionServer[] = [];
+  try {
+    servers.push(
+      ...(await Promise.all([
+        startFunctionServer({ target: PLANNER_FUNCTION, signatureType: 'http', env }),
+        ...LANES.map((lane) =>
+          startFunctionServer({ target: WORKER_FUNCTIONS[lane], signatureType: 'cloudevent', env }),
+        ),
+      ])),
+    );
+    const url = (name: string) => servers.find((server) => server.target === name)?.url ?? '';
+    const topology = describeTopology(loadSettings(env));
+    // Dead letters are not part of this run (nothing fails): their subscription pushes to the
+    // no-op target.
+    await applyTopology(project.pubsub, topology, {
+      projectId: project.projectId,
+      endpoint: (name) => url(name) || target.url,
+    });
+
+    const now = Date.now();
+    const writer = project.db.bulkWriter({ throttling: false });
+    for (let i = 0; i < schedules; i++) {
+      const lane = LANES[i % LANES.length] ?? 'low';
+      void writer.set(project.db.collection(SCHEDULES).doc(`s-${i}`), {
+        name: `schedule ${i}`,
+        cadence: { kind: 'interval', every: '1h' },
+        target: { type: 'http', url: `${target.url}/sync` },
+        lane,
+        state: { status: 'active', lane, nextDueAt: timestamp(now - 1_000), lease: null },
+      });
+    }
+    await writer.close();
+
+    const summaries: SubTickSummary[] = [];
+    const published = () => summaries.reduce((sum, summary) => sum + summary.published, 0);
+    const started = performance.now();
+    const stopTicking = new AbortController();
+    // Tick back to back until everything is dispatched (no idle ticks counted after that).
+    const ticks = (async () => {
+      while (!stopTicking.signal.aborted && published() < schedules) {
+        const response = await fetch(url(PLANNER_FUNCTION), { method: 'POST' });
+        const body = (await response.json()) as { outcome: string; subTicks?: SubTickSummary[] };
+        if (!response.ok)
+          throw new Error(`planTick answered ${response.status}: ${JSON.stringify(body)}`);
+        summaries.push(...(body.subTicks ?? []));
+      }
+    })();
+    try {
+      await waitFor(() => target.count() >= schedules, 300_000, `${schedules} syncs`);
+    } finally {
+      stopTicking.abort();
+      await ticks;
+    }
+    const seconds = (performance.now() - started) / 1_000;
+    const reads = summaries.reduce((sum, summary) => sum + summary.documentsRead, 0);
+    return {
+      syncsPerSecond: schedules / seconds,
+      readsPerDispatch: reads / Math.max(1, published()),
+    };
+  } finally {
+    await Promise.all(servers.map((server) => server.process.stop()));
+    await target.stop();
+    await close(project);
+  }
+}
