@@ -11,6 +11,7 @@ import firestore, {
   type DocumentData,
   type DocumentReference,
   type Firestore,
+  type QueryDocumentSnapshot,
   type Timestamp,
 } from '@google-cloud/firestore';
 import type { Lane } from '../schedule/lane.js';
@@ -29,6 +30,11 @@ export interface DueSchedule {
   state: ScheduleState;
 }
 
+function dueSchedule(doc: QueryDocumentSnapshot): DueSchedule {
+  const data = doc.data();
+  return { id: doc.id, ref: doc.ref, updateTime: doc.updateTime, data, state: readState(data) };
+}
+
 /** Up to `limit` due schedules of a lane, most overdue first. */
 export async function readDue(
   db: Firestore,
@@ -39,10 +45,7 @@ export async function readDue(
 ): Promise<DueSchedule[]> {
   const snapshot = await dueQuery(db, lane, now).limit(limit).get();
   meter.query(snapshot.size);
-  return snapshot.docs.map((doc) => {
-    const data = doc.data();
-    return { id: doc.id, ref: doc.ref, updateTime: doc.updateTime, data, state: readState(data) };
-  });
+  return snapshot.docs.map(dueSchedule);
 }
 
 /** How many schedules of a lane are due. */
@@ -238,10 +241,7 @@ export async function readEscalations(
 ): Promise<DueSchedule[]> {
   const snapshot = await escalationQuery(db, lane, now).limit(limit).get();
   meter.query(snapshot.size);
-  return snapshot.docs.map((doc) => {
-    const data = doc.data();
-    return { id: doc.id, ref: doc.ref, updateTime: doc.updateTime, data, state: readState(data) };
-  });
+  return snapshot.docs.map(dueSchedule);
 }
 
 async function conditionalUpdate(

@@ -1,13 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { Bus } from '../../../functions/bus/publisher.js';
-import { defaultSettings, type Settings } from '../../../functions/config.js';
-import { perLane } from '../../../functions/planner/plan.js';
-import { runSubTick, runTick, type TickDeps } from '../../../functions/planner/tick.js';
+import { defaultSettings } from '../../../functions/config.js';
+import { runSubTick, runTick } from '../../../functions/planner/tick.js';
 import type { Lane } from '../../../functions/schedule/lane.js';
-import { LiveConfig } from '../../../functions/store/live-config.js';
 import { CONFIG_DOC, readState, SCHEDULES, STATS_DOC } from '../../../functions/store/state.js';
-import { describeTopology } from '../../../functions/topology.js';
 import { startEmulators, type RunningEmulators } from '../../../infra/local/emulators.js';
 import {
   closeProject,
@@ -16,13 +11,13 @@ import {
   type TestProject,
 } from '../../support/emulators.js';
 import {
-  capturingLogger,
   events,
   FakeClock,
   intervalSpec,
   seedSchedules,
   type Seed,
 } from '../../support/fixtures.js';
+import { testPlanner } from '../../support/planner.js';
 import { laneTopicsWithCollector } from '../../support/pubsub.js';
 
 const newProject = useProjects();
@@ -30,25 +25,7 @@ const T0 = Date.parse('2026-06-20T08:00:00Z');
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 
-function planner(project: TestProject, clock: FakeClock, overrides: Partial<Settings> = {}) {
-  const settings: Settings = { ...defaultSettings(), ...overrides };
-  const topology = describeTopology(settings);
-  const { logger, lines } = capturingLogger('planTick');
-  const deps: TickDeps = {
-    db: project.firestore,
-    bus: new Bus(project.pubsub, {
-      topics: perLane((lane) => topology.lanes[lane].topic),
-      timeoutMs: settings.publishTimeoutSeconds * 1_000,
-    }),
-    config: new LiveConfig(settings),
-    logger,
-    clock: clock.clock,
-    sleep: clock.sleep,
-    newId: randomUUID,
-    holder: `test-${randomUUID().slice(0, 8)}`,
-  };
-  return { deps, lines, settings, topics: perLane((lane) => topology.lanes[lane].topic) };
-}
+const planner = testPlanner;
 
 function seeds(prefix: string, lane: Lane, count: number, dueAt: number, every = '1m'): Seed[] {
   return Array.from({ length: count }, (_, i) => ({

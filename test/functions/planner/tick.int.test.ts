@@ -1,47 +1,21 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { Bus } from '../../../functions/bus/publisher.js';
-import { defaultSettings, type Settings } from '../../../functions/config.js';
+import { defaultSettings } from '../../../functions/config.js';
 import { perLane, plan, type Candidate } from '../../../functions/planner/plan.js';
-import { runSubTick, runTick, type TickDeps } from '../../../functions/planner/tick.js';
+import { runSubTick, runTick } from '../../../functions/planner/tick.js';
 import { claimSchedules, readDue } from '../../../functions/store/claims.js';
 import { ReadMeter } from '../../../functions/store/queries.js';
 import { LANES, type Lane } from '../../../functions/schedule/lane.js';
-import { LiveConfig } from '../../../functions/store/live-config.js';
-import { describeTopology } from '../../../functions/topology.js';
-import { closeProject, reconnect, useProjects, type TestProject } from '../../support/emulators.js';
-import {
-  capturingLogger,
-  FakeClock,
-  intervalSpec,
-  seedSchedules,
-  type Seed,
-} from '../../support/fixtures.js';
+import { closeProject, reconnect, useProjects } from '../../support/emulators.js';
+import { FakeClock, intervalSpec, seedSchedules, type Seed } from '../../support/fixtures.js';
+import { testPlanner } from '../../support/planner.js';
 import { laneTopicsWithCollector } from '../../support/pubsub.js';
 
 const newProject = useProjects();
 const T0 = Date.parse('2026-06-20T08:00:00Z');
 const MINUTE = 60_000;
 
-function planner(project: TestProject, clock: FakeClock, overrides: Partial<Settings> = {}) {
-  const settings: Settings = { ...defaultSettings(), ...overrides };
-  const topology = describeTopology(settings);
-  const { logger, lines } = capturingLogger('planTick');
-  const deps: TickDeps = {
-    db: project.firestore,
-    bus: new Bus(project.pubsub, {
-      topics: perLane((lane) => topology.lanes[lane].topic),
-      timeoutMs: settings.publishTimeoutSeconds * 1_000,
-    }),
-    config: new LiveConfig(settings),
-    logger,
-    clock: clock.clock,
-    sleep: clock.sleep,
-    newId: randomUUID,
-    holder: `test-${randomUUID().slice(0, 8)}`,
-  };
-  return { deps, lines, settings, topics: perLane((lane) => topology.lanes[lane].topic) };
-}
+const planner = testPlanner;
 
 /** `count` schedules of a lane due at `dueAt` (each a minute apart going back in time). */
 function dueSeeds(prefix: string, lane: Lane, count: number, newest: number): Seed[] {
