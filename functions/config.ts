@@ -295,10 +295,10 @@ export const SETTINGS: readonly SettingDefinition[] = [
   },
   {
     path: 'tickBudgetSeconds',
-    doc: 'Sub-ticks start while less than this has passed since the tick began (at the defaults: :00 to :50, so a due schedule waits at most one sub-tick); a tick running over it raises `alert.tick_slow`.',
+    doc: 'Sub-ticks start while less than this has passed since the tick began (at the defaults: :00 to :50, so a due schedule waits at most one sub-tick); a tick running more than one sub-tick past it raises `alert.tick_slow`. Not live: the planner’s timeout and lease follow it.',
     env: 'PACER_TICK_BUDGET_SECONDS',
     default: 55,
-    live: true,
+    live: false,
     ...wholeNumber(1, 3_000),
   },
   {

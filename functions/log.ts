@@ -97,6 +97,8 @@ export const LOG_EVENTS = [
   'tick.busy',
   'tick.failed',
   'tick.publish_failed',
+  'tick.claim_failed',
+  'tick.subtick_failed',
   'config.invalid',
   'schedule.invalid',
   'schedule.skipped',

@@ -7,7 +7,11 @@
  * pacer's `state`, so a schedule is planned at once even where the reconciler function (the
  * Firestore trigger) is not deployed.
  */
-import type { DocumentData, DocumentReference, DocumentSnapshot } from '@google-cloud/firestore';
+import firestore, {
+  type DocumentData,
+  type DocumentReference,
+  type DocumentSnapshot,
+} from '@google-cloud/firestore';
 import { errorMessage } from '../errors.js';
 import { reconcileSchedule, type ReconcileOutcome } from '../reconciler/reconcile.js';
 import { validateSchedule, STATE_FIELD } from '../schedule/spec.js';
@@ -502,7 +506,7 @@ export function existingData(snapshot: DocumentSnapshot, id: string): DocumentDa
 }
 
 function isNotFound(error: unknown): boolean {
-  return (error as { code?: unknown }).code === 5; // gRPC NOT_FOUND
+  return (error as { code?: unknown }).code === firestore.GrpcStatus.NOT_FOUND;
 }
 
 /** Runs `work` over `items`, at most `limit` at a time, results in the order of `items`. */

@@ -41,6 +41,28 @@ export async function recordDeadLetter(
       ? { code: note.errorCode, message: note.errorMessage }
       : null;
 
+  const log = deps.logger.child({
+    deadLetterId: id,
+    ...(message
+      ? { scheduleId: message.scheduleId, leaseId: message.leaseId, lane: message.lane }
+      : {}),
+  });
+  // Release first, record second: if the release fails, the redelivery finds nothing recorded
+  // yet and still logs deadletter.recorded (the ERROR line alerts key on).
+  let released: string | null = null;
+  if (message) {
+    released = await releaseAfterDeadLetter(deps.db, {
+      scheduleId: message.scheduleId,
+      leaseId: message.leaseId,
+      now,
+      reason: note.reason,
+      error: lastError && {
+        code: lastError.code ?? 'unexpected',
+        message: lastError.message ?? '',
+      },
+      thresholds: deps.settings.laneThresholds,
+    });
+  }
   const created = await createDeadLetter(deps.db, id, {
     reason: note.reason,
     scheduleId: message?.scheduleId ?? null,
@@ -57,26 +79,6 @@ export async function recordDeadLetter(
     recordedAt: now,
   });
 
-  const log = deps.logger.child({
-    deadLetterId: id,
-    ...(message
-      ? { scheduleId: message.scheduleId, leaseId: message.leaseId, lane: message.lane }
-      : {}),
-  });
-  let released: string | null = null;
-  if (message) {
-    released = await releaseAfterDeadLetter(deps.db, {
-      scheduleId: message.scheduleId,
-      leaseId: message.leaseId,
-      now,
-      reason: note.reason,
-      error: lastError && {
-        code: lastError.code ?? 'unexpected',
-        message: lastError.message ?? '',
-      },
-      thresholds: deps.settings.laneThresholds,
-    });
-  }
   if (created === 'exists') {
     log.info({ event: 'deadletter.duplicate' }, `dead letter ${id} was already recorded`);
     return 'already_recorded';

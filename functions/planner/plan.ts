@@ -15,9 +15,10 @@
 import type { PerLane } from '../config.js';
 import { LANES, type Lane } from '../schedule/lane.js';
 
-/** A schedule that is due: its id, the due point being served, and its lane. */
+/** A schedule that is due: its id, the oldest due point it owes, and its lane. */
 export interface Candidate {
   id: string;
+  /** The oldest due point it owes: the queue order (most overdue first) and the lag. */
   dueAt: number;
   lane: Lane;
 }

@@ -47,7 +47,9 @@ http('planTick', async (request, response) => {
   const tick = { ...base, logger };
   try {
     const result = await runTick(tick, traceparent ? { traceparent } : {});
-    response.status(200).json(result);
+    // Every sub-tick failed: nothing was planned, and Cloud Scheduler should record a failure.
+    const failed = result.outcome === 'completed' && result.subTicks.length === 0;
+    response.status(failed ? 500 : 200).json(result);
   } catch (error) {
     logger.error(
       { event: 'tick.failed', err: error },

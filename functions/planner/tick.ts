@@ -13,7 +13,7 @@ import type { Firestore } from '@google-cloud/firestore';
 import type { Bus } from '../bus/publisher.js';
 import type { PerLane, Settings } from '../config.js';
 import type { Logger } from '../log.js';
-import { catchUp, escalatesAt, laneAt } from '../schedule/cadence.js';
+import { catchUp, escalatesAt, laneAt, owedDueAt } from '../schedule/cadence.js';
 import { iso } from '../schedule/time.js';
 import { LANES } from '../schedule/lane.js';
 import { validateSchedule, type ScheduleSpec } from '../schedule/spec.js';
@@ -27,14 +27,20 @@ import {
   readDue,
   readEscalations,
   releaseClaim,
+  resumeAfterReplay,
   skipMissedRun,
   type ClaimRequest,
   type DueSchedule,
 } from '../store/claims.js';
 import type { LiveConfig } from '../store/live-config.js';
-import { acquirePlannerLease, releasePlannerLease } from '../store/planner-lease.js';
+import {
+  acquirePlannerLease,
+  releasePlannerLease,
+  renewPlannerLease,
+} from '../store/planner-lease.js';
 import { ReadMeter } from '../store/queries.js';
 import { servedDueAt } from '../store/state.js';
+import { escalationWhileHeld } from '../store/transitions.js';
 import { appendSummary, readRecentSummaries } from '../store/stats.js';
 import { allocate, perLane, plan, type Candidate } from './plan.js';
 
@@ -67,6 +73,8 @@ export interface SubTickSummary {
   lanes: PerLane<LaneSummary>;
   claimed: number;
   conflicts: number;
+  /** Claims Firestore did not accept (not conflicts): they wait for a later sub-tick. */
+  claimFailed: number;
   published: number;
   publishFailed: number;
   released: number;
@@ -79,7 +87,13 @@ export interface SubTickSummary {
 
 export type TickResult =
   | { outcome: 'busy'; holder: string; until: string }
-  | { outcome: 'completed'; durationMs: number; subTicks: SubTickSummary[] };
+  | {
+      outcome: 'completed';
+      durationMs: number;
+      subTicks: SubTickSummary[];
+      /** Sub-ticks that failed (logged as `tick.subtick_failed`); the others still ran. */
+      failedSubTicks: number;
+    };
 
 /** Runs one planner invocation. */
 export async function runTick(
@@ -107,16 +121,40 @@ export async function runTick(
 
   const periodMs = settings.subTickSeconds * 1_000;
   const subTicks: SubTickSummary[] = [];
+  let failedSubTicks = 0;
   try {
     let recent = await readRecentSummaries<SubTickSummary>(deps.db);
     for (let index = 0; ; index++) {
       if (index > 0) {
         const wait = started + index * periodMs - deps.clock();
         if (wait > 0) await deps.sleep(wait);
+        // Hold the planner lease through this sub-tick; if it lapsed and another planner took
+        // it, that planner plans now.
+        const renewed = await renewPlannerLease(deps.db, {
+          leaseId,
+          until: deps.clock() + periodMs + 30_000,
+        });
+        if (renewed === 'lost') {
+          deps.logger.warn(
+            { event: 'tick.busy', lost: true },
+            'the planner lease was lost mid-tick; another planner plans now',
+          );
+          break;
+        }
       }
-      const summary = await runSubTick(deps, settings, index, options.traceparent);
-      subTicks.push(summary);
-      recent = await appendSummary(deps.db, recent, summary);
+      try {
+        const summary = await runSubTick(deps, settings, index, options.traceparent);
+        subTicks.push(summary);
+        recent = await appendSummary(deps.db, recent, summary);
+      } catch (error) {
+        // One sub-tick's failure (Firestore unavailable, say) must not cost the rest of the
+        // minute: what it claimed and did not publish is due again after the dispatch grace.
+        failedSubTicks++;
+        deps.logger.error(
+          { event: 'tick.subtick_failed', subTick: index, err: error },
+          `sub-tick ${index} failed: ${(error as Error).message}`,
+        );
+      }
       const nextStart = (index + 1) * periodMs;
       if (nextStart >= budgetMs || deps.clock() - started >= budgetMs) break;
     }
@@ -130,7 +168,7 @@ export async function runTick(
       `tick took ${durationMs} ms, over its budget of ${budgetMs} ms`,
     );
   }
-  return { outcome: 'completed', durationMs, subTicks };
+  return { outcome: 'completed', durationMs, subTicks, failedSubTicks };
 }
 
 /** One sub-tick at the clock's current time. */
@@ -181,20 +219,21 @@ export async function runSubTick(
     return {
       schedule: screenedSchedule.schedule,
       leaseId: deps.newId(),
-      dueAt: candidate.dueAt,
+      dueAt: screenedSchedule.serves,
       until,
-      escalatesAt: escalatesAt(
-        spec.cadence,
-        spec.lane,
-        until,
-        candidate.lane,
-        settings.laneThresholds,
-      ),
+      escalatesAt: escalationWhileHeld(spec, candidate.lane, until, now, settings.laneThresholds),
       now,
     };
   });
   const outcomes = await claimSchedules(db, requests);
   const claimed = outcomes.flatMap((outcome) => (outcome.kind === 'claimed' ? [outcome] : []));
+  const claimFailures = outcomes.flatMap((outcome) => (outcome.kind === 'failed' ? [outcome] : []));
+  if (claimFailures.length > 0) {
+    logger.error(
+      { event: 'tick.claim_failed', failed: claimFailures.length, err: claimFailures[0]?.error },
+      `${claimFailures.length} claims could not be written; those schedules wait for the next sub-tick`,
+    );
+  }
 
   const published = await deps.bus.publish(
     claimed.map(({ request }) => ({
@@ -214,7 +253,8 @@ export async function runSubTick(
     if (claim === undefined) continue;
     const outcome = await releaseClaim({
       ref: claim.request.schedule.ref,
-      dueAt: claim.request.dueAt,
+      // Due again from the point it has waited since, so it keeps its place in the queue.
+      dueAt: screened.byId.get(claim.request.schedule.id)?.waitingSince ?? claim.request.dueAt,
       escalatesAt: claim.request.schedule.state.escalatesAt,
       writeTime: claim.writeTime,
     });
@@ -251,7 +291,8 @@ export async function runSubTick(
       };
     }),
     claimed: claimed.length,
-    conflicts: outcomes.length - claimed.length,
+    conflicts: outcomes.filter((outcome) => outcome.kind === 'conflict').length,
+    claimFailed: claimFailures.length,
     published: published.length - failed.length,
     publishFailed: failed.length,
     released,
@@ -287,7 +328,11 @@ async function escalateWaiting(
       meter,
     )) {
       const validation = validateSchedule(schedule.data);
-      if (!validation.ok) continue; // screened (and marked invalid) when it is read as due
+      if (!validation.ok) {
+        // Out of the escalation query too, or it would come back every sub-tick.
+        await markInvalid(schedule, validation.problems);
+        continue;
+      }
       const { cadence, lane: explicit } = validation.spec;
       const laneNow = laneAt(cadence, explicit, now, settings.laneThresholds);
       const outcome = await escalate(schedule, {
@@ -303,6 +348,10 @@ async function escalateWaiting(
 interface Screened {
   schedule: DueSchedule;
   spec: ScheduleSpec;
+  /** The oldest due point it still owes: how long it has waited (the plan orders by it). */
+  waitingSince: number;
+  /** The due point a dispatch now serves: the latest one owed, the missed ones coalesced. */
+  serves: number;
 }
 
 /**
@@ -339,7 +388,27 @@ async function screen(
       if ((await markPaused(schedule)) === 'marked') paused++;
       continue;
     }
-    const dueAt = servedDueAt(schedule.state) ?? now;
+    // The point this dispatch serves: the latest one owed by now (missed ones coalesce into
+    // it), and the one a cron's catch-up window is judged against. The queue order stays by
+    // the oldest point owed, so a schedule that has waited longest still goes first.
+    const waitingSince = servedDueAt(schedule.state) ?? now;
+    if (waitingSince > now) {
+      // A replay whose lease lapsed with the schedule's own next point still ahead: not due.
+      const lane = laneAt(spec.cadence, spec.lane, waitingSince, settings.laneThresholds);
+      await resumeAfterReplay(schedule, {
+        nextDueAt: waitingSince,
+        lane,
+        escalatesAt: escalatesAt(
+          spec.cadence,
+          spec.lane,
+          waitingSince,
+          lane,
+          settings.laneThresholds,
+        ),
+      });
+      continue;
+    }
+    const dueAt = owedDueAt(spec.cadence, waitingSince, now);
     const decision = catchUp(spec.cadence, dueAt, now);
     if (!decision.run) {
       const lane = laneAt(spec.cadence, spec.lane, decision.nextDueAt, settings.laneThresholds);
@@ -370,8 +439,8 @@ async function screen(
       continue;
     }
     const lane = schedule.state.lane ?? 'low';
-    candidates.push({ id: schedule.id, dueAt, lane });
-    byId.set(schedule.id, { schedule, spec });
+    candidates.push({ id: schedule.id, dueAt: waitingSince, lane });
+    byId.set(schedule.id, { schedule, spec, waitingSince, serves: dueAt });
   }
   return { candidates, byId, invalid, paused, skipped };
 }

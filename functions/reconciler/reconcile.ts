@@ -17,11 +17,11 @@
  */
 import { createHash } from 'node:crypto';
 import type { DocumentData, Firestore } from '@google-cloud/firestore';
-import { escalatesAt, firstDueAt, laneAt, nextDueAt } from '../schedule/cadence.js';
 import type { LaneThresholds } from '../schedule/lane.js';
 import { STATE_FIELD, validateSchedule } from '../schedule/spec.js';
 import { isTimestampLike } from '../schedule/time.js';
-import { readState, SCHEDULES, timestamp, type ScheduleState } from '../store/state.js';
+import { readState, SCHEDULES, type ScheduleState } from '../store/state.js';
+import { ahead, aheadChanges, invalidChanges } from '../store/transitions.js';
 
 export type ReconcileOutcome =
   | { kind: 'missing' }
@@ -69,7 +69,6 @@ export function decide(
 
   if (!validation.ok) {
     const error = validation.problems.join('; ');
-    const outcome: ReconcileOutcome = { kind: 'invalid', problems: validation.problems };
     if (
       !changed &&
       state.status === 'invalid' &&
@@ -79,39 +78,17 @@ export function decide(
       return { outcome: { kind: 'unchanged', status: 'invalid' }, changes: null };
     }
     return {
-      outcome,
-      changes: {
-        'state.status': 'invalid',
-        'state.error': error,
-        'state.nextDueAt': null,
-        'state.escalatesAt': null,
-        'state.specHash': hash,
-      },
+      outcome: { kind: 'invalid', problems: validation.problems },
+      changes: { ...invalidChanges(validation.problems), 'state.specHash': hash },
     };
   }
 
   const spec = validation.spec;
-  if (!spec.enabled) {
-    if (!changed && state.status === 'paused' && state.nextDueAt === null) {
-      return { outcome: { kind: 'unchanged', status: 'paused' }, changes: null };
-    }
-    return {
-      outcome: { kind: 'paused' },
-      changes: {
-        'state.status': 'paused',
-        'state.nextDueAt': null,
-        'state.escalatesAt': null,
-        'state.error': null,
-        'state.specHash': hash,
-      },
-    };
-  }
-
   const live = state.lease !== null && state.lease.until > options.now;
-  if (!changed && consistent(state, live)) {
+  if (!changed && consistent(state, spec.enabled, live)) {
     return { outcome: { kind: 'unchanged', status: state.status }, changes: null };
   }
-  if (live && state.lease !== null) {
+  if (spec.enabled && live && state.lease !== null) {
     // Leave the lease and nextDueAt alone: the worker completes under the new spec.
     return {
       outcome: { kind: 'in_flight', leaseId: state.lease.id },
@@ -120,43 +97,36 @@ export function decide(
   }
 
   // The last due point served (kept after a run) anchors a changed cadence; none: a new one.
-  const next =
-    state.dueAt !== null && state.runCount > 0
-      ? nextDueAt(spec.cadence, state.dueAt, options.now)
-      : firstDueAt(spec.cadence, options.now);
-  if (next === null) {
-    return {
-      outcome: { kind: 'finished' },
-      changes: {
-        'state.status': 'finished',
-        'state.nextDueAt': null,
-        'state.escalatesAt': null,
-        'state.lease': null,
-        'state.error': null,
-        'state.specHash': hash,
-      },
-    };
-  }
-  const lane = laneAt(spec.cadence, spec.lane, next, options.thresholds);
-  return {
-    outcome: { kind: 'scheduled', nextDueAt: next, lane },
-    changes: {
-      'state.status': 'active',
-      'state.nextDueAt': timestamp(next),
-      'state.lane': lane,
-      'state.escalatesAt': timestamp(
-        escalatesAt(spec.cadence, spec.lane, next, lane, options.thresholds),
-      ),
-      'state.lease': null,
-      'state.error': null,
-      'state.specHash': hash,
-      ...(state.health === null ? { 'state.health': 'ok' } : {}),
-    },
+  const served = state.dueAt !== null && state.runCount > 0 ? state.dueAt : null;
+  const next = ahead(spec, served, options.now, options.thresholds);
+  const changes = {
+    ...aheadChanges(next),
+    'state.error': null,
+    'state.specHash': hash,
   };
+  switch (next.status) {
+    case 'paused':
+      return { outcome: { kind: 'paused' }, changes };
+    case 'finished':
+      return { outcome: { kind: 'finished' }, changes: { ...changes, 'state.lease': null } };
+    case 'active':
+      return {
+        outcome: { kind: 'scheduled', nextDueAt: next.nextDueAt, lane: next.lane },
+        changes: {
+          ...changes,
+          'state.lease': null,
+          ...(state.health === null ? { 'state.health': 'ok' } : {}),
+        },
+      };
+  }
 }
 
-/** An active schedule is planned (due) or in flight; a finished one is neither. */
-function consistent(state: ScheduleState, live: boolean): boolean {
+/**
+ * Whether the state already says what the spec means: paused when disabled; otherwise active
+ * and planned (due or in flight), or finished.
+ */
+function consistent(state: ScheduleState, enabled: boolean, live: boolean): boolean {
+  if (!enabled) return state.status === 'paused' && state.nextDueAt === null;
   if (state.status === 'active') return state.nextDueAt !== null || live;
   return state.status === 'finished' && state.nextDueAt === null;
 }

@@ -123,6 +123,17 @@ export function escalatesAt(
   return null;
 }
 
+/**
+ * The due point a sync started at `now` serves, for a schedule due since `dueAt`: the latest
+ * point of the cadence in `[dueAt, now]`. Points missed in between (an outage, a backlog) are
+ * coalesced into that one run, and lateness and catch-up are judged against it.
+ */
+export function owedDueAt(cadence: Cadence, dueAt: number, now: number): number {
+  if (dueAt >= now) return dueAt;
+  const later = nextDueAt(cadence, dueAt, now);
+  return later !== null && later <= now ? later : dueAt;
+}
+
 /** What to do with a due point that is found late: run it, or skip it (cron only). */
 export type CatchUp = { run: true } | { run: false; missedByMs: number; nextDueAt: number };
 
@@ -175,8 +186,12 @@ function fastForward(cadence: Cadence, at: number, now: number): number {
           cadence.every
       );
     }
-    case 'cron':
-      return cronLatestAtOrBefore(cadence, now);
+    case 'cron': {
+      // Around a DST gap cron-parser's prev() can land before a point next() produced; never go
+      // backwards (the caller then steps forward with next(), which always advances).
+      const latest = cronLatestAtOrBefore(cadence, now);
+      return latest > at ? latest : at;
+    }
   }
 }
 

@@ -12,6 +12,8 @@ import { TIME_HINT, isTimeZone, parseTime } from './time.js';
 
 /** The shortest interval a cadence may ask for: the planner cannot serve finer than this. */
 export const MIN_EVERY_MS = duration('10s');
+/** The shortest catch-up window for a cron schedule. */
+export const MIN_CATCH_UP_MS = duration('1m');
 /** The longest run a schedule may ask for (2nd gen event functions stop at 540 s). */
 export const MAX_RUN_SECONDS = 540;
 /** The largest payload, as JSON, that a schedule may carry to its target. */
@@ -177,7 +179,9 @@ const cronCadenceSchema = z
     kind: z.literal('cron'),
     expression: cronExpressionField,
     timezone: timeZoneField.optional(),
-    catchUpWithin: durationField({ min: 0 }).optional(),
+    // Every run is found a few seconds late (sub-ticks, a late tick): a shorter window would
+    // skip every run.
+    catchUpWithin: durationField({ min: MIN_CATCH_UP_MS }).optional(),
   })
   .transform((cadence) => ({
     kind: cadence.kind,

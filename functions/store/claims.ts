@@ -17,6 +17,7 @@ import firestore, {
 import type { Lane } from '../schedule/lane.js';
 import { dueQuery, escalationQuery, inFlightQuery, type ReadMeter } from './queries.js';
 import { leaseData, readState, timestamp, type ScheduleState } from './state.js';
+import { invalidChanges } from './transitions.js';
 
 // A CommonJS export that Node's ESM loader cannot see as a named export.
 const { GrpcStatus } = firestore;
@@ -88,7 +89,13 @@ export interface ClaimRequest {
 
 export type ClaimOutcome =
   | { kind: 'claimed'; request: ClaimRequest; writeTime: Timestamp }
-  | { kind: 'conflict'; request: ClaimRequest };
+  | { kind: 'conflict'; request: ClaimRequest }
+  /**
+   * Firestore did not answer (after BulkWriter's own retries). The claim may or may not have
+   * been written; if it was, its lease lapses after the dispatch grace and the schedule is due
+   * again.
+   */
+  | { kind: 'failed'; request: ClaimRequest; error: unknown };
 
 /**
  * Claims schedules for dispatch, one conditional write each (sent together through a
@@ -118,6 +125,8 @@ export async function claimSchedules(
             dispatchedAt: request.now,
             startedAt: null,
             running: false,
+            attemptId: null,
+            resumeAt: null,
           }),
           'state.nextDueAt': timestamp(request.until),
           'state.dueAt': timestamp(request.dueAt),
@@ -128,7 +137,8 @@ export async function claimSchedules(
       return { kind: 'claimed', request, writeTime: result.writeTime };
     } catch (error) {
       if (isPreconditionFailure(error)) return { kind: 'conflict', request };
-      throw error;
+      // One failed write must not cost the others their dispatch: report it, go on.
+      return { kind: 'failed', request, error };
     }
   });
   await writer.close();
@@ -175,13 +185,7 @@ export async function markInvalid(
   schedule: Pick<DueSchedule, 'ref' | 'updateTime'>,
   problems: readonly string[],
 ): Promise<MarkOutcome> {
-  return conditionalUpdate(schedule, {
-    'state.status': 'invalid',
-    'state.error': problems.join('; '),
-    'state.nextDueAt': null,
-    'state.escalatesAt': null,
-    'state.lease': null,
-  });
+  return conditionalUpdate(schedule, { ...invalidChanges(problems), 'state.lease': null });
 }
 
 /**
@@ -214,6 +218,22 @@ export async function skipMissedRun(
     'state.lease': null,
     'state.lastSkippedDueAt': timestamp(next.skippedDueAt),
     'state.skippedCount': FieldValue.increment(1),
+  });
+}
+
+/**
+ * Gives a schedule back to its own cadence after a dead letter's replay lapsed undelivered: no
+ * lease, due at the point it was waiting for before the replay. Conditional on the version read.
+ */
+export async function resumeAfterReplay(
+  schedule: Pick<DueSchedule, 'ref' | 'updateTime'>,
+  next: { nextDueAt: number; lane: Lane; escalatesAt: number | null },
+): Promise<MarkOutcome> {
+  return conditionalUpdate(schedule, {
+    'state.nextDueAt': timestamp(next.nextDueAt),
+    'state.lane': next.lane,
+    'state.escalatesAt': timestamp(next.escalatesAt),
+    'state.lease': null,
   });
 }
 

@@ -3,11 +3,14 @@
  * is idempotent (a dead letter is created once per id); replaying claims the schedule with a
  * fresh lease in the same transaction that marks the dead letter replayed.
  */
-import { FieldValue, type DocumentData, type Firestore } from '@google-cloud/firestore';
-import { escalatesAt } from '../schedule/cadence.js';
+import firestore, { FieldValue, type DocumentData, type Firestore } from '@google-cloud/firestore';
 import type { Lane, LaneThresholds } from '../schedule/lane.js';
 import { validateSchedule } from '../schedule/spec.js';
 import { DEAD_LETTERS, leaseData, millis, readState, SCHEDULES, timestamp } from './state.js';
+import { escalationWhileHeld } from './transitions.js';
+
+// Named imports of GrpcStatus fail under Node ESM; the default export carries it.
+const { GrpcStatus } = firestore;
 
 export interface DeadLetterRecord {
   reason: string;
@@ -42,7 +45,7 @@ export async function createDeadLetter(
       });
     return 'created';
   } catch (error) {
-    if ((error as { code?: unknown }).code === 6 /* ALREADY_EXISTS */) return 'exists';
+    if ((error as { code?: unknown }).code === GrpcStatus.ALREADY_EXISTS) return 'exists';
     throw error;
   }
 }
@@ -84,18 +87,25 @@ export async function claimForReplay(
     if (state.lease !== null && state.lease.until > request.now) {
       return { kind: 'in_flight', leaseId: state.lease.id };
     }
-    const lane = state.lane ?? (letter.get('lane') as Lane | null) ?? 'low';
-    const dueAt = millis(letter.get('dueAt')) ?? request.now;
     const validation = validateSchedule(schedule.data());
-    const escalation = validation.ok
-      ? escalatesAt(
-          validation.spec.cadence,
-          validation.spec.lane,
-          request.until,
-          lane,
-          request.thresholds,
-        )
-      : null;
+    if (!validation.ok || (state.status !== null && state.status !== 'active')) {
+      const status = validation.ok ? (state.status ?? 'unknown') : 'invalid';
+      return { kind: 'not_replayable', reason: `schedule ${scheduleId} is ${status}` };
+    }
+    const lane = state.lane ?? (letter.get('lane') as Lane | null) ?? 'low';
+    // A replay serves the point the dead letter failed on. Where the schedule's own cadence
+    // stands goes with the lease (`resumeAt`), so that finishing the replay neither rewinds the
+    // schedule to the old point nor repeats the points served since: the point it waits for,
+    // or, if a lease of its own lapsed, the point that lease still owed.
+    const dueAt = millis(letter.get('dueAt')) ?? state.dueAt ?? request.now;
+    const resumeAt = state.lease === null ? state.nextDueAt : state.dueAt;
+    const escalation = escalationWhileHeld(
+      validation.spec,
+      lane,
+      request.until,
+      request.now,
+      request.thresholds,
+    );
     transaction.update(scheduleRef, {
       'state.lease': leaseData({
         id: request.leaseId,
@@ -104,6 +114,8 @@ export async function claimForReplay(
         dispatchedAt: request.now,
         startedAt: null,
         running: false,
+        attemptId: null,
+        resumeAt,
       }),
       'state.nextDueAt': timestamp(request.until),
       'state.dueAt': timestamp(dueAt),

@@ -31,6 +31,20 @@ export async function acquirePlannerLease(
   });
 }
 
+/** Extends the planner lease to `until`, if it is still ours (before each sub-tick). */
+export async function renewPlannerLease(
+  db: Firestore,
+  request: { leaseId: string; until: number },
+): Promise<'renewed' | 'lost'> {
+  const ref = db.doc(PLANNER_DOC);
+  return db.runTransaction(async (transaction) => {
+    const snapshot = await transaction.get(ref);
+    if (snapshot.get('leaseId') !== request.leaseId) return 'lost';
+    transaction.update(ref, { until: timestamp(request.until) });
+    return 'renewed';
+  });
+}
+
 /** Gives the planner lease back, if it is still ours. */
 export async function releasePlannerLease(
   db: Firestore,

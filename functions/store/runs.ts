@@ -14,9 +14,9 @@ import {
   type Firestore,
 } from '@google-cloud/firestore';
 import type { LaneThresholds } from '../schedule/lane.js';
-import { escalatesAt, laneAt, nextDueAt } from '../schedule/cadence.js';
 import { validateSchedule, type ScheduleSpec } from '../schedule/spec.js';
 import { readState, RUNS, SCHEDULES, timestamp, type ScheduleState } from './state.js';
+import { ahead, aheadChanges, heldUntilChanges, invalidChanges } from './transitions.js';
 
 /** The TTL field on run history. */
 export const RUN_EXPIRE_FIELD = 'expireAt';
@@ -24,6 +24,11 @@ export const RUN_EXPIRE_FIELD = 'expireAt';
 export interface LeaseRef {
   scheduleId: string;
   leaseId: string;
+}
+
+/** A running attempt: its lease and its own token (see `Lease.attemptId`). */
+export interface AttemptRef extends LeaseRef {
+  attemptId: string;
 }
 
 export type StartOutcome =
@@ -50,11 +55,12 @@ export type StartOutcome =
  */
 export async function startAttempt(
   db: Firestore,
-  request: LeaseRef & {
+  request: AttemptRef & {
     now: number;
     leaseMs: number;
     maxAttempts: number;
     expireAt: number;
+    thresholds: LaneThresholds;
     /**
      * Take over a running attempt whose lease still ends here: its worker stopped renewing
      * (it died). A renewed lease (another `until`) means it is alive: `running` again.
@@ -76,10 +82,7 @@ export async function startAttempt(
     const validation = validateSchedule(data);
     if (!validation.ok) {
       transaction.update(ref, {
-        'state.status': 'invalid',
-        'state.error': validation.problems.join('; '),
-        'state.nextDueAt': null,
-        'state.escalatesAt': null,
+        ...invalidChanges(validation.problems),
         'state.lease': null,
         'state.lastLeaseId': request.leaseId,
       });
@@ -94,10 +97,17 @@ export async function startAttempt(
     }
     const dueAt = state.dueAt ?? lease.dispatchedAt;
     transaction.update(ref, {
+      ...heldUntilChanges(
+        validation.spec,
+        state.lane ?? 'low',
+        request.now + request.leaseMs,
+        request.now,
+        request.thresholds,
+      ),
       'state.lease.attempt': attempt,
-      'state.lease.until': timestamp(request.now + request.leaseMs),
       'state.lease.startedAt': timestamp(lease.startedAt ?? request.now),
       'state.lease.running': true,
+      'state.lease.attemptId': request.attemptId,
     });
     transaction.set(
       runRef(ref, request.leaseId),
@@ -118,21 +128,34 @@ export async function startAttempt(
   });
 }
 
-export type RenewOutcome = 'renewed' | 'lost';
-
-/** Extends a running sync's lease to `now + leaseMs`, if it is still ours. */
+/**
+ * Extends a running sync's lease to `now + leaseMs` (and the schedule's `nextDueAt` with it),
+ * if the lease and the attempt are still ours. Resolves with the lease's new end.
+ */
 export async function renewLease(
   db: Firestore,
-  request: LeaseRef & { now: number; leaseMs: number },
-): Promise<RenewOutcome> {
+  request: AttemptRef & { now: number; leaseMs: number; thresholds: LaneThresholds },
+): Promise<{ kind: 'renewed'; until: number } | { kind: 'lost' }> {
   const ref = scheduleRef(db, request.scheduleId);
   return db.runTransaction(async (transaction) => {
     const snapshot = await transaction.get(ref);
-    if (!snapshot.exists || heldBy(readState(snapshot.data()), request.leaseId) !== 'ours') {
-      return 'lost';
-    }
-    transaction.update(ref, { 'state.lease.until': timestamp(request.now + request.leaseMs) });
-    return 'renewed';
+    if (!snapshot.exists) return { kind: 'lost' };
+    const data = snapshot.data() ?? {};
+    const state = readState(data);
+    if (!runsAttempt(state, request)) return { kind: 'lost' };
+    const validation = validateSchedule(data);
+    const until = request.now + request.leaseMs;
+    transaction.update(
+      ref,
+      heldUntilChanges(
+        validation.ok ? validation.spec : null,
+        state.lane ?? 'low',
+        until,
+        request.now,
+        request.thresholds,
+      ),
+    );
+    return { kind: 'renewed', until };
   });
 }
 
@@ -146,7 +169,7 @@ export type CompleteOutcome =
  */
 export async function completeRun(
   db: Firestore,
-  request: LeaseRef & {
+  request: AttemptRef & {
     now: number;
     dueAt: number;
     startedAt: number;
@@ -161,7 +184,7 @@ export async function completeRun(
     if (!snapshot.exists) return { kind: 'lost' };
     const data = snapshot.data() ?? {};
     const state = readState(data);
-    if (heldBy(state, request.leaseId) !== 'ours') return { kind: 'lost' };
+    if (!runsAttempt(state, request)) return { kind: 'lost' };
     const next = following(data, state, request.dueAt, request.now, request.thresholds);
     transaction.update(ref, {
       'state.lease': null,
@@ -202,17 +225,32 @@ export interface FailureRecord {
  */
 export async function recordRetryableFailure(
   db: Firestore,
-  request: LeaseRef & { now: number; keepUntil: number; attempt: number; error: FailureRecord },
+  request: AttemptRef & {
+    now: number;
+    keepUntil: number;
+    attempt: number;
+    error: FailureRecord;
+    thresholds: LaneThresholds;
+  },
 ): Promise<'recorded' | 'lost'> {
   const ref = scheduleRef(db, request.scheduleId);
   return db.runTransaction(async (transaction) => {
     const snapshot = await transaction.get(ref);
-    if (!snapshot.exists || heldBy(readState(snapshot.data()), request.leaseId) !== 'ours') {
-      return 'lost';
-    }
+    if (!snapshot.exists) return 'lost';
+    const data = snapshot.data() ?? {};
+    const state = readState(data);
+    if (!runsAttempt(state, request)) return 'lost';
+    const validation = validateSchedule(data);
     const lastError = { ...request.error, at: timestamp(request.now) };
     transaction.update(ref, {
-      'state.lease.until': timestamp(request.keepUntil),
+      // Held past the retry backoff: not due again while Pub/Sub still retries the message.
+      ...heldUntilChanges(
+        validation.ok ? validation.spec : null,
+        state.lane ?? 'low',
+        request.keepUntil,
+        request.now,
+        request.thresholds,
+      ),
       'state.lease.running': false,
       'state.lastError': lastError,
       'state.consecutiveFailures': FieldValue.increment(1),
@@ -251,17 +289,15 @@ export async function releaseAfterDeadLetter(
     if (!snapshot.exists) return 'missing';
     const data = snapshot.data() ?? {};
     const state = readState(data);
+    // Released already (the worker releases before the dead-letter function records), or the
+    // schedule has moved on to another lease: that failure is no longer the schedule's news.
+    if (heldBy(state, request.leaseId) !== 'ours') return 'not_held';
     const failing = {
       'state.health': 'failing',
       ...(request.error
         ? { 'state.lastError': { ...request.error, at: timestamp(request.now) } }
         : {}),
     };
-    if (heldBy(state, request.leaseId) !== 'ours') {
-      // Someone else holds it now (or nobody): only record that this lease failed.
-      transaction.update(ref, failing);
-      return 'not_held';
-    }
     const dueAt = state.dueAt ?? state.lease?.dispatchedAt ?? request.now;
     const next = following(data, state, dueAt, request.now, request.thresholds);
     transaction.update(ref, {
@@ -285,6 +321,11 @@ export async function releaseAfterDeadLetter(
   });
 }
 
+/** Whether the attempt still runs under its lease (no other attempt took it over). */
+function runsAttempt(state: ScheduleState, attempt: AttemptRef): boolean {
+  return state.lease?.id === attempt.leaseId && state.lease.attemptId === attempt.attemptId;
+}
+
 /** Whether `leaseId` holds the schedule, and if not, why its message is not to be worked on. */
 function heldBy(
   state: ScheduleState,
@@ -305,42 +346,14 @@ function following(
 ): { nextDueAt: number | null; status: string; changes: DocumentData } {
   const validation = validateSchedule(data);
   if (!validation.ok) {
-    return {
-      nextDueAt: null,
-      status: 'invalid',
-      changes: {
-        'state.status': 'invalid',
-        'state.error': validation.problems.join('; '),
-        'state.nextDueAt': null,
-        'state.escalatesAt': null,
-      },
-    };
+    return { nextDueAt: null, status: 'invalid', changes: invalidChanges(validation.problems) };
   }
-  const spec = validation.spec;
-  if (!spec.enabled) {
-    return {
-      nextDueAt: null,
-      status: 'paused',
-      changes: { 'state.status': 'paused', 'state.nextDueAt': null, 'state.escalatesAt': null },
-    };
-  }
-  const next = nextDueAt(spec.cadence, dueAt, now);
-  if (next === null) {
-    return {
-      nextDueAt: null,
-      status: 'finished',
-      changes: { 'state.status': 'finished', 'state.nextDueAt': null, 'state.escalatesAt': null },
-    };
-  }
-  const lane = laneAt(spec.cadence, spec.lane, next, thresholds);
+  const next = ahead(validation.spec, dueAt, now, thresholds, state.lease?.resumeAt ?? null);
   return {
-    nextDueAt: next,
-    status: 'active',
+    nextDueAt: next.nextDueAt,
+    status: next.status,
     changes: {
-      'state.status': 'active',
-      'state.nextDueAt': timestamp(next),
-      'state.lane': lane,
-      'state.escalatesAt': timestamp(escalatesAt(spec.cadence, spec.lane, next, lane, thresholds)),
+      ...aheadChanges(next),
       ...(state.status === 'invalid' ? { 'state.error': null } : {}),
     },
   };

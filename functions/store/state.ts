@@ -27,6 +27,17 @@ export interface Lease {
   startedAt: number | null;
   /** A worker is running an attempt right now (set at start, cleared when it fails). */
   running: boolean;
+  /**
+   * The running attempt's own token: a worker that took over another's attempt writes a new one,
+   * so the first worker's next renewal finds the lease no longer its own and stops.
+   */
+  attemptId: string | null;
+  /**
+   * Where the schedule's own cadence stood when a dead letter's replay took it: after the lease
+   * it is due from here at the earliest, so replaying an old due point never rewinds the
+   * schedule or repeats points served since. `null` for the planner's dispatches.
+   */
+  resumeAt: number | null;
 }
 
 export interface LastError {
@@ -86,10 +97,13 @@ export function readState(data: DocumentData | undefined): ScheduleState {
 }
 
 /**
- * The due point a dispatch serves. A schedule whose lease lapsed without completion is due
- * again at the lease's end, but it still owes the due point that lease was serving.
+ * The oldest due point a schedule owes. A schedule whose lease lapsed without completion is due
+ * again at the lease's end, but it still owes the point that lease was serving — or, after a
+ * dead letter's replay, the point its own cadence stood at before the replay (`resumeAt`),
+ * which may still lie ahead.
  */
 export function servedDueAt(state: ScheduleState): number | null {
+  if (state.lease?.resumeAt != null) return state.lease.resumeAt;
   if (state.lease !== null && state.dueAt !== null) return state.dueAt;
   return state.nextDueAt;
 }
@@ -119,6 +133,8 @@ export function leaseData(lease: Lease): DocumentData {
     dispatchedAt: timestamp(lease.dispatchedAt),
     startedAt: timestamp(lease.startedAt),
     running: lease.running,
+    attemptId: lease.attemptId,
+    resumeAt: timestamp(lease.resumeAt),
   };
 }
 
@@ -133,6 +149,8 @@ function readLease(value: unknown): Lease | null {
     dispatchedAt: millis(value.dispatchedAt) ?? until,
     startedAt: millis(value.startedAt),
     running: value.running === true,
+    attemptId: typeof value.attemptId === 'string' ? value.attemptId : null,
+    resumeAt: millis(value.resumeAt),
   };
 }
 

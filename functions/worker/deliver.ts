@@ -17,6 +17,7 @@
  *
  * Resolving acks the message; throwing makes Pub/Sub redeliver it with backoff.
  */
+import { randomUUID } from 'node:crypto';
 import type { Firestore } from '@google-cloud/firestore';
 import type { DeadLetterPublisher, DeadLetterReason } from '../bus/dead-letter.js';
 import { decodeMessage } from '../bus/message.js';
@@ -130,16 +131,21 @@ export async function handleDelivery(
   };
 
   const heartbeatMs = Math.max(1_000, Math.floor(leaseMs / 3));
+  // This delivery's own token: if it takes over an attempt, the other worker stops.
+  const attemptId = randomUUID();
+  const thresholds = settings.laneThresholds;
   let startedAt = deps.clock();
   const tryStart = (takeOverUntil?: number) => {
     startedAt = deps.clock();
     return startAttempt(db, {
       scheduleId,
       leaseId,
+      attemptId,
       now: startedAt,
       leaseMs,
       maxAttempts: settings.maxAttempts,
       expireAt: runExpiry(startedAt, settings.runHistoryDays),
+      thresholds,
       ...(takeOverUntil === undefined ? {} : { takeOverUntil }),
     });
   };
@@ -200,14 +206,25 @@ export async function handleDelivery(
 
   const leaseLost = new AbortController();
   const maxRunMs = (spec.maxRunSeconds ?? settings.defaultMaxRunSeconds) * 1_000;
+  // The lease's end as last confirmed by Firestore: past it, someone else may hold the lease.
+  let confirmedUntil = startedAt + leaseMs;
   const heartbeat = startHeartbeat(
     heartbeatMs,
     async () => {
-      const renewed = await renewLease(db, { scheduleId, leaseId, now: deps.clock(), leaseMs });
-      if (renewed === 'lost') {
+      const renewed = await renewLease(db, {
+        scheduleId,
+        leaseId,
+        attemptId,
+        now: deps.clock(),
+        leaseMs,
+        thresholds,
+      });
+      if (renewed.kind === 'lost') {
         leaseLost.abort(
           new PacerError('lease_lost', `lease ${leaseId} was taken while the sync ran`),
         );
+      } else {
+        confirmedUntil = renewed.until;
       }
     },
     (error) => {
@@ -216,6 +233,13 @@ export async function handleDelivery(
         { event: 'lease.renew_failed', err: error },
         `could not renew lease: ${errorMessage(error)}`,
       );
+    },
+    () => {
+      if (deps.clock() >= confirmedUntil && !leaseLost.signal.aborted) {
+        leaseLost.abort(
+          new PacerError('lease_lost', `could not renew lease ${leaseId} before it lapsed`),
+        );
+      }
     },
   );
 
@@ -252,6 +276,8 @@ export async function handleDelivery(
     const recorded = await recordRetryableFailure(db, {
       scheduleId,
       leaseId,
+      attemptId,
+      thresholds,
       now: deps.clock(),
       // Past the longest backoff, so the planner leaves the schedule to Pub/Sub's retries.
       keepUntil: deps.clock() + (retry.maximumBackoffSeconds + settings.leaseSeconds) * 1_000,
@@ -283,6 +309,7 @@ export async function handleDelivery(
   const done = await completeRun(db, {
     scheduleId,
     leaseId,
+    attemptId,
     now: finishedAt,
     dueAt,
     startedAt,
@@ -304,7 +331,7 @@ export async function handleDelivery(
       lateMs: startedAt - dueAt,
       nextDueAt: done.nextDueAt === null ? null : iso(done.nextDueAt),
       status: done.status,
-      ...result,
+      detail: result,
     },
     `synced ${scheduleId} in ${finishedAt - startedAt} ms; next ${done.nextDueAt === null ? done.status : iso(done.nextDueAt)}`,
   );

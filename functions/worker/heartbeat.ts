@@ -6,15 +6,23 @@ export interface Heartbeat {
   stop(): Promise<void>;
 }
 
+/**
+ * Calls `beat` every `everyMs` (skipping a beat while the previous one still runs), and `check`
+ * on every tick, even while a beat hangs: that is where a caller notices that its lease has
+ * lapsed without a renewal.
+ */
 export function startHeartbeat(
   everyMs: number,
   beat: () => Promise<void>,
   onError: (error: unknown) => void,
+  check: () => void = () => undefined,
 ): Heartbeat {
   let running: Promise<void> | null = null;
   let stopped = false;
   const timer = setInterval(() => {
-    if (running !== null || stopped) return;
+    if (stopped) return;
+    check();
+    if (running !== null) return;
     running = beat()
       .catch(onError)
       .finally(() => {

@@ -29,7 +29,34 @@ export async function runSyncer(
           { handler: target.name },
         );
       }
-      return (await handler(context)) ?? {};
+      // A handler that ignores its signal still stops counting at the run time or the lease's
+      // loss: the worker moves on (its promise is left to settle on its own).
+      return (await untilAborted(handler(context), context.signal, target.name)) ?? {};
     }
   }
+}
+
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal, name: string): Promise<T> {
+  const reason = (): Error => {
+    const cause: unknown = signal.reason;
+    if (cause instanceof PacerError) return cause;
+    return new PacerError('target_timeout', `handler "${name}" did not finish within its run time`);
+  };
+  if (signal.aborted) return Promise.reject(reason());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      reject(reason());
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
 }

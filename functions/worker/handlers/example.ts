@@ -9,7 +9,8 @@
  * - throwing `new PacerError('handler_rejected', ...)` means trying again will not help: the
  *   message is dead-lettered at once; any other error is retried with backoff;
  * - it may be called more than once for one due point (at-least-once delivery): make the work
- *   idempotent, e.g. keyed on `leaseId`;
+ *   idempotent, keyed on `(scheduleId, dueAt)` — not on `leaseId`: a schedule dispatched again
+ *   after its lease lapsed comes under a new lease for the same due point;
  * - register it in ./index.ts under a dotted name.
  */
 import { PacerError } from '../../errors.js';

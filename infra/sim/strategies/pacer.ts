@@ -11,8 +11,15 @@
  */
 import type { PerLane, Settings } from '../../../functions/config.js';
 import { allocate, perLane, plan, type Candidate } from '../../../functions/planner/plan.js';
-import { catchUp, escalatesAt, laneAt, nextDueAt } from '../../../functions/schedule/cadence.js';
+import {
+  catchUp,
+  escalatesAt,
+  laneAt,
+  nextDueAt,
+  owedDueAt,
+} from '../../../functions/schedule/cadence.js';
 import { LANES } from '../../../functions/schedule/lane.js';
+import { escalationWhileHeld } from '../../../functions/store/transitions.js';
 import { describeTopology } from '../../../functions/topology.js';
 import { LaneSubscription, type Delivery, type PushAnswer } from '../bus.js';
 import { VirtualClock } from '../clock.js';
@@ -39,7 +46,7 @@ export function runPacer(scenario: Scenario, schedules: readonly SimSchedule[]):
   return new PacerSimulation(scenario, schedules).run();
 }
 
-/** The due point a dispatch serves: a lapsed lease still owes the point it was serving. */
+/** The oldest due point a schedule owes: a lapsed lease still owes the point it was serving. */
 export function servedDueAt(state: SimState): number | null {
   if (state.lease !== null && state.dueAt !== null) return state.dueAt;
   return state.nextDueAt;
@@ -211,12 +218,15 @@ class PacerSimulation {
     });
   }
 
-  /** A due schedule becomes a candidate, unless it is a cron run too old to catch up. */
+  /**
+   * A due schedule becomes a candidate, queued by the oldest point it owes, unless the point it
+   * would serve (the latest owed, missed ones coalesced) is a cron run too old to catch up.
+   */
   private screen(snapshot: Snapshot, now: number): Candidate | null {
     const { cadence, lane } = snapshot.schedule.spec;
-    const dueAt = servedDueAt(snapshot.state) ?? now;
-    const decision = catchUp(cadence, dueAt, now);
-    if (decision.run) return { id: snapshot.id, dueAt, lane: snapshot.state.lane };
+    const waitingSince = servedDueAt(snapshot.state) ?? now;
+    const decision = catchUp(cadence, owedDueAt(cadence, waitingSince, now), now);
+    if (decision.run) return { id: snapshot.id, dueAt: waitingSince, lane: snapshot.state.lane };
     const thresholds = this.settings.laneThresholds;
     const nextLane = laneAt(cadence, lane, decision.nextDueAt, thresholds);
     const outcome = this.store.write(snapshot.id, snapshot.version, {
@@ -245,7 +255,9 @@ class PacerSimulation {
       // heartbeat.
       const until = subTickAt + this.settings.dispatchGraceSeconds * 1_000;
       const leaseId = `lease-${this.nextLeaseNumber++}`;
-      const { cadence, lane } = snapshot.schedule.spec;
+      const { spec } = snapshot.schedule;
+      // The point it serves: the latest one owed (as screened), not the oldest it waited for.
+      const serves = owedDueAt(spec.cadence, candidate.dueAt, now);
       const outcome = this.store.write(candidate.id, snapshot.version, {
         lease: {
           id: leaseId,
@@ -256,12 +268,12 @@ class PacerSimulation {
           running: false,
         },
         nextDueAt: until,
-        dueAt: candidate.dueAt,
-        escalatesAt: escalatesAt(
-          cadence,
-          lane,
-          until,
+        dueAt: serves,
+        escalatesAt: escalationWhileHeld(
+          spec,
           candidate.lane,
+          until,
+          subTickAt,
           this.settings.laneThresholds,
         ),
       });
@@ -275,7 +287,7 @@ class PacerSimulation {
         v: 1,
         scheduleId: candidate.id,
         leaseId,
-        dueAt: candidate.dueAt,
+        dueAt: serves,
         lane: candidate.lane,
       });
     }

@@ -116,8 +116,12 @@ describe('leases', () => {
     const second = received[1];
     expect(second?.message.scheduleId).toBe('race-0000');
     expect(second?.message.leaseId).not.toBe(first?.message.leaseId);
-    // It still serves the due point the lapsed lease was serving.
-    expect(second?.message.dueAt).toBe(new Date(T0).toISOString());
+    // It serves the latest point owed by now (every minute): the lapsed one coalesces into it.
+    const grace = settings.dispatchGraceSeconds * 1_000;
+    expect(second?.message.dueAt).toBe(
+      new Date(T0 + Math.floor(grace / MINUTE) * MINUTE).toISOString(),
+    );
+    expect(first?.message.dueAt).toBe(new Date(T0).toISOString());
     await collector.close();
   });
 
@@ -182,14 +186,23 @@ describe('after a 2-hour outage', () => {
       { high: 0, medium: 0, low: 40 },
       { high: 0, medium: 0, low: 0 }, // the sixth sub-tick, at :50, finds nothing left
     ]);
-    await collector.settle(160 + 100 + 100);
-    // High-lane schedules went out most overdue first: every one dispatched in an earlier
-    // sub-tick was due no later than any dispatched in a later one.
+    const received = await collector.settle(160 + 100 + 100);
+    // Each schedule went out once, serving the latest point it owed when dispatched: the
+    // points it missed during the outage coalesce into that one run.
+    expect(new Set(received.map((r) => r.message.scheduleId)).size).toBe(360);
     const high = (await states(project)).filter(({ id }) => id.startsWith('high-'));
-    const bySubTick = new Map<number, number[]>();
     for (const { state } of high) {
+      const dispatchedAt = state.lease?.dispatchedAt ?? 0;
+      expect(state.dueAt).toBeLessThanOrEqual(dispatchedAt);
+      expect(state.dueAt).toBeGreaterThan(dispatchedAt - MINUTE);
+    }
+    // High-lane schedules went out most overdue first: every one dispatched in an earlier
+    // sub-tick had been waiting since no later than any dispatched in a later one.
+    const seeded = new Map(spread('high', 160, '1m').map((seed) => [seed.id, seed.nextDueAt ?? 0]));
+    const bySubTick = new Map<number, number[]>();
+    for (const { id, state } of high) {
       const at = state.lease?.dispatchedAt ?? 0;
-      bySubTick.set(at, [...(bySubTick.get(at) ?? []), state.dueAt ?? 0]);
+      bySubTick.set(at, [...(bySubTick.get(at) ?? []), seeded.get(id) ?? 0]);
     }
     const groups = [...bySubTick.entries()].sort(([a], [b]) => a - b).map(([, dues]) => dues);
     expect(groups.map((dues) => dues.length)).toEqual([50, 50, 50, 10]);
@@ -308,6 +321,67 @@ describe('bad input never stops a tick', () => {
     const skipped = readState((await project.firestore.doc(`${SCHEDULES}/too-old`).get()).data());
     expect(skipped.nextDueAt).toBe(Date.parse('2026-03-02T02:00:00Z'));
     expect(events(lines, 'schedule.skipped')[0]).toMatchObject({ missedByMs: 3 * HOUR });
+    await collector.close();
+  });
+
+  it('an hourly cron back from a 3-hour outage runs once, for the latest hour, not skipped', async () => {
+    const project = newProject('cron-outage');
+    const clock = new FakeClock(Date.parse('2026-03-01T05:10:00Z'));
+    const { deps, lines, topics, settings } = planner(project, clock);
+    const collector = await laneTopicsWithCollector(project.pubsub, topics);
+    await seedSchedules(project.firestore, [
+      {
+        id: 'hourly',
+        // The default catch-up window, one hour: 02:00 is too old, 05:00 is not.
+        spec: {
+          name: 'hourly',
+          cadence: { kind: 'cron', expression: '0 * * * *' },
+          target: { type: 'http', url: 'https://target.example.com/hourly' },
+        },
+        lane: 'low',
+        nextDueAt: Date.parse('2026-03-01T02:00:00Z'),
+      },
+    ]);
+
+    const summary = await runSubTick(deps, settings, 0);
+
+    expect(summary).toMatchObject({ skipped: 0, published: 1 });
+    const [received] = await collector.settle(1);
+    expect(received?.message).toMatchObject({
+      scheduleId: 'hourly',
+      dueAt: '2026-03-01T05:00:00.000Z',
+    });
+    expect(events(lines, 'schedule.skipped')).toHaveLength(0);
+    await collector.close();
+  });
+
+  it('a sub-tick that fails does not cost the rest of the tick', async () => {
+    const project = newProject('subtick-fails');
+    const clock = new FakeClock(T0);
+    const { deps, lines, topics } = planner(project, clock, {
+      subTickSeconds: 10,
+      tickBudgetSeconds: 20,
+    });
+    const collector = await laneTopicsWithCollector(project.pubsub, topics);
+    await seedSchedules(project.firestore, seeds('steady', 'high', 3, T0));
+    // The first lease id is the planner's; the second, the first claim's: that one fails.
+    let ids = 0;
+    const newId = deps.newId;
+    deps.newId = () => {
+      if (++ids === 2) throw new Error('no entropy today');
+      return newId();
+    };
+
+    const result = await runTick(deps);
+
+    if (result.outcome !== 'completed') throw new Error('tick did not run');
+    expect(result.failedSubTicks).toBe(1);
+    expect(result.subTicks.map((s) => [s.subTick, s.published])).toEqual([[1, 3]]);
+    expect(events(lines, 'tick.subtick_failed')[0]).toMatchObject({
+      severity: 'ERROR',
+      subTick: 0,
+    });
+    expect(await collector.settle(3)).toHaveLength(3);
     await collector.close();
   });
 

@@ -164,3 +164,55 @@ describe('reconciling', () => {
     expect(specHash(a)).not.toBe(specHash({ ...a, name: 'y' }));
   });
 });
+
+describe('reconciling what reconciling wrote', () => {
+  /** A deep copy that keeps Timestamps as they are (structuredClone would flatten them). */
+  function copyOf(value: unknown): unknown {
+    if (value instanceof Timestamp || typeof value !== 'object' || value === null) return value;
+    if (Array.isArray(value)) return value.map(copyOf);
+    return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, copyOf(inner)]));
+  }
+
+  /** Applies dotted-path field changes, as Firestore's update() does. */
+  function applyChanges(document: Record<string, unknown>, changes: Record<string, unknown>) {
+    const copy = copyOf(document) as Record<string, unknown>;
+    for (const [path, value] of Object.entries(changes)) {
+      const keys = path.split('.');
+      const last = keys.pop() ?? path;
+      let at = copy;
+      for (const key of keys) {
+        at[key] ??= {};
+        at = at[key] as Record<string, unknown>;
+      }
+      at[last] = value;
+    }
+    return copy;
+  }
+
+  it.each([
+    ['a new schedule (scheduled)', race],
+    ['an invalid one', { ...race, lane: 'urgent' }],
+    ['a paused one', { ...race, enabled: false }],
+    ['a finished one', { ...race, cadence: { kind: 'event', startsAt: '2026-06-01T08:30:00Z' } }],
+    [
+      'one edited while in flight',
+      {
+        ...race,
+        payload: { edited: true },
+        state: {
+          status: 'active',
+          lane: 'low',
+          nextDueAt: ts('2026-06-19T10:31:00Z'),
+          lease: { id: 'running', until: ts('2026-06-19T10:31:00Z'), attempt: 1 },
+        },
+      },
+    ],
+  ])('%s: a second pass over its own write changes nothing', (_name, document) => {
+    const first = decide(document, options);
+    expect(first.changes).not.toBeNull();
+    const written = applyChanges(document, first.changes ?? {});
+    const second = decide(written, options);
+    expect(second.outcome.kind).toBe('unchanged');
+    expect(second.changes).toBeNull();
+  });
+});

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { CronExpressionParser } from 'cron-parser';
 import {
   catchUp,
   escalatesAt,
@@ -8,6 +9,7 @@ import {
   isFinished,
   laneAt,
   nextDueAt,
+  owedDueAt,
 } from '../../../functions/schedule/cadence.js';
 import { duration as d } from '../../../functions/schedule/duration.js';
 import type {
@@ -356,5 +358,105 @@ describe('escalation', () => {
   it('intervals and crons keep their lane', () => {
     const interval: IntervalCadence = { kind: 'interval', every: d('15m') };
     expect(escalatesAt(interval, undefined, 0, 'low', thresholds)).toBeNull();
+  });
+});
+
+describe('coalescing across daylight saving changes', () => {
+  const cron = (expression: string, timezone: string): CronCadence => ({
+    kind: 'cron',
+    expression,
+    timezone,
+    catchUpWithin: d('1h'),
+  });
+
+  it.each([
+    // 02:30 does not exist on these days; served the day before, found after the shifted run.
+    ['Europe/Berlin', '2026-03-28T01:30:00Z', '2026-03-29T01:35:00Z', '2026-03-29T01:30:00Z'],
+    ['America/New_York', '2026-03-07T07:30:00Z', '2026-03-08T08:00:00Z', '2026-03-08T07:30:00Z'],
+    ['America/New_York', '2026-03-07T07:30:00Z', '2026-03-09T06:00:00Z', '2026-03-08T07:30:00Z'],
+    // Across the autumn change: 02:30 happens once.
+    ['Europe/Berlin', '2026-10-24T00:30:00Z', '2026-10-26T12:00:00Z', '2026-10-26T01:30:00Z'],
+  ])('%s: served %s, found at %s → %s', (zone, served, now, expected) => {
+    expect(iso(nextDueAt(cron('30 2 * * *', zone), t(served), t(now)))).toBe(
+      new Date(expected).toISOString(),
+    );
+  });
+
+  it('always ends on a point of the cron’s own next() chain: the latest missed one, or the first after now', () => {
+    // A small deterministic PRNG, so a failure reproduces.
+    let seed = 7;
+    const random = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+      return seed / 2_147_483_648;
+    };
+    const zones = ['Europe/Berlin', 'America/New_York', 'Australia/Sydney', 'Asia/Kolkata', 'UTC'];
+    const expressions = ['30 2 * * *', '0 * * * *', '*/15 * * * *', '30 1 * * 0', '0 3 1 * *'];
+    for (let round = 0; round < 400; round++) {
+      const zone = zones[Math.floor(random() * zones.length)] ?? 'UTC';
+      const expression = expressions[Math.floor(random() * expressions.length)] ?? '0 * * * *';
+      const cadence = cron(expression, zone);
+      const iterator = CronExpressionParser.parse(expression, {
+        tz: zone,
+        currentDate: new Date(Date.UTC(2026, 0, 1) + random() * 360 * 86_400_000),
+      });
+      const served = iterator.next().getTime();
+      const now = served + Math.floor(random() * 3 * 86_400_000);
+
+      const result = nextDueAt(cadence, served, now);
+      // The chain of next() from `served` up to the first point after `now`.
+      const chain: number[] = [];
+      for (let at = served; chain.at(-1) === undefined || (chain.at(-1) ?? 0) <= now;) {
+        iterator.reset(new Date(at));
+        at = iterator.next().getTime();
+        chain.push(at);
+      }
+      const missed = chain.filter((at) => at <= now);
+      const expected = missed.at(-1) ?? chain.at(-1);
+      expect(result, `${expression} ${zone} served ${iso(served)} now ${iso(now)}`).toBe(expected);
+    }
+  });
+});
+
+describe('the point a late dispatch serves', () => {
+  it.each([
+    [
+      'an interval behind by five points: the latest of them',
+      { kind: 'interval', every: d('15m') } as const,
+      '10:00',
+      '11:07',
+      '11:00',
+    ],
+    [
+      'an interval on time: its own point',
+      { kind: 'interval', every: d('15m') } as const,
+      '10:00',
+      '10:00:05',
+      '10:00',
+    ],
+    [
+      'an hourly cron after an outage: the last occurrence, not the first missed',
+      { kind: 'cron', expression: '0 * * * *', timezone: 'UTC', catchUpWithin: d('30m') } as const,
+      '02:00',
+      '03:10',
+      '03:00',
+    ],
+    [
+      'not yet due: the due point itself',
+      { kind: 'interval', every: d('15m') } as const,
+      '10:00',
+      '09:59',
+      '10:00',
+    ],
+  ])('%s', (_name, cadence, due, now, expected) => {
+    const day = '2026-03-01T';
+    expect(iso(owedDueAt(cadence, t(`${day}${due}Z`), t(`${day}${now}Z`)))).toBe(
+      new Date(`${day}${expected}Z`).toISOString(),
+    );
+  });
+
+  it('an event behind across a tier boundary: the latest point of the new tier', () => {
+    expect(iso(owedDueAt(race, t('2026-06-20T04:00:00Z'), t('2026-06-20T04:42:30Z')))).toBe(
+      '2026-06-20T04:42:00.000Z',
+    );
   });
 });

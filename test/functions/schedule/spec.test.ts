@@ -166,6 +166,11 @@ describe('a bad schedule is rejected with the field path and what was wrong', ()
       ],
     ],
     [
+      'a catch-up window shorter than a run can be late',
+      { ...race(), cadence: { kind: 'cron', expression: '0 2 * * *', catchUpWithin: '0s' } },
+      ['cadence.catchUpWithin: "0s" is too short (at least 1m)'],
+    ],
+    [
       'an unknown time zone',
       { ...race(), cadence: { kind: 'cron', expression: '0 2 * * *', timezone: 'Mars/Base' } },
       [

@@ -128,8 +128,14 @@ async function schedule(
   return url;
 }
 
-/** Dispatches one schedule the way the planner does: a conditional claim, then a publish. */
-async function dispatch(id: string): Promise<{ leaseId: string; dueAt: number }> {
+/**
+ * Dispatches one schedule the way the planner does: a conditional claim, then a publish. The
+ * claim's lease lapses after `graceMs` unless a worker starts the sync.
+ */
+async function dispatch(
+  id: string,
+  graceMs = 120_000,
+): Promise<{ leaseId: string; dueAt: number }> {
   const now = Date.now();
   const due = (await readDue(project.firestore, 'high', now, 100, new ReadMeter())).find(
     (s) => s.id === id,
@@ -138,7 +144,7 @@ async function dispatch(id: string): Promise<{ leaseId: string; dueAt: number }>
   const leaseId = randomUUID();
   const dueAt = due.state.nextDueAt ?? now;
   const [claim] = await claimSchedules(project.firestore, [
-    { schedule: due, leaseId, dueAt, until: now + 120_000, escalatesAt: null, now },
+    { schedule: due, leaseId, dueAt, until: now + graceMs, escalatesAt: null, now },
   ]);
   expect(claim?.kind).toBe('claimed');
   const [published] = await bus.publish([
@@ -203,10 +209,15 @@ describe('a due schedule', () => {
     const run = await project.firestore.doc(`${SCHEDULES}/complete/${RUNS}/${leaseId}`).get();
     expect(run.data()).toMatchObject({ status: 'succeeded', attempt: 1, detail: { status: 200 } });
     expect(run.get('expireAt')).toBeDefined();
-    await until(
+    const [completed] = await until(
       () => logged('syncHigh', 'sync.completed', 'complete'),
       (lines) => lines.length === 1,
     );
+    expect(completed).toMatchObject({
+      status: 'active',
+      nextDueAt: new Date(dueAt + 15 * 60_000).toISOString(),
+      detail: { status: 200 },
+    });
   });
 
   it('delivered twice is synced once; the second delivery is logged as a duplicate', async () => {
@@ -303,10 +314,12 @@ describe('leases', () => {
     expect(target.count('/concurrent')).toBe(1);
   });
 
-  it('a sync three times longer than the lease keeps its lease by heartbeat: no second copy starts', async () => {
+  it('a sync three times longer than the lease keeps its lease by heartbeat: never due, no second copy', async () => {
     target.on('/long', () => ({ delayMs: 9_000 })); // the lease is 3 s
     await schedule('long', '/long');
-    await dispatch('long');
+    // The dispatch grace is short too: only the worker's renewals keep the schedule out of
+    // the planner's due query.
+    await dispatch('long', 2_000);
     await target.waitForHits('/long', 1);
 
     // Meanwhile the lease keeps moving ahead of now, so the schedule never falls due.
@@ -394,6 +407,25 @@ describe('failures', () => {
       () => logged('syncHigh', 'sync.failed', 'flaky'),
       (lines) => lines.length === 2,
     );
+  });
+
+  it('while Pub/Sub retries with backoff the schedule is never due; it is dead-lettered once', async () => {
+    target.on('/retrying', () => ({ status: 503 }));
+    await schedule('retrying', '/retrying');
+    // The claim lapses in 1 s; the retries (1–2 s apart) run well past it.
+    const { leaseId } = await dispatch('retrying', 1_000);
+
+    let polls = 0;
+    while (!(await project.firestore.collection(DEAD_LETTERS).doc(leaseId).get()).exists) {
+      const due = await readDue(project.firestore, 'high', Date.now(), 100, new ReadMeter());
+      expect(due.map((s) => s.id)).not.toContain('retrying');
+      polls++;
+      await sleep(200);
+    }
+    expect(polls).toBeGreaterThan(5); // the retry window was watched, not skipped
+    const letter = await deadLetter(leaseId);
+    expect(letter.data()).toMatchObject({ reason: 'attempts_exhausted', attempts: 3 });
+    expect(target.count('/retrying')).toBe(3);
   });
 
   it('always 500: after the maximum attempts it is dead-lettered once, the lease released, the cadence kept', async () => {

@@ -27,7 +27,8 @@ function ports(base: number): number[] {
 /** A port base with every port the stack needs free. */
 async function freePortBase(): Promise<number> {
   for (;;) {
-    const base = 20_000 + Math.floor(Math.random() * 30_000);
+    // Below Linux's ephemeral range (32768 up), where outgoing connections take their ports.
+    const base = 20_000 + Math.floor(Math.random() * 12_000);
     const taken = await Promise.all(ports(base).map((port) => acceptsConnections(port)));
     if (!taken.some(Boolean)) return base;
   }

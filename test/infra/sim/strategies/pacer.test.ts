@@ -127,11 +127,12 @@ describe('pacer in the simulator', () => {
         attempt.start >= at('2026-06-20T10:20:00Z') && attempt.start < at('2026-06-20T10:30:00Z'),
     );
     expect(during).toEqual([]);
-    // Missed points are coalesced into one run at the return, then the cadence goes on.
+    // Missed points are coalesced into one run at the return, serving the latest (10:30), then
+    // the cadence goes on: one run per minute, none back to back for the points missed.
     const after = synced.filter((attempt) => attempt.start >= at('2026-06-20T10:30:00Z'));
-    expect(after[0]!.dueAt).toBe(at('2026-06-20T10:20:00Z'));
-    expect(after[1]!.dueAt).toBe(at('2026-06-20T10:30:00Z'));
-    expect(after).toHaveLength(31);
+    expect(after[0]!.dueAt).toBe(at('2026-06-20T10:30:00Z'));
+    expect(after[1]!.dueAt).toBe(at('2026-06-20T10:31:00Z'));
+    expect(after).toHaveLength(30);
   });
 
   it('acks a redelivered message whose lease lapsed and was claimed again as stale', () => {
