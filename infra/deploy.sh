@@ -22,6 +22,8 @@ Options:
   --only PARTS               comma-separated parts to run, in this order whatever the order given:
                              apis, accounts, firestore, functions, pubsub, pubsub-iam, tick,
                              monitoring (default: all)
+  --settings-file FILE       pacer settings for the deployment, one PACER_NAME=value a line
+                             (# comments); they override the same variables in the environment
   --secret NAME=SECRET_ID[:VERSION]
                              give the workers PACER_SECRET_NAME from Secret Manager (repeatable;
                              VERSION defaults to latest)
@@ -81,6 +83,7 @@ firestore_location=${PACER_FIRESTORE_LOCATION:-}
 only=""
 secret_specs=()
 secrets_file=""
+settings_file=""
 notification_channels=""
 build_service_account=""
 push_endpoint_base=""
@@ -104,7 +107,7 @@ while [ $# -gt 0 ]; do
       shift
       ;;
     --project | --region | --firestore-location | --only | --secret | --secrets-file | \
-      --notification-channels | --build-service-account | --push-endpoint-base)
+      --settings-file | --notification-channels | --build-service-account | --push-endpoint-base)
       value=$(value_of "$@")
       shift 2
       ;;
@@ -117,6 +120,7 @@ while [ $# -gt 0 ]; do
     --only) only=$value ;;
     --secret) secret_specs+=("$value") ;;
     --secrets-file) secrets_file=$value ;;
+    --settings-file) settings_file=$value ;;
     --notification-channels) notification_channels=$value ;;
     --build-service-account) build_service_account=$value ;;
     --push-endpoint-base) push_endpoint_base=${value%/} ;;
@@ -177,6 +181,26 @@ if [ -n "$secrets_file" ]; then
     line=${line//[[:space:]]/}
     if [ -n "$line" ]; then secret_specs+=("$line"); fi
   done <"$secrets_file"
+fi
+
+settings_from_file=()
+if [ -n "$settings_file" ]; then
+  [ -r "$settings_file" ] || usage_error "--settings-file $settings_file cannot be read"
+  number=0
+  while IFS= read -r line || [ -n "$line" ]; do
+    number=$((number + 1))
+    line=${line%$'\r'}
+    if [[ $line =~ ^[[:space:]]*(#|$) ]]; then continue; fi
+    if ! [[ $line =~ ^[[:space:]]*(PACER_[A-Z0-9_]+)=(.*)$ ]]; then
+      usage_error "$settings_file:$number: expected PACER_NAME=value, got: $line"
+    fi
+    name=${BASH_REMATCH[1]}
+    if [[ $name == PACER_SECRET_* ]]; then
+      usage_error "$settings_file:$number: $name is a secret: give it with --secret or --secrets-file (Secret Manager), never as a setting"
+    fi
+    export "$name=${BASH_REMATCH[2]}"
+    settings_from_file+=("$name")
+  done <"$settings_file"
 fi
 
 # Prompts would hang a deploy in CI; every command below is meant to run unattended.
@@ -329,6 +353,7 @@ if $dry_run; then
   note "are shown as <...>."
 fi
 note "pacer deploy: project $project${region:+, region $region}; parts: ${parts[*]}"
+if [ ${#settings_from_file[@]} -gt 0 ]; then note "settings from $settings_file: ${settings_from_file[*]}"; fi
 
 # ---------------------------------------------------------------------------------------------
 # Parts
@@ -495,7 +520,7 @@ part_functions() {
 deploy_function() {
   local fn=$1 env_file=$2 key="fn.$1"
   local args=(gcloud functions deploy "$fn" --gen2 --project="$project" --region="$region"
-    --runtime="$RUNTIME" --source=. --entry-point="$fn"
+    --runtime="$RUNTIME" --source=. --ignore-file=infra/functions.gcloudignore --entry-point="$fn"
     --service-account="$(sa_email "${T[$key.run_as]}")" --no-allow-unauthenticated
     --timeout="${T[$key.timeout]}s" --concurrency="${T[$key.concurrency]}"
     --max-instances="${T[$key.max_instances]}" --memory="${T[memory]}" --cpu="${T[cpu]}"

@@ -191,6 +191,8 @@ describe('infra/deploy.sh --dry-run', () => {
       expect(flag(deploy, 'runtime')).toBe('nodejs22');
       expect(flag(deploy, 'entry-point')).toBe(name);
       expect(flag(deploy, 'source')).toBe('.');
+      // Sources only: Cloud Build compiles them (test/infra/deploy/upload.int.test.ts).
+      expect(flag(deploy, 'ignore-file')).toBe('infra/functions.gcloudignore');
       expect(flag(deploy, 'region')).toBe(REGION);
       expect(flag(deploy, 'env-vars-file')).toBeDefined();
     }
