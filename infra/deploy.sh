@@ -659,54 +659,61 @@ part_tick() {
 
 part_monitoring() {
   note "--- monitoring: log-based metrics and alert policies (infra/monitoring)"
-  local file name status
-  for file in infra/monitoring/metrics/*.yaml; do
-    name=$("${HELPER[@]}" get "$file" name) || die "cannot read $file"
-    if check gcloud logging metrics describe "$name" --project="$project" --format=json; then
-      printf '%s' "$CHECK_OUT" >"$work/metric.json"
-      status=0
-      "${HELPER[@]}" contains "$file" "$work/metric.json" || status=$?
-      case $status in
-        0) note "metric $name unchanged" ;;
-        1) run gcloud logging metrics update "$name" --config-from-file="$file" --project="$project" ;;
-        *) die "cannot compare $file" ;;
-      esac
-    else
-      run gcloud logging metrics create "$name" --config-from-file="$file" --project="$project"
-    fi
-  done
+  local listing kind file name status
+  listing=$("${HELPER[@]}" monitoring infra/monitoring) || die "cannot read infra/monitoring"
+  while IFS=$'\t' read -r kind file name; do
+    case $kind in
+      metrics) ensure_metric "$file" "$name" ;;
+      policies) ensure_policy "$file" "$name" ;;
+      *) die "cannot read infra/monitoring" ;;
+    esac
+  done <<<"$listing"
+}
 
-  local display names count policy
-  for file in infra/monitoring/policies/*.yaml; do
-    display=$("${HELPER[@]}" get "$file" displayName) || die "cannot read $file"
-    names=""
-    if check gcloud alpha monitoring policies list --project="$project" \
-      --filter="displayName=\"$display\"" --format='value(name)'; then
-      names=$CHECK_OUT
-    fi
-    count=$(printf '%s' "$names" | grep -c . || true)
-    if [ "$count" -eq 0 ]; then
-      local create=(gcloud alpha monitoring policies create --project="$project" --policy-from-file="$file")
-      if [ -n "$notification_channels" ]; then create+=(--notification-channels="$notification_channels"); fi
-      run "${create[@]}"
-    elif [ "$count" -eq 1 ]; then
-      policy=$names
-      check gcloud alpha monitoring policies describe "$policy" --project="$project" --format=json ||
-        die "alert policy $policy disappeared"
-      printf '%s' "$CHECK_OUT" >"$work/policy.json"
-      "${HELPER[@]}" policy-file "$file" "$notification_channels" "$work/policy.json" >"$work/policy-new.json" ||
-        die "cannot read $file"
-      status=0
-      "${HELPER[@]}" contains "$work/policy-new.json" "$work/policy.json" || status=$?
-      case $status in
-        0) note "alert policy \"$display\" unchanged" ;;
-        1) run gcloud alpha monitoring policies update "$policy" --project="$project" --policy-from-file="$work/policy-new.json" ;;
-        *) die "cannot compare $file" ;;
-      esac
-    else
-      die "$count alert policies are named \"$display\": delete all but one, then deploy again"
-    fi
-  done
+ensure_metric() {
+  local file=$1 name=$2 status
+  if check gcloud logging metrics describe "$name" --project="$project" --format=json; then
+    printf '%s' "$CHECK_OUT" >"$work/metric.json"
+    status=0
+    "${HELPER[@]}" contains "$file" "$work/metric.json" || status=$?
+    case $status in
+      0) note "metric $name unchanged" ;;
+      1) run gcloud logging metrics update "$name" --config-from-file="$file" --project="$project" ;;
+      *) die "cannot compare $file" ;;
+    esac
+  else
+    run gcloud logging metrics create "$name" --config-from-file="$file" --project="$project"
+  fi
+}
+
+ensure_policy() {
+  local file=$1 display=$2 names="" count policy status
+  if check gcloud alpha monitoring policies list --project="$project" \
+    --filter="displayName=\"$display\"" --format='value(name)'; then
+    names=$CHECK_OUT
+  fi
+  count=$(printf '%s' "$names" | grep -c . || true)
+  if [ "$count" -eq 0 ]; then
+    local create=(gcloud alpha monitoring policies create --project="$project" --policy-from-file="$file")
+    if [ -n "$notification_channels" ]; then create+=(--notification-channels="$notification_channels"); fi
+    run "${create[@]}"
+  elif [ "$count" -eq 1 ]; then
+    policy=$names
+    check gcloud alpha monitoring policies describe "$policy" --project="$project" --format=json ||
+      die "alert policy $policy disappeared"
+    printf '%s' "$CHECK_OUT" >"$work/policy.json"
+    "${HELPER[@]}" policy-file "$file" "$notification_channels" "$work/policy.json" >"$work/policy-new.json" ||
+      die "cannot read $file"
+    status=0
+    "${HELPER[@]}" contains "$work/policy-new.json" "$work/policy.json" || status=$?
+    case $status in
+      0) note "alert policy \"$display\" unchanged" ;;
+      1) run gcloud alpha monitoring policies update "$policy" --project="$project" --policy-from-file="$work/policy-new.json" ;;
+      *) die "cannot compare $file" ;;
+    esac
+  else
+    die "$count alert policies are named \"$display\": delete all but one, then deploy again"
+  fi
 }
 
 for part in "${parts[@]}"; do

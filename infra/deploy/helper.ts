@@ -6,6 +6,7 @@
  *   plan                               the deploy plan as key=value lines (settings from env)
  *   env-file PROJECT                   the functions' --env-vars-file YAML
  *   secret SPEC                        NAME=SECRET[:VERSION] → PACER_SECRET_NAME=SECRET:VERSION
+ *   monitoring DIR                     metrics|policies<TAB>file<TAB>name, one file a line
  *   missing-indexes INDEXES [LISTED]   gcloud flags, tab-separated, one index a line
  *   field-overrides INDEXES            collectionGroup<TAB>fieldPath, one a line
  *   field-actions INDEXES GROUP FIELD [DESCRIBED]   what the field still needs
@@ -15,26 +16,25 @@
  *   ruleset-body RULES                 the Firebase Rules API ruleset body
  *   ruleset-holds RULES RULESET        exit 0 when RULESET (JSON) holds exactly RULES
  *
- * Optional file arguments are left out in a dry run (nothing was described).
+ * Optional file arguments are left out in a dry run (nothing was described). Only plan,
+ * env-file and secret load pacer's settings and topology (slow to load); the rest stay light,
+ * as the script calls them once per resource.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { errorMessage, PacerError } from '../../functions/errors.js';
 import {
   containsAll,
+  DeployInputError,
   fieldActions,
-  functionEnvYaml,
   indexCreateArgs,
   missingIndexes,
-  planFromEnv,
-  planLines,
   policyWithChannels,
   rulesetBody,
   rulesetHolds,
-  secretRef,
-  DeployInputError as Usage,
   type IndexFile,
-} from './plan.js';
+} from './resources.js';
 
 const read = (path: string): string => readFileSync(path, 'utf8');
 const readJson = (path: string): unknown => JSON.parse(read(path));
@@ -44,25 +44,50 @@ const optionalJson = (path: string | undefined): unknown =>
   path === undefined || path === '' ? null : readJson(path);
 
 function required(args: readonly string[], count: number, usage: string): string[] {
-  if (args.length < count) throw new Usage(`usage: helper ${usage}`);
+  if (args.length < count) throw new DeployInputError(`usage: helper ${usage}`);
   return args as string[];
 }
 
-function run(argv: readonly string[]): number {
+function topLevel(file: string, key: string): string {
+  const value = (readData(file) as Record<string, unknown> | null)?.[key];
+  if (typeof value !== 'string' || value === '') throw new DeployInputError(`${file}: no ${key}`);
+  return value;
+}
+
+async function run(argv: readonly string[]): Promise<number> {
   const [command, ...args] = argv;
   const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
   switch (command) {
-    case 'plan':
+    case 'plan': {
+      const { planFromEnv, planLines } = await import('./plan.js');
       out(planLines(planFromEnv(process.env)).join('\n'));
       return 0;
+    }
     case 'env-file': {
       const [project = ''] = required(args, 1, 'env-file PROJECT');
+      const { functionEnvYaml } = await import('./plan.js');
       process.stdout.write(functionEnvYaml(process.env, project));
       return 0;
     }
     case 'secret': {
       const [spec = ''] = required(args, 1, 'secret NAME=SECRET[:VERSION]');
+      const { secretRef } = await import('./plan.js');
       out(secretRef(spec));
+      return 0;
+    }
+    case 'monitoring': {
+      const [dir = ''] = required(args, 1, 'monitoring DIR');
+      for (const [kind, key] of [
+        ['metrics', 'name'],
+        ['policies', 'displayName'],
+      ] as const) {
+        for (const file of readdirSync(join(dir, kind))
+          .filter((f) => f.endsWith('.yaml'))
+          .sort()) {
+          const path = join(dir, kind, file);
+          out(`${kind}\t${path}\t${topLevel(path, key)}`);
+        }
+      }
       return 0;
     }
     case 'missing-indexes': {
@@ -88,7 +113,9 @@ function run(argv: readonly string[]): number {
       const override = ((readJson(file) as IndexFile).fieldOverrides ?? []).find(
         (candidate) => candidate.collectionGroup === group && candidate.fieldPath === field,
       );
-      if (override === undefined) throw new Usage(`${file} has no override for ${group}.${field}`);
+      if (override === undefined) {
+        throw new DeployInputError(`${file} has no override for ${group}.${field}`);
+      }
       out(
         fieldActions(override, optionalJson(described) as Parameters<typeof fieldActions>[1]).join(
           ' ',
@@ -98,9 +125,7 @@ function run(argv: readonly string[]): number {
     }
     case 'get': {
       const [file = '', key = ''] = required(args, 2, 'get FILE KEY');
-      const value = (readData(file) as Record<string, unknown> | null)?.[key];
-      if (typeof value !== 'string' || value === '') throw new Usage(`${file}: no ${key}`);
-      out(value);
+      out(topLevel(file, key));
       return 0;
     }
     case 'contains': {
@@ -131,16 +156,17 @@ function run(argv: readonly string[]): number {
       return rulesetHolds(readJson(ruleset), read(file)) ? 0 : 1;
     }
     default:
-      throw new Usage(`unknown helper command ${JSON.stringify(command ?? '')}`);
+      throw new DeployInputError(`unknown helper command ${JSON.stringify(command ?? '')}`);
   }
 }
 
 try {
-  process.exitCode = run(process.argv.slice(2));
+  process.exitCode = await run(process.argv.slice(2));
 } catch (error) {
   process.stderr.write(`deploy: ${errorMessage(error)}\n`);
   // Bad input (an option, a file, a pacer setting) is the operator's to fix: exit 2.
   const badInput =
-    error instanceof Usage || (error instanceof PacerError && error.code === 'invalid_config');
+    error instanceof DeployInputError ||
+    (error instanceof PacerError && error.code === 'invalid_config');
   process.exitCode = badInput ? 2 : 1;
 }

@@ -317,13 +317,17 @@ describe('infra/deploy.sh --dry-run', () => {
     const dir = join(REPO, 'infra/monitoring');
     const metrics = gcloud('logging', 'metrics', 'create').map((c) => flag(c, 'config-from-file'));
     expect(metrics).toEqual(
-      readdirSync(join(dir, 'metrics')).map((file) => `infra/monitoring/metrics/${file}`),
+      readdirSync(join(dir, 'metrics'))
+        .sort()
+        .map((file) => `infra/monitoring/metrics/${file}`),
     );
     const policies = gcloud('alpha', 'monitoring', 'policies', 'create').map((c) =>
       flag(c, 'policy-from-file'),
     );
     expect(policies).toEqual(
-      readdirSync(join(dir, 'policies')).map((file) => `infra/monitoring/policies/${file}`),
+      readdirSync(join(dir, 'policies'))
+        .sort()
+        .map((file) => `infra/monitoring/policies/${file}`),
     );
   });
 });

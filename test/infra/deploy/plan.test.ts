@@ -9,20 +9,22 @@ import { defaultSettings, loadSettings } from '../../../functions/config.js';
 import { LANES } from '../../../functions/schedule/lane.js';
 import { describeTopology, SERVICE_ACCOUNTS } from '../../../functions/topology.js';
 import {
-  containsAll,
   deployPlan,
-  fieldActions,
   functionEnvYaml,
-  indexCreateArgs,
-  missingIndexes,
   planFromEnv,
   planLines,
+  secretRef,
+} from '../../../infra/deploy/plan.js';
+import {
+  containsAll,
+  fieldActions,
+  indexCreateArgs,
+  missingIndexes,
   policyWithChannels,
   rulesetBody,
   rulesetHolds,
-  secretRef,
   type IndexFile,
-} from '../../../infra/deploy/plan.js';
+} from '../../../infra/deploy/resources.js';
 
 /** The lines as deploy.sh reads them into an associative array. */
 function parse(lines: string[]): Map<string, string> {
