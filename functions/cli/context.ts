@@ -5,9 +5,11 @@
  */
 import type { Firestore } from '@google-cloud/firestore';
 import type { PubSub } from '@google-cloud/pubsub';
+import type { CloudSchedulerClient } from '@google-cloud/scheduler';
 import { createFirestore, createPubSub } from '../clients.js';
 import { loadSettings, type Env, type Settings } from '../config.js';
 import { UsageError } from './errors.js';
+import { createCloudScheduler } from './tick-job.js';
 
 /** Lines for the operator that are not the command's result: progress, hints. Go to stderr. */
 export interface Notes {
@@ -23,6 +25,10 @@ export interface CliContext {
   out: Notes;
   /** Where the clients talk to, for `status`. */
   backend: Backend;
+  /** The Cloud Scheduler client, built on first use (only the tick job needs it). */
+  scheduler: () => CloudSchedulerClient;
+  /** The tick job's region: `--region`, else PACER_REGION; `null` when neither is set. */
+  region: string | null;
 }
 
 export interface Backend {
@@ -31,10 +37,13 @@ export interface Backend {
   kind: 'emulators' | 'google-cloud';
   firestoreHost: string | null;
   pubsubHost: string | null;
+  /** A stand-in for the Cloud Scheduler API (PACER_SCHEDULER_ENDPOINT), or `null`. */
+  schedulerEndpoint: string | null;
 }
 
 export interface GlobalOptions {
   project?: string;
+  region?: string;
   json?: boolean;
 }
 
@@ -57,7 +66,8 @@ export function openContext(
   }
   const firestoreHost = nonEmpty(env.FIRESTORE_EMULATOR_HOST) ?? null;
   const pubsubHost = nonEmpty(env.PUBSUB_EMULATOR_HOST) ?? null;
-  return {
+  let scheduler: CloudSchedulerClient | undefined;
+  const context: CliContext = {
     db: createFirestore(env, projectId),
     pubsub: createPubSub(env, projectId),
     settings: { ...settings, projectId },
@@ -68,13 +78,26 @@ export function openContext(
       kind: firestoreHost === null ? 'google-cloud' : 'emulators',
       firestoreHost,
       pubsubHost,
+      schedulerEndpoint: nonEmpty(env.PACER_SCHEDULER_ENDPOINT) ?? null,
     },
+    scheduler: () => (scheduler ??= createCloudScheduler(env)),
+    region: nonEmpty(options.region) ?? nonEmpty(env.PACER_REGION) ?? null,
   };
+  openSchedulers.set(context, () => scheduler);
+  return context;
 }
+
+/** The Cloud Scheduler client a context built, if it built one (to close it). */
+const openSchedulers = new WeakMap<CliContext, () => CloudSchedulerClient | undefined>();
 
 /** Closes the clients, so no open channel keeps the process alive. */
 export async function closeContext(context: CliContext): Promise<void> {
-  await Promise.all([context.db.terminate(), context.pubsub.close()]);
+  const scheduler = openSchedulers.get(context)?.();
+  await Promise.all([
+    context.db.terminate(),
+    context.pubsub.close(),
+    ...(scheduler === undefined ? [] : [scheduler.close()]),
+  ]);
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

@@ -49,6 +49,14 @@ import {
   RECONCILE_PAGE_SIZE,
 } from './schedules.js';
 import { readStatus, renderStatus } from './status.js';
+import {
+  ensureCommand,
+  pauseCommand,
+  renderEnsure,
+  renderPaused,
+  renderTickJobState,
+  statusCommand,
+} from './tick-job.js';
 
 /** What the CLI needs from the outside world; `main.ts` passes the process's. */
 export interface CliIo {
@@ -94,6 +102,7 @@ function buildProgram(io: CliIo): Command {
   const program = new Command('pacer')
     .description('Operate pacer: schedules, their runs, the planner and dead letters.')
     .option('--project <id>', 'Google Cloud project (default: $GOOGLE_CLOUD_PROJECT)')
+    .option('--region <region>', "the tick job's Cloud Scheduler region (default: $PACER_REGION)")
     .option('--json', 'print the result as JSON for scripts')
     .exitOverride()
     .configureOutput({
@@ -429,6 +438,56 @@ and its status, lane and next due time are printed.`,
       await execute(command, (context) => replay(context, id), renderReplayed);
     });
 
+  // -------------------------------------------------------------------------------------------
+  const tickJob = program
+    .command('tick-job')
+    .description('the Cloud Scheduler job that calls the planner every minute')
+    .addHelpText(
+      'after',
+      `
+The job is projects/PROJECT/locations/REGION/jobs/pacer-tick (REGION: --region or $PACER_REGION).
+infra/deploy.sh runs "tick-job ensure" for you; pause and resume are for maintenance.`,
+    );
+
+  tickJob
+    .command('ensure')
+    .description('create the job, update what differs, or leave it as it is (never resumes it)')
+    .requiredOption(
+      '--planner-url <url>',
+      "the planner's URL (gcloud functions describe planTick)",
+      url,
+    )
+    .option(
+      '--service-account <email>',
+      'identity of the OIDC token (default: pacer-tick@PROJECT.iam.gserviceaccount.com)',
+    )
+    .action(async (options: { plannerUrl: string; serviceAccount?: string }, command: Command) => {
+      await execute(command, (context) => ensureCommand(context, options), renderEnsure);
+    });
+
+  tickJob
+    .command('pause')
+    .description('stop calling the planner (maintenance); schedules wait, nothing is lost')
+    .action(async (_options: unknown, command: Command) => {
+      await execute(command, (context) => pauseCommand(context, true), renderPaused);
+    });
+
+  tickJob
+    .command('resume')
+    .description(
+      'call the planner again; what fell due meanwhile is dispatched, most overdue first',
+    )
+    .action(async (_options: unknown, command: Command) => {
+      await execute(command, (context) => pauseCommand(context, false), renderPaused);
+    });
+
+  tickJob
+    .command('status')
+    .description("the job's state, schedule, target, last attempt and next run")
+    .action(async (_options: unknown, command: Command) => {
+      await execute(command, statusCommand, renderTickJobState);
+    });
+
   forEachCommand(program, (command) => {
     if (command.commands.length === 0) {
       command.showHelpAfterError(`(run "${commandPath(command)} --help" for usage)`);
@@ -522,6 +581,20 @@ function wholeNumber(min: number, max: number): (value: string) => number {
     }
     return Number(value);
   };
+}
+
+/** A commander parser for an http(s) URL. */
+function url(value: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch {
+    throw new InvalidArgumentError('expected a URL such as https://planTick-abc123-ew.a.run.app');
+  }
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
+    throw new InvalidArgumentError('expected an http(s) URL');
+  }
+  return value;
 }
 
 /** For repeatable options: each use adds to the list. */

@@ -10,6 +10,8 @@ import { LANES, type Lane } from '../schedule/lane.js';
 import { countDue, countInFlight } from '../store/claims.js';
 import { failingQuery, openDeadLettersQuery, ReadMeter, statusQuery } from '../store/queries.js';
 import { readRecentSummaries } from '../store/stats.js';
+import { errorMessage } from '../errors.js';
+import { describeTopology } from '../topology.js';
 import type { Backend, CliContext } from './context.js';
 import {
   NONE,
@@ -19,6 +21,7 @@ import {
   renderFields,
   renderTable,
 } from './output.js';
+import { describeAttempt, readTickJobState, tickJobName, type TickJobState } from './tick-job.js';
 
 /** Sub-ticks `status` shows. */
 export const RECENT_TICKS = 10;
@@ -47,14 +50,11 @@ export interface TickStatus {
 }
 
 /**
- * Whether Cloud Scheduler's tick job exists and is enabled. Not checked yet: that needs the
- * Cloud Scheduler client and a deployed project, and belongs with the deploy work. Until then
- * `status` says so instead of guessing.
+ * Cloud Scheduler's tick job as it is (exists, state, last attempt), read from Cloud Scheduler
+ * itself, or why it was not read: the emulators have no Cloud Scheduler, the region is not
+ * known, or reading it failed. Never inferred from the tick summaries.
  */
-export interface TickJobStatus {
-  checked: false;
-  reason: string;
-}
+export type TickJobStatus = { checked: false; reason: string } | ({ checked: true } & TickJobState);
 
 export interface StatusResult {
   project: string;
@@ -114,16 +114,34 @@ export async function readStatus(context: CliContext): Promise<StatusResult> {
   };
 }
 
-/**
- * TICK JOB: the place for the Cloud Scheduler job's state (exists, enabled, schedule, last
- * attempt). Fill it in when the deploy defines the job; it must read the real job, never infer
- * it from tick summaries.
- */
-function readTickJob(_context: CliContext): Promise<TickJobStatus> {
-  return Promise.resolve({
-    checked: false,
-    reason: 'the CLI does not read the Cloud Scheduler job yet',
-  });
+/** The tick job, read from Cloud Scheduler when there is one to read. */
+async function readTickJob(context: CliContext): Promise<TickJobStatus> {
+  if (context.backend.kind === 'emulators' && context.backend.schedulerEndpoint === null) {
+    return {
+      checked: false,
+      reason: 'the emulators have no Cloud Scheduler (the local stack calls the planner itself)',
+    };
+  }
+  if (context.region === null) {
+    return { checked: false, reason: 'no region: pass --region or set PACER_REGION' };
+  }
+  const name = tickJobName(
+    context.backend.projectId,
+    context.region,
+    describeTopology(context.settings),
+  );
+  try {
+    return { checked: true, ...(await readTickJobState(context.scheduler(), name)) };
+  } catch (error) {
+    // The rest of `status` is still worth having; the reason says what went wrong.
+    return { checked: false, reason: `could not read ${name}: ${errorMessage(error)}` };
+  }
+}
+
+function renderTickJob(tickJob: TickJobStatus, now: number): string {
+  if (!tickJob.checked) return `not checked: ${tickJob.reason}`;
+  if (!tickJob.exists) return `missing: ${tickJob.job} does not exist`;
+  return `${tickJob.state ?? 'unknown state'}, last attempt ${describeAttempt(tickJob, now)}`;
 }
 
 async function count(query: Query): Promise<number> {
@@ -183,7 +201,7 @@ export function renderStatus(result: StatusResult, now: number): string {
         `${result.project} (${result.backend === 'emulators' ? 'emulators' : 'Google Cloud'})`,
       ],
       ['last tick', result.lastTickAt === null ? 'never' : formatTimeFrom(result.lastTickAt, now)],
-      ['tick job', `not checked: ${result.tickJob.reason}`],
+      ['tick job', renderTickJob(result.tickJob, now)],
     ]),
     `lanes (due now and in flight live; deferred and oldest lag from the last sub-tick):\n${lanes}`,
     `recent sub-ticks, newest first:\n${ticks}`,

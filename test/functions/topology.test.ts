@@ -2,7 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { defaultSettings, loadSettings } from '../../functions/config.js';
 import { LANES } from '../../functions/schedule/lane.js';
 import { MAX_RUN_SECONDS } from '../../functions/schedule/spec.js';
-import { describeTopology } from '../../functions/topology.js';
+import {
+  describeTopology,
+  SERVICE_ACCOUNTS,
+  serviceAccountEmail,
+} from '../../functions/topology.js';
 
 describe('the topology', () => {
   const topology = describeTopology(defaultSettings());
@@ -57,5 +61,48 @@ describe('the topology', () => {
     );
     expect(sized.lanes.high.maxInstances * sized.lanes.high.concurrency).toBeGreaterThanOrEqual(95);
     expect(sized.lanes.low.maxInstances).toBe(1);
+  });
+});
+
+describe('the deployment in the topology', () => {
+  const topology = describeTopology(defaultSettings());
+
+  it('gives Cloud Scheduler longer than the planner may run, within what Cloud Scheduler accepts', () => {
+    expect(topology.tickJob.attemptDeadlineSeconds).toBeGreaterThan(
+      topology.planner.timeoutSeconds,
+    );
+    const slow = describeTopology(loadSettings({ PACER_TICK_BUDGET_SECONDS: '3000' }));
+    expect(slow.tickJob.attemptDeadlineSeconds).toBeLessThanOrEqual(1_800);
+  });
+
+  it('ticks every minute, with one retry that lands before the next tick', () => {
+    expect(topology.tickJob.schedule).toBe('* * * * *');
+    expect(topology.tickJob.retry.retryCount).toBe(1);
+    expect(topology.tickJob.retry.minBackoffSeconds).toBeLessThan(60);
+  });
+
+  it('answers a dead letter within its ack deadline', () => {
+    expect(topology.deadLetter.timeoutSeconds).toBeLessThanOrEqual(
+      topology.deadLetter.ackDeadlineSeconds,
+    );
+  });
+
+  it('gives every instance that serves more than one request at once a whole CPU', () => {
+    const concurrent = [
+      ...LANES.map((lane) => topology.lanes[lane].concurrency),
+      topology.deadLetter.concurrency,
+      topology.reconciler.concurrency,
+    ];
+    expect(concurrent.some((concurrency) => concurrency > 1)).toBe(true);
+    expect(Number(topology.instance.cpu)).toBeGreaterThanOrEqual(1);
+  });
+
+  it('names service accounts Google Cloud accepts (6-30 lowercase letters, digits, hyphens)', () => {
+    for (const id of Object.values(SERVICE_ACCOUNTS)) {
+      expect(id).toMatch(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/);
+    }
+    expect(serviceAccountEmail('push', 'my-project')).toBe(
+      'pacer-push@my-project.iam.gserviceaccount.com',
+    );
   });
 });

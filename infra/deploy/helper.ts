@@ -1,0 +1,172 @@
+/**
+ * The small decisions `infra/deploy.sh` leaves to Node, so that names and numbers come from
+ * the topology and JSON is read by a JSON parser (node is required anyway; jq may not be
+ * installed). Each subcommand reads files and prints lines; it never talks to Google Cloud.
+ *
+ *   plan                               the deploy plan as key=value lines (settings from env)
+ *   env-file PROJECT                   the functions' --env-vars-file YAML
+ *   secret SPEC                        NAME=SECRET[:VERSION] → PACER_SECRET_NAME=SECRET:VERSION
+ *   monitoring DIR                     metrics|policies<TAB>file<TAB>name, one file a line
+ *   missing-indexes INDEXES [LISTED]   gcloud flags, tab-separated, one index a line
+ *   field-overrides INDEXES            collectionGroup<TAB>fieldPath, one a line
+ *   field-actions INDEXES GROUP FIELD [DESCRIBED]   what the field still needs
+ *   get FILE KEY                       a top-level value of a YAML or JSON file
+ *   contains FILE ACTUAL               exit 0 when ACTUAL (JSON) holds everything FILE says
+ *   policy-file FILE CHANNELS [EXISTING]   the alert policy to deploy, as JSON
+ *   ruleset-body RULES                 the Firebase Rules API ruleset body
+ *   ruleset-holds RULES RULESET        exit 0 when RULESET (JSON) holds exactly RULES
+ *
+ * Optional file arguments are left out in a dry run (nothing was described). Only plan,
+ * env-file and secret load pacer's settings and topology (slow to load); the rest stay light,
+ * as the script calls them once per resource.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { errorMessage, PacerError } from '../../functions/errors.js';
+import {
+  containsAll,
+  DeployInputError,
+  fieldActions,
+  indexCreateArgs,
+  missingIndexes,
+  policyWithChannels,
+  rulesetBody,
+  rulesetHolds,
+  type IndexFile,
+} from './resources.js';
+
+const read = (path: string): string => readFileSync(path, 'utf8');
+const readJson = (path: string): unknown => JSON.parse(read(path));
+/** YAML 1.2 reads JSON too. */
+const readData = (path: string): unknown => parseYaml(read(path)) as unknown;
+const optionalJson = (path: string | undefined): unknown =>
+  path === undefined || path === '' ? null : readJson(path);
+
+function required(args: readonly string[], count: number, usage: string): string[] {
+  if (args.length < count) throw new DeployInputError(`usage: helper ${usage}`);
+  return args as string[];
+}
+
+function topLevel(file: string, key: string): string {
+  const value = (readData(file) as Record<string, unknown> | null)?.[key];
+  if (typeof value !== 'string' || value === '') throw new DeployInputError(`${file}: no ${key}`);
+  return value;
+}
+
+async function run(argv: readonly string[]): Promise<number> {
+  const [command, ...args] = argv;
+  const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+  switch (command) {
+    case 'plan': {
+      const { planFromEnv, planLines } = await import('./plan.js');
+      out(planLines(planFromEnv(process.env)).join('\n'));
+      return 0;
+    }
+    case 'env-file': {
+      const [project = ''] = required(args, 1, 'env-file PROJECT');
+      const { functionEnvYaml } = await import('./plan.js');
+      process.stdout.write(functionEnvYaml(process.env, project));
+      return 0;
+    }
+    case 'secret': {
+      const [spec = ''] = required(args, 1, 'secret NAME=SECRET[:VERSION]');
+      const { secretRef } = await import('./plan.js');
+      out(secretRef(spec));
+      return 0;
+    }
+    case 'monitoring': {
+      const [dir = ''] = required(args, 1, 'monitoring DIR');
+      for (const [kind, key] of [
+        ['metrics', 'name'],
+        ['policies', 'displayName'],
+      ] as const) {
+        for (const file of readdirSync(join(dir, kind))
+          .filter((f) => f.endsWith('.yaml'))
+          .sort()) {
+          const path = join(dir, kind, file);
+          out(`${kind}\t${path}\t${topLevel(path, key)}`);
+        }
+      }
+      return 0;
+    }
+    case 'missing-indexes': {
+      const [file = '', listed] = required(args, 1, 'missing-indexes INDEXES [LISTED]');
+      const wanted = readJson(file) as IndexFile;
+      const existing = (optionalJson(listed) ?? []) as Parameters<typeof missingIndexes>[1];
+      for (const index of missingIndexes(wanted, existing)) out(indexCreateArgs(index).join('\t'));
+      return 0;
+    }
+    case 'field-overrides': {
+      const [file = ''] = required(args, 1, 'field-overrides INDEXES');
+      for (const override of (readJson(file) as IndexFile).fieldOverrides ?? []) {
+        out(`${override.collectionGroup}\t${override.fieldPath}`);
+      }
+      return 0;
+    }
+    case 'field-actions': {
+      const [file = '', group = '', field = '', described] = required(
+        args,
+        3,
+        'field-actions INDEXES GROUP FIELD [DESCRIBED]',
+      );
+      const override = ((readJson(file) as IndexFile).fieldOverrides ?? []).find(
+        (candidate) => candidate.collectionGroup === group && candidate.fieldPath === field,
+      );
+      if (override === undefined) {
+        throw new DeployInputError(`${file} has no override for ${group}.${field}`);
+      }
+      out(
+        fieldActions(override, optionalJson(described) as Parameters<typeof fieldActions>[1]).join(
+          ' ',
+        ),
+      );
+      return 0;
+    }
+    case 'get': {
+      const [file = '', key = ''] = required(args, 2, 'get FILE KEY');
+      out(topLevel(file, key));
+      return 0;
+    }
+    case 'contains': {
+      const [file = '', actual = ''] = required(args, 2, 'contains FILE ACTUAL');
+      return containsAll(readJson(actual), readData(file)) ? 0 : 1;
+    }
+    case 'policy-file': {
+      const [file = '', channels = '', existing] = required(
+        args,
+        2,
+        'policy-file FILE CHANNELS [EXISTING]',
+      );
+      const policy = policyWithChannels(
+        readData(file) as Record<string, unknown>,
+        channels.split(',').filter((channel) => channel !== ''),
+        optionalJson(existing) as { notificationChannels?: string[] } | null,
+      );
+      out(JSON.stringify(policy, null, 2));
+      return 0;
+    }
+    case 'ruleset-body': {
+      const [file = ''] = required(args, 1, 'ruleset-body RULES');
+      out(JSON.stringify(rulesetBody(read(file))));
+      return 0;
+    }
+    case 'ruleset-holds': {
+      const [file = '', ruleset = ''] = required(args, 2, 'ruleset-holds RULES RULESET');
+      return rulesetHolds(readJson(ruleset), read(file)) ? 0 : 1;
+    }
+    default:
+      throw new DeployInputError(`unknown helper command ${JSON.stringify(command ?? '')}`);
+  }
+}
+
+try {
+  process.exitCode = await run(process.argv.slice(2));
+} catch (error) {
+  process.stderr.write(`deploy: ${errorMessage(error)}\n`);
+  // Bad input (an option, a file, a pacer setting) is the operator's to fix: exit 2.
+  const badInput =
+    error instanceof DeployInputError ||
+    (error instanceof PacerError && error.code === 'invalid_config');
+  process.exitCode = badInput ? 2 : 1;
+}

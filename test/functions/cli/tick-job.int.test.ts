@@ -1,0 +1,247 @@
+/**
+ * `pacer tick-job` and the tick-job line of `pacer status`, run as an operator runs them,
+ * against a stand-in for the Cloud Scheduler REST API (there is no emulator): what the CLI
+ * sends, and what it makes of the answers.
+ */
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { StatusResult } from '../../../functions/cli/status.js';
+import type { EnsureResult, TickJobState } from '../../../functions/cli/tick-job.js';
+import { pacerJson, runPacer } from '../../support/cli.js';
+import { useTestProject } from '../../support/emulators.js';
+import { JOB_STATE, useSchedulerStandIn } from '../../support/scheduler.js';
+
+const standIn = await useSchedulerStandIn();
+const PROJECT = 'pacer-prod';
+const REGION = 'europe-west1';
+const JOB = `projects/${PROJECT}/locations/${REGION}/jobs/pacer-tick`;
+const JOB_PATH = `/v1/${JOB}`;
+const PLANNER = 'https://plantick-abc123-ew.a.run.app';
+const env = {
+  GOOGLE_CLOUD_PROJECT: PROJECT,
+  PACER_REGION: REGION,
+  PACER_SCHEDULER_ENDPOINT: standIn.endpoint,
+  GOOGLE_APPLICATION_CREDENTIALS: standIn.credentialsFile,
+};
+
+function ensure(extraEnv: Record<string, string> = {}) {
+  return pacerJson<EnsureResult>(['tick-job', 'ensure', '--planner-url', PLANNER], {
+    ...env,
+    ...extraEnv,
+  });
+}
+
+/** What pacer wants at the default settings, as the REST API carries it. */
+const DESIRED = {
+  name: JOB,
+  schedule: '* * * * *',
+  timeZone: 'Etc/UTC',
+  httpTarget: {
+    uri: PLANNER,
+    httpMethod: 1, // POST
+    oidcToken: {
+      serviceAccountEmail: `pacer-tick@${PROJECT}.iam.gserviceaccount.com`,
+      audience: PLANNER,
+    },
+  },
+  // The planner may run 85 s (tick budget 55 s + 30 s); Cloud Scheduler waits longer.
+  attemptDeadline: '100s',
+  retryConfig: { retryCount: 1, minBackoffDuration: '10s', maxBackoffDuration: '10s' },
+};
+
+beforeEach(() => {
+  standIn.jobs.clear();
+  standIn.requests.length = 0;
+});
+
+describe('pacer tick-job ensure, against a Cloud Scheduler stand-in', () => {
+  it('creates the job when it is missing: every minute, POST to the planner with an OIDC token, deadline above the planner’s run time', async () => {
+    const result = await ensure();
+
+    expect(result).toEqual({ job: JOB, action: 'created', changed: [], state: 'ENABLED' });
+    expect(standIn.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+      `GET ${JOB_PATH}`,
+      `POST /v1/projects/${PROJECT}/locations/${REGION}/jobs`,
+    ]);
+    expect(standIn.requests[1]?.body).toMatchObject(DESIRED);
+    expect(standIn.requests[1]?.authorization).toMatch(/^Bearer /);
+  });
+
+  it('does nothing when the job is as wanted', async () => {
+    await ensure();
+    standIn.requests.length = 0;
+
+    const result = await ensure();
+
+    expect(result).toEqual({ job: JOB, action: 'unchanged', changed: [], state: 'ENABLED' });
+    expect(standIn.requests.map((r) => r.method)).toEqual(['GET']);
+  });
+
+  it('updates only the fields that differ, with an update mask', async () => {
+    await ensure();
+    const job = standIn.jobs.get(JOB)!;
+    job.schedule = '*/5 * * * *';
+    job.attemptDeadline = '30s';
+    job.userUpdateTime = '2026-06-20T08:00:00Z';
+    standIn.requests.length = 0;
+
+    const result = await ensure();
+
+    expect(result).toMatchObject({ action: 'updated', changed: ['schedule', 'attempt_deadline'] });
+    const patch = standIn.requests.find((r) => r.method === 'PATCH');
+    expect(patch?.path).toBe(JOB_PATH);
+    // Proto field names, as gRPC (the transport in production) requires.
+    expect(patch?.query.updateMask?.split(',').sort()).toEqual(['attempt_deadline', 'schedule']);
+    expect(standIn.jobs.get(JOB)).toMatchObject({ schedule: '* * * * *', attemptDeadline: '100s' });
+  });
+
+  it('follows the settings: a longer tick budget gives Cloud Scheduler a longer deadline', async () => {
+    await ensure();
+
+    const result = await ensure({ PACER_TICK_BUDGET_SECONDS: '100' });
+
+    expect(result).toMatchObject({ action: 'updated', changed: ['attempt_deadline'] });
+    expect(standIn.jobs.get(JOB)?.attemptDeadline).toBe('145s');
+  });
+
+  it('points the job at a new planner URL and identity', async () => {
+    await ensure();
+    const moved = 'https://plantick-def456-ew.a.run.app';
+
+    const result = await pacerJson<EnsureResult>(
+      [
+        'tick-job',
+        'ensure',
+        '--planner-url',
+        moved,
+        '--service-account',
+        'ticker@pacer-prod.iam.gserviceaccount.com',
+      ],
+      env,
+    );
+
+    expect(result.changed).toEqual(['http_target']);
+    expect(standIn.jobs.get(JOB)?.httpTarget).toMatchObject({
+      uri: moved,
+      oidcToken: {
+        serviceAccountEmail: 'ticker@pacer-prod.iam.gserviceaccount.com',
+        audience: moved,
+      },
+    });
+  });
+
+  it('refuses to run without a region or a planner URL (exit 2), before calling anything', async () => {
+    const noRegion = await runPacer(['tick-job', 'ensure', '--planner-url', PLANNER], {
+      ...env,
+      PACER_REGION: '',
+    });
+    expect(noRegion.code).toBe(2);
+    expect(noRegion.stderr).toContain('no region: pass --region REGION or set PACER_REGION');
+
+    const noUrl = await runPacer(['tick-job', 'ensure'], env);
+    expect(noUrl.code).toBe(2);
+    expect(noUrl.stderr).toContain("required option '--planner-url <url>'");
+
+    const badUrl = await runPacer(['tick-job', 'ensure', '--planner-url', 'plantick'], env);
+    expect(badUrl.code).toBe(2);
+    expect(standIn.requests).toEqual([]);
+  });
+});
+
+describe('pacer tick-job pause, resume and status', () => {
+  it('pauses for maintenance, keeps it paused through ensure, and resumes', async () => {
+    await ensure();
+
+    const paused = await pacerJson<{ job: string; state: string }>(['tick-job', 'pause'], env);
+    expect(paused).toEqual({ job: JOB, state: 'PAUSED' });
+    expect(standIn.requests.at(-1)).toMatchObject({ method: 'POST', path: `${JOB_PATH}:pause` });
+
+    const during = await runPacer(['tick-job', 'ensure', '--planner-url', PLANNER], env);
+    expect(during.code).toBe(0);
+    expect(during.stdout).toContain('unchanged');
+    expect(during.stdout).toContain('it is paused');
+    expect(standIn.jobs.get(JOB)?.state).toBe(JOB_STATE.PAUSED);
+
+    const resumed = await pacerJson<{ state: string }>(['--region', REGION, 'tick-job', 'resume'], {
+      ...env,
+      PACER_REGION: '',
+    });
+    expect(resumed.state).toBe('ENABLED');
+    expect(standIn.requests.at(-1)).toMatchObject({ method: 'POST', path: `${JOB_PATH}:resume` });
+  });
+
+  it('reports the state, the last attempt and its outcome, and the next run', async () => {
+    standIn.jobs.set(JOB, {
+      ...DESIRED,
+      state: JOB_STATE.ENABLED,
+      lastAttemptTime: '2026-06-20T08:29:00Z',
+      status: { code: 14, message: 'UNAVAILABLE' },
+      scheduleTime: '2026-06-20T08:31:00Z',
+    });
+
+    const state = await pacerJson<TickJobState>(['tick-job', 'status'], env);
+
+    expect(state).toEqual({
+      job: JOB,
+      exists: true,
+      state: 'ENABLED',
+      schedule: '* * * * *',
+      timeZone: 'Etc/UTC',
+      uri: PLANNER,
+      serviceAccountEmail: `pacer-tick@${PROJECT}.iam.gserviceaccount.com`,
+      lastAttemptAt: '2026-06-20T08:29:00.000Z',
+      lastAttemptStatus: { code: 14, message: 'UNAVAILABLE' },
+      nextRunAt: '2026-06-20T08:31:00.000Z',
+    });
+    const text = await runPacer(['tick-job', 'status'], env);
+    expect(text.stdout).toMatch(
+      /^last attempt: +2026-06-20 08:29:00Z .*failed: code 14, UNAVAILABLE$/m,
+    );
+  });
+
+  it('says when there is no job, and fails for an operation on a job that does not exist', async () => {
+    const state = await pacerJson<TickJobState>(['tick-job', 'status'], env);
+    expect(state).toMatchObject({ job: JOB, exists: false, state: null });
+
+    const pause = await runPacer(['tick-job', 'pause'], env);
+    expect(pause.code).toBe(1);
+    expect(pause.stderr).toContain('Job not found');
+  });
+});
+
+describe('pacer status and the tick job', () => {
+  const project = useTestProject('cli-tick-status');
+
+  it('reads the tick job from Cloud Scheduler (here, the stand-in) beside the emulators’ data', async () => {
+    const job = `projects/${project.projectId}/locations/${REGION}/jobs/pacer-tick`;
+    standIn.jobs.set(job, {
+      ...DESIRED,
+      name: job,
+      state: JOB_STATE.PAUSED,
+      lastAttemptTime: new Date(Date.now() - 30_000).toISOString(),
+      status: {},
+    });
+    const statusEnv = {
+      ...project.env,
+      PACER_REGION: REGION,
+      PACER_SCHEDULER_ENDPOINT: standIn.endpoint,
+      GOOGLE_APPLICATION_CREDENTIALS: standIn.credentialsFile,
+    };
+
+    const status = await pacerJson<StatusResult>(['status'], statusEnv);
+
+    expect(status.tickJob).toMatchObject({ checked: true, exists: true, job, state: 'PAUSED' });
+    const text = await runPacer(['status'], statusEnv);
+    expect(text.stdout).toMatch(/^tick job: +PAUSED, last attempt .*\(\d+s ago\), succeeded$/m);
+  });
+
+  it('does not look for one on the emulators, where nothing stands in for Cloud Scheduler', async () => {
+    const status = await pacerJson<StatusResult>(['status'], {
+      ...project.env,
+      PACER_REGION: REGION,
+    });
+    expect(status.tickJob).toEqual({
+      checked: false,
+      reason: 'the emulators have no Cloud Scheduler (the local stack calls the planner itself)',
+    });
+  });
+});

@@ -1,0 +1,161 @@
+/**
+ * A stand-in for the Cloud Scheduler REST API (v1), for the few calls pacer makes: get, create,
+ * patch (with an update mask), pause and resume a job. There is no Cloud Scheduler emulator;
+ * the client library speaks this REST form when given `fallback: true` (pacer does so when
+ * PACER_SCHEDULER_ENDPOINT is set), asking for enums as numbers (`$alt=json;enum-encoding=int`),
+ * which is how this stand-in answers too. Every request is kept for the test to assert on.
+ *
+ * Also writes a throwaway service-account key: the client signs its own JWT with it (no token
+ * exchange, no network), so the CLI runs with no real credentials.
+ */
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll } from 'vitest';
+
+/** A job as the REST API carries it (JSON: durations "95s", enums as numbers). */
+export type RestJob = Record<string, unknown> & { name: string };
+
+export interface ReceivedRequest {
+  method: string;
+  /** Path without the query, e.g. `/v1/projects/p/locations/l/jobs/pacer-tick:pause`. */
+  path: string;
+  query: Record<string, string>;
+  body: Record<string, unknown> | null;
+  authorization: string | undefined;
+}
+
+export const JOB_STATE = { ENABLED: 1, PAUSED: 2 } as const;
+
+export interface SchedulerStandIn {
+  /** `http://127.0.0.1:PORT`, for PACER_SCHEDULER_ENDPOINT. */
+  endpoint: string;
+  /** GOOGLE_APPLICATION_CREDENTIALS for the CLI: a key the client signs with. */
+  credentialsFile: string;
+  jobs: Map<string, RestJob>;
+  requests: ReceivedRequest[];
+  close(): Promise<void>;
+}
+
+const JOB_PATH = /^\/v1\/(projects\/[^/]+\/locations\/[^/]+\/jobs\/[^/:]+)(?::(pause|resume))?$/;
+const JOBS_PATH = /^\/v1\/(projects\/[^/]+\/locations\/[^/]+)\/jobs$/;
+
+/** The REST field mask (camelCase) for a path the client may send as a proto name. */
+function camel(path: string): string {
+  return path.replace(/_([a-z])/g, (_match, letter: string) => letter.toUpperCase());
+}
+
+function reply(response: ServerResponse, status: number, body: unknown): void {
+  response.writeHead(status, { 'content-type': 'application/json' });
+  response.end(JSON.stringify(body));
+}
+
+function error(response: ServerResponse, status: number, code: string, message: string): void {
+  reply(response, status, { error: { code: status, message, status: code } });
+}
+
+async function readBody(request: IncomingMessage): Promise<Record<string, unknown> | null> {
+  let text = '';
+  for await (const chunk of request) text += (chunk as Buffer).toString();
+  return text === '' ? null : (JSON.parse(text) as Record<string, unknown>);
+}
+
+/** Starts the stand-in on a free loopback port; closed after the file's tests. */
+export async function startSchedulerStandIn(): Promise<SchedulerStandIn> {
+  const jobs = new Map<string, RestJob>();
+  const requests: ReceivedRequest[] = [];
+  const stamp = () => new Date().toISOString();
+
+  const server = createServer((request, response) => {
+    void (async () => {
+      const url = new URL(request.url ?? '/', 'http://stand-in');
+      const body = await readBody(request);
+      requests.push({
+        method: request.method ?? '',
+        path: url.pathname,
+        query: Object.fromEntries(url.searchParams),
+        body,
+        authorization: request.headers.authorization,
+      });
+      const one = JOB_PATH.exec(url.pathname);
+      const many = JOBS_PATH.exec(url.pathname);
+      if (one && request.method === 'GET' && one[2] === undefined) {
+        const job = jobs.get(one[1] ?? '');
+        if (!job) return error(response, 404, 'NOT_FOUND', 'Job not found.');
+        return reply(response, 200, job);
+      }
+      if (many && request.method === 'POST') {
+        const name = typeof body?.name === 'string' ? body.name : '';
+        if (!name.startsWith(`${many[1] ?? ''}/jobs/`)) {
+          return error(response, 400, 'INVALID_ARGUMENT', `job name ${name} not under the parent`);
+        }
+        if (jobs.has(name)) return error(response, 409, 'ALREADY_EXISTS', 'Job already exists.');
+        const job: RestJob = { ...body, name, state: JOB_STATE.ENABLED, userUpdateTime: stamp() };
+        jobs.set(name, job);
+        return reply(response, 200, job);
+      }
+      if (one && request.method === 'PATCH') {
+        const name = one[1] ?? '';
+        const job = jobs.get(name);
+        if (!job) return error(response, 404, 'NOT_FOUND', 'Job not found.');
+        const mask = (url.searchParams.get('updateMask') ?? '').split(',').filter(Boolean);
+        if (mask.length === 0) return error(response, 400, 'INVALID_ARGUMENT', 'no update mask');
+        for (const path of mask.map(camel)) job[path] = body?.[path];
+        job.userUpdateTime = stamp();
+        return reply(response, 200, job);
+      }
+      if (one && request.method === 'POST' && one[2] !== undefined) {
+        const job = jobs.get(one[1] ?? '');
+        if (!job) return error(response, 404, 'NOT_FOUND', 'Job not found.');
+        job.state = one[2] === 'pause' ? JOB_STATE.PAUSED : JOB_STATE.ENABLED;
+        return reply(response, 200, job);
+      }
+      return error(response, 404, 'NOT_FOUND', `no route for ${request.method} ${url.pathname}`);
+    })().catch((failure: unknown) => {
+      error(response, 500, 'INTERNAL', String(failure));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const credentialsFile = join(mkdtempSync(join(tmpdir(), 'pacer-scheduler-')), 'key.json');
+  writeFileSync(
+    credentialsFile,
+    JSON.stringify({
+      type: 'service_account',
+      project_id: 'stand-in',
+      private_key_id: 'stand-in',
+      private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }),
+      client_email: 'tester@stand-in.iam.gserviceaccount.com',
+      client_id: '1',
+      // Never called: the client signs its own JWT for Google APIs.
+      token_uri: 'http://127.0.0.1:9/token',
+    }),
+  );
+
+  const standIn: SchedulerStandIn = {
+    endpoint: `http://127.0.0.1:${port}`,
+    credentialsFile,
+    jobs,
+    requests,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((failure) => {
+          if (failure) reject(failure);
+          else resolve();
+        });
+      }),
+  };
+  return standIn;
+}
+
+/** A stand-in for the file's tests. */
+export async function useSchedulerStandIn(): Promise<SchedulerStandIn> {
+  const standIn = await startSchedulerStandIn();
+  afterAll(() => standIn.close());
+  return standIn;
+}
