@@ -23,6 +23,8 @@ export interface DeadLetterNote {
   attempts: number | null;
   sourceSubscription: string | null;
   sourceMessageId: string | null;
+  /** The worker's attempt that gave up, if one was running: the release is fenced on it. */
+  attemptId?: string | null;
 }
 
 /** Pub/Sub caps attribute values at 1,024 bytes. */
@@ -52,6 +54,7 @@ export class DeadLetterPublisher {
     if (note.attempts !== null) attributes.pacerAttempts = String(note.attempts);
     if (note.sourceSubscription) attributes.pacerSourceSubscription = note.sourceSubscription;
     if (note.sourceMessageId) attributes.pacerSourceMessageId = note.sourceMessageId;
+    if (note.attemptId) attributes.pacerAttemptId = note.attemptId;
     // Pub/Sub refuses a message with no data; keep the original bytes or say there were none.
     const data = original.data.length > 0 ? original.data : Buffer.from('(empty)');
     return this.topicHandle.publishMessage({ data, attributes });
@@ -77,6 +80,7 @@ export function readDeadLetterNote(attributes: Readonly<Record<string, string>>)
       attributes.CloudPubSubDeadLetterSourceSubscription ??
       null,
     sourceMessageId: attributes.pacerSourceMessageId ?? null,
+    attemptId: attributes.pacerAttemptId ?? null,
   };
 }
 

@@ -54,6 +54,7 @@ export async function recordDeadLetter(
     released = await releaseAfterDeadLetter(deps.db, {
       scheduleId: message.scheduleId,
       leaseId: message.leaseId,
+      ...(note.attemptId ? { attemptId: note.attemptId } : {}),
       now,
       reason: note.reason,
       error: lastError && {

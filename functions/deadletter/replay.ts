@@ -41,13 +41,17 @@ export async function replayDeadLetter(deps: ReplayDeps, id: string): Promise<Re
     { v: 1, scheduleId: claim.scheduleId, leaseId, dueAt: iso(claim.dueAt), lane: claim.lane },
   ]);
   if (!published?.ok) {
-    await revertReplay(deps.db, {
+    const reverted = await revertReplay(deps.db, {
       id,
       scheduleId: claim.scheduleId,
       leaseId,
-      nextDueAt: claim.previousNextDueAt ?? now,
-      escalatesAt: claim.previousEscalatesAt,
+      now,
+      previous: claim.previous,
     });
+    // The publish reported a failure, yet a worker has the message: it was sent.
+    if (reverted === 'started') {
+      return { kind: 'replayed', scheduleId: claim.scheduleId, leaseId, lane: claim.lane };
+    }
     return {
       kind: 'publish_failed',
       error: String(published?.ok === false ? published.error : 'no outcome'),

@@ -397,6 +397,7 @@ async function screen(
       const lane = laneAt(spec.cadence, spec.lane, waitingSince, settings.laneThresholds);
       await resumeAfterReplay(schedule, {
         nextDueAt: waitingSince,
+        dueAt: schedule.state.lease?.resumeDueAt ?? null,
         lane,
         escalatesAt: escalatesAt(
           spec.cadence,

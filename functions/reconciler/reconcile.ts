@@ -20,7 +20,7 @@ import type { DocumentData, Firestore } from '@google-cloud/firestore';
 import type { LaneThresholds } from '../schedule/lane.js';
 import { STATE_FIELD, validateSchedule } from '../schedule/spec.js';
 import { isTimestampLike } from '../schedule/time.js';
-import { readState, SCHEDULES, type ScheduleState } from '../store/state.js';
+import { ownProgress, readState, SCHEDULES, type ScheduleState } from '../store/state.js';
 import { ahead, aheadChanges, invalidChanges } from '../store/transitions.js';
 
 export type ReconcileOutcome =
@@ -97,7 +97,9 @@ export function decide(
   }
 
   // The last due point served (kept after a run) anchors a changed cadence; none: a new one.
-  const served = state.dueAt !== null && state.runCount > 0 ? state.dueAt : null;
+  // Not a lapsed replay's point: the schedule's own, from before the replay.
+  const ownDueAt = ownProgress(state).dueAt;
+  const served = ownDueAt !== null && state.runCount > 0 ? ownDueAt : null;
   const next = ahead(spec, served, options.now, options.thresholds);
   const changes = {
     ...aheadChanges(next),

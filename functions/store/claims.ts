@@ -127,6 +127,7 @@ export async function claimSchedules(
             running: false,
             attemptId: null,
             resumeAt: null,
+            resumeDueAt: null,
           }),
           'state.nextDueAt': timestamp(request.until),
           'state.dueAt': timestamp(request.dueAt),
@@ -227,10 +228,11 @@ export async function skipMissedRun(
  */
 export async function resumeAfterReplay(
   schedule: Pick<DueSchedule, 'ref' | 'updateTime'>,
-  next: { nextDueAt: number; lane: Lane; escalatesAt: number | null },
+  next: { nextDueAt: number; dueAt: number | null; lane: Lane; escalatesAt: number | null },
 ): Promise<MarkOutcome> {
   return conditionalUpdate(schedule, {
     'state.nextDueAt': timestamp(next.nextDueAt),
+    'state.dueAt': timestamp(next.dueAt),
     'state.lane': next.lane,
     'state.escalatesAt': timestamp(next.escalatesAt),
     'state.lease': null,

@@ -6,7 +6,15 @@
 import firestore, { FieldValue, type DocumentData, type Firestore } from '@google-cloud/firestore';
 import type { Lane, LaneThresholds } from '../schedule/lane.js';
 import { validateSchedule } from '../schedule/spec.js';
-import { DEAD_LETTERS, leaseData, millis, readState, SCHEDULES, timestamp } from './state.js';
+import {
+  DEAD_LETTERS,
+  leaseData,
+  millis,
+  ownProgress,
+  readState,
+  SCHEDULES,
+  timestamp,
+} from './state.js';
 import { escalationWhileHeld } from './transitions.js';
 
 // Named imports of GrpcStatus fail under Node ESM; the default export carries it.
@@ -56,8 +64,8 @@ export type ReplayClaim =
       scheduleId: string;
       lane: Lane;
       dueAt: number;
-      previousNextDueAt: number | null;
-      previousEscalatesAt: number | null;
+      /** What the claim changed besides the lease (the rest is in the lease), for a revert. */
+      previous: { lane: Lane | null; escalatesAt: number | null };
     }
   | { kind: 'not_found' }
   | { kind: 'not_replayable'; reason: string }
@@ -88,17 +96,16 @@ export async function claimForReplay(
       return { kind: 'in_flight', leaseId: state.lease.id };
     }
     const validation = validateSchedule(schedule.data());
-    if (!validation.ok || (state.status !== null && state.status !== 'active')) {
-      const status = validation.ok ? (state.status ?? 'unknown') : 'invalid';
+    if (!validation.ok || state.status !== 'active') {
+      const status = validation.ok ? (state.status ?? 'not planned yet') : 'invalid';
       return { kind: 'not_replayable', reason: `schedule ${scheduleId} is ${status}` };
     }
     const lane = state.lane ?? (letter.get('lane') as Lane | null) ?? 'low';
     // A replay serves the point the dead letter failed on. Where the schedule's own cadence
-    // stands goes with the lease (`resumeAt`), so that finishing the replay neither rewinds the
-    // schedule to the old point nor repeats the points served since: the point it waits for,
-    // or, if a lease of its own lapsed, the point that lease still owed.
+    // stands goes with the lease (`resumeAt`, `resumeDueAt`), so that ending the replay neither
+    // rewinds the schedule to the old point nor repeats the points served since.
     const dueAt = millis(letter.get('dueAt')) ?? state.dueAt ?? request.now;
-    const resumeAt = state.lease === null ? state.nextDueAt : state.dueAt;
+    const own = ownProgress(state);
     const escalation = escalationWhileHeld(
       validation.spec,
       lane,
@@ -115,7 +122,8 @@ export async function claimForReplay(
         startedAt: null,
         running: false,
         attemptId: null,
-        resumeAt,
+        resumeAt: own.resumeAt ?? request.now,
+        resumeDueAt: own.dueAt,
       }),
       'state.nextDueAt': timestamp(request.until),
       'state.dueAt': timestamp(dueAt),
@@ -132,37 +140,49 @@ export async function claimForReplay(
       scheduleId,
       lane,
       dueAt,
-      previousNextDueAt: state.nextDueAt,
-      previousEscalatesAt: state.escalatesAt,
+      previous: { lane: state.lane, escalatesAt: state.escalatesAt },
     };
   });
 }
 
-/** Undoes a replay claim whose message could not be published. */
+/**
+ * Undoes a replay claim whose message could not be published: the schedule goes back to where
+ * its own cadence stood (the lease's `resumeAt` and `resumeDueAt`) and the letter is open again.
+ * Unless a worker has started under the lease: then the message did go out after all.
+ */
 export async function revertReplay(
   db: Firestore,
   request: {
     id: string;
     scheduleId: string;
     leaseId: string;
-    nextDueAt: number;
-    escalatesAt: number | null;
+    now: number;
+    previous: { lane: Lane | null; escalatesAt: number | null };
   },
-): Promise<void> {
+): Promise<'reverted' | 'started'> {
   const letterRef = db.collection(DEAD_LETTERS).doc(request.id);
   const scheduleRef = db.collection(SCHEDULES).doc(request.scheduleId);
-  await db.runTransaction(async (transaction) => {
+  return db.runTransaction(async (transaction) => {
     const schedule = await transaction.get(scheduleRef);
     const letter = await transaction.get(letterRef);
-    if (schedule.exists && readState(schedule.data()).lease?.id === request.leaseId) {
+    const lease = schedule.exists ? readState(schedule.data()).lease : null;
+    if (lease?.id === request.leaseId) {
+      if (lease.attempt > 0) return 'started';
       transaction.update(scheduleRef, {
         'state.lease': null,
-        'state.nextDueAt': timestamp(request.nextDueAt),
-        'state.escalatesAt': timestamp(request.escalatesAt),
+        'state.nextDueAt': timestamp(lease.resumeAt ?? request.now),
+        'state.dueAt': timestamp(lease.resumeDueAt),
+        'state.escalatesAt': timestamp(request.previous.escalatesAt),
+        ...(request.previous.lane === null ? {} : { 'state.lane': request.previous.lane }),
       });
     }
     if (letter.get('replayLeaseId') === request.leaseId) {
-      transaction.update(letterRef, { replayedAt: null, replayLeaseId: null });
+      transaction.update(letterRef, {
+        replayedAt: null,
+        replayLeaseId: null,
+        replayCount: FieldValue.increment(-1),
+      });
     }
+    return 'reverted';
   });
 }

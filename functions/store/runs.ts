@@ -277,6 +277,12 @@ export async function recordRetryableFailure(
 export async function releaseAfterDeadLetter(
   db: Firestore,
   request: LeaseRef & {
+    /**
+     * The worker's attempt that gave up, when it is one: released only if that attempt still
+     * runs the lease (a redelivery may have taken it over). Not set for a message dead-lettered
+     * without a running attempt (attempts exhausted at start, Pub/Sub's delivery limit).
+     */
+    attemptId?: string;
     now: number;
     reason: string;
     error: FailureRecord | null;
@@ -292,6 +298,12 @@ export async function releaseAfterDeadLetter(
     // Released already (the worker releases before the dead-letter function records), or the
     // schedule has moved on to another lease: that failure is no longer the schedule's news.
     if (heldBy(state, request.leaseId) !== 'ours') return 'not_held';
+    if (
+      request.attemptId !== undefined &&
+      !runsAttempt(state, { ...request, attemptId: request.attemptId })
+    ) {
+      return 'not_held';
+    }
     const failing = {
       'state.health': 'failing',
       ...(request.error
@@ -348,13 +360,16 @@ function following(
   if (!validation.ok) {
     return { nextDueAt: null, status: 'invalid', changes: invalidChanges(validation.problems) };
   }
-  const next = ahead(validation.spec, dueAt, now, thresholds, state.lease?.resumeAt ?? null);
+  const resumeAt = state.lease?.resumeAt ?? null;
+  const next = ahead(validation.spec, dueAt, now, thresholds, resumeAt);
   return {
     nextDueAt: next.nextDueAt,
     status: next.status,
     changes: {
       ...aheadChanges(next),
       ...(state.status === 'invalid' ? { 'state.error': null } : {}),
+      // A replay's lease ends: the schedule's own last point is the one from before it.
+      ...(resumeAt === null ? {} : { 'state.dueAt': timestamp(state.lease?.resumeDueAt ?? null) }),
     },
   };
 }

@@ -38,6 +38,8 @@ export interface Lease {
    * schedule or repeats points served since. `null` for the planner's dispatches.
    */
   resumeAt: number | null;
+  /** With `resumeAt`: the schedule's `dueAt` before the replay, put back when the lease ends. */
+  resumeDueAt: number | null;
 }
 
 export interface LastError {
@@ -108,6 +110,19 @@ export function servedDueAt(state: ScheduleState): number | null {
   return state.nextDueAt;
 }
 
+/**
+ * Where a schedule's own cadence stands, for a dead letter's replay to put back when it ends:
+ * the point it owes ({@link servedDueAt}) and its `dueAt` — both from before an earlier replay,
+ * if its lease still holds the schedule, so replaying twice never anchors on a replayed point.
+ */
+export function ownProgress(state: ScheduleState): {
+  resumeAt: number | null;
+  dueAt: number | null;
+} {
+  const dueAt = state.lease?.resumeAt != null ? state.lease.resumeDueAt : state.dueAt;
+  return { resumeAt: servedDueAt(state), dueAt };
+}
+
 /** Milliseconds → a Firestore Timestamp; `null` stays `null`. */
 export function timestamp(ms: number): Timestamp;
 export function timestamp(ms: number | null): Timestamp | null;
@@ -135,6 +150,7 @@ export function leaseData(lease: Lease): DocumentData {
     running: lease.running,
     attemptId: lease.attemptId,
     resumeAt: timestamp(lease.resumeAt),
+    resumeDueAt: timestamp(lease.resumeDueAt),
   };
 }
 
@@ -151,6 +167,7 @@ function readLease(value: unknown): Lease | null {
     running: value.running === true,
     attemptId: typeof value.attemptId === 'string' ? value.attemptId : null,
     resumeAt: millis(value.resumeAt),
+    resumeDueAt: millis(value.resumeDueAt),
   };
 }
 

@@ -99,7 +99,11 @@ export async function handleDelivery(
     reason: DeadLetterReason,
     attempts: number,
     failure: FailureRecord | null,
+    /** The attempt that failed, when one ran: the release is fenced on it. */
+    attemptId?: string,
   ) => {
+    // Published before the release: if the worker dies in between, the dead-letter function
+    // still records it and releases the lease.
     await deps.deadLetters.publish(pushed, {
       reason,
       errorCode: failure?.code ?? null,
@@ -107,15 +111,25 @@ export async function handleDelivery(
       attempts,
       sourceSubscription: subscription,
       sourceMessageId: pushed.messageId,
+      attemptId: attemptId ?? null,
     });
-    await releaseAfterDeadLetter(db, {
+    const released = await releaseAfterDeadLetter(db, {
       scheduleId,
       leaseId,
+      ...(attemptId === undefined ? {} : { attemptId }),
       now: deps.clock(),
       reason,
       error: failure,
       thresholds: settings.laneThresholds,
     });
+    if (released === 'not_held' && attemptId !== undefined) {
+      // A redelivery took this attempt over; its own attempt decides the schedule's fate.
+      log.warn(
+        { event: 'lease.lost', reason, attempts },
+        `gave up on ${scheduleId} (${reason}), but another attempt runs the lease now; left to it`,
+      );
+      return 'lost' as const;
+    }
     log.error(
       {
         event: 'sync.failed',
@@ -269,8 +283,10 @@ export async function handleDelivery(
       return 'lost';
     }
     const failure = { code: errorCode(error), message: errorMessage(error) };
-    if (!isRetryable(error)) return giveUp('permanent_failure', attempt, failure);
-    if (attempt >= settings.maxAttempts) return giveUp('attempts_exhausted', attempt, failure);
+    if (!isRetryable(error)) return giveUp('permanent_failure', attempt, failure, attemptId);
+    if (attempt >= settings.maxAttempts) {
+      return giveUp('attempts_exhausted', attempt, failure, attemptId);
+    }
 
     const retry = deps.topology.lanes[lane].retry;
     const recorded = await recordRetryableFailure(db, {

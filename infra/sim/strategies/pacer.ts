@@ -256,8 +256,8 @@ class PacerSimulation {
       const until = subTickAt + this.settings.dispatchGraceSeconds * 1_000;
       const leaseId = `lease-${this.nextLeaseNumber++}`;
       const { spec } = snapshot.schedule;
-      // The point it serves: the latest one owed (as screened), not the oldest it waited for.
-      const serves = owedDueAt(spec.cadence, candidate.dueAt, now);
+      // The point it serves: the latest one owed when screened, not the oldest it waited for.
+      const serves = owedDueAt(spec.cadence, candidate.dueAt, subTickAt);
       const outcome = this.store.write(candidate.id, snapshot.version, {
         lease: {
           id: leaseId,

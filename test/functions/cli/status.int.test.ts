@@ -82,6 +82,7 @@ describe('pacer status, against the emulators', () => {
             running: true,
             attemptId: `attempt-${i}`,
             resumeAt: null,
+            resumeDueAt: null,
             dispatchedAt: now - 5_000,
             startedAt: now - 4_000,
           }),

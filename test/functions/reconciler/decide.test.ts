@@ -84,6 +84,32 @@ describe('reconciling', () => {
     });
   });
 
+  it('a changed cadence after a lapsed replay continues from the schedule’s own last point, not the replayed one', () => {
+    const interval = { ...race, cadence: { kind: 'interval', every: '1h' } };
+    const edited = { ...interval, cadence: { kind: 'interval', every: '45m' } };
+    const state = reconciled(interval, {
+      status: 'active',
+      lane: 'low',
+      nextDueAt: ts('2026-06-19T10:22:00Z'),
+      // A replay of 07:00 whose message never reached a worker; the schedule had served 10:00.
+      dueAt: ts('2026-06-19T07:00:00Z'),
+      runCount: 3,
+      lease: {
+        id: 'replay',
+        until: ts('2026-06-19T10:22:00Z'),
+        attempt: 0,
+        resumeAt: ts('2026-06-19T11:00:00Z'),
+        resumeDueAt: ts('2026-06-19T10:00:00Z'),
+      },
+    }).state;
+    // From 10:00 every 45 minutes: 10:45 (from 07:00 it would be 10:00, at once: a repeat).
+    expect(decide({ ...edited, state }, options).outcome).toEqual({
+      kind: 'scheduled',
+      nextDueAt: Date.parse('2026-06-19T10:45:00Z'),
+      lane: 'low',
+    });
+  });
+
   it('a changed spec leaves a live lease and its nextDueAt alone', () => {
     const state = reconciled(race, {
       status: 'active',

@@ -48,6 +48,7 @@ async function dispatched(id: string, leaseId = `${id}-lease`, until = NOW + 120
           running: false,
           attemptId: null,
           resumeAt: null,
+          resumeDueAt: null,
         }),
       },
     },
@@ -186,6 +187,18 @@ describe('attempts are fenced', () => {
         thresholds,
       }),
     ).toBe('lost');
+    // Nor may it give the lease up for a dead letter.
+    expect(
+      await releaseAfterDeadLetter(db, {
+        scheduleId: 'fenced-failure',
+        leaseId,
+        attemptId: 'first',
+        now: lapsed + 2_000,
+        reason: 'permanent_failure',
+        error: { code: 'target_rejected', message: 'HTTP 404' },
+        thresholds,
+      }),
+    ).toBe('not_held');
     expect(await state('fenced-failure')).toMatchObject({
       consecutiveFailures: 0,
       lastError: null,
