@@ -11,13 +11,14 @@ import firestore, {
   type DocumentData,
   type DocumentReference,
   type Firestore,
+  type Query,
   type QueryDocumentSnapshot,
   type Timestamp,
 } from '@google-cloud/firestore';
 import type { Lane } from '../schedule/lane.js';
 import { dueQuery, escalationQuery, inFlightQuery, type ReadMeter } from './queries.js';
-import { leaseData, readState, timestamp, type ScheduleState } from './state.js';
-import { invalidChanges } from './transitions.js';
+import { readState, timestamp, type ScheduleState } from './state.js';
+import { dispatchChanges, invalidChanges } from './transitions.js';
 
 // A CommonJS export that Node's ESM loader cannot see as a named export.
 const { GrpcStatus } = firestore;
@@ -44,9 +45,7 @@ export async function readDue(
   limit: number,
   meter: ReadMeter,
 ): Promise<DueSchedule[]> {
-  const snapshot = await dueQuery(db, lane, now).limit(limit).get();
-  meter.query(snapshot.size);
-  return snapshot.docs.map(dueSchedule);
+  return readSchedules(dueQuery(db, lane, now), limit, meter);
 }
 
 /** How many schedules of a lane are due. */
@@ -115,26 +114,9 @@ export async function claimSchedules(
   );
   const outcomes = requests.map(async (request): Promise<ClaimOutcome> => {
     try {
-      const result = await writer.update(
-        request.schedule.ref,
-        {
-          'state.lease': leaseData({
-            id: request.leaseId,
-            until: request.until,
-            attempt: 0,
-            dispatchedAt: request.now,
-            startedAt: null,
-            running: false,
-            attemptId: null,
-            resumeAt: null,
-            resumeDueAt: null,
-          }),
-          'state.nextDueAt': timestamp(request.until),
-          'state.dueAt': timestamp(request.dueAt),
-          'state.escalatesAt': timestamp(request.escalatesAt),
-        },
-        { lastUpdateTime: request.schedule.updateTime },
-      );
+      const result = await writer.update(request.schedule.ref, dispatchChanges(request), {
+        lastUpdateTime: request.schedule.updateTime,
+      });
       return { kind: 'claimed', request, writeTime: result.writeTime };
     } catch (error) {
       if (isPreconditionFailure(error)) return { kind: 'conflict', request };
@@ -261,7 +243,11 @@ export async function readEscalations(
   limit: number,
   meter: ReadMeter,
 ): Promise<DueSchedule[]> {
-  const snapshot = await escalationQuery(db, lane, now).limit(limit).get();
+  return readSchedules(escalationQuery(db, lane, now), limit, meter);
+}
+
+async function readSchedules(query: Query, limit: number, meter: ReadMeter) {
+  const snapshot = await query.limit(limit).get();
   meter.query(snapshot.size);
   return snapshot.docs.map(dueSchedule);
 }

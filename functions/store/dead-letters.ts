@@ -6,16 +6,8 @@
 import firestore, { FieldValue, type DocumentData, type Firestore } from '@google-cloud/firestore';
 import type { Lane, LaneThresholds } from '../schedule/lane.js';
 import { validateSchedule } from '../schedule/spec.js';
-import {
-  DEAD_LETTERS,
-  leaseData,
-  millis,
-  ownProgress,
-  readState,
-  SCHEDULES,
-  timestamp,
-} from './state.js';
-import { escalationWhileHeld } from './transitions.js';
+import { DEAD_LETTERS, millis, ownProgress, readState, SCHEDULES, timestamp } from './state.js';
+import { dispatchChanges, escalationWhileHeld } from './transitions.js';
 
 // Named imports of GrpcStatus fail under Node ESM; the default export carries it.
 const { GrpcStatus } = firestore;
@@ -114,21 +106,15 @@ export async function claimForReplay(
       request.thresholds,
     );
     transaction.update(scheduleRef, {
-      'state.lease': leaseData({
-        id: request.leaseId,
+      ...dispatchChanges({
+        leaseId: request.leaseId,
         until: request.until,
-        attempt: 0,
-        dispatchedAt: request.now,
-        startedAt: null,
-        running: false,
-        attemptId: null,
-        resumeAt: own.resumeAt ?? request.now,
-        resumeDueAt: own.dueAt,
+        now: request.now,
+        dueAt,
+        escalatesAt: escalation,
+        resume: { at: own.resumeAt ?? request.now, dueAt: own.dueAt },
       }),
-      'state.nextDueAt': timestamp(request.until),
-      'state.dueAt': timestamp(dueAt),
       'state.lane': lane,
-      'state.escalatesAt': timestamp(escalation),
     });
     transaction.update(letterRef, {
       replayedAt: timestamp(request.now),

@@ -11,7 +11,7 @@ import type { DocumentData } from '@google-cloud/firestore';
 import { escalatesAt, firstDueAt, laneAt, nextDueAt } from '../schedule/cadence.js';
 import type { Lane, LaneThresholds } from '../schedule/lane.js';
 import type { ScheduleSpec } from '../schedule/spec.js';
-import { timestamp } from './state.js';
+import { leaseData, timestamp } from './state.js';
 
 /** Out of planning, with every problem as the reason. */
 export function invalidChanges(problems: readonly string[]): DocumentData {
@@ -99,5 +99,36 @@ export function heldUntilChanges(
     'state.lease.until': timestamp(until),
     'state.nextDueAt': timestamp(until),
     'state.escalatesAt': timestamp(escalationWhileHeld(spec, lane, until, now, thresholds)),
+  };
+}
+
+/**
+ * Dispatched under a new lease (the planner's claim, a dead letter's replay): serving `dueAt`,
+ * due again at the lease's end unless a worker takes it. A replay also carries where the
+ * schedule's own cadence stood (`resume`).
+ */
+export function dispatchChanges(dispatch: {
+  leaseId: string;
+  until: number;
+  now: number;
+  dueAt: number;
+  escalatesAt: number | null;
+  resume?: { at: number; dueAt: number | null };
+}): DocumentData {
+  return {
+    'state.lease': leaseData({
+      id: dispatch.leaseId,
+      until: dispatch.until,
+      attempt: 0,
+      dispatchedAt: dispatch.now,
+      startedAt: null,
+      running: false,
+      attemptId: null,
+      resumeAt: dispatch.resume?.at ?? null,
+      resumeDueAt: dispatch.resume?.dueAt ?? null,
+    }),
+    'state.nextDueAt': timestamp(dispatch.until),
+    'state.dueAt': timestamp(dispatch.dueAt),
+    'state.escalatesAt': timestamp(dispatch.escalatesAt),
   };
 }

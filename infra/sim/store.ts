@@ -9,21 +9,18 @@
 import { escalatesAt, firstDueAt, laneAt } from '../../functions/schedule/cadence.js';
 import { LANES, type Lane, type LaneThresholds } from '../../functions/schedule/lane.js';
 import type { PerLane } from '../../functions/config.js';
+import type { Lease } from '../../functions/store/state.js';
 import { itemAt } from './arrays.js';
 import type { SimSchedule } from './population.js';
 
-/** A dispatch's or a running worker's hold on a schedule (as in `state.lease`). */
-export interface SimLease {
-  id: string;
-  /** When it lapses; while leased, the schedule's `nextDueAt` is this. */
-  until: number;
-  /** Deliveries that reached a worker and were counted. */
-  attempt: number;
-  dispatchedAt: number;
-  startedAt: number | null;
-  /** A worker runs an attempt under it right now (set at start, cleared when it fails). */
-  running: boolean;
-}
+/**
+ * A dispatch's or a running worker's hold on a schedule: `state.lease` without what the
+ * simulation does not model (attempt tokens, replays).
+ */
+export type SimLease = Pick<
+  Lease,
+  'id' | 'until' | 'attempt' | 'dispatchedAt' | 'startedAt' | 'running'
+>;
 
 /** The part of `state` the simulation needs. */
 export interface SimState {
