@@ -55,10 +55,7 @@ export async function countDue(
   now: number,
   meter: ReadMeter,
 ): Promise<number> {
-  const snapshot = await dueQuery(db, lane, now).count().get();
-  const count = snapshot.data().count;
-  meter.aggregation(count);
-  return count;
+  return countOf(dueQuery(db, lane, now), meter);
 }
 
 /** How many schedules of a lane hold a lease that has not lapsed. */
@@ -68,10 +65,7 @@ export async function countInFlight(
   now: number,
   meter: ReadMeter,
 ): Promise<number> {
-  const snapshot = await inFlightQuery(db, lane, now).count().get();
-  const count = snapshot.data().count;
-  meter.aggregation(count);
-  return count;
+  return countOf(inFlightQuery(db, lane, now), meter);
 }
 
 export interface ClaimRequest {
@@ -244,6 +238,13 @@ export async function readEscalations(
   meter: ReadMeter,
 ): Promise<DueSchedule[]> {
   return readSchedules(escalationQuery(db, lane, now), limit, meter);
+}
+
+async function countOf(query: Query, meter: ReadMeter): Promise<number> {
+  const snapshot = await query.count().get();
+  const count = snapshot.data().count;
+  meter.aggregation(count);
+  return count;
 }
 
 async function readSchedules(query: Query, limit: number, meter: ReadMeter) {
