@@ -5,6 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { text } from 'node:stream/consumers';
+import { isEmulatorMode } from '../clients.js';
 import { errorMessage } from '../errors.js';
 import { EXIT_FAILED, EXIT_OK } from './errors.js';
 import { runCli } from './program.js';
@@ -25,9 +26,13 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   process.exit(EXIT_FAILED);
 });
 
-// Against the emulators there is no metadata server to find; without this the auth library
-// probes for one anyway, which takes time and, on some networks, prints a warning.
-if (process.env.FIRESTORE_EMULATOR_HOST && process.env.METADATA_SERVER_DETECTION === undefined) {
+// Against the emulators, or a stand-in for Cloud Scheduler, there is no metadata server to
+// find: the auth library must not probe for one (functions/clients.ts gives the emulator
+// clients credentials of their own; a stand-in's client signs with the key it is given).
+if (
+  (isEmulatorMode(process.env) || process.env.PACER_SCHEDULER_ENDPOINT?.trim()) &&
+  process.env.METADATA_SERVER_DETECTION === undefined
+) {
   process.env.METADATA_SERVER_DETECTION = 'none';
 }
 

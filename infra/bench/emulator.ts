@@ -21,7 +21,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Firestore } from '@google-cloud/firestore';
 import type { PubSub } from '@google-cloud/pubsub';
-import { createFirestore, createPubSub } from '../../functions/clients.js';
+import { createFirestore, createPubSub, emulatorProcessEnv } from '../../functions/clients.js';
 import { loadSettings } from '../../functions/config.js';
 import type { SubTickSummary } from '../../functions/planner/tick.js';
 import { LANES } from '../../functions/schedule/lane.js';
@@ -58,7 +58,7 @@ export function emulatorSection(options: EmulatorBenchOptions): BenchSection {
       try {
         const project = (label: string) => {
           const projectId = `bench-${label}-${randomUUID().slice(0, 6)}`;
-          const env = { ...emulators.env, GOOGLE_CLOUD_PROJECT: projectId };
+          const env = emulatorProcessEnv({ ...emulators.env, GOOGLE_CLOUD_PROJECT: projectId });
           return {
             projectId,
             env,

@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Bus } from '../../functions/bus/publisher.js';
-import { createFirestore, createPubSub } from '../../functions/clients.js';
+import { createFirestore, createPubSub, emulatorProcessEnv } from '../../functions/clients.js';
 import { defaultSettings, type Settings } from '../../functions/config.js';
 import { createLogger } from '../../functions/log.js';
 import { perLane } from '../../functions/planner/plan.js';
@@ -52,7 +52,7 @@ async function benchOneSize(
   hosts: Record<string, string>,
 ): Promise<PlannerBenchRow> {
   const projectId = `bench-planner-${size}-${randomUUID().slice(0, 6)}`;
-  const env = { ...hosts, GOOGLE_CLOUD_PROJECT: projectId };
+  const env = emulatorProcessEnv({ ...hosts, GOOGLE_CLOUD_PROJECT: projectId });
   const db = createFirestore(env, projectId);
   const pubsub = createPubSub(env, projectId);
   // Lanes roomy enough that the budgets never stop dispatching: this measures the planner.

@@ -182,7 +182,13 @@ async function startOne(
       name: COMPONENT[kind].label,
       command: 'gcloud',
       args,
-      env: { ...env, CLOUDSDK_CORE_DISABLE_PROMPTS: '1' },
+      env: {
+        ...env,
+        CLOUDSDK_CORE_DISABLE_PROMPTS: '1',
+        // Nothing but the emulator: no update check, no usage report.
+        CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK: '1',
+        CLOUDSDK_CORE_DISABLE_USAGE_REPORTING: '1',
+      },
       ...(options.logDir ? { logFile: join(options.logDir, `${kind}-emulator.log`) } : {}),
       ...(options.onLine ? { onLine: (line: string) => options.onLine?.(kind, line) } : {}),
     });

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Firestore } from '@google-cloud/firestore';
 import type { PubSub } from '@google-cloud/pubsub';
-import { createFirestore, createPubSub } from '../../functions/clients.js';
+import { createFirestore, createPubSub, emulatorProcessEnv } from '../../functions/clients.js';
 import { loadSettings } from '../../functions/config.js';
 import { PacerError } from '../../functions/errors.js';
 import { LANES } from '../../functions/schedule/lane.js';
@@ -166,7 +166,7 @@ export async function startStack(
       );
     }
 
-    const functionEnv = {
+    const functionEnv = emulatorProcessEnv({
       // Settings the operator set in this shell pass through (PACER_*).
       ...Object.fromEntries(Object.entries(env).filter(([key]) => key.startsWith('PACER_'))),
       ...emulators.env,
@@ -175,7 +175,7 @@ export async function startStack(
       PACER_TICK_BUDGET_SECONDS: String(tickSettings(options.tickEveryMs).budgetSeconds),
       PACER_SUBTICK_SECONDS: String(tickSettings(options.tickEveryMs).subTickSeconds),
       PATH: env.PATH,
-    };
+    });
     const settings = loadSettings(functionEnv);
 
     const target = await startDemoTarget(ports.target, log);
