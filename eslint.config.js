@@ -40,6 +40,11 @@ export default tseslint.config(
     rules: { 'no-console': 'off' },
   },
   {
+    // CommonJS on purpose (the loopback guard is a `node --require` preload).
+    files: ['**/*.cjs'],
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     // Config files outside the TypeScript project.
     files: ['eslint.config.js'],
     extends: [tseslint.configs.disableTypeChecked],

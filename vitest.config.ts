@@ -1,10 +1,22 @@
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
+import { guardProcessEnv } from './test/support/loopback.js';
+
+// Every Node process of the run — vitest's workers and everything they spawn (the CLI, function
+// servers, the local stack) — runs under the loopback guard (test/support/loopback-guard.cjs):
+// a connect or DNS lookup beyond 127.0.0.0/8 and ::1 is refused and recorded, and the run fails
+// at teardown if anything was (test/support/loopback-setup.ts).
+Object.assign(process.env, guardProcessEnv(fileURLToPath(new URL('.', import.meta.url))));
+// vitest's own process (it runs the global setups) is guarded too.
+createRequire(import.meta.url)('./test/support/loopback-guard.cjs');
 
 // Two projects: `unit` is pure logic, no I/O, runs in seconds; `integration` talks to the real
 // Firestore and Pub/Sub emulators, which its global setup starts once per run (each test file
 // then works in its own project id).
 export default defineConfig({
   test: {
+    globalSetup: ['test/support/loopback-setup.ts'],
     projects: [
       {
         test: {

@@ -60,7 +60,13 @@ export async function startFunctionServer(options: FunctionServerOptions): Promi
       `--port=${port}`,
       `--source=${REPO_ROOT}`,
     ],
-    env: { ...options.env, PATH: process.env.PATH },
+    env: {
+      ...options.env,
+      PATH: process.env.PATH,
+      // Node options reach the function too: a preload such as the tests' loopback guard
+      // (test/support/loopback-guard.cjs) then covers the function servers as well.
+      ...pick(process.env, ['NODE_OPTIONS', 'LOOPBACK_GUARD_LOG']),
+    },
     cwd: REPO_ROOT,
     ...(options.logFile ? { logFile: options.logFile } : {}),
     ...(options.onLine ? { onLine: options.onLine } : {}),
@@ -74,4 +80,14 @@ export async function startFunctionServer(options: FunctionServerOptions): Promi
     throw error;
   }
   return { target: options.target, port, url, process: server };
+}
+
+/** The variables of `env` named in `keys` that are set. */
+function pick(
+  env: Readonly<Record<string, string | undefined>>,
+  keys: readonly string[],
+): Record<string, string> {
+  return Object.fromEntries(
+    keys.flatMap((key) => (env[key] === undefined ? [] : [[key, env[key]] as const])),
+  );
 }

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { Firestore } from '@google-cloud/firestore';
 import type { PubSub } from '@google-cloud/pubsub';
 import { afterAll, inject } from 'vitest';
-import { createFirestore, createPubSub } from '../../functions/clients.js';
+import { createFirestore, createPubSub, emulatorProcessEnv } from '../../functions/clients.js';
 import type { Env } from '../../functions/config.js';
 
 export interface TestProject {
@@ -30,7 +30,7 @@ export function uniqueProjectId(label: string): string {
 /** Clients for a new project on the shared emulators; the caller closes them. */
 export function openProject(label: string, hosts = inject('emulatorEnv')): TestProject {
   const projectId = uniqueProjectId(label);
-  const env = { ...hosts, GOOGLE_CLOUD_PROJECT: projectId };
+  const env = emulatorProcessEnv({ ...hosts, GOOGLE_CLOUD_PROJECT: projectId });
   return {
     projectId,
     env,

@@ -3,6 +3,7 @@
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { inheritedGuardEnv } from '../../support/loopback.js';
 
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -19,7 +20,7 @@ export async function runDeploy(
 ): Promise<DeployRun> {
   const child = spawn('bash', ['infra/deploy.sh', ...args], {
     cwd: REPO,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...inheritedGuardEnv(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';

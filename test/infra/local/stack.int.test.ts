@@ -5,6 +5,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -17,6 +20,7 @@ import { demoSchedules } from '../../../infra/local/demo.js';
 import { REPO_ROOT } from '../../../infra/local/functions.js';
 import { portLayout } from '../../../infra/local/stack.js';
 import { acceptsConnections, processGroupAlive } from '../../../infra/local/supervise.js';
+import { describeGuardEntries, GUARD_MODULE, readGuardLog } from '../../support/loopback.js';
 
 /** Every port of the stack at `base`. */
 function ports(base: number): number[] {
@@ -43,12 +47,15 @@ afterAll(() => {
  * Starts the built stack with `args` and without the emulator host variables (so it starts its
  * own emulators), collecting its JSON lines.
  */
-function spawnStack(args: string[]) {
-  const env = Object.fromEntries(
-    Object.entries(process.env).filter(
-      ([key]) => !key.endsWith('_EMULATOR_HOST') && !key.startsWith('PACER_'),
+function spawnStack(args: string[], extraEnv: Record<string, string> = {}) {
+  const env = {
+    ...Object.fromEntries(
+      Object.entries(process.env).filter(
+        ([key]) => !key.endsWith('_EMULATOR_HOST') && !key.startsWith('PACER_'),
+      ),
     ),
-  );
+    ...extraEnv,
+  };
   const child = spawn(process.execPath, ['dist/infra/local/stack.js', ...args, '--json'], {
     cwd: REPO_ROOT,
     env,
@@ -95,15 +102,29 @@ function spawnStack(args: string[]) {
 }
 
 describe('npm start', () => {
-  it('runs all of pacer on the emulators until Ctrl-C, and leaves nothing behind', async () => {
+  it('runs all of pacer on the emulators until Ctrl-C, on loopback only, and leaves nothing behind', async () => {
     const base = await freePortBase();
-    const running = spawnStack(['--tick-every', '5s', '--port-base', String(base)]);
+    // The stack and every process it starts run under the loopback guard (NODE_OPTIONS from
+    // vitest.config.ts), recording into a log of this test's own.
+    const guardLog = join(mkdtempSync(join(tmpdir(), 'pacer-stack-')), 'loopback-guard.log');
+    const running = spawnStack(['--tick-every', '5s', '--port-base', String(base)], {
+      LOOPBACK_GUARD_LOG: guardLog,
+    });
     const { lines, waitFor } = running;
     await running.ready();
+    const readyAt = Date.now();
 
     // Every process it started announced its process group.
     const pgids = lines.flatMap((line) => (typeof line.pgid === 'number' ? [line.pgid] : []));
     expect(pgids.length).toBe(2 + 6); // two emulators, six functions
+    // The guard is loaded in every function server (their groups' leaders are the servers).
+    const functionPgids = lines.flatMap((line) =>
+      typeof line.pgid === 'number' && typeof line.function === 'string' ? [line.pgid] : [],
+    );
+    expect(functionPgids.length).toBe(6);
+    for (const pgid of functionPgids) {
+      expect(readFileSync(`/proc/${pgid}/environ`, 'utf8')).toContain(GUARD_MODULE);
+    }
     const db = createFirestore(
       { FIRESTORE_EMULATOR_HOST: `127.0.0.1:${portLayout(base).firestore}` },
       'pacer-local',
@@ -147,6 +168,16 @@ describe('npm start', () => {
     const broken = readState((await db.collection(SCHEDULES).doc('broken-schedule').get()).data());
     expect(broken.status).toBe('invalid');
     expect(broken.error).toContain('cadence.every: "5 min" is not a duration');
+
+    // A full minute of syncs, and not one attempt to reach beyond loopback in any process.
+    const runsSoFar = async () => {
+      const all = await db.collection(SCHEDULES).get();
+      return all.docs.reduce((sum, doc) => sum + readState(doc.data()).runCount, 0);
+    };
+    // (The demo was seeded fresh just before ready, so every run counted happened since.)
+    await sleep(Math.max(0, readyAt + 60_000 - Date.now()));
+    expect(await runsSoFar()).toBeGreaterThanOrEqual(5);
+    expect(describeGuardEntries(readGuardLog(guardLog))).toBe('');
     await db.terminate();
 
     // Every process logged through the one stream, tagged with its name.

@@ -1,0 +1,145 @@
+/**
+ * The loopback guard refuses and records what would leave loopback, and lets loopback through.
+ * Checked without sending anything anywhere: each case runs in a fresh Node process whose
+ * `net.Socket.prototype.connect` and `dns.lookup` are replaced by stubs *before* the guard is
+ * loaded, so a call the guard lets through lands in a stub, never on the network.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { GUARD_MODULE, readGuardLog } from './loopback.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'loopback-guard-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Outcome {
+  /** What reached the stubs (`connect host:port`, `lookup name`). */
+  passed: string[];
+  /** Error codes the calls ended with. */
+  errors: string[];
+  /** The guard's records. */
+  recorded: string[];
+}
+
+/** Runs `calls` (JS using `net` and `dns`) under the guard, in a process of its own. */
+function underGuard(calls: string, label: string): Outcome {
+  const log = join(dir, `${label}.log`);
+  const script = `
+    const net = require('node:net');
+    const dns = require('node:dns');
+    const passed = [];
+    const errors = [];
+    net.Socket.prototype.connect = function (...args) {
+      const o = Array.isArray(args[0]) ? args[0][0] : args[0];
+      passed.push(typeof o === 'object' ? 'connect ' + (o.host ?? 'localhost') + ':' + o.port : 'connect ' + args.join(':'));
+      return this;
+    };
+    dns.lookup = (host, ...rest) => { passed.push('lookup ' + host); rest.at(-1)(null, '127.0.0.1', 4); };
+    dns.promises.lookup = async (host) => { passed.push('lookup ' + host); return { address: '127.0.0.1', family: 4 }; };
+    require(${JSON.stringify(GUARD_MODULE)});
+    (async () => {
+      ${calls}
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      process.stdout.write(JSON.stringify({ passed, errors }));
+    })();
+  `;
+  const run = spawnSync(process.execPath, ['-e', script], {
+    env: { PATH: process.env.PATH, LOOPBACK_GUARD_LOG: log },
+    encoding: 'utf8',
+  });
+  expect(run.stderr).toBe('');
+  const { passed, errors } = JSON.parse(run.stdout) as Omit<Outcome, 'recorded'>;
+  return { passed, errors, recorded: readGuardLog(log).map((e) => `${e.kind} ${e.target}`) };
+}
+
+const onError = `.on('error', (e) => errors.push(e.code))`;
+
+describe('the loopback guard', () => {
+  it.each([
+    ['127.0.0.1', 9],
+    ['127.4.5.6', 9],
+    ['::1', 9],
+    ['::ffff:127.0.0.1', 9],
+    ['localhost', 9],
+    ['api.localhost', 9],
+  ])('lets a connect to %s through', (host, port) => {
+    const outcome = underGuard(
+      `net.connect({ host: '${host}', port: ${port} })${onError};`,
+      `ok-${host}`,
+    );
+    expect(outcome).toEqual({ passed: [`connect ${host}:${port}`], errors: [], recorded: [] });
+  });
+
+  it.each([
+    ['169.254.169.254', 80],
+    ['metadata.google.internal.', 80],
+    ['10.0.0.1', 443],
+    ['192.0.2.1', 443],
+    ['::ffff:10.0.0.1', 443],
+    ['fd00::1', 443],
+    ['example.test', 443],
+  ])('refuses and records a connect to %s, which never reaches the socket', (host, port) => {
+    const outcome = underGuard(
+      `net.connect({ host: '${host}', port: ${port} })${onError};`,
+      `no-${host}`,
+    );
+    expect(outcome).toEqual({
+      passed: [],
+      errors: ['ECONNREFUSED'],
+      recorded: [`connect ${host}:${port}`],
+    });
+  });
+
+  it('checks every way a connect is called: (port, host), an options object, net.createConnection, http', () => {
+    const outcome = underGuard(
+      `
+      new net.Socket().connect(80, '169.254.169.254')${onError};
+      new net.Socket().connect({ port: 80, host: '169.254.169.254' })${onError};
+      net.createConnection(80, 'metadata.google.internal')${onError};
+      require('node:http').get('http://169.254.169.254/computeMetadata/v1/')${onError};
+      new net.Socket().connect(8080)${onError};
+      `,
+      'forms',
+    );
+    expect(outcome.passed).toEqual(['connect 8080']);
+    expect(outcome.errors).toEqual([
+      'ECONNREFUSED',
+      'ECONNREFUSED',
+      'ECONNREFUSED',
+      'ECONNREFUSED',
+    ]);
+    expect(outcome.recorded).toEqual([
+      'connect 169.254.169.254:80',
+      'connect 169.254.169.254:80',
+      'connect metadata.google.internal:80',
+      'connect 169.254.169.254:80',
+    ]);
+  });
+
+  it('refuses and records a DNS lookup of any name but localhost, callback and promise alike', () => {
+    const outcome = underGuard(
+      `
+      dns.lookup('localhost', () => {});
+      dns.lookup('metadata.google.internal', (e) => errors.push(e.code));
+      await dns.promises.lookup('localhost');
+      await dns.promises.lookup('oauth2.googleapis.com').catch((e) => errors.push(e.code));
+      dns.resolve4('example.test', (e) => errors.push(e.code));
+      `,
+      'dns',
+    );
+    expect(outcome.passed).toEqual(['lookup localhost', 'lookup localhost']);
+    expect(outcome.errors).toEqual(['ENOTFOUND', 'ENOTFOUND', 'ENOTFOUND']);
+    expect(outcome.recorded).toEqual([
+      'lookup metadata.google.internal',
+      'lookup oauth2.googleapis.com',
+      'lookup example.test',
+    ]);
+  });
+
+  it('is installed in the processes of this test run', () => {
+    expect((globalThis as Record<symbol, unknown>)[Symbol.for('pacer.loopbackGuard')]).toBe(true);
+    expect(process.env.NODE_OPTIONS).toContain(GUARD_MODULE);
+  });
+});
