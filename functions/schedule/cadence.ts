@@ -13,7 +13,7 @@
  */
 import { CronExpressionParser, type CronExpression } from 'cron-parser';
 import { LANES, laneForInterval, type Lane, type LaneThresholds } from './lane.js';
-import type { Cadence, CronCadence, EventCadence } from './spec.js';
+import type { Cadence, CronCadence, EventCadence, IntervalCadence } from './spec.js';
 
 /** When the cadence stops for good, or `null` if it never does. */
 export function finishesAt(cadence: Cadence): number | null {
@@ -157,12 +157,24 @@ function step(cadence: Cadence, at: number): number | null {
     case 'event':
       return eventStep(cadence, at);
     case 'interval': {
-      const next = at + cadence.every;
+      const next = intervalPointAfter(cadence, at);
       return isFinished(cadence, next) ? null : next;
     }
     case 'cron':
       return cronNextAfter(cadence, at);
   }
+}
+
+/**
+ * The interval's first point after `at`: on the grid `startAt + k × every` when it has a
+ * `startAt` (so editing `startAt` or `every` moves the points that follow, from wherever the
+ * schedule stands), else one interval on.
+ */
+function intervalPointAfter(cadence: IntervalCadence, at: number): number {
+  const origin = cadence.startAt;
+  if (origin === undefined) return at + cadence.every;
+  if (at < origin) return origin;
+  return origin + (Math.floor((at - origin) / cadence.every) + 1) * cadence.every;
 }
 
 /**

@@ -1,0 +1,918 @@
+/**
+ * The lease protocol as pure decisions. Every change of a schedule's `state` — by the planner,
+ * a worker, the dead-letter function, the reconciler, the CLI, the simulator — is one of these:
+ * `(subject, request, now) → { outcome, patch }`. No clock (`now` is the store's time, read in
+ * the same transaction or with the documents a conditional write is based on), no I/O: one store
+ * adapter applies the patch as one transaction or one conditional write. docs/architecture.md
+ * draws the transitions; ./invariants.ts states what they must keep true.
+ *
+ * The shape of a schedule's life:
+ *
+ *   reconcile → active, nextDueAt ─(due)─ claim → lease (dispatched) ─ start → lease (running)
+ *        renew ↺ running;  complete → active at the next point;  retry hold → lease (held)
+ *        release (dead letter) → active at the next point, failing;  lapse → due again at the
+ *        lease's end, still owing the lease's point;  unclaim (publish failed) → as before the claim
+ *   pause / invalid / delete end it; a running attempt may finish, nothing new starts.
+ */
+import { createHash } from 'node:crypto';
+import {
+  catchUp,
+  escalatesAt,
+  firstDueAt,
+  laneAt,
+  nextDueAt,
+  owedDueAt,
+} from '../schedule/cadence.js';
+import type { Lane, LaneThresholds } from '../schedule/lane.js';
+import { STATE_FIELD, type ScheduleSpec, type Validation } from '../schedule/spec.js';
+import { isTimestampLike } from '../schedule/time.js';
+import type { Decision, Patch, RunFields } from './patch.js';
+import {
+  liveLease,
+  owedSince,
+  plannedLane,
+  type LastError,
+  type Lease,
+  type ScheduleState,
+  type ScheduleStatus,
+} from './state.js';
+
+/** A schedule as a decision sees it: its document as read, its state, its validation. */
+export interface Subject {
+  id: string;
+  /** The document's fields as written (operator fields and the raw `state`). */
+  data: Readonly<Record<string, unknown>>;
+  state: ScheduleState;
+  validation: Validation;
+}
+
+const decision = <T>(outcome: T, patch: Patch | null = null): Decision<T> => ({ outcome, patch });
+
+// ---------------------------------------------------------------------------------------------
+// Where a schedule goes next.
+
+/** Where a valid schedule goes once nothing holds it. */
+export type Ahead =
+  | { status: 'paused' | 'finished'; nextDueAt: null }
+  | { status: 'active'; nextDueAt: number; lane: Lane; escalatesAt: number | null };
+
+/**
+ * Where a valid schedule goes from the point last served (the next point, missed ones
+ * coalesced) or, never served, from scratch; paused if disabled, finished when its cadence is
+ * over. Never before `notBefore`.
+ */
+export function ahead(
+  spec: ScheduleSpec,
+  lastServed: number | null,
+  now: number,
+  thresholds: LaneThresholds,
+  notBefore: number | null = null,
+): Ahead {
+  if (!spec.enabled) return { status: 'paused', nextDueAt: null };
+  const following =
+    lastServed === null ? firstDueAt(spec.cadence, now) : nextDueAt(spec.cadence, lastServed, now);
+  if (following === null) return { status: 'finished', nextDueAt: null };
+  const next = notBefore !== null && notBefore > following ? notBefore : following;
+  return { status: 'active', ...plannedAt(spec, next, thresholds) };
+}
+
+/** Due at `at`: with the lane in force then and when it would escalate. */
+export function plannedAt(
+  spec: ScheduleSpec,
+  at: number,
+  thresholds: LaneThresholds,
+): { nextDueAt: number; lane: Lane; escalatesAt: number | null } {
+  const lane = laneAt(spec.cadence, spec.lane, at, thresholds);
+  return {
+    nextDueAt: at,
+    lane,
+    escalatesAt: escalatesAt(spec.cadence, spec.lane, at, lane, thresholds),
+  };
+}
+
+/** The state fields for {@link ahead}'s answer. */
+function aheadFields(next: Ahead): Partial<ScheduleState> {
+  if (next.status !== 'active') {
+    return { status: next.status, nextDueAt: null, escalatesAt: null };
+  }
+  return {
+    status: 'active',
+    nextDueAt: next.nextDueAt,
+    lane: next.lane,
+    escalatesAt: next.escalatesAt,
+  };
+}
+
+/**
+ * When a schedule held in `lane` until `until` should move to a more urgent lane if it is still
+ * waiting then: the first tier boundary after `now`, not before `until` (while held it does not
+ * wait). `null` when it never does, or the spec is unknown.
+ */
+export function escalationWhileHeld(
+  spec: ScheduleSpec | null,
+  lane: Lane,
+  until: number,
+  now: number,
+  thresholds: LaneThresholds,
+): number | null {
+  if (spec === null) return null;
+  const boundary = escalatesAt(spec.cadence, spec.lane, now, lane, thresholds);
+  return boundary === null ? null : Math.max(boundary, until);
+}
+
+/** Held by `lease` until its end: due again then unless it ends first. */
+function heldFields(
+  state: ScheduleState,
+  spec: ScheduleSpec | null,
+  lease: Lease,
+  now: number,
+  thresholds: LaneThresholds,
+): Partial<ScheduleState> {
+  const lane = state.lane ?? (spec ? laneAt(spec.cadence, spec.lane, now, thresholds) : null);
+  return {
+    lease,
+    nextDueAt: lease.until,
+    escalatesAt:
+      lane === null ? null : escalationWhileHeld(spec, lane, lease.until, now, thresholds),
+    ...(state.lane === null && lane !== null ? { lane } : {}),
+  };
+}
+
+/** Out of planning as invalid, with every problem as the reason. */
+function invalidFields(problems: readonly string[]): Partial<ScheduleState> {
+  return { status: 'invalid', error: problems.join('; '), nextDueAt: null, escalatesAt: null };
+}
+
+/**
+ * The state after a lease ends without anyone holding the schedule: `outcome` is what happened
+ * to the lease's point. A planned lease moves the schedule on from the point it served (or gave
+ * up on); a replay returns it to where its own cadence stood. Paused, invalid and finished
+ * schedules leave planning.
+ */
+function afterLease(
+  subject: Subject,
+  lease: Lease,
+  now: number,
+  thresholds: LaneThresholds,
+): { fields: Partial<ScheduleState>; status: ScheduleStatus; nextDueAt: number | null } {
+  const { validation, state } = subject;
+  if (!validation.ok) {
+    return {
+      fields: { ...invalidFields(validation.problems), lease: null },
+      status: 'invalid',
+      nextDueAt: null,
+    };
+  }
+  const spec = validation.spec;
+  const lastServed = lease.kind === 'planned' ? lease.dueAt : state.dueAt;
+  const next =
+    lease.kind === 'replay' && spec.enabled
+      ? { status: 'active' as const, ...plannedAt(spec, lease.owedSince, thresholds) }
+      : ahead(spec, lastServed, now, thresholds);
+  return {
+    fields: {
+      ...aheadFields(next),
+      lease: null,
+      ...(lease.kind === 'planned' ? { dueAt: lease.dueAt } : {}),
+      ...(state.status === 'invalid' ? { error: null } : {}),
+    },
+    status: next.status,
+    nextDueAt: next.nextDueAt,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The planner: screen a due schedule, claim it, give the claim back.
+
+export type Screening =
+  /** Due and dispatchable: queued by `waitingSince`, serving `serves`. */
+  | { kind: 'candidate'; waitingSince: number; serves: number; lane: Lane; spec: ScheduleSpec }
+  /** Not due (any more) at `now`, or held by a live lease: left alone. */
+  | { kind: 'not_due' }
+  | { kind: 'held' }
+  /** Taken out of planning or moved, without a dispatch: the patch says how. */
+  | { kind: 'invalid'; problems: string[] }
+  | { kind: 'paused' }
+  | { kind: 'settled'; status: ScheduleStatus | null }
+  /** A replay's lease lapsed while the schedule's own next point lies ahead: back to it. */
+  | { kind: 'resumed'; nextDueAt: number }
+  /** A cron point missed by more than its catch-up window: skipped to the next occurrence. */
+  | { kind: 'skipped'; dueAt: number; missedByMs: number; nextDueAt: number };
+
+/**
+ * What the planner does with a schedule its due query returned, at the store's `now`. A document
+ * that no longer validates is marked invalid, a disabled one paused, a cron point too old to
+ * catch up skipped; each is a patch that takes it out of the due index or moves it, so it never
+ * comes back every sub-tick. The rest are candidates for the plan.
+ */
+export function screen(
+  subject: Subject,
+  now: number,
+  thresholds: LaneThresholds,
+): Decision<Screening> {
+  const { state, validation } = subject;
+  if (liveLease(state, now) !== null) return decision({ kind: 'held' });
+  if (state.nextDueAt === null || state.nextDueAt > now) return decision({ kind: 'not_due' });
+  if (!validation.ok) {
+    return decision(
+      { kind: 'invalid', problems: validation.problems },
+      { state: { ...invalidFields(validation.problems), lease: null } },
+    );
+  }
+  const spec = validation.spec;
+  if (!spec.enabled) {
+    return decision(
+      { kind: 'paused' },
+      { state: { status: 'paused', nextDueAt: null, escalatesAt: null, lease: null } },
+    );
+  }
+  if (state.status !== 'active') {
+    // Due although not active: a lease that outlived a pause, an invalid spell or the end of
+    // its cadence. Settle it as reconciling would.
+    const settled = reconcile(subject, now, thresholds, { force: true });
+    return decision({ kind: 'settled', status: settled.outcome.status }, settled.patch);
+  }
+  const waitingSince = owedSince(state) ?? now;
+  if (waitingSince > now) {
+    const next = plannedAt(spec, waitingSince, thresholds);
+    return decision(
+      { kind: 'resumed', nextDueAt: waitingSince },
+      { state: { ...next, lease: null } },
+    );
+  }
+  // The point this dispatch serves: the latest one owed by now (missed ones coalesce into it),
+  // and the one a cron's catch-up window is judged against. The queue order stays by the oldest
+  // point owed, so a schedule that has waited longest still goes first.
+  const serves = owedDueAt(spec.cadence, waitingSince, now);
+  const late = catchUp(spec.cadence, serves, now);
+  if (!late.run) {
+    return decision(
+      { kind: 'skipped', dueAt: serves, missedByMs: late.missedByMs, nextDueAt: late.nextDueAt },
+      {
+        state: {
+          ...plannedAt(spec, late.nextDueAt, thresholds),
+          lease: null,
+          dueAt: serves,
+          lastSkippedDueAt: serves,
+          skippedCount: state.skippedCount + 1,
+        },
+      },
+    );
+  }
+  return decision({
+    kind: 'candidate',
+    waitingSince,
+    serves,
+    lane: plannedLane(state, spec, now, thresholds),
+    spec,
+  });
+}
+
+export interface ClaimRequest {
+  leaseId: string;
+  /** How long the message may wait for a worker before the schedule is due again. */
+  graceMs: number;
+  thresholds: LaneThresholds;
+}
+
+export type ClaimOutcome =
+  | { kind: 'claimed'; lease: Lease; lane: Lane; previous: ClaimUndo }
+  | { kind: 'not_claimed'; screening: Screening };
+
+/** What a claim replaced, to give it back if its message cannot be published. */
+export type ClaimUndo = Pick<ScheduleState, 'lease' | 'nextDueAt' | 'escalatesAt' | 'lane'>;
+
+/**
+ * The planner's claim of a due schedule: a new lease until `now + grace`, `nextDueAt` at its
+ * end, serving the latest point owed. A lapsed lease's attempts carry over (same point owed).
+ * Applied as a conditional write on the version the due query read.
+ */
+export function claim(
+  subject: Subject,
+  request: ClaimRequest,
+  now: number,
+): Decision<ClaimOutcome> {
+  const screened = screen(subject, now, request.thresholds);
+  const screening = screened.outcome;
+  if (screening.kind !== 'candidate') return decision({ kind: 'not_claimed', screening });
+  const { state } = subject;
+  const carried = state.lease?.kind === 'planned' ? state.lease.attempt : 0;
+  const lease: Lease = {
+    id: request.leaseId,
+    kind: 'planned',
+    until: now + request.graceMs,
+    attempt: carried,
+    dispatchedAt: now,
+    startedAt: null,
+    running: false,
+    attemptId: null,
+    dueAt: screening.serves,
+    owedSince: screening.waitingSince,
+  };
+  const previous: ClaimUndo = {
+    lease: state.lease,
+    nextDueAt: state.nextDueAt,
+    escalatesAt: state.escalatesAt,
+    lane: state.lane,
+  };
+  return decision(
+    { kind: 'claimed', lease, lane: screening.lane, previous },
+    { state: heldFields(state, screening.spec, lease, now, request.thresholds) },
+  );
+}
+
+/**
+ * Gives a claim back (its message could not be published): the schedule as it was before the
+ * claim, its lapsed lease and attempts included. Applied conditionally on the claim's own write,
+ * so a worker that did receive the message is never undone.
+ */
+export function unclaim(previous: ClaimUndo): Patch {
+  return { state: { ...previous } };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The worker: start, renew, complete, hold for a retry, release after a dead letter.
+
+export interface AttemptRef {
+  leaseId: string;
+  /** The attempt's own token (see `Lease.attemptId`). */
+  attemptId: string;
+}
+
+export type StartOutcome =
+  | {
+      kind: 'started';
+      spec: ScheduleSpec;
+      attempt: number;
+      dueAt: number;
+      lane: Lane;
+      leaseKind: Lease['kind'];
+      /** The lease's end as written, and the store time it was written at. */
+      until: number;
+      startedAt: number;
+    }
+  | { kind: 'missing' }
+  /** Another lease holds the schedule (a newer dispatch, or nobody). */
+  | { kind: 'stale'; currentLeaseId: string | null }
+  /** This lease already ended (completed or dead-lettered): a redelivery. */
+  | { kind: 'duplicate' }
+  /** Another attempt of this lease runs and its lease has not lapsed: never taken over. */
+  | { kind: 'running'; until: number }
+  /** The attempt limit is reached: dead-letter and release. */
+  | { kind: 'exhausted'; attempts: number; lastError: LastError | null }
+  /** The document no longer validates: marked invalid, the lease ended. */
+  | { kind: 'invalid'; problems: string[] }
+  /** The schedule is disabled: paused, the lease ended, nothing called. */
+  | { kind: 'paused' };
+
+/**
+ * Starts an attempt under the message's lease: counts it, extends the lease to `now + leaseMs`,
+ * marks it running with the attempt's token and opens the run record. A live running attempt is
+ * never taken over (its worker may be alive though a renewal failed); a lapsed one is.
+ */
+export function start(
+  subject: Subject | null,
+  request: AttemptRef & {
+    leaseMs: number;
+    maxAttempts: number;
+    expireAt: number;
+    thresholds: LaneThresholds;
+  },
+  now: number,
+): Decision<StartOutcome> {
+  if (subject === null) return decision({ kind: 'missing' });
+  const { state, validation } = subject;
+  const held = heldBy(state, request.leaseId);
+  if (held.kind !== 'ours') return decision(held);
+  const lease = held.lease;
+  if (lease.running && lease.until > now) return decision({ kind: 'running', until: lease.until });
+  if (!validation.ok) {
+    return decision(
+      { kind: 'invalid', problems: validation.problems },
+      {
+        state: { ...invalidFields(validation.problems), lease: null, lastLeaseId: lease.id },
+        run: abandoned(lease, now, 'invalid'),
+      },
+    );
+  }
+  const spec = validation.spec;
+  if (!spec.enabled) {
+    return decision(
+      { kind: 'paused' },
+      {
+        state: {
+          status: 'paused',
+          nextDueAt: null,
+          escalatesAt: null,
+          lease: null,
+          lastLeaseId: lease.id,
+        },
+        run: abandoned(lease, now, 'paused'),
+      },
+    );
+  }
+  const attempt = lease.attempt + 1;
+  if (attempt > request.maxAttempts) {
+    return decision({ kind: 'exhausted', attempts: lease.attempt, lastError: state.lastError });
+  }
+  const startedAt = lease.startedAt ?? now;
+  const running: Lease = {
+    ...lease,
+    attempt,
+    running: true,
+    attemptId: request.attemptId,
+    startedAt,
+    until: now + request.leaseMs,
+  };
+  const lane = plannedLane(state, spec, now, request.thresholds);
+  return decision(
+    {
+      kind: 'started',
+      spec,
+      attempt,
+      dueAt: lease.dueAt,
+      lane,
+      leaseKind: lease.kind,
+      until: running.until,
+      startedAt: now,
+    },
+    {
+      state: heldFields(state, spec, running, now, request.thresholds),
+      run: {
+        leaseId: lease.id,
+        fields: {
+          scheduleId: subject.id,
+          leaseId: lease.id,
+          kind: lease.kind,
+          lane,
+          dueAt: lease.dueAt,
+          status: 'running',
+          attempt,
+          firstStartedAt: startedAt,
+          lastStartedAt: now,
+          expireAt: request.expireAt,
+        },
+      },
+    },
+  );
+}
+
+/**
+ * Extends a running attempt's lease to `now + leaseMs` (and `nextDueAt` with it), if the lease
+ * and the attempt are still its own and the lease has not lapsed: a lapsed lease may already be
+ * claimed again, so it is never extended.
+ */
+export function renew(
+  subject: Subject | null,
+  request: AttemptRef & { leaseMs: number; thresholds: LaneThresholds },
+  now: number,
+): Decision<{ kind: 'renewed'; until: number } | { kind: 'lost' }> {
+  const lease = subject === null ? null : runsAttempt(subject.state, request);
+  if (subject === null || lease === null || lease.until <= now) return decision({ kind: 'lost' });
+  const renewed: Lease = { ...lease, until: now + request.leaseMs };
+  const spec = subject.validation.ok ? subject.validation.spec : null;
+  return decision(
+    { kind: 'renewed', until: renewed.until },
+    { state: heldFields(subject.state, spec, renewed, now, request.thresholds) },
+  );
+}
+
+export type CompleteOutcome =
+  { kind: 'completed'; nextDueAt: number | null; status: ScheduleStatus } | { kind: 'lost' };
+
+/**
+ * Completes a successful run, if the attempt still holds its lease: records it, ends the lease
+ * and plans the next point from the point served (not from now, so nothing drifts) under the
+ * schedule's current spec.
+ */
+export function complete(
+  subject: Subject | null,
+  request: AttemptRef & {
+    startedAt: number;
+    thresholds: LaneThresholds;
+    detail?: Record<string, unknown>;
+  },
+  now: number,
+): Decision<CompleteOutcome> {
+  const lease = subject === null ? null : runsAttempt(subject.state, request);
+  if (subject === null || lease === null) return decision({ kind: 'lost' });
+  const { state } = subject;
+  const after = afterLease(subject, lease, now, request.thresholds);
+  return decision(
+    { kind: 'completed', nextDueAt: after.nextDueAt, status: after.status },
+    {
+      state: {
+        ...after.fields,
+        lastLeaseId: lease.id,
+        lastRunAt: request.startedAt,
+        lastSuccessAt: now,
+        lastDurationMs: now - request.startedAt,
+        lastError: null,
+        consecutiveFailures: 0,
+        runCount: state.runCount + 1,
+        health: 'ok',
+      },
+      run: {
+        leaseId: lease.id,
+        fields: {
+          status: 'succeeded',
+          attempt: lease.attempt,
+          finishedAt: now,
+          durationMs: now - request.startedAt,
+          lateMs: request.startedAt - lease.dueAt,
+          ...(request.detail ? { detail: request.detail } : {}),
+        },
+      },
+    },
+  );
+}
+
+/**
+ * Records a failed attempt that Pub/Sub will retry and holds the lease until `now + holdMs`
+ * (past the longest retry backoff), so the planner leaves the schedule to the redelivery. If the
+ * redelivery comes later than that, the planner claims again and the attempts carry over.
+ */
+export function holdForRetry(
+  subject: Subject | null,
+  request: AttemptRef & {
+    holdMs: number;
+    error: { code: string; message: string };
+    thresholds: LaneThresholds;
+  },
+  now: number,
+): Decision<'held' | 'lost'> {
+  const lease = subject === null ? null : runsAttempt(subject.state, request);
+  if (subject === null || lease === null) return decision('lost');
+  const lastError = { ...request.error, at: now };
+  const held: Lease = { ...lease, until: now + request.holdMs, running: false };
+  const spec = subject.validation.ok ? subject.validation.spec : null;
+  return decision('held', {
+    state: {
+      ...heldFields(subject.state, spec, held, now, request.thresholds),
+      lastError,
+      consecutiveFailures: subject.state.consecutiveFailures + 1,
+    },
+    run: {
+      leaseId: lease.id,
+      fields: { status: 'retrying', attempt: lease.attempt, lastError },
+      appendError: { attempt: lease.attempt, ...lastError },
+    },
+  });
+}
+
+export type ReleaseOutcome = 'released' | 'not_held' | 'running' | 'missing';
+
+/**
+ * Ends a lease whose message was dead-lettered, if it is still that lease: the schedule goes on
+ * with its cadence after the point given up on, marked failing; redeliveries of the message are
+ * then duplicates. With `attemptId`, only if that attempt still holds the lease. Without it (a
+ * message dead-lettered with no attempt running: attempts exhausted at start, Pub/Sub's delivery
+ * limit), never while an attempt of the lease runs and its lease holds: cutting it short would
+ * let the planner dispatch beside a running call.
+ */
+export function release(
+  subject: Subject | null,
+  request: {
+    leaseId: string;
+    attemptId?: string | undefined;
+    reason: string;
+    error: { code: string; message: string } | null;
+    thresholds: LaneThresholds;
+  },
+  now: number,
+): Decision<ReleaseOutcome> {
+  if (subject === null) return decision('missing');
+  const { state } = subject;
+  const lease = state.lease;
+  if (lease?.id !== request.leaseId) return decision('not_held');
+  if (request.attemptId !== undefined && lease.attemptId !== request.attemptId) {
+    return decision('not_held');
+  }
+  if (request.attemptId === undefined && lease.running && lease.until > now) {
+    return decision('running');
+  }
+  const after = afterLease(subject, lease, now, request.thresholds);
+  return decision('released', {
+    state: {
+      ...after.fields,
+      lastLeaseId: lease.id,
+      health: 'failing',
+      consecutiveFailures: state.consecutiveFailures + 1,
+      ...(request.error ? { lastError: { ...request.error, at: now } } : {}),
+    },
+    run: {
+      leaseId: lease.id,
+      fields: {
+        status: 'dead_lettered',
+        reason: request.reason,
+        finishedAt: now,
+        ...(request.error ? { lastError: request.error } : {}),
+      },
+    },
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Replays of dead letters.
+
+/** What a replay needs of a dead letter. */
+export interface LetterView {
+  scheduleId: string | null;
+  dueAt: number | null;
+  lane: Lane | null;
+}
+
+export type ReplayClaimOutcome =
+  | { kind: 'claimed'; scheduleId: string; lane: Lane; dueAt: number; previous: ClaimUndo }
+  | { kind: 'not_found' }
+  | { kind: 'not_replayable'; reason: string }
+  | { kind: 'schedule_missing'; scheduleId: string }
+  | { kind: 'in_flight'; leaseId: string };
+
+/**
+ * Claims a dead letter's schedule to serve the letter's point again: a replay lease (unless a
+ * live lease holds the schedule), remembering where the schedule's own cadence stands, so that
+ * the replay's end neither rewinds it nor repeats points served since.
+ */
+export function claimReplay(
+  letter: LetterView | null,
+  subject: Subject | null,
+  request: { leaseId: string; graceMs: number; thresholds: LaneThresholds },
+  now: number,
+): Decision<ReplayClaimOutcome> {
+  if (letter === null) return decision({ kind: 'not_found' });
+  if (letter.scheduleId === null) {
+    return decision({
+      kind: 'not_replayable',
+      reason: 'it names no schedule (the message was malformed)',
+    });
+  }
+  if (subject === null)
+    return decision({ kind: 'schedule_missing', scheduleId: letter.scheduleId });
+  const { state, validation } = subject;
+  const live = liveLease(state, now);
+  if (live !== null) return decision({ kind: 'in_flight', leaseId: live.id });
+  const own = owedSince(state);
+  if (!validation.ok || state.status !== 'active' || own === null) {
+    const status = validation.ok ? (state.status ?? 'not planned yet') : 'invalid';
+    return decision({
+      kind: 'not_replayable',
+      reason: `schedule ${letter.scheduleId} is ${status}`,
+    });
+  }
+  const spec = validation.spec;
+  const lane =
+    state.lane ?? letter.lane ?? laneAt(spec.cadence, spec.lane, now, request.thresholds);
+  const dueAt = letter.dueAt ?? own;
+  const lease: Lease = {
+    id: request.leaseId,
+    kind: 'replay',
+    until: now + request.graceMs,
+    attempt: 0,
+    dispatchedAt: now,
+    startedAt: null,
+    running: false,
+    attemptId: null,
+    dueAt,
+    owedSince: own,
+  };
+  return decision(
+    {
+      kind: 'claimed',
+      scheduleId: letter.scheduleId,
+      lane,
+      dueAt,
+      previous: {
+        lease: state.lease,
+        nextDueAt: state.nextDueAt,
+        escalatesAt: state.escalatesAt,
+        lane: state.lane,
+      },
+    },
+    { state: { ...heldFields(state, spec, lease, now, request.thresholds), lane } },
+  );
+}
+
+/**
+ * Gives a replay claim back (its message could not be published), unless an attempt has started
+ * under it: then the message did go out after all.
+ */
+export function unclaimReplay(
+  subject: Subject | null,
+  request: { leaseId: string; previous: ClaimUndo },
+): Decision<'reverted' | 'started' | 'gone'> {
+  const lease = subject?.state.lease ?? null;
+  if (lease?.id !== request.leaseId) return decision('gone');
+  if (lease.attempt > 0 || lease.running) return decision('started');
+  return decision('reverted', unclaim(request.previous));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The reconciler: from what the operator wrote to the state pacer plans with.
+
+export type ReconcileOutcome =
+  | { kind: 'missing'; status: null }
+  | { kind: 'unchanged'; status: ScheduleStatus | null }
+  | { kind: 'invalid'; status: 'invalid'; problems: string[] }
+  | { kind: 'paused'; status: 'paused' }
+  | { kind: 'finished'; status: 'finished' }
+  | { kind: 'scheduled'; status: 'active'; nextDueAt: number; lane: Lane }
+  /** The spec changed while a lease holds: the attempt goes on, planning follows at its end. */
+  | { kind: 'in_flight'; status: ScheduleStatus; leaseId: string };
+
+/**
+ * Reconciles a schedule document at the store's `now`:
+ * - invalid → `status: invalid` with every problem; paused when `enabled: false`;
+ * - a live lease is never touched: the status follows the document, `nextDueAt` stays the
+ *   lease's end (so nothing is stuck if it is resumed before the lease ends), and the attempt's
+ *   end plans under the new spec;
+ * - otherwise planned from the last point served under the (new) spec — and a point owed stays
+ *   owed: an edit never moves a schedule that is due past now;
+ * - unchanged and consistent → nothing written (the reconciler's trigger fires on its own
+ *   writes too; this is what stops the loop).
+ */
+export function reconcile(
+  subject: Subject | null,
+  now: number,
+  thresholds: LaneThresholds,
+  options: { force?: boolean } = {},
+): Decision<ReconcileOutcome> {
+  if (subject === null) return decision({ kind: 'missing', status: null });
+  const { state, validation } = subject;
+  const hash = specHash(subject.data);
+  const changed = options.force === true || state.specHash !== hash;
+  const live = liveLease(state, now);
+
+  if (!validation.ok) {
+    const error = validation.problems.join('; ');
+    const settled = live === null ? state.nextDueAt === null : state.nextDueAt === live.until;
+    if (!changed && state.status === 'invalid' && state.error === error && settled) {
+      return decision({ kind: 'unchanged', status: 'invalid' });
+    }
+    return decision(
+      { kind: 'invalid', status: 'invalid', problems: validation.problems },
+      {
+        state: {
+          ...invalidFields(validation.problems),
+          specHash: hash,
+          ...(live === null ? { lease: null } : { nextDueAt: live.until }),
+        },
+      },
+    );
+  }
+
+  const spec = validation.spec;
+  const wanted: ScheduleStatus = spec.enabled ? 'active' : 'paused';
+  if (live !== null) {
+    const status = state.status === 'finished' ? 'finished' : wanted;
+    if (!changed && state.status === status && state.nextDueAt === live.until) {
+      return decision({ kind: 'unchanged', status: state.status });
+    }
+    return decision(
+      { kind: 'in_flight', status, leaseId: live.id },
+      { state: { status, error: null, specHash: hash, nextDueAt: live.until } },
+    );
+  }
+  if (!changed && consistent(state, spec.enabled)) {
+    return decision({ kind: 'unchanged', status: state.status });
+  }
+
+  const next = ahead(spec, state.dueAt, now, thresholds);
+  // A point owed stays owed across an edit: the schedule is due since then, and its next run
+  // serves the latest point of the new cadence (or that point, if the new one has none since).
+  const owed = state.status === 'active' ? owedSince(state) : null;
+  const keepsOwed = next.status === 'active' && owed !== null && owed <= now;
+  const planned: Ahead = keepsOwed
+    ? { status: 'active', ...plannedAt(spec, Math.min(owed, next.nextDueAt), thresholds) }
+    : next;
+  const common: Partial<ScheduleState> = {
+    ...aheadFields(planned),
+    error: null,
+    specHash: hash,
+    // A lapsed lease stays while its point is owed (its attempts carry over); otherwise it goes.
+    ...(keepsOwed ? {} : { lease: null }),
+  };
+  switch (planned.status) {
+    case 'paused':
+      return decision({ kind: 'paused', status: 'paused' }, { state: common });
+    case 'finished':
+      return decision({ kind: 'finished', status: 'finished' }, { state: common });
+    case 'active':
+      return decision(
+        {
+          kind: 'scheduled',
+          status: 'active',
+          nextDueAt: planned.nextDueAt,
+          lane: planned.lane,
+        },
+        { state: { ...common, ...(state.health === null ? { health: 'ok' } : {}) } },
+      );
+  }
+}
+
+/** Whether the state already says what the spec means (no live lease). */
+function consistent(state: ScheduleState, enabled: boolean): boolean {
+  if (!enabled) return state.status === 'paused' && state.nextDueAt === null;
+  if (state.status === 'active') return state.nextDueAt !== null;
+  return state.status === 'finished' && state.nextDueAt === null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Escalation: a waiting schedule that became more urgent moves to the lane in force.
+
+export type EscalateOutcome =
+  | { kind: 'escalated'; from: Lane | null; to: Lane }
+  | { kind: 'not_due' }
+  | { kind: 'invalid'; problems: string[] };
+
+/**
+ * Moves a schedule still waiting past its escalation point into the lane in force now, with its
+ * next escalation point. One that no longer validates leaves the escalation query as invalid.
+ */
+export function escalate(
+  subject: Subject,
+  now: number,
+  thresholds: LaneThresholds,
+): Decision<EscalateOutcome> {
+  const { state, validation } = subject;
+  if (state.escalatesAt === null || state.escalatesAt > now || liveLease(state, now) !== null) {
+    return decision({ kind: 'not_due' });
+  }
+  if (!validation.ok) {
+    return decision(
+      { kind: 'invalid', problems: validation.problems },
+      { state: { ...invalidFields(validation.problems), lease: null } },
+    );
+  }
+  const { cadence, lane: explicit } = validation.spec;
+  const to = laneAt(cadence, explicit, now, thresholds);
+  return decision(
+    { kind: 'escalated', from: state.lane, to },
+    { state: { lane: to, escalatesAt: escalatesAt(cadence, explicit, now, to, thresholds) } },
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers.
+
+/** Whether `leaseId` holds the schedule (`ours`, with the lease), and if not, why not. */
+function heldBy(
+  state: ScheduleState,
+  leaseId: string,
+):
+  | { kind: 'ours'; lease: Lease }
+  | { kind: 'duplicate' }
+  | { kind: 'stale'; currentLeaseId: string | null } {
+  if (state.lease?.id === leaseId) return { kind: 'ours', lease: state.lease };
+  if (state.lastLeaseId === leaseId) return { kind: 'duplicate' };
+  return { kind: 'stale', currentLeaseId: state.lease?.id ?? null };
+}
+
+/** The lease, if the attempt still runs under it (nobody took it over or claimed again). */
+function runsAttempt(state: ScheduleState, attempt: AttemptRef): Lease | null {
+  const lease = state.lease;
+  return lease?.id === attempt.leaseId && lease.attemptId === attempt.attemptId && lease.running
+    ? lease
+    : null;
+}
+
+/** The run record of a lease that ended without an attempt (paused, invalid). */
+function abandoned(lease: Lease, now: number, reason: string): Patch['run'] {
+  const fields: RunFields = { status: 'abandoned', reason, finishedAt: now };
+  return { leaseId: lease.id, fields };
+}
+
+const hashes = new WeakMap<object, string>();
+
+/**
+ * A hash of the operator-written fields (everything but `state`), independent of key order and
+ * of how a time was written (Timestamp or Date). Remembered per document object.
+ */
+export function specHash(data: Readonly<Record<string, unknown>>): string {
+  const known = hashes.get(data);
+  if (known !== undefined) return known;
+  const operatorFields = Object.fromEntries(
+    Object.entries(data).filter(([key]) => key !== STATE_FIELD),
+  );
+  const hash = createHash('sha256')
+    .update(canonicalJson(operatorFields))
+    .digest('hex')
+    .slice(0, 32);
+  hashes.set(data, hash);
+  return hash;
+}
+
+function canonicalJson(value: unknown): string {
+  if (isTimestampLike(value)) return JSON.stringify({ $time: value.toMillis() });
+  if (value instanceof Date) return JSON.stringify({ $time: value.getTime() });
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (typeof value === 'object' && value !== null) {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  // undefined for values JSON cannot hold (functions): those hash as null
+  const text = JSON.stringify(value) as string | undefined;
+  return text ?? 'null';
+}

@@ -1,0 +1,138 @@
+/**
+ * pacer's view of a schedule — the `state` map it owns inside `schedules/{id}` — as plain data:
+ * times are milliseconds since the epoch, nothing here knows Firestore. The decisions
+ * (./decisions.ts) read it and return patches of it; the store adapters read and write it.
+ */
+import { laneAt } from '../schedule/cadence.js';
+import type { Lane, LaneThresholds } from '../schedule/lane.js';
+import type { ScheduleSpec } from '../schedule/spec.js';
+
+export const STATUSES = ['active', 'paused', 'finished', 'invalid'] as const;
+export type ScheduleStatus = (typeof STATUSES)[number];
+export type Health = 'ok' | 'failing';
+
+/**
+ * What a lease was taken for: `planned`, the schedule's own due point (the planner's claim);
+ * `replay`, a dead letter's point served again on request (its end returns the schedule to its
+ * own cadence, `owedSince`, without moving it).
+ */
+export type LeaseKind = 'planned' | 'replay';
+
+/**
+ * A hold on a schedule: a dispatched message waiting for a worker, or a worker running an
+ * attempt. Kept after it lapses (until the next claim replaces it), so that the point it served,
+ * what the schedule owed and the attempts already made are not forgotten.
+ */
+export interface Lease {
+  id: string;
+  kind: LeaseKind;
+  /** When it lapses (store time); while it holds, the schedule's `nextDueAt` is this. */
+  until: number;
+  /**
+   * Attempts made at the point owed, counted when an attempt starts. A lease that replaces a
+   * lapsed one for the same point carries its count on, so a target that keeps failing (or
+   * keeps crashing its worker) reaches the attempt limit whatever happens to its messages.
+   */
+  attempt: number;
+  dispatchedAt: number;
+  startedAt: number | null;
+  /** An attempt runs now (set at start; cleared by a retry hold). */
+  running: boolean;
+  /** The running attempt's own token: renewals and completion are fenced on it. */
+  attemptId: string | null;
+  /** The due point this lease serves. */
+  dueAt: number;
+  /**
+   * The schedule's own oldest point owed when the lease was taken (for a replay: where its own
+   * cadence stood, which may lie ahead). If the lease ends without serving, the schedule owes
+   * from here again.
+   */
+  owedSince: number;
+}
+
+export interface LastError {
+  code: string;
+  message: string;
+  at: number;
+}
+
+export interface ScheduleState {
+  status: ScheduleStatus | null;
+  /** The lane in force at `nextDueAt` (the lane the planner queries it in). */
+  lane: Lane | null;
+  /** When the planner should next pick it up; while a lease holds it, the lease's end. */
+  nextDueAt: number | null;
+  /** The schedule's own last due point served (run or given up): where its cadence stands. */
+  dueAt: number | null;
+  /** When a schedule still waiting by then moves to a more urgent lane. */
+  escalatesAt: number | null;
+  lease: Lease | null;
+  lastRunAt: number | null;
+  lastSuccessAt: number | null;
+  lastDurationMs: number | null;
+  lastError: LastError | null;
+  consecutiveFailures: number;
+  runCount: number;
+  /** The last lease that ended by completing or by a dead letter (its redeliveries: duplicates). */
+  lastLeaseId: string | null;
+  /** The last cron point skipped as too late for its catch-up window, and how many were. */
+  lastSkippedDueAt: number | null;
+  skippedCount: number;
+  specHash: string | null;
+  error: string | null;
+  health: Health | null;
+}
+
+/** A state with nothing in it: a schedule pacer has not reconciled yet. */
+export const EMPTY_STATE: ScheduleState = Object.freeze({
+  status: null,
+  lane: null,
+  nextDueAt: null,
+  dueAt: null,
+  escalatesAt: null,
+  lease: null,
+  lastRunAt: null,
+  lastSuccessAt: null,
+  lastDurationMs: null,
+  lastError: null,
+  consecutiveFailures: 0,
+  runCount: 0,
+  lastLeaseId: null,
+  lastSkippedDueAt: null,
+  skippedCount: 0,
+  specHash: null,
+  error: null,
+  health: null,
+});
+
+/** The lease, if it has not lapsed at `now`. */
+export function liveLease(state: ScheduleState, now: number): Lease | null {
+  return state.lease !== null && state.lease.until > now ? state.lease : null;
+}
+
+/**
+ * The schedule's own oldest due point owed — or, when it owes none yet, its next one (a time
+ * after `now`); `null` when it is not planned (paused, invalid, finished, never reconciled).
+ * Under a lease, even a lapsed one, that is the point the lease found owed: the lease's own
+ * point is not served until it completes.
+ */
+export function owedSince(state: ScheduleState): number | null {
+  return state.lease !== null ? state.lease.owedSince : state.nextDueAt;
+}
+
+/**
+ * The lane a schedule is planned in: the one stored with `nextDueAt`, or, for a state that has
+ * none yet, the lane its spec puts it in at `at`. Never a silent default.
+ */
+export function plannedLane(
+  state: ScheduleState,
+  spec: ScheduleSpec,
+  at: number,
+  thresholds: LaneThresholds,
+): Lane {
+  return state.lane ?? laneAt(spec.cadence, spec.lane, at, thresholds);
+}
+
+export function isStatus(value: unknown): value is ScheduleStatus {
+  return (STATUSES as readonly unknown[]).includes(value);
+}
