@@ -5,6 +5,7 @@
  * `CloudPubSubDeadLetterSource*` attributes. {@link readDeadLetterNote} reads either.
  */
 import type { PubSub, Topic } from '@google-cloud/pubsub';
+import type { DeadLetterBus } from './port.js';
 
 export type DeadLetterReason =
   /** The body is not a pacer dispatch message. */
@@ -30,7 +31,7 @@ export interface DeadLetterNote {
 /** Pub/Sub caps attribute values at 1,024 bytes. */
 const ATTRIBUTE_LIMIT = 1_000;
 
-export class DeadLetterPublisher {
+export class DeadLetterPublisher implements DeadLetterBus {
   private topicHandle: Topic | undefined;
 
   constructor(
@@ -48,6 +49,14 @@ export class DeadLetterPublisher {
       batching: { maxMessages: 1 },
       gaxOpts: { timeout: this.timeoutMs },
     });
+    return this.topicHandle.publishMessage(DeadLetterPublisher.messageFor(original, note));
+  }
+
+  /** The dead letter's message: the original data and attributes, with pacer's note added. */
+  static messageFor(
+    original: { data: Buffer; attributes: Record<string, string> },
+    note: DeadLetterNote,
+  ): { data: Buffer; attributes: Record<string, string> } {
     const attributes: Record<string, string> = { ...original.attributes, pacerReason: note.reason };
     if (note.errorCode) attributes.pacerErrorCode = note.errorCode;
     if (note.errorMessage) attributes.pacerErrorMessage = truncate(note.errorMessage);
@@ -57,7 +66,7 @@ export class DeadLetterPublisher {
     if (note.attemptId) attributes.pacerAttemptId = note.attemptId;
     // Pub/Sub refuses a message with no data; keep the original bytes or say there were none.
     const data = original.data.length > 0 ? original.data : Buffer.from('(empty)');
-    return this.topicHandle.publishMessage({ data, attributes });
+    return { data, attributes };
   }
 }
 

@@ -7,10 +7,9 @@ import type { PubSub, Topic } from '@google-cloud/pubsub';
 import type { PerLane } from '../config.js';
 import type { Lane } from '../schedule/lane.js';
 import { encodeMessage, type DispatchMessage } from './message.js';
+import type { DispatchBus, PublishOutcome } from './port.js';
 
-export type PublishOutcome =
-  | { ok: true; message: DispatchMessage; messageId: string }
-  | { ok: false; message: DispatchMessage; error: unknown };
+export type { PublishOutcome };
 
 export interface BusOptions {
   /** Topic per lane (from the topology). */
@@ -19,7 +18,8 @@ export interface BusOptions {
   timeoutMs: number;
 }
 
-export class Bus {
+/** The dispatch bus on Pub/Sub: one topic per lane. */
+export class PubSubBus implements DispatchBus {
   private readonly topics = new Map<Lane, Topic>();
 
   constructor(

@@ -2,9 +2,8 @@
  * Live settings in `pacer/config`, laid over the environment's settings. An invalid document
  * is reported and the last good settings stay in force.
  */
-import type { Firestore } from '@google-cloud/firestore';
 import { applyOverrides, type Settings } from '../config.js';
-import { CONFIG_DOC } from './state.js';
+import type { PlannerStore } from './port.js';
 
 export type LiveSettings =
   | { kind: 'unchanged'; settings: Settings }
@@ -24,9 +23,8 @@ export class LiveConfig {
   }
 
   /** Reads `pacer/config` and returns the settings to use now. */
-  async refresh(db: Firestore): Promise<LiveSettings> {
-    const snapshot = await db.doc(CONFIG_DOC).get();
-    const overrides = snapshot.exists ? (snapshot.data() ?? {}) : {};
+  async refresh(store: Pick<PlannerStore, 'readLiveConfig'>): Promise<LiveSettings> {
+    const overrides = await store.readLiveConfig();
     const raw = JSON.stringify(overrides);
     if (raw === this.lastRaw) return { kind: 'unchanged', settings: this.lastGood };
     this.lastRaw = raw;

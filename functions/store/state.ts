@@ -1,9 +1,18 @@
 /**
- * Where pacer keeps things in Firestore, and the `state` map it owns inside every schedule.
- * In Firestore, times are Timestamps; in code, milliseconds since the epoch.
+ * Where pacer keeps things in Firestore, and how the `state` map (functions/protocol/state.ts)
+ * is stored there: times as Timestamps, read back as milliseconds, a patch written as one
+ * update of `state.*` fields (and its run record in the same write).
  */
-import { Timestamp, type DocumentData } from '@google-cloud/firestore';
-import { isLane, type Lane } from '../schedule/lane.js';
+import {
+  FieldValue,
+  Timestamp,
+  type DocumentData,
+  type DocumentReference,
+  type SetOptions,
+} from '@google-cloud/firestore';
+import type { Patch, RunFields } from '../protocol/patch.js';
+import { isLane } from '../schedule/lane.js';
+import { isStatus, type LastError, type Lease, type ScheduleState } from '../protocol/state.js';
 
 export const SCHEDULES = 'schedules';
 export const RUNS = 'runs';
@@ -12,115 +21,114 @@ export const CONFIG_DOC = 'pacer/config';
 export const PLANNER_DOC = 'pacer/planner';
 export const STATS_DOC = 'pacer/stats';
 
-export const STATUSES = ['active', 'paused', 'finished', 'invalid'] as const;
-export type ScheduleStatus = (typeof STATUSES)[number];
-export type Health = 'ok' | 'failing';
-
-/** A worker's (or a dispatched message's) hold on a schedule. */
-export interface Lease {
-  id: string;
-  /** When it lapses; the schedule is due again from then (its `nextDueAt`). */
-  until: number;
-  /** Deliveries of this lease's message that reached a worker. */
-  attempt: number;
-  dispatchedAt: number;
-  startedAt: number | null;
-  /** A worker is running an attempt right now (set at start, cleared when it fails). */
-  running: boolean;
-  /**
-   * The running attempt's own token: a worker that took over another's attempt writes a new one,
-   * so the first worker's next renewal finds the lease no longer its own and stops.
-   */
-  attemptId: string | null;
-  /**
-   * Where the schedule's own cadence stood when a dead letter's replay took it: after the lease
-   * it is due from here at the earliest, so replaying an old due point never rewinds the
-   * schedule or repeats points served since. `null` for the planner's dispatches.
-   */
-  resumeAt: number | null;
-  /** With `resumeAt`: the schedule's `dueAt` before the replay, put back when the lease ends. */
-  resumeDueAt: number | null;
-}
-
-export interface LastError {
-  code: string;
-  message: string;
-  at: number;
-}
-
-/** pacer's view of a schedule; the operator fields live beside it in the same document. */
-export interface ScheduleState {
-  status: ScheduleStatus | null;
-  /** The lane in force at `nextDueAt` (the lane the planner queries it in). */
-  lane: Lane | null;
-  /** When the planner should next pick it up; while leased, the lease's end. */
-  nextDueAt: number | null;
-  /** The due point the current (or last) lease serves. */
-  dueAt: number | null;
-  /** When a schedule still waiting by then should move to a more urgent lane (see `escalatesAt`). */
-  escalatesAt: number | null;
-  lease: Lease | null;
-  lastRunAt: number | null;
-  lastSuccessAt: number | null;
-  lastDurationMs: number | null;
-  lastError: LastError | null;
-  consecutiveFailures: number;
-  runCount: number;
-  lastLeaseId: string | null;
-  specHash: string | null;
-  error: string | null;
-  health: Health | null;
-}
+/** The TTL field on run history. */
+export const RUN_EXPIRE_FIELD = 'expireAt';
 
 /** Reads `state` from a schedule document, tolerating a missing or partial map. */
 export function readState(data: DocumentData | undefined): ScheduleState {
   const state: Record<string, unknown> = isRecord(data?.state) ? data.state : {};
+  const dueAt = millis(state.dueAt);
   return {
-    status: (STATUSES as readonly unknown[]).includes(state.status)
-      ? (state.status as ScheduleStatus)
-      : null,
+    status: isStatus(state.status) ? state.status : null,
     lane: isLane(state.lane) ? state.lane : null,
     nextDueAt: millis(state.nextDueAt),
-    dueAt: millis(state.dueAt),
+    dueAt,
     escalatesAt: millis(state.escalatesAt),
-    lease: readLease(state.lease),
+    lease: readLease(state.lease, dueAt),
     lastRunAt: millis(state.lastRunAt),
     lastSuccessAt: millis(state.lastSuccessAt),
     lastDurationMs: typeof state.lastDurationMs === 'number' ? state.lastDurationMs : null,
     lastError: readLastError(state.lastError),
-    consecutiveFailures:
-      typeof state.consecutiveFailures === 'number' ? state.consecutiveFailures : 0,
-    runCount: typeof state.runCount === 'number' ? state.runCount : 0,
+    consecutiveFailures: count(state.consecutiveFailures),
+    runCount: count(state.runCount),
     lastLeaseId: typeof state.lastLeaseId === 'string' ? state.lastLeaseId : null,
+    lastSkippedDueAt: millis(state.lastSkippedDueAt),
+    skippedCount: count(state.skippedCount),
     specHash: typeof state.specHash === 'string' ? state.specHash : null,
     error: typeof state.error === 'string' ? state.error : null,
     health: state.health === 'ok' || state.health === 'failing' ? state.health : null,
   };
 }
 
-/**
- * The oldest due point a schedule owes. A schedule whose lease lapsed without completion is due
- * again at the lease's end, but it still owes the point that lease was serving — or, after a
- * dead letter's replay, the point its own cadence stood at before the replay (`resumeAt`),
- * which may still lie ahead.
- */
-export function servedDueAt(state: ScheduleState): number | null {
-  if (state.lease?.resumeAt != null) return state.lease.resumeAt;
-  if (state.lease !== null && state.dueAt !== null) return state.dueAt;
-  return state.nextDueAt;
+/** The `state.*` fields (and run record) a patch writes, as Firestore values. */
+export function stateUpdate(patch: Patch): DocumentData {
+  const update: DocumentData = {};
+  for (const [key, value] of Object.entries(patch.state) as [keyof ScheduleState, unknown][]) {
+    update[`state.${key}`] = stateValue(key, value);
+  }
+  return update;
 }
 
-/**
- * Where a schedule's own cadence stands, for a dead letter's replay to put back when it ends:
- * the point it owes ({@link servedDueAt}) and its `dueAt` — both from before an earlier replay,
- * if its lease still holds the schedule, so replaying twice never anchors on a replayed point.
- */
-export function ownProgress(state: ScheduleState): {
-  resumeAt: number | null;
-  dueAt: number | null;
-} {
-  const dueAt = state.lease?.resumeAt != null ? state.lease.resumeDueAt : state.dueAt;
-  return { resumeAt: servedDueAt(state), dueAt };
+/** A (partial) state as the `state` map of a document, for writing it whole. */
+export function stateFields(state: Partial<ScheduleState>): DocumentData {
+  return Object.fromEntries(
+    Object.entries(stateUpdate({ state })).map(([path, value]) => [
+      path.slice('state.'.length),
+      value,
+    ]),
+  );
+}
+
+/** Anything that writes documents together: a transaction or a batch. */
+export interface PatchWriter {
+  update(ref: DocumentReference, data: DocumentData): unknown;
+  set(ref: DocumentReference, data: DocumentData, options: SetOptions): unknown;
+}
+
+/** Writes a patch in a transaction (or batch): the state update, and the run record if any. */
+export function writePatch(writer: PatchWriter, ref: DocumentReference, patch: Patch): void {
+  if (Object.keys(patch.state).length > 0) writer.update(ref, stateUpdate(patch));
+  if (patch.run) {
+    writer.set(ref.collection(RUNS).doc(patch.run.leaseId), runData(patch.run), { merge: true });
+  }
+}
+
+/** A run record's fields as Firestore values. */
+export function runData(run: NonNullable<Patch['run']>): DocumentData {
+  const data: DocumentData = {};
+  for (const [key, value] of Object.entries(run.fields) as [keyof RunFields, unknown][]) {
+    if (value === undefined) continue;
+    data[key] = TIME_FIELDS.has(key) && typeof value === 'number' ? timestamp(value) : value;
+  }
+  const lastError = run.fields.lastError;
+  if (lastError !== undefined && 'at' in lastError) {
+    data.lastError = { ...lastError, at: timestamp(lastError.at) };
+  }
+  if (run.appendError) {
+    data.errors = FieldValue.arrayUnion({
+      ...run.appendError,
+      at: timestamp(run.appendError.at),
+    });
+  }
+  return data;
+}
+
+const TIME_FIELDS = new Set<string>([
+  'dueAt',
+  'firstStartedAt',
+  'lastStartedAt',
+  'finishedAt',
+  'expireAt',
+]);
+
+function stateValue(key: keyof ScheduleState, value: unknown): unknown {
+  switch (key) {
+    case 'nextDueAt':
+    case 'dueAt':
+    case 'escalatesAt':
+    case 'lastRunAt':
+    case 'lastSuccessAt':
+    case 'lastSkippedDueAt':
+      return timestamp(value as number | null);
+    case 'lease':
+      return value === null ? null : leaseData(value as Lease);
+    case 'lastError': {
+      const error = value as LastError | null;
+      return error === null ? null : { ...error, at: timestamp(error.at) };
+    }
+    default:
+      return value;
+  }
 }
 
 /** Milliseconds → a Firestore Timestamp; `null` stays `null`. */
@@ -134,7 +142,8 @@ export function timestamp(ms: number | null): Timestamp | null {
 export function millis(value: unknown): number | null {
   if (value instanceof Timestamp) return value.toMillis();
   if (isRecord(value) && typeof value.toMillis === 'function') {
-    return (value.toMillis as () => number)();
+    const ms = (value.toMillis as () => unknown)();
+    return typeof ms === 'number' && Number.isFinite(ms) ? ms : null;
   }
   return null;
 }
@@ -143,31 +152,39 @@ export function millis(value: unknown): number | null {
 export function leaseData(lease: Lease): DocumentData {
   return {
     id: lease.id,
+    kind: lease.kind,
     until: timestamp(lease.until),
     attempt: lease.attempt,
     dispatchedAt: timestamp(lease.dispatchedAt),
     startedAt: timestamp(lease.startedAt),
     running: lease.running,
     attemptId: lease.attemptId,
-    resumeAt: timestamp(lease.resumeAt),
-    resumeDueAt: timestamp(lease.resumeDueAt),
+    dueAt: timestamp(lease.dueAt),
+    owedSince: timestamp(lease.owedSince),
   };
 }
 
-function readLease(value: unknown): Lease | null {
+/**
+ * A lease as stored; `null` when it is unreadable. Leases written before `dueAt` and
+ * `owedSince` were kept in the lease served `state.dueAt`.
+ */
+function readLease(value: unknown, stateDueAt: number | null): Lease | null {
   if (!isRecord(value) || typeof value.id !== 'string') return null;
   const until = millis(value.until);
   if (until === null) return null;
+  const dispatchedAt = millis(value.dispatchedAt) ?? until;
+  const dueAt = millis(value.dueAt) ?? stateDueAt ?? dispatchedAt;
   return {
     id: value.id,
+    kind: value.kind === 'replay' ? 'replay' : 'planned',
     until,
-    attempt: typeof value.attempt === 'number' ? value.attempt : 0,
-    dispatchedAt: millis(value.dispatchedAt) ?? until,
+    attempt: count(value.attempt),
+    dispatchedAt,
     startedAt: millis(value.startedAt),
     running: value.running === true,
     attemptId: typeof value.attemptId === 'string' ? value.attemptId : null,
-    resumeAt: millis(value.resumeAt),
-    resumeDueAt: millis(value.resumeDueAt),
+    dueAt,
+    owedSince: millis(value.owedSince) ?? millis(value.resumeAt) ?? dueAt,
   };
 }
 
@@ -178,6 +195,10 @@ function readLastError(value: unknown): LastError | null {
     message: typeof value.message === 'string' ? value.message : '',
     at: millis(value.at) ?? 0,
   };
+}
+
+function count(value: unknown): number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : 0;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -8,7 +8,7 @@ import { join, relative } from 'node:path';
 import { Firestore } from '@google-cloud/firestore';
 import { describe, expect, it } from 'vitest';
 import { QUERY_BUILDERS } from '../../functions/store/queries.js';
-import { RUN_EXPIRE_FIELD } from '../../functions/store/runs.js';
+import { RUN_EXPIRE_FIELD } from '../../functions/store/state.js';
 import { RUNS } from '../../functions/store/state.js';
 
 interface IndexField {

@@ -1,0 +1,313 @@
+/**
+ * The store port on Firestore. Every protocol decision goes through one of two helpers: a
+ * transaction that reads the document(s) and takes `now` from Firestore's read time, or a
+ * conditional write with a precondition on the update time that was read. Nothing here decides
+ * anything: the decisions are in functions/protocol/decisions.ts.
+ */
+import firestore, {
+  FieldValue,
+  type DocumentData,
+  type DocumentReference,
+  type DocumentSnapshot,
+  type Firestore,
+  type Query,
+  type QueryDocumentSnapshot,
+  type Timestamp,
+  type Transaction,
+} from '@google-cloud/firestore';
+import type { ClaimUndo, LetterView, Subject } from '../protocol/decisions.js';
+import { unclaimReplay } from '../protocol/decisions.js';
+import type { Decision } from '../protocol/patch.js';
+import type { PlannerLeaseState, PlannerLeaseWrite } from '../protocol/planner-lease.js';
+import { isLane, type Lane } from '../schedule/lane.js';
+import { validateSchedule } from '../schedule/spec.js';
+import type {
+  ConditionalOutcome,
+  ConditionalWrite,
+  DeadLetterRecord,
+  DeadLetterStore,
+  LetterPatch,
+  PlannerStore,
+  QueryResult,
+  ReplayDecision,
+  ScheduleStore,
+  StoredSchedule,
+  Version,
+} from './port.js';
+import { dueQuery, escalationQuery, inFlightQuery, type ReadMeter } from './queries.js';
+import {
+  CONFIG_DOC,
+  DEAD_LETTERS,
+  millis,
+  PLANNER_DOC,
+  readState,
+  SCHEDULES,
+  STATS_DOC,
+  stateUpdate,
+  timestamp,
+  writePatch,
+} from './state.js';
+
+// A CommonJS export that Node's ESM loader cannot see as a named export.
+const { GrpcStatus } = firestore;
+
+const ADAPTER = 'firestore';
+
+/** How many sub-tick summaries `pacer/stats` keeps (about ten minutes at the defaults). */
+export const RECENT_SUMMARIES = 60;
+
+/** A schedule document as a decision sees it. */
+export function subjectOf(id: string, data: DocumentData): Subject {
+  return { id, data, state: readState(data), validation: validateSchedule(data) };
+}
+
+function stored(doc: QueryDocumentSnapshot): StoredSchedule {
+  return { ...subjectOf(doc.id, doc.data()), version: version(doc.updateTime) };
+}
+
+function version(updateTime: Timestamp): Version {
+  return { adapter: ADAPTER, token: updateTime };
+}
+
+function updateTimeOf(version: Version): Timestamp {
+  if (version.adapter !== ADAPTER) {
+    throw new Error(`a ${version.adapter} version given to the Firestore store`);
+  }
+  return version.token as Timestamp;
+}
+
+/** The store's time of a read (the emulator and Firestore both give one). */
+function readTimeOf(snapshot: DocumentSnapshot): number {
+  return snapshot.readTime.toMillis();
+}
+
+export class FirestoreStore implements ScheduleStore, DeadLetterStore, PlannerStore {
+  constructor(readonly db: Firestore) {}
+
+  private schedule(id: string): DocumentReference {
+    return this.db.collection(SCHEDULES).doc(id);
+  }
+
+  transact<T>(
+    id: string,
+    decide: (subject: Subject | null, now: number) => Decision<T>,
+  ): Promise<T> {
+    const ref = this.schedule(id);
+    return this.db.runTransaction(async (transaction) => {
+      const snapshot = await transaction.get(ref);
+      const subject = snapshot.exists ? subjectOf(id, snapshot.data() ?? {}) : null;
+      const { outcome, patch } = decide(subject, readTimeOf(snapshot));
+      if (patch !== null && subject !== null) writePatch(transaction, ref, patch);
+      return outcome;
+    });
+  }
+
+  async writeIfUnchanged(writes: readonly ConditionalWrite[]): Promise<ConditionalOutcome[]> {
+    if (writes.length === 0) return [];
+    const writer = this.db.bulkWriter({ throttling: false });
+    // A failed precondition is an answer, not a fault: never retry it.
+    writer.onWriteError(
+      (error) => error.code !== GrpcStatus.FAILED_PRECONDITION && error.failedAttempts < 3,
+    );
+    const outcomes = writes.map(async ({ schedule, patch }): Promise<ConditionalOutcome> => {
+      if (patch.run !== undefined) {
+        throw new Error('a conditional write carries no run record (use transact)');
+      }
+      try {
+        const result = await writer.update(this.schedule(schedule.id), stateUpdate(patch), {
+          lastUpdateTime: updateTimeOf(schedule.version),
+        });
+        return { kind: 'written', version: version(result.writeTime) };
+      } catch (error) {
+        if (isPreconditionFailure(error)) return { kind: 'conflict' };
+        // One failed write must not cost the others: report it, go on.
+        return { kind: 'failed', error };
+      }
+    });
+    await writer.close();
+    return Promise.all(outcomes);
+  }
+
+  readDue(lane: Lane, now: number, limit: number, meter: ReadMeter): Promise<QueryResult> {
+    return this.read(dueQuery(this.db, lane, now), limit, meter);
+  }
+
+  countDue(lane: Lane, now: number, meter: ReadMeter): Promise<number> {
+    return countOf(dueQuery(this.db, lane, now), meter);
+  }
+
+  countInFlight(lane: Lane, now: number, meter: ReadMeter): Promise<number> {
+    return countOf(inFlightQuery(this.db, lane, now), meter);
+  }
+
+  readEscalations(lane: Lane, now: number, limit: number, meter: ReadMeter): Promise<QueryResult> {
+    return this.read(escalationQuery(this.db, lane, now), limit, meter);
+  }
+
+  private async read(query: Query, limit: number, meter: ReadMeter): Promise<QueryResult> {
+    const snapshot = await query.limit(limit).get();
+    meter.query(snapshot.size);
+    return { schedules: snapshot.docs.map(stored), readTime: snapshot.readTime.toMillis() };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Dead letters.
+
+  async createDeadLetter(id: string, record: DeadLetterRecord): Promise<'created' | 'exists'> {
+    try {
+      await this.db
+        .collection(DEAD_LETTERS)
+        .doc(id)
+        .create({
+          ...record,
+          dueAt: timestamp(record.dueAt),
+          recordedAt: timestamp(record.recordedAt),
+          replayedAt: null,
+          replayCount: 0,
+        });
+      return 'created';
+    } catch (error) {
+      if ((error as { code?: unknown }).code === GrpcStatus.ALREADY_EXISTS) return 'exists';
+      throw error;
+    }
+  }
+
+  transactReplay<T>(
+    letterId: string,
+    decide: (letter: LetterView | null, subject: Subject | null, now: number) => ReplayDecision<T>,
+  ): Promise<T> {
+    const letterRef = this.db.collection(DEAD_LETTERS).doc(letterId);
+    return this.db.runTransaction(async (transaction) => {
+      const letter = await transaction.get(letterRef);
+      const view = letter.exists ? letterView(letter) : null;
+      const scheduleRef = view?.scheduleId ? this.schedule(view.scheduleId) : null;
+      const schedule = scheduleRef ? await transaction.get(scheduleRef) : null;
+      const subject =
+        schedule?.exists === true ? subjectOf(schedule.id, schedule.data() ?? {}) : null;
+      const decided = decide(view, subject, readTimeOf(letter));
+      if (decided.schedule !== null && scheduleRef !== null && subject !== null) {
+        writePatch(transaction, scheduleRef, decided.schedule);
+      }
+      if (decided.letter !== null && view !== null) {
+        updateLetter(transaction, letterRef, decided.letter);
+      }
+      return decided.outcome;
+    });
+  }
+
+  revertReplay(request: {
+    letterId: string;
+    scheduleId: string;
+    leaseId: string;
+    previous: ClaimUndo;
+  }): Promise<'reverted' | 'started' | 'gone'> {
+    const letterRef = this.db.collection(DEAD_LETTERS).doc(request.letterId);
+    const scheduleRef = this.schedule(request.scheduleId);
+    return this.db.runTransaction(async (transaction) => {
+      const schedule = await transaction.get(scheduleRef);
+      const letter = await transaction.get(letterRef);
+      const subject = schedule.exists ? subjectOf(schedule.id, schedule.data() ?? {}) : null;
+      const { outcome, patch } = unclaimReplay(subject, request);
+      if (patch !== null) writePatch(transaction, scheduleRef, patch);
+      if (outcome !== 'started' && letter.get('replayLeaseId') === request.leaseId) {
+        updateLetter(transaction, letterRef, { kind: 'reopened', leaseId: request.leaseId });
+      }
+      return outcome;
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The planner's own documents.
+
+  transactPlannerLease<T>(
+    decide: (
+      state: PlannerLeaseState,
+      now: number,
+    ) => { outcome: T; write: PlannerLeaseWrite | null },
+  ): Promise<T> {
+    const ref = this.db.doc(PLANNER_DOC);
+    return this.db.runTransaction(async (transaction) => {
+      const snapshot = await transaction.get(ref);
+      const holder = snapshot.get('holder') as unknown;
+      const leaseId = snapshot.get('leaseId') as unknown;
+      const { outcome, write } = decide(
+        {
+          leaseId: typeof leaseId === 'string' ? leaseId : null,
+          holder: typeof holder === 'string' ? holder : null,
+          until: millis(snapshot.get('until')),
+        },
+        readTimeOf(snapshot),
+      );
+      if (write !== null) {
+        transaction.set(
+          ref,
+          {
+            leaseId: write.leaseId,
+            holder: write.holder,
+            until: timestamp(write.until),
+            ...(write.acquiredAt === undefined ? {} : { acquiredAt: timestamp(write.acquiredAt) }),
+            ...(write.releasedAt === undefined ? {} : { releasedAt: timestamp(write.releasedAt) }),
+          },
+          { merge: true },
+        );
+      }
+      return outcome;
+    });
+  }
+
+  async readRecentSummaries<T>(): Promise<T[]> {
+    const snapshot = await this.db.doc(STATS_DOC).get();
+    const recent = snapshot.get('recent') as unknown;
+    return Array.isArray(recent) ? (recent as T[]) : [];
+  }
+
+  async writeRecentSummaries(summaries: readonly object[]): Promise<void> {
+    await this.db
+      .doc(STATS_DOC)
+      .set({ recent: summaries, updatedAt: FieldValue.serverTimestamp() });
+  }
+
+  async readLiveConfig(): Promise<Record<string, unknown>> {
+    const snapshot = await this.db.doc(CONFIG_DOC).get();
+    return snapshot.exists ? (snapshot.data() ?? {}) : {};
+  }
+}
+
+function letterView(letter: DocumentSnapshot): LetterView {
+  const scheduleId = letter.get('scheduleId') as unknown;
+  const lane = letter.get('lane') as unknown;
+  return {
+    scheduleId: typeof scheduleId === 'string' ? scheduleId : null,
+    dueAt: millis(letter.get('dueAt')),
+    lane: isLane(lane) ? lane : null,
+  };
+}
+
+function updateLetter(transaction: Transaction, ref: DocumentReference, patch: LetterPatch): void {
+  if (patch.kind === 'replayed') {
+    transaction.update(ref, {
+      replayedAt: timestamp(patch.at),
+      replayLeaseId: patch.leaseId,
+      replayCount: FieldValue.increment(1),
+    });
+  } else {
+    transaction.update(ref, {
+      replayedAt: null,
+      replayLeaseId: null,
+      replayCount: FieldValue.increment(-1),
+    });
+  }
+}
+
+async function countOf(query: Query, meter: ReadMeter): Promise<number> {
+  const snapshot = await query.count().get();
+  const count = snapshot.data().count;
+  meter.aggregation(count);
+  return count;
+}
+
+/** A write refused because the document changed (or went) since the version it was based on. */
+export function isPreconditionFailure(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return code === GrpcStatus.FAILED_PRECONDITION || code === GrpcStatus.NOT_FOUND;
+}

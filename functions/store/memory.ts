@@ -1,0 +1,617 @@
+/**
+ * The store port in memory, for the simulator and the protocol checker: the same contract as
+ * the Firestore adapter (the conformance suite runs against both). Every document has a version;
+ * a conditional write is refused when its version is no longer current; a transaction reads,
+ * decides and commits atomically, and is retried when a write landed in between, as Firestore's
+ * client retries an aborted transaction.
+ *
+ * How an operation reaches the store is up to a {@link StoreLink}: at once by default; the
+ * simulator and the checker give each operation a latency on their virtual clock, fail it
+ * before or after it lands, or stall it. Reads and writes are counted the way Firestore bills
+ * them, for the simulator's cost line.
+ */
+import type { ClaimUndo, LetterView, Subject } from '../protocol/decisions.js';
+import { unclaimReplay } from '../protocol/decisions.js';
+import { applyPatch, type Decision, type Patch } from '../protocol/patch.js';
+import type { PlannerLeaseState, PlannerLeaseWrite } from '../protocol/planner-lease.js';
+import { EMPTY_STATE, liveLease, type ScheduleState } from '../protocol/state.js';
+import type { Lane } from '../schedule/lane.js';
+import { validateSchedule, type Validation } from '../schedule/spec.js';
+import type {
+  ConditionalOutcome,
+  ConditionalWrite,
+  DeadLetterRecord,
+  DeadLetterStore,
+  PlannerStore,
+  QueryResult,
+  ReplayDecision,
+  ScheduleStore,
+  StoredSchedule,
+  Version,
+} from './port.js';
+import type { ReadMeter } from './queries.js';
+
+const ADAPTER = 'memory';
+
+/** What kind of operation is on its way to the store (for latency and fault injection). */
+export type StoreOperation =
+  'read' | 'commit' | 'query' | 'count' | 'write' | 'deadletter' | 'planner' | 'stats' | 'config';
+
+/**
+ * How an operation reaches the store and its answer comes back. `apply` runs at the store (the
+ * moment the operation lands); the link may delay it, refuse it (reject without applying), or
+ * apply it and lose the answer (reject after applying).
+ */
+export interface StoreLink {
+  send<T>(operation: StoreOperation, id: string | null, apply: () => T): Promise<T>;
+}
+
+/** Every operation lands at once and answers. */
+export const DIRECT_LINK: StoreLink = {
+  send: (_operation, _id, apply) => Promise.resolve().then(apply),
+};
+
+/** A transaction that kept meeting concurrent writes, as Firestore's ABORTED after its retries. */
+export class ContentionError extends Error {
+  readonly code = 10; // gRPC ABORTED, as Firestore reports it
+  constructor(id: string) {
+    super(`transaction on ${id} aborted: too much contention`);
+  }
+}
+
+/** A schedule document in memory. */
+interface MemoryDocument {
+  id: string;
+  /** The operator's fields (never `state`); replaced, never mutated. */
+  data: Readonly<Record<string, unknown>>;
+  state: ScheduleState;
+  version: number;
+}
+
+interface MemoryLetter {
+  record: DeadLetterRecord;
+  replayedAt: number | null;
+  replayLeaseId: string | null;
+  replayCount: number;
+}
+
+/** A write to a schedule, as a {@link WriteListener} sees it. */
+export interface ScheduleWrite {
+  id: string;
+  before: ScheduleState | null;
+  /** `null`: deleted. */
+  after: ScheduleState | null;
+  /** The document's operator fields after the write. */
+  data: Readonly<Record<string, unknown>> | null;
+  /** The protocol's patch, for a protocol write. */
+  patch: Patch | null;
+  cause: 'operator' | 'protocol';
+  /** The store's time of the write. */
+  at: number;
+  /**
+   * The store's time the write was decided at: a transaction's read time (its decision's `now`),
+   * else the time of the write.
+   */
+  decidedAt: number;
+}
+
+/** Called after every write to a schedule (operator writes included). */
+export type WriteListener = (write: ScheduleWrite) => void;
+
+export interface MemoryStoreOptions {
+  /** The store's time: decisions get it as `now`. */
+  now: () => number;
+  link?: StoreLink;
+}
+
+/**
+ * Attempts before a transaction gives up. Firestore queues transactions on a document's lock;
+ * optimistic retries here reach the same end as long as contention is not endless.
+ */
+const TRANSACTION_ATTEMPTS = 25;
+
+const validations = new WeakMap<object, Validation>();
+
+/** `validateSchedule`, remembered per (never mutated) document object. */
+function validationOf(data: Readonly<Record<string, unknown>>): Validation {
+  let validation = validations.get(data);
+  if (validation === undefined) {
+    validation = validateSchedule(data);
+    validations.set(data, validation);
+  }
+  return validation;
+}
+
+/** What every view of one memory store shares. */
+interface MemoryData {
+  usage: { reads: number; writes: number };
+  documents: Map<string, MemoryDocument>;
+  runs: Map<string, Map<string, Record<string, unknown>>>;
+  letters: Map<string, MemoryLetter>;
+  plannerLease: PlannerLeaseState;
+  summaries: object[];
+  liveConfig: Record<string, unknown>;
+  nextVersion: number;
+  /** Bumped by every schedule write: lets same-moment scans share their work. */
+  generation: number;
+  scan: { generation: number; now: number; result: Scan } | null;
+  listeners: WriteListener[];
+  clock: () => number;
+}
+
+export class MemoryStore implements ScheduleStore, DeadLetterStore, PlannerStore {
+  private readonly db: MemoryData;
+
+  constructor(
+    options: MemoryStoreOptions,
+    private readonly link: StoreLink = options.link ?? DIRECT_LINK,
+    shared?: MemoryData,
+  ) {
+    this.db = shared ?? {
+      usage: { reads: 0, writes: 0 },
+      documents: new Map(),
+      runs: new Map(),
+      letters: new Map(),
+      plannerLease: { leaseId: null, holder: null, until: null },
+      summaries: [],
+      liveConfig: {},
+      nextVersion: 1,
+      generation: 0,
+      scan: null,
+      listeners: [],
+      clock: options.now,
+    };
+  }
+
+  /** The same store, reached through another link (each simulated process has its own). */
+  withLink(link: StoreLink): MemoryStore {
+    return new MemoryStore({ now: this.db.clock }, link, this.db);
+  }
+
+  /** Documents read and written, as Firestore bills them. */
+  get usage(): { reads: number; writes: number } {
+    return this.db.usage;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // What operators (and tests) do directly: write documents, read them back.
+
+  /** Writes a schedule's operator fields, keeping its state (a new document: empty state). */
+  put(id: string, data: Readonly<Record<string, unknown>>, state?: ScheduleState): void {
+    const operator = withoutField(data, 'state');
+    const existing = this.db.documents.get(id);
+    this.store(id, operator, state ?? existing?.state ?? EMPTY_STATE, null);
+  }
+
+  /** Deletes a schedule and its run history. */
+  delete(id: string): void {
+    const before = this.db.documents.get(id);
+    if (before === undefined) return;
+    this.db.documents.delete(id);
+    this.db.runs.delete(id);
+    this.db.generation++;
+    this.db.usage.writes++;
+    for (const listener of this.db.listeners) {
+      listener({
+        id,
+        before: before.state,
+        after: null,
+        data: null,
+        patch: null,
+        cause: 'operator',
+        at: this.db.clock(),
+        decidedAt: this.db.clock(),
+      });
+    }
+  }
+
+  /** A schedule as stored now (no billing, no link): for tests, the checker and reports. */
+  peek(id: string): StoredSchedule | null {
+    const document = this.db.documents.get(id);
+    return document === undefined ? null : this.stored(document);
+  }
+
+  ids(): string[] {
+    return [...this.db.documents.keys()];
+  }
+
+  /** A schedule's run records, each with its lease id. */
+  runRecords(id: string): Record<string, unknown>[] {
+    return [...(this.db.runs.get(id) ?? [])].map(([leaseId, record]) => ({ ...record, leaseId }));
+  }
+
+  deadLetters(): {
+    id: string;
+    record: DeadLetterRecord;
+    replayCount: number;
+    replayLeaseId: string | null;
+  }[] {
+    return [...this.db.letters].map(([id, letter]) => ({
+      id,
+      record: letter.record,
+      replayCount: letter.replayCount,
+      replayLeaseId: letter.replayLeaseId,
+    }));
+  }
+
+  setLiveConfig(config: Record<string, unknown>): void {
+    this.db.liveConfig = config;
+  }
+
+  onWrite(listener: WriteListener): void {
+    this.db.listeners.push(listener);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The port.
+
+  async transact<T>(
+    id: string,
+    decide: (subject: Subject | null, now: number) => Decision<T>,
+  ): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const read = await this.link.send('read', id, () => {
+        this.db.usage.reads++;
+        const document = this.db.documents.get(id);
+        return {
+          subject: document === undefined ? null : this.stored(document),
+          version: document?.version ?? 0,
+          now: this.db.clock(),
+        };
+      });
+      const { outcome, patch } = decide(read.subject, read.now);
+      if (patch === null || read.subject === null) return outcome;
+      const committed = await this.link.send('commit', id, () => {
+        if ((this.db.documents.get(id)?.version ?? 0) !== read.version) return false;
+        this.applyPatch(id, patch, read.now);
+        return true;
+      });
+      if (committed) return outcome;
+      if (attempt >= TRANSACTION_ATTEMPTS) throw new ContentionError(id);
+    }
+  }
+
+  async writeIfUnchanged(writes: readonly ConditionalWrite[]): Promise<ConditionalOutcome[]> {
+    return Promise.all(
+      writes.map(async ({ schedule, patch }): Promise<ConditionalOutcome> => {
+        if (patch.run !== undefined) {
+          throw new Error('a conditional write carries no run record (use transact)');
+        }
+        try {
+          return await this.link.send('write', schedule.id, () => {
+            const document = this.db.documents.get(schedule.id);
+            if (document?.version !== versionNumber(schedule.version)) {
+              return { kind: 'conflict' as const };
+            }
+            const written = this.applyPatch(schedule.id, patch);
+            return { kind: 'written' as const, version: memoryVersion(written.version) };
+          });
+        } catch (error) {
+          return { kind: 'failed', error };
+        }
+      }),
+    );
+  }
+
+  readDue(lane: Lane, now: number, limit: number, meter: ReadMeter): Promise<QueryResult> {
+    return this.link.send('query', null, () => {
+      const due = this.scanAt(now).due[lane];
+      const chosen = smallest(due, limit, byDueThenId).map((d) => this.stored(d));
+      meter.query(chosen.length);
+      this.db.usage.reads += Math.max(1, chosen.length);
+      return { schedules: chosen, readTime: this.db.clock() };
+    });
+  }
+
+  countDue(lane: Lane, now: number, meter: ReadMeter): Promise<number> {
+    return this.link.send('count', null, () =>
+      this.counted(this.scanAt(now).due[lane].length, meter),
+    );
+  }
+
+  countInFlight(lane: Lane, now: number, meter: ReadMeter): Promise<number> {
+    return this.link.send('count', null, () =>
+      this.counted(this.scanAt(now).inFlight[lane], meter),
+    );
+  }
+
+  readEscalations(lane: Lane, now: number, limit: number, meter: ReadMeter): Promise<QueryResult> {
+    return this.link.send('query', null, () => {
+      const found: MemoryDocument[] = [];
+      for (const document of this.db.documents.values()) {
+        const { lane: stateLane, escalatesAt } = document.state;
+        if (stateLane === lane && escalatesAt !== null && escalatesAt <= now) found.push(document);
+        if (found.length >= limit) break;
+      }
+      meter.query(found.length);
+      this.db.usage.reads += Math.max(1, found.length);
+      return { schedules: found.map((d) => this.stored(d)), readTime: this.db.clock() };
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Dead letters.
+
+  createDeadLetter(id: string, record: DeadLetterRecord): Promise<'created' | 'exists'> {
+    return this.link.send('deadletter', id, () => {
+      this.db.usage.writes++;
+      if (this.db.letters.has(id)) return 'exists';
+      this.db.letters.set(id, { record, replayedAt: null, replayLeaseId: null, replayCount: 0 });
+      return 'created';
+    });
+  }
+
+  async transactReplay<T>(
+    letterId: string,
+    decide: (letter: LetterView | null, subject: Subject | null, now: number) => ReplayDecision<T>,
+  ): Promise<T> {
+    return this.link.send('deadletter', letterId, () => {
+      const letter = this.db.letters.get(letterId);
+      const view: LetterView | null =
+        letter === undefined
+          ? null
+          : {
+              scheduleId: letter.record.scheduleId,
+              dueAt: letter.record.dueAt,
+              lane: letter.record.lane,
+            };
+      const document = view?.scheduleId ? this.db.documents.get(view.scheduleId) : undefined;
+      this.db.usage.reads += document === undefined ? 1 : 2;
+      const decided = decide(view, document ? this.stored(document) : null, this.db.clock());
+      if (decided.schedule !== null && document !== undefined) {
+        this.applyPatch(document.id, decided.schedule);
+      }
+      if (decided.letter !== null && letter !== undefined) {
+        this.db.usage.writes++;
+        if (decided.letter.kind === 'replayed') {
+          letter.replayedAt = decided.letter.at;
+          letter.replayLeaseId = decided.letter.leaseId;
+          letter.replayCount++;
+        } else {
+          letter.replayedAt = null;
+          letter.replayLeaseId = null;
+          letter.replayCount--;
+        }
+      }
+      return decided.outcome;
+    });
+  }
+
+  revertReplay(request: {
+    letterId: string;
+    scheduleId: string;
+    leaseId: string;
+    previous: ClaimUndo;
+  }): Promise<'reverted' | 'started' | 'gone'> {
+    return this.link.send('deadletter', request.letterId, () => {
+      const document = this.db.documents.get(request.scheduleId);
+      this.db.usage.reads += 2;
+      const { outcome, patch } = unclaimReplay(document ? this.stored(document) : null, request);
+      if (patch !== null) this.applyPatch(request.scheduleId, patch);
+      const letter = this.db.letters.get(request.letterId);
+      if (outcome !== 'started' && letter?.replayLeaseId === request.leaseId) {
+        this.db.usage.writes++;
+        letter.replayedAt = null;
+        letter.replayLeaseId = null;
+        letter.replayCount--;
+      }
+      return outcome;
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The planner's own documents.
+
+  transactPlannerLease<T>(
+    decide: (
+      state: PlannerLeaseState,
+      now: number,
+    ) => { outcome: T; write: PlannerLeaseWrite | null },
+  ): Promise<T> {
+    return this.link.send('planner', null, () => {
+      this.db.usage.reads++;
+      const { outcome, write } = decide({ ...this.db.plannerLease }, this.db.clock());
+      if (write !== null) {
+        this.db.usage.writes++;
+        this.db.plannerLease = { leaseId: write.leaseId, holder: write.holder, until: write.until };
+      }
+      return outcome;
+    });
+  }
+
+  readRecentSummaries<T>(): Promise<T[]> {
+    return this.link.send('stats', null, () => {
+      this.db.usage.reads++;
+      return [...this.db.summaries] as T[];
+    });
+  }
+
+  writeRecentSummaries(summaries: readonly object[]): Promise<void> {
+    return this.link.send('stats', null, () => {
+      this.db.usage.writes++;
+      this.db.summaries = [...summaries];
+    });
+  }
+
+  readLiveConfig(): Promise<Record<string, unknown>> {
+    return this.link.send('config', null, () => {
+      this.db.usage.reads++;
+      return { ...this.db.liveConfig };
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private stored(document: MemoryDocument): StoredSchedule {
+    return {
+      id: document.id,
+      data: document.data,
+      state: document.state,
+      validation: validationOf(document.data),
+      version: memoryVersion(document.version),
+    };
+  }
+
+  private applyPatch(id: string, patch: Patch, decidedAt?: number): MemoryDocument {
+    const document = this.db.documents.get(id);
+    if (document === undefined) throw new Error(`no schedule ${id} to write`);
+    const written = this.store(
+      id,
+      document.data,
+      applyPatch(document.state, patch),
+      patch,
+      decidedAt,
+    );
+    if (patch.run !== undefined) {
+      this.db.usage.writes++;
+      let runs = this.db.runs.get(id);
+      if (runs === undefined) {
+        runs = new Map();
+        this.db.runs.set(id, runs);
+      }
+      const record: Record<string, unknown> = {
+        ...(runs.get(patch.run.leaseId) ?? {}),
+        ...patch.run.fields,
+      };
+      if (patch.run.appendError !== undefined) {
+        const errors = Array.isArray(record.errors) ? (record.errors as unknown[]) : [];
+        record.errors = [...errors, patch.run.appendError];
+      }
+      runs.set(patch.run.leaseId, record);
+    }
+    return written;
+  }
+
+  /** Stores a document; `patch` is the protocol's, `null` for an operator's write. */
+  private store(
+    id: string,
+    data: Readonly<Record<string, unknown>>,
+    state: ScheduleState,
+    patch: Patch | null,
+    decidedAt = this.db.clock(),
+  ): MemoryDocument {
+    const before = this.db.documents.get(id)?.state ?? null;
+    const document: MemoryDocument = { id, data, state, version: this.db.nextVersion++ };
+    this.db.documents.set(id, document);
+    this.db.generation++;
+    this.db.usage.writes++;
+    for (const listener of this.db.listeners) {
+      listener({
+        id,
+        before,
+        after: state,
+        data,
+        patch,
+        cause: patch === null ? 'operator' : 'protocol',
+        at: this.db.clock(),
+        decidedAt,
+      });
+    }
+    return document;
+  }
+
+  private counted(count: number, meter: ReadMeter): number {
+    meter.aggregation(count);
+    this.db.usage.reads += Math.max(1, Math.ceil(count / 1_000));
+    return count;
+  }
+
+  /**
+   * Due and in-flight documents per lane at `now`: one pass over the collection, shared by
+   * every count and due query at the same moment until the next write.
+   */
+  private scanAt(now: number): Scan {
+    if (this.db.scan?.generation === this.db.generation && this.db.scan.now === now) {
+      return this.db.scan.result;
+    }
+    const result: Scan = {
+      due: { high: [], medium: [], low: [] },
+      inFlight: { high: 0, medium: 0, low: 0 },
+    };
+    for (const document of this.db.documents.values()) {
+      const { lane, nextDueAt } = document.state;
+      if (lane === null) continue;
+      if (liveLease(document.state, now) !== null) result.inFlight[lane]++;
+      if (nextDueAt !== null && nextDueAt <= now) result.due[lane].push(document);
+    }
+    this.db.scan = { generation: this.db.generation, now, result };
+    return result;
+  }
+}
+
+interface Scan {
+  due: Record<Lane, MemoryDocument[]>;
+  inFlight: Record<Lane, number>;
+}
+
+/** `data` without `field`. */
+export function withoutField(
+  data: Readonly<Record<string, unknown>>,
+  field: string,
+): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(data).filter(([key]) => key !== field));
+}
+
+function memoryVersion(version: number): Version {
+  return { adapter: ADAPTER, token: version };
+}
+
+function versionNumber(version: Version): number {
+  if (version.adapter !== ADAPTER) {
+    throw new Error(`a ${version.adapter} version given to the memory store`);
+  }
+  return version.token as number;
+}
+
+function byDueThenId(a: MemoryDocument, b: MemoryDocument): number {
+  return (
+    (a.state.nextDueAt ?? 0) - (b.state.nextDueAt ?? 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+  );
+}
+
+/**
+ * The `k` smallest items in order, in O(n log k): a sort of thousands of due documents every
+ * sub-tick would dominate a simulated overload day.
+ */
+export function smallest<T>(items: readonly T[], k: number, compare: (a: T, b: T) => number): T[] {
+  if (k <= 0) return [];
+  if (items.length <= k) return [...items].sort(compare);
+  // A max-heap of the k smallest seen so far; its root is the largest of them.
+  const heap: T[] = [];
+  const siftUp = (index: number) => {
+    let i = index;
+    const item = heap[i] as T;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (compare(heap[parent] as T, item) >= 0) break;
+      heap[i] = heap[parent] as T;
+      i = parent;
+    }
+    heap[i] = item;
+  };
+  const siftDown = () => {
+    let i = 0;
+    const item = heap[0] as T;
+    for (;;) {
+      const left = 2 * i + 1;
+      if (left >= heap.length) break;
+      const right = left + 1;
+      const child =
+        right < heap.length && compare(heap[right] as T, heap[left] as T) > 0 ? right : left;
+      if (compare(heap[child] as T, item) <= 0) break;
+      heap[i] = heap[child] as T;
+      i = child;
+    }
+    heap[i] = item;
+  };
+  for (const item of items) {
+    if (heap.length < k) {
+      heap.push(item);
+      siftUp(heap.length - 1);
+    } else if (compare(item, heap[0] as T) < 0) {
+      heap[0] = item;
+      siftDown();
+    }
+  }
+  return heap.sort(compare);
+}

@@ -1,0 +1,132 @@
+/**
+ * The store port: everything the planner, the workers, the dead-letter function, the reconciler
+ * and the CLI's protocol commands ask of the store, in terms of the protocol's subjects,
+ * decisions and patches. Two adapters implement it — Firestore (./firestore.ts) and memory
+ * (./memory.ts, for the simulator and the protocol checker) — and one conformance suite
+ * (test/functions/store/conformance.ts) holds both to the same contract:
+ *
+ * - `transact` reads one schedule, hands it to a pure decision with the store's time at the
+ *   read, and writes the decision's patch atomically: nothing written in between is lost, and
+ *   the decision never sees a caller's clock;
+ * - `writeIfUnchanged` writes each patch only if its schedule is still at the version read
+ *   (a claim, a screening, an escalation): a change by anyone in between is a `conflict`;
+ * - the queries answer what the planner's indexed queries answer, with the store's read time.
+ */
+import type { ClaimUndo, LetterView, Subject } from '../protocol/decisions.js';
+import type { Decision, Patch } from '../protocol/patch.js';
+import type { PlannerLeaseState, PlannerLeaseWrite } from '../protocol/planner-lease.js';
+import type { Lane } from '../schedule/lane.js';
+import type { ReadMeter } from './queries.js';
+
+/** Which write a conditional write is based on: opaque to everyone but its adapter. */
+export interface Version {
+  readonly adapter: string;
+  readonly token: unknown;
+}
+
+/** A schedule as read, with the version conditional writes are based on. */
+export interface StoredSchedule extends Subject {
+  version: Version;
+}
+
+/** Documents a query returned, and the store's time they were read at. */
+export interface QueryResult {
+  schedules: StoredSchedule[];
+  readTime: number;
+}
+
+export type ConditionalOutcome =
+  | { kind: 'written'; version: Version }
+  /** The schedule changed (or was deleted) since it was read: nothing written. */
+  | { kind: 'conflict' }
+  /** The store did not answer: the write may or may not have landed. */
+  | { kind: 'failed'; error: unknown };
+
+export interface ConditionalWrite {
+  schedule: Pick<StoredSchedule, 'id' | 'version'>;
+  patch: Patch;
+}
+
+export interface ScheduleStore {
+  /**
+   * Reads schedule `id` (`null` when it does not exist), decides, and writes the decision's
+   * patch, in one transaction; `now` is the store's time at the read.
+   */
+  transact<T>(
+    id: string,
+    decide: (subject: Subject | null, now: number) => Decision<T>,
+  ): Promise<T>;
+  /** Writes each patch if its schedule is still at the version read; sent together. */
+  writeIfUnchanged(writes: readonly ConditionalWrite[]): Promise<ConditionalOutcome[]>;
+  /** Up to `limit` schedules of a lane due at `now`, most overdue first. */
+  readDue(lane: Lane, now: number, limit: number, meter: ReadMeter): Promise<QueryResult>;
+  /** How many schedules of a lane are due at `now`. */
+  countDue(lane: Lane, now: number, meter: ReadMeter): Promise<number>;
+  /** How many schedules of a lane hold a lease that has not lapsed at `now`. */
+  countInFlight(lane: Lane, now: number, meter: ReadMeter): Promise<number>;
+  /** Up to `limit` schedules of a lane whose escalation point has passed at `now`. */
+  readEscalations(lane: Lane, now: number, limit: number, meter: ReadMeter): Promise<QueryResult>;
+}
+
+/** What a dead letter records (`deadLetters/{id}`). Times in ms. */
+export interface DeadLetterRecord {
+  reason: string;
+  scheduleId: string | null;
+  leaseId: string | null;
+  lane: Lane | null;
+  dueAt: number | null;
+  attempts: number | null;
+  lastError: { code: string | null; message: string | null } | null;
+  sourceSubscription: string | null;
+  /** The original message: its data as text and its attributes. */
+  message: { data: string; attributes: Record<string, string> };
+  recordedAt: number;
+}
+
+/** What a replay changes on its dead letter. */
+export type LetterPatch =
+  { kind: 'replayed'; leaseId: string; at: number } | { kind: 'reopened'; leaseId: string };
+
+export interface ReplayDecision<T> {
+  outcome: T;
+  schedule: Patch | null;
+  letter: LetterPatch | null;
+}
+
+export interface DeadLetterStore {
+  /** Creates `deadLetters/{id}` unless it exists (a redelivery of the same dead letter). */
+  createDeadLetter(id: string, record: DeadLetterRecord): Promise<'created' | 'exists'>;
+  /**
+   * Reads dead letter `letterId` and its schedule, decides, and writes both, in one transaction;
+   * `now` is the store's time at the read.
+   */
+  transactReplay<T>(
+    letterId: string,
+    decide: (letter: LetterView | null, subject: Subject | null, now: number) => ReplayDecision<T>,
+  ): Promise<T>;
+  /** Undoes a replay claim on schedule `scheduleId` and its letter, in one transaction. */
+  revertReplay(request: {
+    letterId: string;
+    scheduleId: string;
+    leaseId: string;
+    previous: ClaimUndo;
+  }): Promise<'reverted' | 'started' | 'gone'>;
+}
+
+export interface PlannerStore {
+  /**
+   * Reads the planner lease, decides, writes, in one transaction; `now` is the store's time.
+   */
+  transactPlannerLease<T>(
+    decide: (
+      state: PlannerLeaseState,
+      now: number,
+    ) => { outcome: T; write: PlannerLeaseWrite | null },
+  ): Promise<T>;
+  /** The sub-tick summaries kept for `pacer status`. */
+  readRecentSummaries<T>(): Promise<T[]>;
+  /** Replaces them (only the planner writes them, under its lease). */
+  writeRecentSummaries(summaries: readonly object[]): Promise<void>;
+  /** `pacer/config`'s fields, or `{}` when it does not exist. */
+  readLiveConfig(): Promise<Record<string, unknown>>;
+}

@@ -1,0 +1,368 @@
+/**
+ * The store port's contract, run against every adapter: Firestore on the emulator
+ * (firestore.int.test.ts) and memory (memory.test.ts). What the protocol relies on — a
+ * transaction's decision sees the document and the store's time and its patch lands whole; a
+ * conditional write refuses a changed document; the queries answer as the indexed ones do — is
+ * stated once, here.
+ */
+import { describe, expect, it } from 'vitest';
+import { specHash, type Subject } from '../../../functions/protocol/decisions.js';
+import type { Patch } from '../../../functions/protocol/patch.js';
+import {
+  acquirePlanner,
+  releasePlanner,
+  renewPlanner,
+} from '../../../functions/protocol/planner-lease.js';
+import { EMPTY_STATE, type Lease, type ScheduleState } from '../../../functions/protocol/state.js';
+import type {
+  DeadLetterStore,
+  PlannerStore,
+  ScheduleStore,
+} from '../../../functions/store/port.js';
+import { ReadMeter } from '../../../functions/store/queries.js';
+
+export interface StoreHarness {
+  store: ScheduleStore & DeadLetterStore & PlannerStore;
+  /** Writes a schedule document: operator fields and a state. */
+  seed(id: string, data: Record<string, unknown>, state?: Partial<ScheduleState>): Promise<void>;
+  /** The schedule's state as stored, `null` when it does not exist. */
+  state(id: string): Promise<ScheduleState | null>;
+  /** Its run records, times in ms, each with its lease id. */
+  runs(id: string): Promise<Record<string, unknown>[]>;
+  letter(id: string): Promise<{ replayCount: number; replayLeaseId: string | null } | null>;
+  setLiveConfig(fields: Record<string, unknown>): Promise<void>;
+  deleteSchedule(id: string): Promise<void>;
+  /** The store's time now, as well as a test can tell. */
+  now(): number;
+}
+
+const DOCUMENT = {
+  name: 'conformance',
+  cadence: { kind: 'interval', every: '1m' },
+  target: { type: 'http', url: 'https://target.example.com/sync' },
+};
+const MINUTE = 60_000;
+
+function lease(now: number, fields: Partial<Lease> = {}): Lease {
+  return {
+    id: 'L1',
+    kind: 'planned',
+    until: now + MINUTE,
+    attempt: 1,
+    dispatchedAt: now - 1_000,
+    startedAt: now - 500,
+    running: true,
+    attemptId: 'a1',
+    dueAt: now - 2_000,
+    owedSince: now - 3_000,
+    ...fields,
+  };
+}
+
+/** Registers the contract's tests for one adapter; `open` gives a fresh store per test. */
+export function describeStoreConformance(adapter: string, open: () => StoreHarness): void {
+  describe(`the ${adapter} store`, () => {
+    it('hands a transaction the document, its state, its validation and the store’s time', async () => {
+      const h = open();
+      const now = h.now();
+      await h.seed('s', DOCUMENT, { status: 'active', lane: 'high', nextDueAt: now - MINUTE });
+      let seen: { subject: Subject | null; now: number } | undefined;
+      const outcome = await h.store.transact('s', (subject, storeNow) => {
+        seen = { subject, now: storeNow };
+        return { outcome: 'read', patch: null };
+      });
+      expect(outcome).toBe('read');
+      expect(seen?.subject?.id).toBe('s');
+      expect(seen?.subject?.data.name).toBe('conformance');
+      expect(seen?.subject?.validation.ok).toBe(true);
+      expect(seen?.subject?.state).toMatchObject({
+        status: 'active',
+        lane: 'high',
+        nextDueAt: now - MINUTE,
+      });
+      expect(Math.abs((seen?.now ?? 0) - h.now())).toBeLessThan(5_000);
+    });
+
+    it('hands a transaction null for a document that does not exist, and writes nothing', async () => {
+      const h = open();
+      const outcome = await h.store.transact('nobody', (subject) => ({
+        outcome: subject,
+        patch: { state: { status: 'active' } },
+      }));
+      expect(outcome).toBeNull();
+      expect(await h.state('nobody')).toBeNull();
+    });
+
+    it('writes a patch whole: every state field as given, read back exactly, and its run record', async () => {
+      const h = open();
+      const now = h.now();
+      await h.seed('s', DOCUMENT, { status: 'active', lane: 'high', nextDueAt: now });
+      const state: ScheduleState = {
+        ...EMPTY_STATE,
+        status: 'active',
+        lane: 'medium',
+        nextDueAt: now + MINUTE,
+        dueAt: now - MINUTE,
+        escalatesAt: now + 10 * MINUTE,
+        lease: lease(now),
+        lastRunAt: now - 2 * MINUTE,
+        lastSuccessAt: now - 2 * MINUTE + 900,
+        lastDurationMs: 900,
+        lastError: { code: 'target_unavailable', message: '503', at: now - 5_000 },
+        consecutiveFailures: 2,
+        runCount: 7,
+        lastLeaseId: 'L0',
+        lastSkippedDueAt: now - 3 * MINUTE,
+        skippedCount: 1,
+        specHash: specHash(DOCUMENT),
+        error: null,
+        health: 'failing',
+      };
+      const patch: Patch = {
+        state,
+        run: {
+          leaseId: 'L1',
+          fields: {
+            scheduleId: 's',
+            status: 'running',
+            attempt: 1,
+            dueAt: now - 2_000,
+            expireAt: now + 86_400_000,
+          },
+          appendError: { attempt: 1, code: 'x', message: 'first', at: now },
+        },
+      };
+      await h.store.transact('s', () => ({ outcome: null, patch }));
+      expect(await h.state('s')).toEqual(state);
+      await h.store.transact('s', () => ({
+        outcome: null,
+        patch: {
+          state: {
+            lease: {
+              ...lease(now),
+              kind: 'replay',
+              running: false,
+              attemptId: null,
+              startedAt: null,
+            },
+          },
+          run: {
+            leaseId: 'L1',
+            fields: { status: 'retrying', attempt: 2 },
+            appendError: { attempt: 2, code: 'y', message: 'second', at: now + 1 },
+          },
+        },
+      }));
+      expect((await h.state('s'))?.lease).toMatchObject({
+        kind: 'replay',
+        running: false,
+        startedAt: null,
+      });
+      const [run] = await h.runs('s');
+      expect(run).toMatchObject({
+        leaseId: 'L1',
+        scheduleId: 's',
+        status: 'retrying',
+        attempt: 2,
+        dueAt: now - 2_000,
+      });
+      expect((run?.errors as { message: string }[]).map((e) => e.message)).toEqual([
+        'first',
+        'second',
+      ]);
+    });
+
+    it('serializes transactions on one schedule: concurrent increments all land', async () => {
+      const h = open();
+      await h.seed('s', DOCUMENT, { status: 'active', runCount: 0 });
+      await Promise.all(
+        Array.from({ length: 8 }, () =>
+          h.store.transact('s', (subject) => ({
+            outcome: null,
+            patch: { state: { runCount: (subject?.state.runCount ?? 0) + 1 } },
+          })),
+        ),
+      );
+      expect((await h.state('s'))?.runCount).toBe(8);
+    });
+
+    it('writes conditionally: at the version read, never over a change or a deletion', async () => {
+      const h = open();
+      const now = h.now();
+      await h.seed('a', DOCUMENT, { status: 'active', lane: 'high', nextDueAt: now - 1 });
+      await h.seed('b', DOCUMENT, { status: 'active', lane: 'high', nextDueAt: now - 2 });
+      const { schedules } = await h.store.readDue('high', now, 10, new ReadMeter());
+      const read = new Map(schedules.map((s) => [s.id, s]));
+      const a = read.get('a');
+      const b = read.get('b');
+      if (a === undefined || b === undefined) throw new Error('not read');
+      await h.store.transact('a', () => ({ outcome: null, patch: { state: { runCount: 5 } } }));
+      await h.deleteSchedule('b');
+      const [changed, deleted] = await h.store.writeIfUnchanged([
+        { schedule: a, patch: { state: { nextDueAt: now + MINUTE } } },
+        { schedule: b, patch: { state: { nextDueAt: now + MINUTE } } },
+      ]);
+      expect(changed).toEqual({ kind: 'conflict' });
+      expect(deleted).toEqual({ kind: 'conflict' });
+      expect((await h.state('a'))?.nextDueAt).toBe(now - 1);
+
+      const again = (await h.store.readDue('high', now, 10, new ReadMeter())).schedules[0];
+      if (again === undefined) throw new Error('not read again');
+      const [first] = await h.store.writeIfUnchanged([
+        { schedule: again, patch: { state: { lane: 'low' } } },
+      ]);
+      expect(first?.kind).toBe('written');
+      if (first?.kind !== 'written') return;
+      // The version a write returns is the one the next conditional write is based on.
+      const [second] = await h.store.writeIfUnchanged([
+        { schedule: { id: 'a', version: first.version }, patch: { state: { lane: 'medium' } } },
+      ]);
+      expect(second?.kind).toBe('written');
+      expect((await h.state('a'))?.lane).toBe('medium');
+    });
+
+    it('answers the planner’s queries: due by lane, most overdue first; in flight; escalations', async () => {
+      const h = open();
+      const now = h.now();
+      await h.seed('late', DOCUMENT, {
+        status: 'active',
+        lane: 'high',
+        nextDueAt: now - 3 * MINUTE,
+      });
+      await h.seed('later-b', DOCUMENT, {
+        status: 'active',
+        lane: 'high',
+        nextDueAt: now - MINUTE,
+      });
+      await h.seed('later-a', DOCUMENT, {
+        status: 'active',
+        lane: 'high',
+        nextDueAt: now - MINUTE,
+      });
+      await h.seed('future', DOCUMENT, { status: 'active', lane: 'high', nextDueAt: now + MINUTE });
+      await h.seed('medium', DOCUMENT, {
+        status: 'active',
+        lane: 'medium',
+        nextDueAt: now - MINUTE,
+        escalatesAt: now - 1,
+      });
+      await h.seed('held', DOCUMENT, {
+        status: 'active',
+        lane: 'high',
+        nextDueAt: now + MINUTE,
+        lease: lease(now),
+      });
+      await h.seed('lapsed', DOCUMENT, {
+        status: 'active',
+        lane: 'high',
+        nextDueAt: now - 2 * MINUTE,
+        lease: lease(now, { id: 'L9', until: now - 2 * MINUTE }),
+      });
+      const meter = new ReadMeter();
+      const due = await h.store.readDue('high', now, 3, meter);
+      expect(due.schedules.map((s) => s.id)).toEqual(['late', 'lapsed', 'later-a']);
+      expect(Math.abs(due.readTime - h.now())).toBeLessThan(5_000);
+      expect(await h.store.countDue('high', now, meter)).toBe(4);
+      expect(await h.store.countDue('medium', now, meter)).toBe(1);
+      expect(await h.store.countInFlight('high', now, meter)).toBe(1);
+      const escalations = await h.store.readEscalations('medium', now, 10, meter);
+      expect(escalations.schedules.map((s) => s.id)).toEqual(['medium']);
+      expect(meter.documents).toBeGreaterThan(0);
+    });
+
+    it('records a dead letter once, replays it with its schedule in one transaction, and reverts', async () => {
+      const h = open();
+      const now = h.now();
+      await h.seed('s', DOCUMENT, { status: 'active', lane: 'high', nextDueAt: now + MINUTE });
+      const record = {
+        reason: 'permanent_failure',
+        scheduleId: 's',
+        leaseId: 'L1',
+        lane: 'high' as const,
+        dueAt: now - MINUTE,
+        attempts: 1,
+        lastError: { code: 'target_rejected', message: '400' },
+        sourceSubscription: 'pacer-high-push',
+        message: { data: '{}', attributes: {} },
+        recordedAt: now,
+      };
+      expect(await h.store.createDeadLetter('L1', record)).toBe('created');
+      expect(await h.store.createDeadLetter('L1', record)).toBe('exists');
+      const seen = await h.store.transactReplay('L1', (letter, subject, storeNow) => ({
+        outcome: { letter, id: subject?.id, close: Math.abs(storeNow - h.now()) < 5_000 },
+        schedule: {
+          state: {
+            lease: lease(storeNow, {
+              id: 'R1',
+              kind: 'replay',
+              attempt: 0,
+              running: false,
+              attemptId: null,
+              startedAt: null,
+            }),
+          },
+        },
+        letter: { kind: 'replayed', leaseId: 'R1', at: storeNow },
+      }));
+      expect(seen).toEqual({
+        letter: { scheduleId: 's', dueAt: now - MINUTE, lane: 'high' },
+        id: 's',
+        close: true,
+      });
+      expect((await h.state('s'))?.lease?.id).toBe('R1');
+      expect(await h.letter('L1')).toEqual({ replayCount: 1, replayLeaseId: 'R1' });
+      const reverted = await h.store.revertReplay({
+        letterId: 'L1',
+        scheduleId: 's',
+        leaseId: 'R1',
+        previous: { lease: null, nextDueAt: now + MINUTE, escalatesAt: null, lane: 'high' },
+      });
+      expect(reverted).toBe('reverted');
+      expect((await h.state('s'))?.lease).toBeNull();
+      expect(await h.letter('L1')).toEqual({ replayCount: 0, replayLeaseId: null });
+      expect(
+        await h.store.transactReplay('nothing', (letter) => ({
+          outcome: letter,
+          schedule: null,
+          letter: null,
+        })),
+      ).toBeNull();
+    });
+
+    it('holds the planner lease for one holder at a time, at the store’s time', async () => {
+      const h = open();
+      const take = (leaseId: string) =>
+        h.store.transactPlannerLease((state, now) =>
+          acquirePlanner(state, { leaseId, holder: leaseId, forMs: MINUTE }, now),
+        );
+      expect(await take('p1')).toMatchObject({ kind: 'acquired' });
+      expect(await take('p2')).toMatchObject({ kind: 'busy', holder: 'p1' });
+      expect(
+        await h.store.transactPlannerLease((state, now) =>
+          renewPlanner(state, { leaseId: 'p1', forMs: MINUTE }, now),
+        ),
+      ).toBe('renewed');
+      expect(
+        await h.store.transactPlannerLease((state, now) =>
+          renewPlanner(state, { leaseId: 'p2', forMs: MINUTE }, now),
+        ),
+      ).toBe('lost');
+      expect(
+        await h.store.transactPlannerLease((state, now) =>
+          releasePlanner(state, { leaseId: 'p1' }, now),
+        ),
+      ).toBe('released');
+      expect(await take('p2')).toMatchObject({ kind: 'acquired' });
+    });
+
+    it('keeps the sub-tick summaries and reads the live config', async () => {
+      const h = open();
+      expect(await h.store.readRecentSummaries()).toEqual([]);
+      await h.store.writeRecentSummaries([{ subTick: 0 }, { subTick: 1 }]);
+      expect(await h.store.readRecentSummaries()).toEqual([{ subTick: 0 }, { subTick: 1 }]);
+      expect(await h.store.readLiveConfig()).toEqual({});
+      await h.setLiveConfig({ caps: { high: 7 } });
+      expect(await h.store.readLiveConfig()).toEqual({ caps: { high: 7 } });
+    });
+  });
+}
