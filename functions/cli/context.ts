@@ -8,8 +8,9 @@ import type { PubSub } from '@google-cloud/pubsub';
 import type { CloudSchedulerClient } from '@google-cloud/scheduler';
 import { createFirestore, createPubSub } from '../clients.js';
 import { loadSettings, type Env, type Settings } from '../config.js';
+import { FirestoreStore } from '../store/firestore.js';
 import { UsageError } from './errors.js';
-import { createCloudScheduler } from './tick-job.js';
+import { createCloudScheduler } from './scheduler-client.js';
 
 /** Lines for the operator that are not the command's result: progress, hints. Go to stderr. */
 export interface Notes {
@@ -18,6 +19,8 @@ export interface Notes {
 
 export interface CliContext {
   db: Firestore;
+  /** The store port on `db`: every lease decision goes through it, at Firestore's time. */
+  store: FirestoreStore;
   pubsub: PubSub;
   /** Settings from the CLI's environment, `projectId` resolved. */
   settings: Settings;
@@ -67,8 +70,10 @@ export function openContext(
   const firestoreHost = nonEmpty(env.FIRESTORE_EMULATOR_HOST) ?? null;
   const pubsubHost = nonEmpty(env.PUBSUB_EMULATOR_HOST) ?? null;
   let scheduler: CloudSchedulerClient | undefined;
+  const db = createFirestore(env, projectId);
   const context: CliContext = {
-    db: createFirestore(env, projectId),
+    db,
+    store: new FirestoreStore(db),
     pubsub: createPubSub(env, projectId),
     settings: { ...settings, projectId },
     clock: io.clock,

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { DocumentData } from '@google-cloud/firestore';
-import { Bus } from '../bus/publisher.js';
+import { PubSubBus } from '../bus/publisher.js';
 import { replayDeadLetter, type ReplayOutcome } from '../deadletter/replay.js';
 import { perLane } from '../planner/plan.js';
 import { deadLettersQuery, openDeadLettersByRecencyQuery } from '../store/queries.js';
@@ -101,16 +101,15 @@ export type ReplayResult = Extract<ReplayOutcome, { kind: 'replayed' }> & { id: 
  */
 export async function replay(context: CliContext, id: string): Promise<ReplayResult> {
   const topology = describeTopology(context.settings);
-  const bus = new Bus(context.pubsub, {
+  const bus = new PubSubBus(context.pubsub, {
     topics: perLane((lane) => topology.lanes[lane].topic),
     timeoutMs: context.settings.publishTimeoutSeconds * 1_000,
   });
   try {
     const outcome = await replayDeadLetter(
       {
-        db: context.db,
+        store: context.store,
         bus,
-        clock: context.clock,
         newId: randomUUID,
         dispatchGraceMs: context.settings.dispatchGraceSeconds * 1_000,
         thresholds: context.settings.laneThresholds,

@@ -20,7 +20,8 @@ import { formatDuration } from '../schedule/duration.js';
 import { validateSchedule, type Cadence } from '../schedule/spec.js';
 import { iso } from '../schedule/time.js';
 import { runsQuery } from '../store/queries.js';
-import { millis, readState, SCHEDULES, servedDueAt } from '../store/state.js';
+import { owedSince } from '../protocol/state.js';
+import { millis, readState, SCHEDULES } from '../store/state.js';
 import type { CliContext } from './context.js';
 import { describeCadence, describeTarget, ruleInForce } from './describe.js';
 import {
@@ -259,7 +260,7 @@ export async function explainSchedule(
   });
   const spec = validation.ok ? validation.spec : null;
   const rule = spec === null ? null : ruleInForce(spec, now, context.settings.laneThresholds);
-  const owed = state.status === 'active' ? servedDueAt(state) : null;
+  const owed = state.status === 'active' ? owedSince(state) : null;
   const comparison =
     spec === null
       ? null

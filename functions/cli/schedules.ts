@@ -335,7 +335,7 @@ export interface ReconcileOneResult {
 }
 
 export async function reconcileOne(context: CliContext, id: string): Promise<ReconcileOneResult> {
-  const outcome = await reconcileSchedule(context.db, id, reconcileOptions(context));
+  const outcome = await reconcileSchedule(context.store, id, reconcileOptions(context));
   if (outcome.kind === 'missing') throw new OperationError(`no schedule "${id}"`);
   const [row] = await readRows(context, [context.db.collection(SCHEDULES).doc(id)]);
   if (row === undefined) throw new OperationError(`schedule "${id}" was deleted meanwhile`);
@@ -412,7 +412,7 @@ export async function reconcileAll(
     if (ids.length === 0) break;
     const outcomes = await mapLimit(ids, RECONCILE_CONCURRENCY, async (id): Promise<Attempt> => {
       try {
-        const outcome = await reconcileSchedule(context.db, id, reconcileOptions(context));
+        const outcome = await reconcileSchedule(context.store, id, reconcileOptions(context));
         return { kind: 'reconciled', id, outcome };
       } catch (error) {
         // One schedule's failure is reported with its id; the run goes on with the rest.
@@ -469,13 +469,14 @@ export function renderReconciledAll(result: ReconcileAllResult): string {
 // ---------------------------------------------------------------------------------------------
 // Shared.
 
+/** Reconciling decides at Firestore's time (a transaction's read time), never the CLI's clock. */
 function reconcileOptions(context: CliContext) {
-  return { now: context.clock(), thresholds: context.settings.laneThresholds };
+  return { thresholds: context.settings.laneThresholds };
 }
 
 async function reconcileEach(context: CliContext, ids: readonly string[]): Promise<void> {
   await mapLimit(ids, RECONCILE_CONCURRENCY, (id) =>
-    reconcileSchedule(context.db, id, reconcileOptions(context)),
+    reconcileSchedule(context.store, id, reconcileOptions(context)),
   );
 }
 

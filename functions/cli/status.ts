@@ -7,9 +7,7 @@
 import type { Query } from '@google-cloud/firestore';
 import type { SubTickSummary } from '../planner/tick.js';
 import { LANES, type Lane } from '../schedule/lane.js';
-import { countDue, countInFlight } from '../store/claims.js';
 import { failingQuery, openDeadLettersQuery, ReadMeter, statusQuery } from '../store/queries.js';
-import { readRecentSummaries } from '../store/stats.js';
 import { errorMessage } from '../errors.js';
 import { describeTopology } from '../topology.js';
 import type { Backend, CliContext } from './context.js';
@@ -71,13 +69,13 @@ export interface StatusResult {
 }
 
 export async function readStatus(context: CliContext): Promise<StatusResult> {
-  const { db } = context;
+  const { db, store } = context;
   const now = context.clock();
   const meter = new ReadMeter();
   const [due, inFlight, summaries, failing, invalid, openDeadLetters, tickJob] = await Promise.all([
-    Promise.all(LANES.map((lane) => countDue(db, lane, now, meter))),
-    Promise.all(LANES.map((lane) => countInFlight(db, lane, now, meter))),
-    readRecentSummaries<SubTickSummary>(db),
+    Promise.all(LANES.map((lane) => store.countDue(lane, now, meter))),
+    Promise.all(LANES.map((lane) => store.countInFlight(lane, now, meter))),
+    store.readRecentSummaries<SubTickSummary>(),
     countWithExamples(failingQuery(db)),
     countWithExamples(statusQuery(db, 'invalid')),
     count(openDeadLettersQuery(db)),

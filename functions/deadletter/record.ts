@@ -3,20 +3,20 @@
  * so one dead letter per failed lease), the lease released if it is still the one that failed,
  * the schedule marked failing, `deadletter.recorded` logged at ERROR.
  */
-import type { Firestore } from '@google-cloud/firestore';
 import { originalAttributes, readDeadLetterNote } from '../bus/dead-letter.js';
 import { decodeMessage } from '../bus/message.js';
 import { pushedMessage } from '../bus/push.js';
+import type { Clock } from '../clock.js';
 import type { Settings } from '../config.js';
 import type { Logger } from '../log.js';
-import { createDeadLetter } from '../store/dead-letters.js';
-import { releaseAfterDeadLetter } from '../store/runs.js';
+import { release } from '../protocol/decisions.js';
+import type { DeadLetterStore, ScheduleStore } from '../store/port.js';
 
 export interface DeadLetterDeps {
-  db: Firestore;
+  store: ScheduleStore & DeadLetterStore;
   settings: Settings;
   logger: Logger;
-  clock: () => number;
+  clock: Clock;
 }
 
 /** Most of the original message's data kept in the record. */
@@ -26,7 +26,7 @@ export async function recordDeadLetter(
   deps: DeadLetterDeps,
   event: { id?: string; data?: unknown },
 ): Promise<'recorded' | 'already_recorded'> {
-  const now = deps.clock();
+  const now = deps.clock.now();
   const pushed = pushedMessage(event) ?? {
     data: Buffer.from(JSON.stringify(event.data ?? null)),
     attributes: {},
@@ -51,20 +51,25 @@ export async function recordDeadLetter(
   // yet and still logs deadletter.recorded (the ERROR line alerts key on).
   let released: string | null = null;
   if (message) {
-    released = await releaseAfterDeadLetter(deps.db, {
-      scheduleId: message.scheduleId,
-      leaseId: message.leaseId,
-      ...(note.attemptId ? { attemptId: note.attemptId } : {}),
-      now,
-      reason: note.reason,
-      error: lastError && {
-        code: lastError.code ?? 'unexpected',
-        message: lastError.message ?? '',
-      },
-      thresholds: deps.settings.laneThresholds,
-    });
+    const error = lastError && {
+      code: lastError.code ?? 'unexpected',
+      message: lastError.message ?? '',
+    };
+    released = await deps.store.transact(message.scheduleId, (subject, storeNow) =>
+      release(
+        subject,
+        {
+          leaseId: message.leaseId,
+          attemptId: note.attemptId ?? undefined,
+          reason: note.reason,
+          error,
+          thresholds: deps.settings.laneThresholds,
+        },
+        storeNow,
+      ),
+    );
   }
-  const created = await createDeadLetter(deps.db, id, {
+  const created = await deps.store.createDeadLetter(id, {
     reason: note.reason,
     scheduleId: message?.scheduleId ?? null,
     leaseId: message?.leaseId ?? null,

@@ -1,17 +1,18 @@
 /**
- * Replaying a dead letter: its schedule is claimed with a fresh lease and dispatched to its lane
- * again; the dead letter is marked replayed. A schedule that is in flight is left alone.
+ * Replaying a dead letter: its schedule is claimed with a replay lease and dispatched to its lane
+ * again, and the dead letter is marked replayed, in one transaction at the store's time (never
+ * the operator's clock). A schedule that is in flight is left alone. If the message cannot be
+ * published, the claim is given back.
  */
-import type { Firestore } from '@google-cloud/firestore';
-import type { Bus } from '../bus/publisher.js';
+import type { DispatchBus } from '../bus/port.js';
+import { claimReplay } from '../protocol/decisions.js';
 import type { Lane, LaneThresholds } from '../schedule/lane.js';
 import { iso } from '../schedule/time.js';
-import { claimForReplay, revertReplay } from '../store/dead-letters.js';
+import type { DeadLetterStore } from '../store/port.js';
 
 export interface ReplayDeps {
-  db: Firestore;
-  bus: Bus;
-  clock: () => number;
+  store: DeadLetterStore;
+  bus: DispatchBus;
   newId: () => string;
   /** How long the replayed message may wait for a worker (the dispatch grace). */
   dispatchGraceMs: number;
@@ -27,35 +28,41 @@ export type ReplayOutcome =
   | { kind: 'publish_failed'; error: string };
 
 export async function replayDeadLetter(deps: ReplayDeps, id: string): Promise<ReplayOutcome> {
-  const now = deps.clock();
   const leaseId = deps.newId();
-  const claim = await claimForReplay(deps.db, {
-    id,
-    leaseId,
-    now,
-    until: now + deps.dispatchGraceMs,
-    thresholds: deps.thresholds,
+  const claim = await deps.store.transactReplay(id, (letter, subject, now) => {
+    const { outcome, patch } = claimReplay(
+      letter,
+      subject,
+      { leaseId, graceMs: deps.dispatchGraceMs, thresholds: deps.thresholds },
+      now,
+    );
+    return {
+      outcome,
+      schedule: patch,
+      letter: outcome.kind === 'claimed' ? { kind: 'replayed', leaseId, at: now } : null,
+    };
   });
   if (claim.kind !== 'claimed') return claim;
   const [published] = await deps.bus.publish([
     { v: 1, scheduleId: claim.scheduleId, leaseId, dueAt: iso(claim.dueAt), lane: claim.lane },
   ]);
-  if (!published?.ok) {
-    const reverted = await revertReplay(deps.db, {
-      id,
-      scheduleId: claim.scheduleId,
-      leaseId,
-      now,
-      previous: claim.previous,
-    });
-    // The publish reported a failure, yet a worker has the message: it was sent.
-    if (reverted === 'started') {
-      return { kind: 'replayed', scheduleId: claim.scheduleId, leaseId, lane: claim.lane };
-    }
-    return {
-      kind: 'publish_failed',
-      error: String(published?.ok === false ? published.error : 'no outcome'),
-    };
-  }
-  return { kind: 'replayed', scheduleId: claim.scheduleId, leaseId, lane: claim.lane };
+  const replayed = {
+    kind: 'replayed' as const,
+    scheduleId: claim.scheduleId,
+    leaseId,
+    lane: claim.lane,
+  };
+  if (published?.ok) return replayed;
+  const reverted = await deps.store.revertReplay({
+    letterId: id,
+    scheduleId: claim.scheduleId,
+    leaseId,
+    previous: claim.previous,
+  });
+  // The publish reported a failure, yet a worker has the message: it was sent.
+  if (reverted === 'started') return replayed;
+  return {
+    kind: 'publish_failed',
+    error: String(published?.ok === false ? published.error : 'no outcome'),
+  };
 }

@@ -4,9 +4,10 @@
  * planner holds the lease; 500 when the tick failed.
  */
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { http } from '@google-cloud/functions-framework';
-import { Bus } from '../bus/publisher.js';
+import { PubSubBus } from '../bus/publisher.js';
+import { systemClock } from '../clock.js';
+import { FirestoreStore } from '../store/firestore.js';
 import { perLane } from './plan.js';
 import { LiveConfig } from '../store/live-config.js';
 import { traceFields, traceparentFrom } from '../log.js';
@@ -19,15 +20,14 @@ function tickDeps(): TickDeps {
   if (deps === undefined) {
     const { settings, firestore, pubsub, logger, topology, holder } = runtime('planTick');
     deps = {
-      db: firestore,
-      bus: new Bus(pubsub, {
+      store: new FirestoreStore(firestore),
+      bus: new PubSubBus(pubsub, {
         topics: perLane((lane) => topology.lanes[lane].topic),
         timeoutMs: settings.publishTimeoutSeconds * 1_000,
       }),
       config: new LiveConfig(settings),
       logger,
-      clock: Date.now,
-      sleep: (ms) => sleep(ms),
+      clock: systemClock,
       newId: randomUUID,
       holder,
     };

@@ -1,56 +1,50 @@
 /**
  * One planner invocation: take the planner lease, then run sub-ticks until the tick's budget
- * is spent. Each sub-tick counts what is due and in flight per lane, reads exactly the
- * schedules the plan can dispatch (most overdue first), screens them (invalid, paused, cron
- * runs too old to catch up), plans, claims each with a conditional write, publishes the claims
- * to their lane topics and releases the claims whose publish failed. Work per sub-tick is
- * bounded by the caps; nothing here waits for a sync.
+ * is spent. Each sub-tick moves waiting schedules that became more urgent into their lane,
+ * counts what is due and in flight per lane, reads exactly the schedules the plan can dispatch
+ * (most overdue first), screens them, plans, claims each with a conditional write, publishes the
+ * claims to their lane topics and gives back the claims whose publish failed. Work per sub-tick
+ * is bounded by the caps; nothing here waits for a sync.
  *
- * Clock, sleep and ids are injected: the HTTP entry point passes the real ones, the tests a
- * clock they move.
+ * Every change of a schedule is a protocol decision (functions/protocol/decisions.ts) at the
+ * store's time, applied through the store port; clock, ids, store and bus are injected: the HTTP
+ * entry point passes the real ones, the tests and the simulator their own.
  */
-import type { Firestore } from '@google-cloud/firestore';
-import type { Bus } from '../bus/publisher.js';
+import type { DispatchMessage } from '../bus/message.js';
+import type { DispatchBus, PublishOutcome } from '../bus/port.js';
+import type { Clock } from '../clock.js';
 import type { PerLane, Settings } from '../config.js';
+import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import { catchUp, escalatesAt, laneAt, owedDueAt } from '../schedule/cadence.js';
-import { iso } from '../schedule/time.js';
-import { LANES } from '../schedule/lane.js';
-import { validateSchedule, type ScheduleSpec } from '../schedule/spec.js';
 import {
-  claimSchedules,
-  countDue,
-  countInFlight,
+  claim,
   escalate,
-  markInvalid,
-  markPaused,
-  readDue,
-  readEscalations,
-  releaseClaim,
-  resumeAfterReplay,
-  skipMissedRun,
-  type ClaimRequest,
-  type DueSchedule,
-} from '../store/claims.js';
+  screen,
+  unclaim,
+  type ClaimUndo,
+  type Screening,
+} from '../protocol/decisions.js';
+import type { Patch } from '../protocol/patch.js';
+import { acquirePlanner, releasePlanner, renewPlanner } from '../protocol/planner-lease.js';
+import type { Lease } from '../protocol/state.js';
+import { LANES, type Lane } from '../schedule/lane.js';
+import { iso } from '../schedule/time.js';
 import type { LiveConfig } from '../store/live-config.js';
-import {
-  acquirePlannerLease,
-  releasePlannerLease,
-  renewPlannerLease,
-} from '../store/planner-lease.js';
+import type {
+  ConditionalOutcome,
+  PlannerStore,
+  ScheduleStore,
+  StoredSchedule,
+} from '../store/port.js';
 import { ReadMeter } from '../store/queries.js';
-import { servedDueAt } from '../store/state.js';
-import { escalationWhileHeld } from '../store/transitions.js';
-import { appendSummary, readRecentSummaries } from '../store/stats.js';
 import { allocate, perLane, plan, type Candidate } from './plan.js';
 
 export interface TickDeps {
-  db: Firestore;
-  bus: Bus;
+  store: ScheduleStore & PlannerStore;
+  bus: DispatchBus;
   config: LiveConfig;
   logger: Logger;
-  clock: () => number;
-  sleep: (ms: number) => Promise<void>;
+  clock: Clock;
   newId: () => string;
   /** Who is planning, for the planner lease (instance and process). */
   holder: string;
@@ -73,7 +67,7 @@ export interface SubTickSummary {
   lanes: PerLane<LaneSummary>;
   claimed: number;
   conflicts: number;
-  /** Claims Firestore did not accept (not conflicts): they wait for a later sub-tick. */
+  /** Claims the store did not accept (not conflicts): they wait for a later sub-tick. */
   claimFailed: number;
   published: number;
   publishFailed: number;
@@ -83,6 +77,8 @@ export interface SubTickSummary {
   skipped: number;
   /** Schedules moved to a more urgent lane because they waited past a tier boundary. */
   escalated: number;
+  /** Schedules whose step failed on their own (logged as `schedule.error`); the rest went on. */
+  errors: number;
 }
 
 export type TickResult =
@@ -100,17 +96,15 @@ export async function runTick(
   deps: TickDeps,
   options: { traceparent?: string } = {},
 ): Promise<TickResult> {
-  const started = deps.clock();
+  const { clock, store } = deps;
+  const started = clock.now();
   const settings = await liveSettings(deps);
   const leaseId = deps.newId();
   const budgetMs = settings.tickBudgetSeconds * 1_000;
-  const lease = await acquirePlannerLease(deps.db, {
-    leaseId,
-    holder: deps.holder,
-    now: started,
+  const lease = await store.transactPlannerLease((state, now) =>
     // Long enough for the whole tick; a crashed planner's lease lapses before the next minute.
-    until: started + budgetMs + 30_000,
-  });
+    acquirePlanner(state, { leaseId, holder: deps.holder, forMs: budgetMs + 30_000 }, now),
+  );
   if (lease.kind === 'busy') {
     deps.logger.info(
       { event: 'tick.busy', holder: lease.holder, until: iso(lease.until) },
@@ -123,17 +117,16 @@ export async function runTick(
   const subTicks: SubTickSummary[] = [];
   let failedSubTicks = 0;
   try {
-    let recent = await readRecentSummaries<SubTickSummary>(deps.db);
+    let recent = await store.readRecentSummaries<SubTickSummary>();
     for (let index = 0; ; index++) {
       if (index > 0) {
-        const wait = started + index * periodMs - deps.clock();
-        if (wait > 0) await deps.sleep(wait);
-        // Hold the planner lease through this sub-tick; if it lapsed and another planner took
-        // it, that planner plans now.
-        const renewed = await renewPlannerLease(deps.db, {
-          leaseId,
-          until: deps.clock() + periodMs + 30_000,
-        });
+        const wait = started + index * periodMs - clock.now();
+        if (wait > 0) await clock.sleep(wait);
+        // Hold the planner lease through this sub-tick; if it lapsed, another planner may
+        // plan now, and this one stops.
+        const renewed = await store.transactPlannerLease((state, now) =>
+          renewPlanner(state, { leaseId, forMs: periodMs + 30_000 }, now),
+        );
         if (renewed === 'lost') {
           deps.logger.warn(
             { event: 'tick.busy', lost: true },
@@ -145,23 +138,24 @@ export async function runTick(
       try {
         const summary = await runSubTick(deps, settings, index, options.traceparent);
         subTicks.push(summary);
-        recent = await appendSummary(deps.db, recent, summary);
+        recent = [...recent, summary].slice(-RECENT_SUMMARIES);
+        await store.writeRecentSummaries(recent);
       } catch (error) {
-        // One sub-tick's failure (Firestore unavailable, say) must not cost the rest of the
+        // One sub-tick's failure (the store unavailable, say) must not cost the rest of the
         // minute: what it claimed and did not publish is due again after the dispatch grace.
         failedSubTicks++;
         deps.logger.error(
           { event: 'tick.subtick_failed', subTick: index, err: error },
-          `sub-tick ${index} failed: ${(error as Error).message}`,
+          `sub-tick ${index} failed: ${errorMessage(error)}`,
         );
       }
       const nextStart = (index + 1) * periodMs;
-      if (nextStart >= budgetMs || deps.clock() - started >= budgetMs) break;
+      if (nextStart >= budgetMs || clock.now() - started >= budgetMs) break;
     }
   } finally {
-    await releasePlannerLease(deps.db, { leaseId, now: deps.clock() });
+    await store.transactPlannerLease((state, now) => releasePlanner(state, { leaseId }, now));
   }
-  const durationMs = deps.clock() - started;
+  const durationMs = clock.now() - started;
   if (durationMs > budgetMs + periodMs) {
     deps.logger.warn(
       { event: 'alert.tick_slow', scope: 'tick', durationMs, budgetMs },
@@ -171,6 +165,12 @@ export async function runTick(
   return { outcome: 'completed', durationMs, subTicks, failedSubTicks };
 }
 
+/** How many sub-tick summaries `pacer/stats` keeps (about ten minutes at the defaults). */
+export const RECENT_SUMMARIES = 60;
+
+/** Most schedules one sub-tick moves to a more urgent lane (the rest follow next sub-tick). */
+const ESCALATIONS_PER_SUB_TICK = 200;
+
 /** One sub-tick at the clock's current time. */
 export async function runSubTick(
   deps: TickDeps,
@@ -178,105 +178,30 @@ export async function runSubTick(
   index: number,
   traceparent?: string,
 ): Promise<SubTickSummary> {
-  const now = deps.clock();
+  const now = deps.clock.now();
   const meter = new ReadMeter();
-  const { db, logger } = deps;
+  const tally = new Tally();
 
   // Schedules that became more urgent while they waited move to the lane in force first, so
   // they are counted and planned there in this very sub-tick.
-  const escalated = await escalateWaiting(deps, settings, now, meter);
-
+  await escalateWaiting(deps, settings, now, meter, tally);
   const [inFlight, due] = await Promise.all([
-    perLaneAsync((lane) => countInFlight(db, lane, now, meter)),
-    perLaneAsync((lane) => countDue(db, lane, now, meter)),
+    perLaneAsync((lane) => deps.store.countInFlight(lane, now, meter)),
+    perLaneAsync((lane) => deps.store.countDue(lane, now, meter)),
   ]);
-  // Read only what can be dispatched (and one schedule of a lane that gets nothing, for its lag).
-  const allowance = allocate(due, inFlight, settings);
-  const read = await perLaneAsync((lane) =>
-    due[lane] > 0
-      ? readDue(db, lane, now, Math.max(1, allowance[lane]), meter)
-      : Promise.resolve([]),
-  );
-
-  const screened = await screen(
-    deps,
+  const screened = await readAndScreen(deps, settings, now, due, inFlight, meter, tally);
+  const decided = plan(
+    { due, candidates: perLane((lane) => screened.candidates[lane]), inFlight, now },
     settings,
-    LANES.flatMap((lane) => read[lane]),
-    now,
   );
-  const candidates = perLane((lane) => screened.candidates.filter((c) => c.lane === lane));
-  const decided = plan({ due, candidates, inFlight, now }, settings);
-
-  const requests = decided.dispatch.map((candidate): ClaimRequest => {
-    const screenedSchedule = screened.byId.get(candidate.id);
-    if (screenedSchedule === undefined) {
-      throw new Error(`planned ${candidate.id}, which was not screened`);
-    }
-    // Long enough for a worker to pick the message up; the worker then holds the lease by
-    // heartbeat for as long as the sync runs.
-    const until = now + settings.dispatchGraceSeconds * 1_000;
-    const { spec } = screenedSchedule;
-    return {
-      schedule: screenedSchedule.schedule,
-      leaseId: deps.newId(),
-      dueAt: screenedSchedule.serves,
-      until,
-      escalatesAt: escalationWhileHeld(spec, candidate.lane, until, now, settings.laneThresholds),
-      now,
-    };
-  });
-  const outcomes = await claimSchedules(db, requests);
-  const claimed = outcomes.flatMap((outcome) => (outcome.kind === 'claimed' ? [outcome] : []));
-  const claimFailures = outcomes.flatMap((outcome) => (outcome.kind === 'failed' ? [outcome] : []));
-  if (claimFailures.length > 0) {
-    logger.error(
-      { event: 'tick.claim_failed', failed: claimFailures.length, err: claimFailures[0]?.error },
-      `${claimFailures.length} claims could not be written; those schedules wait for the next sub-tick`,
-    );
-  }
-
-  const published = await deps.bus.publish(
-    claimed.map(({ request }) => ({
-      v: 1 as const,
-      scheduleId: request.schedule.id,
-      leaseId: request.leaseId,
-      dueAt: iso(request.dueAt),
-      lane: request.schedule.state.lane ?? 'low',
-    })),
-    traceparent,
-  );
-  let released = 0;
-  const failed = published.flatMap((result, i) =>
-    result.ok ? [] : [{ result, claim: claimed[i] }],
-  );
-  for (const { claim } of failed) {
-    if (claim === undefined) continue;
-    const outcome = await releaseClaim({
-      ref: claim.request.schedule.ref,
-      // Due again from the point it has waited since, so it keeps its place in the queue.
-      dueAt: screened.byId.get(claim.request.schedule.id)?.waitingSince ?? claim.request.dueAt,
-      escalatesAt: claim.request.schedule.state.escalatesAt,
-      writeTime: claim.writeTime,
-    });
-    if (outcome === 'released') released++;
-  }
-  if (failed.length > 0) {
-    const first = failed[0]?.result;
-    logger.error(
-      {
-        event: 'tick.publish_failed',
-        failed: failed.length,
-        released,
-        err: first?.ok === false ? first.error : undefined,
-      },
-      `${failed.length} dispatch messages could not be published; ${released} claims released`,
-    );
-  }
+  const claims = await claimPlanned(deps, settings, decided.dispatch, screened.read, tally);
+  const published = await publishClaims(deps, claims, traceparent);
+  const released = await unclaimUnpublished(deps, claims, published);
 
   const summary: SubTickSummary = {
     at: iso(now),
     subTick: index,
-    durationMs: deps.clock() - now,
+    durationMs: deps.clock.now() - now,
     documentsRead: meter.documents,
     lanes: perLane((lane) => {
       const dispatched = published.filter(
@@ -290,23 +215,32 @@ export async function runSubTick(
         oldestLagMs: decided.lanes[lane].oldestLagMs,
       };
     }),
-    claimed: claimed.length,
-    conflicts: outcomes.filter((outcome) => outcome.kind === 'conflict').length,
-    claimFailed: claimFailures.length,
-    published: published.length - failed.length,
-    publishFailed: failed.length,
+    claimed: claims.length,
+    conflicts: tally.conflicts,
+    claimFailed: tally.claimFailed,
+    published: published.filter((result) => result.ok).length,
+    publishFailed: published.filter((result) => !result.ok).length,
     released,
-    invalid: screened.invalid,
-    paused: screened.paused,
-    skipped: screened.skipped,
-    escalated,
+    invalid: tally.invalid,
+    paused: tally.paused,
+    skipped: tally.skipped,
+    escalated: tally.escalated,
+    errors: tally.errors,
   };
-  report(logger, settings, summary);
+  report(deps.logger, settings, summary);
   return summary;
 }
 
-/** Most schedules one sub-tick moves to a more urgent lane (the rest follow next sub-tick). */
-const ESCALATIONS_PER_SUB_TICK = 200;
+/** Counts of what happened to schedules in one sub-tick. */
+class Tally {
+  conflicts = 0;
+  claimFailed = 0;
+  invalid = 0;
+  paused = 0;
+  skipped = 0;
+  escalated = 0;
+  errors = 0;
+}
 
 /**
  * Moves schedules waiting in the medium and low lanes past the moment they became more urgent
@@ -317,133 +251,247 @@ async function escalateWaiting(
   settings: Settings,
   now: number,
   meter: ReadMeter,
-): Promise<number> {
-  let moved = 0;
+  tally: Tally,
+): Promise<void> {
   for (const lane of ['medium', 'low'] as const) {
-    for (const schedule of await readEscalations(
-      deps.db,
-      lane,
-      now,
-      ESCALATIONS_PER_SUB_TICK,
-      meter,
-    )) {
-      const validation = validateSchedule(schedule.data);
-      if (!validation.ok) {
-        // Out of the escalation query too, or it would come back every sub-tick.
-        await markInvalid(schedule, validation.problems);
-        continue;
-      }
-      const { cadence, lane: explicit } = validation.spec;
-      const laneNow = laneAt(cadence, explicit, now, settings.laneThresholds);
-      const outcome = await escalate(schedule, {
-        lane: laneNow,
-        escalatesAt: escalatesAt(cadence, explicit, now, laneNow, settings.laneThresholds),
-      });
-      if (outcome === 'marked' && laneNow !== lane) moved++;
-    }
+    const read = await deps.store.readEscalations(lane, now, ESCALATIONS_PER_SUB_TICK, meter);
+    const writes = decideEach(deps, read.schedules, tally, (schedule) => {
+      const decided = escalate(schedule, read.readTime, settings.laneThresholds);
+      const outcome = decided.outcome;
+      if (outcome.kind === 'invalid') logInvalid(deps.logger, schedule.id, outcome.problems);
+      return { decided, counts: outcome.kind === 'escalated' && outcome.to !== lane };
+    });
+    const results = await deps.store.writeIfUnchanged(writes.map((w) => w.write));
+    results.forEach((result, i) => {
+      if (result.kind === 'written' && writes[i]?.counts === true) tally.escalated++;
+    });
   }
-  return moved;
 }
 
 interface Screened {
-  schedule: DueSchedule;
-  spec: ScheduleSpec;
-  /** The oldest due point it still owes: how long it has waited (the plan orders by it). */
-  waitingSince: number;
-  /** The due point a dispatch now serves: the latest one owed, the missed ones coalesced. */
-  serves: number;
+  candidates: PerLane<Candidate[]>;
+  /** What was read, by id, for the claims. */
+  read: Map<string, { schedule: StoredSchedule; readTime: number }>;
 }
 
 /**
- * Turns due documents into candidates. A document that fails validation is marked invalid
- * and logged once (it leaves the due index); a disabled one is paused; a cron run missed by
- * more than its catch-up window is skipped to its next occurrence. None of them stops the tick.
+ * Reads only what can be dispatched (and one schedule of a lane that gets nothing, for its lag)
+ * and screens it: candidates for the plan; the rest (invalid, paused, skipped, settled) written
+ * in one go, each conditional on the version read.
  */
-async function screen(
+async function readAndScreen(
   deps: TickDeps,
   settings: Settings,
-  schedules: readonly DueSchedule[],
   now: number,
-) {
-  const candidates: Candidate[] = [];
-  const byId = new Map<string, Screened>();
-  let invalid = 0;
-  let paused = 0;
-  let skipped = 0;
-  for (const schedule of schedules) {
-    const log = deps.logger.child({ scheduleId: schedule.id });
-    const validation = validateSchedule(schedule.data);
-    if (!validation.ok) {
-      if ((await markInvalid(schedule, validation.problems)) === 'marked') {
-        invalid++;
-        log.warn(
-          { event: 'schedule.invalid', problems: validation.problems },
-          `schedule ${schedule.id} is invalid: ${validation.problems.join('; ')}`,
-        );
+  due: PerLane<number>,
+  inFlight: PerLane<number>,
+  meter: ReadMeter,
+  tally: Tally,
+): Promise<Screened> {
+  const allowance = allocate(due, inFlight, settings);
+  const reads = await perLaneAsync((lane) =>
+    due[lane] > 0
+      ? deps.store.readDue(lane, now, Math.max(1, allowance[lane]), meter)
+      : Promise.resolve({ schedules: [], readTime: now }),
+  );
+  const candidates = perLane((): Candidate[] => []);
+  const read = new Map<string, { schedule: StoredSchedule; readTime: number }>();
+  const screenings = new Map<string, Screening>();
+  const writes = LANES.flatMap((lane) =>
+    decideEach(deps, reads[lane].schedules, tally, (schedule) => {
+      const decided = screen(schedule, reads[lane].readTime, settings.laneThresholds);
+      const outcome = decided.outcome;
+      screenings.set(schedule.id, outcome);
+      if (outcome.kind === 'candidate') {
+        candidates[outcome.lane].push({
+          id: schedule.id,
+          dueAt: outcome.waitingSince,
+          lane: outcome.lane,
+        });
+        read.set(schedule.id, { schedule, readTime: reads[lane].readTime });
       }
-      continue;
-    }
-    const spec = validation.spec;
-    if (!spec.enabled) {
-      if ((await markPaused(schedule)) === 'marked') paused++;
-      continue;
-    }
-    // The point this dispatch serves: the latest one owed by now (missed ones coalesce into
-    // it), and the one a cron's catch-up window is judged against. The queue order stays by
-    // the oldest point owed, so a schedule that has waited longest still goes first.
-    const waitingSince = servedDueAt(schedule.state) ?? now;
-    if (waitingSince > now) {
-      // A replay whose lease lapsed with the schedule's own next point still ahead: not due.
-      const lane = laneAt(spec.cadence, spec.lane, waitingSince, settings.laneThresholds);
-      await resumeAfterReplay(schedule, {
-        nextDueAt: waitingSince,
-        dueAt: schedule.state.lease?.resumeDueAt ?? null,
-        lane,
-        escalatesAt: escalatesAt(
-          spec.cadence,
-          spec.lane,
-          waitingSince,
-          lane,
-          settings.laneThresholds,
-        ),
-      });
-      continue;
-    }
-    const dueAt = owedDueAt(spec.cadence, waitingSince, now);
-    const decision = catchUp(spec.cadence, dueAt, now);
-    if (!decision.run) {
-      const lane = laneAt(spec.cadence, spec.lane, decision.nextDueAt, settings.laneThresholds);
-      const outcome = await skipMissedRun(schedule, {
-        nextDueAt: decision.nextDueAt,
-        lane,
-        escalatesAt: escalatesAt(
-          spec.cadence,
-          spec.lane,
-          decision.nextDueAt,
-          lane,
-          settings.laneThresholds,
-        ),
-        skippedDueAt: dueAt,
-      });
-      if (outcome === 'marked') {
-        skipped++;
-        log.warn(
-          {
-            event: 'schedule.skipped',
-            dueAt: iso(dueAt),
-            missedByMs: decision.missedByMs,
-            nextDueAt: iso(decision.nextDueAt),
-          },
-          `skipped the run due ${iso(dueAt)}: missed by more than its catch-up window`,
-        );
-      }
-      continue;
-    }
-    const lane = schedule.state.lane ?? 'low';
-    candidates.push({ id: schedule.id, dueAt: waitingSince, lane });
-    byId.set(schedule.id, { schedule, spec, waitingSince, serves: dueAt });
+      return { decided, counts: true };
+    }),
+  );
+  const results = await deps.store.writeIfUnchanged(writes.map((w) => w.write));
+  results.forEach((result, i) => {
+    const id = writes[i]?.write.schedule.id;
+    const outcome = id === undefined ? undefined : screenings.get(id);
+    if (result.kind !== 'written' || id === undefined || outcome === undefined) return;
+    logScreening(deps.logger, id, outcome, tally);
+  });
+  return { candidates, read };
+}
+
+interface Claimed {
+  schedule: StoredSchedule;
+  lease: Lease;
+  lane: Lane;
+  previous: ClaimUndo;
+  result: ConditionalOutcome;
+}
+
+/** Claims each planned schedule with a conditional write on the version the due query read. */
+async function claimPlanned(
+  deps: TickDeps,
+  settings: Settings,
+  dispatch: readonly Candidate[],
+  read: Screened['read'],
+  tally: Tally,
+): Promise<Claimed[]> {
+  const requests = dispatch.flatMap((candidate) => {
+    const found = read.get(candidate.id);
+    if (found === undefined) throw new Error(`planned ${candidate.id}, which was not read`);
+    const decided = claim(
+      found.schedule,
+      {
+        leaseId: deps.newId(),
+        // Long enough for a worker to pick the message up; the worker then holds the lease by
+        // renewing it for as long as the sync runs.
+        graceMs: settings.dispatchGraceSeconds * 1_000,
+        thresholds: settings.laneThresholds,
+      },
+      found.readTime,
+    );
+    const outcome = decided.outcome;
+    if (outcome.kind !== 'claimed' || decided.patch === null) return [];
+    return [{ schedule: found.schedule, outcome, patch: decided.patch }];
+  });
+  const results = await deps.store.writeIfUnchanged(
+    requests.map(({ schedule, patch }) => ({ schedule, patch })),
+  );
+  const claimed: Claimed[] = [];
+  const failures: unknown[] = [];
+  results.forEach((result, i) => {
+    const request = requests[i];
+    if (request === undefined) return;
+    if (result.kind === 'conflict') tally.conflicts++;
+    if (result.kind === 'failed') failures.push(result.error);
+    if (result.kind !== 'written') return;
+    const { lease, lane, previous } = request.outcome;
+    claimed.push({ schedule: request.schedule, lease, lane, previous, result });
+  });
+  tally.claimFailed = failures.length;
+  if (failures.length > 0) {
+    deps.logger.error(
+      { event: 'tick.claim_failed', failed: failures.length, err: failures[0] },
+      `${failures.length} claims could not be written; those schedules wait for the next sub-tick`,
+    );
   }
-  return { candidates, byId, invalid, paused, skipped };
+  return claimed;
+}
+
+/** Publishes one dispatch message per claim to its lane's topic. */
+function publishClaims(
+  deps: TickDeps,
+  claims: readonly Claimed[],
+  traceparent: string | undefined,
+): Promise<PublishOutcome[]> {
+  const messages = claims.map(({ schedule, lease, lane }): DispatchMessage => ({
+    v: 1,
+    scheduleId: schedule.id,
+    leaseId: lease.id,
+    dueAt: iso(lease.dueAt),
+    lane,
+  }));
+  return deps.bus.publish(messages, traceparent);
+}
+
+/**
+ * Gives back each claim whose message could not be published: the schedule as it was before
+ * (due again at once, its place in the queue kept), conditional on the claim being the last
+ * write, so a worker that did receive the message is never undone.
+ */
+async function unclaimUnpublished(
+  deps: TickDeps,
+  claims: readonly Claimed[],
+  published: readonly PublishOutcome[],
+): Promise<number> {
+  const failed = claims.filter((_claim, i) => published[i]?.ok !== true);
+  if (failed.length === 0) return 0;
+  const results = await deps.store.writeIfUnchanged(
+    failed.flatMap(({ schedule, previous, result }) =>
+      result.kind === 'written'
+        ? [{ schedule: { id: schedule.id, version: result.version }, patch: unclaim(previous) }]
+        : [],
+    ),
+  );
+  const released = results.filter((result) => result.kind === 'written').length;
+  const first = published.find((result) => !result.ok);
+  deps.logger.error(
+    {
+      event: 'tick.publish_failed',
+      failed: failed.length,
+      released,
+      err: first?.ok === false ? first.error : undefined,
+    },
+    `${failed.length} dispatch messages could not be published; ${released} claims given back`,
+  );
+  return released;
+}
+
+/**
+ * Runs a decision for each schedule, on its own: a decision that throws (a document no
+ * decision expected) is logged as `schedule.error` with its id and skipped, and the others go on.
+ */
+function decideEach(
+  deps: TickDeps,
+  schedules: readonly StoredSchedule[],
+  tally: Tally,
+  decide: (schedule: StoredSchedule) => {
+    decided: { patch: Patch | null };
+    counts: boolean;
+  },
+): { write: { schedule: StoredSchedule; patch: Patch }; counts: boolean }[] {
+  return schedules.flatMap((schedule) => {
+    try {
+      const { decided, counts } = decide(schedule);
+      return decided.patch === null ? [] : [{ write: { schedule, patch: decided.patch }, counts }];
+    } catch (error) {
+      tally.errors++;
+      deps.logger.error(
+        { event: 'schedule.error', scheduleId: schedule.id, err: error },
+        `schedule ${schedule.id} could not be planned: ${errorMessage(error)}`,
+      );
+      return [];
+    }
+  });
+}
+
+function logInvalid(logger: Logger, id: string, problems: readonly string[]): void {
+  logger
+    .child({ scheduleId: id })
+    .warn(
+      { event: 'schedule.invalid', problems },
+      `schedule ${id} is invalid: ${problems.join('; ')}`,
+    );
+}
+
+/** Logs (and counts) what screening wrote for a schedule. */
+function logScreening(logger: Logger, id: string, outcome: Screening, tally: Tally): void {
+  switch (outcome.kind) {
+    case 'invalid':
+      tally.invalid++;
+      logInvalid(logger, id, outcome.problems);
+      return;
+    case 'paused':
+      tally.paused++;
+      return;
+    case 'skipped':
+      tally.skipped++;
+      logger.child({ scheduleId: id }).warn(
+        {
+          event: 'schedule.skipped',
+          dueAt: iso(outcome.dueAt),
+          missedByMs: outcome.missedByMs,
+          nextDueAt: iso(outcome.nextDueAt),
+        },
+        `skipped the run due ${iso(outcome.dueAt)}: missed by more than its catch-up window`,
+      );
+      return;
+    default:
+      return;
+  }
 }
 
 /** Logs the summary and raises the alert events operators and metrics key on. */
@@ -486,7 +534,7 @@ function report(logger: Logger, settings: Settings, summary: SubTickSummary): vo
 }
 
 async function liveSettings(deps: TickDeps): Promise<Settings> {
-  const live = await deps.config.refresh(deps.db);
+  const live = await deps.config.refresh(deps.store);
   if (live.kind === 'invalid') {
     deps.logger.error(
       { event: 'config.invalid', problems: live.problems },
@@ -496,9 +544,7 @@ async function liveSettings(deps: TickDeps): Promise<Settings> {
   return live.settings;
 }
 
-async function perLaneAsync<T>(
-  value: (lane: (typeof LANES)[number]) => Promise<T>,
-): Promise<PerLane<T>> {
+async function perLaneAsync<T>(value: (lane: Lane) => Promise<T>): Promise<PerLane<T>> {
   const [high, medium, low] = await Promise.all(LANES.map(value));
   return { high: high as T, medium: medium as T, low: low as T };
 }

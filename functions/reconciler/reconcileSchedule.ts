@@ -9,6 +9,7 @@ import type { Logger } from '../log.js';
 import { runtime } from '../runtime.js';
 import { iso } from '../schedule/time.js';
 import { RECONCILER_FUNCTION } from '../topology.js';
+import { FirestoreStore } from '../store/firestore.js';
 import { SCHEDULES } from '../store/state.js';
 import { reconcileSchedule, type ReconcileOutcome } from './reconcile.js';
 
@@ -69,8 +70,7 @@ cloudEvent(RECONCILER_FUNCTION, async (event: CloudEvent<unknown>) => {
     logger.debug({ subject: event.subject }, 'not a schedule document; ignored');
     return;
   }
-  const outcome = await reconcileSchedule(firestore, id, {
-    now: Date.now(),
+  const outcome = await reconcileSchedule(new FirestoreStore(firestore), id, {
     thresholds: settings.laneThresholds,
   });
   logOutcome(logger, id, outcome);

@@ -2,57 +2,77 @@
  * One push delivery to a lane's worker, by the worker protocol:
  *
  * 1. A malformed message is dead-lettered with its reason and acked.
- * 2. Under the message's lease (one transaction): a deleted schedule is acked; another lease's
- *    message is `stale` (or `duplicate` if this lease already completed) and acked; otherwise
- *    the attempt is counted in Firestore and the lease extended. Too many attempts: dead letter,
- *    release, ack.
- * 3. The syncer runs with an AbortSignal (run time, and lease loss); the lease is renewed every
- *    third of its length; a renewal that finds the lease gone aborts the sync (`lease.lost`).
- * 4. Success completes the run in one transaction conditional on the lease; the next due time
+ * 2. Under the message's lease (one transaction, `start`): a deleted schedule is acked; another
+ *    lease's message is `stale` (or `duplicate` if this lease already ended) and acked; an
+ *    attempt of this lease still running under a live lease is never taken over (acked as a
+ *    duplicate); a paused or invalid schedule calls nothing; otherwise the attempt is counted
+ *    and the lease extended. Past the attempt limit: dead letter, release, ack.
+ * 3. The syncer runs with an AbortSignal (run time, lease loss); the lease is renewed every third
+ *    of its length, and the call is stopped a margin before its confirmed end if renewals do not
+ *    get through (./heartbeat.ts).
+ * 4. Success completes the run in one transaction fenced on the attempt; the next due time
  *    comes from the due point served.
- * 5. A retryable failure is recorded, the lease kept past Pub/Sub's retry backoff, and the
- *    error rethrown: Pub/Sub redelivers. On the last attempt it is dead-lettered instead.
- * 6. A permanent failure is dead-lettered at once, the lease released (the schedule goes on
- *    with its cadence, marked failing), and the message acked.
+ * 5. A retryable failure is recorded, the lease held past Pub/Sub's retry backoff, and the error
+ *    rethrown: Pub/Sub redelivers. On the last attempt it is dead-lettered instead.
+ * 6. A permanent failure is dead-lettered at once, the lease released (the schedule goes on with
+ *    its cadence, marked failing), and the message acked.
  *
- * Resolving acks the message; throwing makes Pub/Sub redeliver it with backoff.
+ * Resolving acks the message; throwing makes Pub/Sub redeliver it with backoff. Every state
+ * change is a decision of functions/protocol/decisions.ts at the store's time.
  */
-import { randomUUID } from 'node:crypto';
-import type { Firestore } from '@google-cloud/firestore';
-import type { DeadLetterPublisher, DeadLetterReason } from '../bus/dead-letter.js';
-import { decodeMessage } from '../bus/message.js';
+import type { DeadLetterReason } from '../bus/dead-letter.js';
+import { decodeMessage, type DispatchMessage } from '../bus/message.js';
+import type { DeadLetterBus } from '../bus/port.js';
 import { pushedMessage, type PushedMessage } from '../bus/push.js';
+import type { Clock } from '../clock.js';
 import type { Settings } from '../config.js';
-import { errorCode, errorMessage, isRetryable, PacerError } from '../errors.js';
+import { errorCode, errorMessage, isRetryable } from '../errors.js';
 import { traceFields, type Logger } from '../log.js';
+import {
+  complete,
+  holdForRetry,
+  release,
+  renew,
+  start,
+  type StartOutcome,
+} from '../protocol/decisions.js';
 import type { Lane } from '../schedule/lane.js';
 import { iso } from '../schedule/time.js';
-import {
-  completeRun,
-  recordRetryableFailure,
-  releaseAfterDeadLetter,
-  renewLease,
-  runExpiry,
-  startAttempt,
-  type FailureRecord,
-} from '../store/runs.js';
+import type { ScheduleStore } from '../store/port.js';
 import type { Topology } from '../topology.js';
-import { startHeartbeat } from './heartbeat.js';
+import { holdLease } from './heartbeat.js';
 import { runSyncer, type SyncerOptions } from './syncer.js';
 
 export interface WorkerDeps {
-  db: Firestore;
-  deadLetters: DeadLetterPublisher;
+  store: ScheduleStore;
+  deadLetters: DeadLetterBus;
   settings: Settings;
   topology: Topology;
   logger: Logger;
-  clock: () => number;
-  sleep: (ms: number) => Promise<void>;
+  clock: Clock;
+  /** Ids for attempts (a random UUID in production). */
+  newId: () => string;
   syncer: SyncerOptions;
 }
 
 export type DeliveryOutcome =
-  'completed' | 'missing' | 'stale' | 'duplicate' | 'invalid' | 'lost' | 'dead_lettered';
+  'completed' | 'missing' | 'stale' | 'duplicate' | 'invalid' | 'paused' | 'lost' | 'dead_lettered';
+
+/** One delivery being handled: what every step needs. */
+interface Delivery {
+  deps: WorkerDeps;
+  lane: Lane;
+  pushed: PushedMessage;
+  message: DispatchMessage;
+  log: Logger;
+  /** This delivery's own attempt token. */
+  attemptId: string;
+}
+
+interface FailureRecord {
+  code: string;
+  message: string;
+}
 
 /** Handles one delivery. Resolves to ack; throws to have Pub/Sub redeliver. */
 export async function handleDelivery(
@@ -60,124 +80,94 @@ export async function handleDelivery(
   lane: Lane,
   event: { id?: string; data?: unknown },
 ): Promise<DeliveryOutcome> {
-  const { db, settings } = deps;
-  const subscription = deps.topology.lanes[lane].subscription;
-  const pushed: PushedMessage = pushedMessage(event) ?? {
-    data: Buffer.from(JSON.stringify(event.data ?? null)),
-    attributes: {},
-    messageId: event.id ?? 'unknown',
-  };
+  const pushed = readPush(event);
   const base = deps.logger.child({
     lane,
     messageId: pushed.messageId,
-    ...traceFields(pushed.attributes.traceparent, settings.projectId),
+    ...traceFields(pushed.attributes.traceparent, deps.settings.projectId),
   });
-
   const decoded = decodeMessage(pushed.data);
-  if (!decoded.ok) {
-    await deps.deadLetters.publish(pushed, {
-      reason: 'malformed',
-      errorCode: 'invalid_message',
-      errorMessage: decoded.reason,
-      attempts: null,
-      sourceSubscription: subscription,
-      sourceMessageId: pushed.messageId,
-    });
-    base.warn(
-      { event: 'sync.malformed', reason: decoded.reason },
-      `malformed message dead-lettered: ${decoded.reason}`,
-    );
-    return 'dead_lettered';
-  }
+  if (!decoded.ok) return deadLetterMalformed(deps, lane, pushed, decoded.reason, base);
 
   const { scheduleId, leaseId } = decoded.message;
-  const log = base.child({ scheduleId, leaseId });
-  const leaseMs = settings.leaseSeconds * 1_000;
+  const delivery: Delivery = {
+    deps,
+    lane,
+    pushed,
+    message: decoded.message,
+    log: base.child({ scheduleId, leaseId }),
+    attemptId: deps.newId(),
+  };
+  const sentAt = deps.clock.now();
+  const started = await startAttempt(delivery);
+  if (started.kind !== 'started') return answerUnstarted(delivery, started);
+  return runAttempt(delivery, started, sentAt);
+}
 
-  /** Dead-letters this message and releases its lease; the schedule goes on with its cadence. */
-  const giveUp = async (
-    reason: DeadLetterReason,
-    attempts: number,
-    failure: FailureRecord | null,
-    /** The attempt that failed, when one ran: the release is fenced on it. */
-    attemptId?: string,
-  ) => {
-    // Published before the release: if the worker dies in between, the dead-letter function
-    // still records it and releases the lease.
-    await deps.deadLetters.publish(pushed, {
-      reason,
-      errorCode: failure?.code ?? null,
-      errorMessage: failure?.message ?? null,
-      attempts,
-      sourceSubscription: subscription,
-      sourceMessageId: pushed.messageId,
-      attemptId: attemptId ?? null,
-    });
-    const released = await releaseAfterDeadLetter(db, {
-      scheduleId,
-      leaseId,
-      ...(attemptId === undefined ? {} : { attemptId }),
-      now: deps.clock(),
-      reason,
-      error: failure,
-      thresholds: settings.laneThresholds,
-    });
-    if (released === 'not_held' && attemptId !== undefined) {
-      // A redelivery took this attempt over; its own attempt decides the schedule's fate.
-      log.warn(
-        { event: 'lease.lost', reason, attempts },
-        `gave up on ${scheduleId} (${reason}), but another attempt runs the lease now; left to it`,
-      );
-      return 'lost' as const;
+/** The pushed message, or the event's own data when it carries none. */
+function readPush(event: { id?: string; data?: unknown }): PushedMessage {
+  return (
+    pushedMessage(event) ?? {
+      data: Buffer.from(JSON.stringify(event.data ?? null)),
+      attributes: {},
+      messageId: event.id ?? 'unknown',
     }
-    log.error(
-      {
-        event: 'sync.failed',
-        final: true,
-        reason,
-        attempts,
-        code: failure?.code,
-        error: failure?.message,
-      },
-      `gave up on ${scheduleId} after ${attempts} attempt(s) (${reason}): ${failure?.message ?? 'no error recorded'}`,
-    );
-    return 'dead_lettered' as const;
-  };
+  );
+}
 
-  const heartbeatMs = Math.max(1_000, Math.floor(leaseMs / 3));
-  // This delivery's own token: if it takes over an attempt, the other worker stops.
-  const attemptId = randomUUID();
-  const thresholds = settings.laneThresholds;
-  let startedAt = deps.clock();
-  const tryStart = (takeOverUntil?: number) => {
-    startedAt = deps.clock();
-    return startAttempt(db, {
-      scheduleId,
-      leaseId,
-      attemptId,
-      now: startedAt,
-      leaseMs,
-      maxAttempts: settings.maxAttempts,
-      expireAt: runExpiry(startedAt, settings.runHistoryDays),
-      thresholds,
-      ...(takeOverUntil === undefined ? {} : { takeOverUntil }),
-    });
-  };
-  let start = await tryStart();
-  if (start.kind === 'running') {
-    // Another delivery of this message is running (at-least-once delivery), or its worker died
-    // before the lease lapsed. Its heartbeat tells which: a running copy renews the lease within
-    // a renewal period; if the lease has not moved after one and a half, take over.
-    await deps.sleep(heartbeatMs * 1.5);
-    start = await tryStart(start.until);
-  }
-  switch (start.kind) {
+async function deadLetterMalformed(
+  deps: WorkerDeps,
+  lane: Lane,
+  pushed: PushedMessage,
+  reason: string,
+  log: Logger,
+): Promise<DeliveryOutcome> {
+  await deps.deadLetters.publish(pushed, {
+    reason: 'malformed',
+    errorCode: 'invalid_message',
+    errorMessage: reason,
+    attempts: null,
+    sourceSubscription: deps.topology.lanes[lane].subscription,
+    sourceMessageId: pushed.messageId,
+  });
+  log.warn({ event: 'sync.malformed', reason }, `malformed message dead-lettered: ${reason}`);
+  return 'dead_lettered';
+}
+
+/** The start decision under the message's lease. */
+function startAttempt(delivery: Delivery): Promise<StartOutcome> {
+  const { deps, message, attemptId } = delivery;
+  const { settings } = deps;
+  return deps.store.transact(message.scheduleId, (subject, now) =>
+    start(
+      subject,
+      {
+        leaseId: message.leaseId,
+        attemptId,
+        leaseMs: settings.leaseSeconds * 1_000,
+        maxAttempts: settings.maxAttempts,
+        expireAt: now + settings.runHistoryDays * 86_400_000,
+        thresholds: settings.laneThresholds,
+      },
+      now,
+    ),
+  );
+}
+
+/** Answers a delivery that starts nothing: acked, except what gives up (dead letter). */
+async function answerUnstarted(
+  delivery: Delivery,
+  started: Exclude<StartOutcome, { kind: 'started' }>,
+): Promise<DeliveryOutcome> {
+  const { log, message } = delivery;
+  const { scheduleId, leaseId } = message;
+  switch (started.kind) {
     case 'missing':
       log.info({ event: 'sync.missing' }, `schedule ${scheduleId} no longer exists; message acked`);
       return 'missing';
     case 'stale':
       log.info(
-        { event: 'sync.stale', currentLeaseId: start.currentLeaseId },
+        { event: 'sync.stale', currentLeaseId: started.currentLeaseId },
         `lease ${leaseId} no longer holds ${scheduleId}; message acked`,
       );
       return 'stale';
@@ -187,169 +177,256 @@ export async function handleDelivery(
         `lease ${leaseId} already finished ${scheduleId}; message acked`,
       );
       return 'duplicate';
-    case 'invalid':
-      log.warn(
-        { event: 'schedule.invalid', problems: start.problems },
-        `schedule ${scheduleId} is invalid: ${start.problems.join('; ')}`,
-      );
-      return 'invalid';
-    case 'exhausted': {
-      const last = start.state.lastError;
-      return giveUp(
-        'attempts_exhausted',
-        start.attempts,
-        last && { code: last.code, message: last.message },
-      );
-    }
     case 'running':
+      // A live attempt of this lease runs (at-least-once delivery). If its worker died, the
+      // lease lapses at its end and the planner dispatches again; it is never taken over live.
       log.info(
-        { event: 'sync.duplicate', inProgress: true },
+        { event: 'sync.duplicate', inProgress: true, until: iso(started.until) },
         `another delivery of lease ${leaseId} is syncing ${scheduleId}; message acked`,
       );
       return 'duplicate';
-    case 'started':
-      break;
+    case 'invalid':
+      log.warn(
+        { event: 'schedule.invalid', problems: started.problems },
+        `schedule ${scheduleId} is invalid: ${started.problems.join('; ')}`,
+      );
+      return 'invalid';
+    case 'paused':
+      log.info(
+        { event: 'sync.paused' },
+        `schedule ${scheduleId} is paused; nothing called, message acked`,
+      );
+      return 'paused';
+    case 'exhausted': {
+      const last = started.lastError;
+      return giveUp(
+        delivery,
+        'attempts_exhausted',
+        started.attempts,
+        last && { code: last.code, message: last.message },
+      );
+    }
   }
+}
 
-  const { spec, attempt, dueAt } = start;
-  const run = log.child({ attempt });
+/** Runs a started attempt: the call under a held lease, then its outcome. */
+async function runAttempt(
+  delivery: Delivery,
+  started: Extract<StartOutcome, { kind: 'started' }>,
+  sentAt: number,
+): Promise<DeliveryOutcome> {
+  const { deps, lane, message, attemptId } = delivery;
+  const { settings, clock } = deps;
+  const { spec, attempt, dueAt } = started;
+  const run = delivery.log.child({ attempt });
   run.info(
-    { event: 'sync.started', dueAt: iso(dueAt), lateMs: startedAt - dueAt },
-    `syncing ${scheduleId} (attempt ${attempt}, due ${iso(dueAt)})`,
+    { event: 'sync.started', dueAt: iso(dueAt), lateMs: started.startedAt - dueAt },
+    `syncing ${message.scheduleId} (attempt ${attempt}, due ${iso(dueAt)})`,
   );
 
-  const leaseLost = new AbortController();
-  const maxRunMs = (spec.maxRunSeconds ?? settings.defaultMaxRunSeconds) * 1_000;
-  // The lease's end as last confirmed by Firestore: past it, someone else may hold the lease.
-  let confirmedUntil = startedAt + leaseMs;
-  const heartbeat = startHeartbeat(
-    heartbeatMs,
-    async () => {
-      const renewed = await renewLease(db, {
-        scheduleId,
-        leaseId,
-        attemptId,
-        now: deps.clock(),
-        leaseMs,
-        thresholds,
-      });
-      if (renewed.kind === 'lost') {
-        leaseLost.abort(
-          new PacerError('lease_lost', `lease ${leaseId} was taken while the sync ran`),
-        );
-      } else {
-        confirmedUntil = renewed.until;
-      }
-    },
-    (error) => {
-      // A renewal that could not reach Firestore: the lease still has time; try again next beat.
+  const leaseMs = settings.leaseSeconds * 1_000;
+  const hold = holdLease({
+    clock,
+    leaseMs,
+    confirmedFrom: sentAt,
+    renew: () =>
+      deps.store
+        .transact(message.scheduleId, (subject, now) =>
+          renew(
+            subject,
+            { leaseId: message.leaseId, attemptId, leaseMs, thresholds: settings.laneThresholds },
+            now,
+          ),
+        )
+        .then((renewed) => renewed.kind),
+    onRenewFailed: (error) => {
+      // The store did not answer: the lease still has time; the next renewal tries again.
       run.warn(
         { event: 'lease.renew_failed', err: error },
         `could not renew lease: ${errorMessage(error)}`,
       );
     },
-    () => {
-      if (deps.clock() >= confirmedUntil && !leaseLost.signal.aborted) {
-        leaseLost.abort(
-          new PacerError('lease_lost', `could not renew lease ${leaseId} before it lapsed`),
-        );
-      }
-    },
-  );
-
+  });
+  const maxRunMs = (spec.maxRunSeconds ?? settings.defaultMaxRunSeconds) * 1_000;
+  const callStarted = clock.now();
   let result: Record<string, unknown>;
   try {
     result = await runSyncer(
       spec.target,
       {
-        scheduleId,
-        leaseId,
+        scheduleId: message.scheduleId,
+        leaseId: message.leaseId,
         dueAt,
         lane,
         attempt,
         payload: spec.payload ?? {},
-        signal: AbortSignal.any([leaseLost.signal, AbortSignal.timeout(maxRunMs)]),
+        signal: AbortSignal.any([hold.signal, clock.timeout(maxRunMs)]),
         logger: run,
       },
       deps.syncer,
     );
   } catch (error) {
-    await heartbeat.stop();
-    if (leaseLost.signal.aborted) {
+    await hold.stop();
+    if (hold.signal.aborted) {
       run.warn(
         { event: 'lease.lost' },
-        `lost the lease on ${scheduleId}; sync aborted, not completed`,
+        `lost the lease on ${message.scheduleId}; sync stopped, not completed`,
       );
       return 'lost';
     }
-    const failure = { code: errorCode(error), message: errorMessage(error) };
-    if (!isRetryable(error)) return giveUp('permanent_failure', attempt, failure, attemptId);
-    if (attempt >= settings.maxAttempts) {
-      return giveUp('attempts_exhausted', attempt, failure, attemptId);
-    }
-
-    const retry = deps.topology.lanes[lane].retry;
-    const recorded = await recordRetryableFailure(db, {
-      scheduleId,
-      leaseId,
-      attemptId,
-      thresholds,
-      now: deps.clock(),
-      // Past the longest backoff, so the planner leaves the schedule to Pub/Sub's retries.
-      keepUntil: deps.clock() + (retry.maximumBackoffSeconds + settings.leaseSeconds) * 1_000,
-      attempt,
-      error: failure,
-    });
-    if (recorded === 'lost') {
-      run.warn(
-        { event: 'lease.lost' },
-        `lost the lease on ${scheduleId} while recording a failure`,
-      );
-      return 'lost';
-    }
-    run.warn(
-      {
-        event: 'sync.failed',
-        final: false,
-        code: failure.code,
-        error: failure.message,
-        maxAttempts: settings.maxAttempts,
-      },
-      `sync of ${scheduleId} failed (attempt ${attempt} of ${settings.maxAttempts}), will be retried: ${failure.message}`,
-    );
-    throw error;
+    return failAttempt(delivery, attempt, error, run);
   }
-  await heartbeat.stop();
+  await hold.stop();
+  return completeAttempt(delivery, started, result, clock.now() - callStarted, run);
+}
 
-  const finishedAt = deps.clock();
-  const done = await completeRun(db, {
-    scheduleId,
-    leaseId,
-    attemptId,
-    now: finishedAt,
-    dueAt,
-    startedAt,
-    attempt,
-    thresholds: settings.laneThresholds,
-    detail: result,
-  });
+/** Success: the run completes, fenced on the attempt. */
+async function completeAttempt(
+  delivery: Delivery,
+  started: Extract<StartOutcome, { kind: 'started' }>,
+  result: Record<string, unknown>,
+  durationMs: number,
+  run: Logger,
+): Promise<DeliveryOutcome> {
+  const { deps, message, attemptId } = delivery;
+  const done = await deps.store.transact(message.scheduleId, (subject, now) =>
+    complete(
+      subject,
+      {
+        leaseId: message.leaseId,
+        attemptId,
+        startedAt: started.startedAt,
+        thresholds: deps.settings.laneThresholds,
+        detail: result,
+      },
+      now,
+    ),
+  );
   if (done.kind === 'lost') {
     run.warn(
       { event: 'lease.lost' },
-      `the sync of ${scheduleId} finished after its lease was taken; not recorded`,
+      `the sync of ${message.scheduleId} finished after its lease was taken; not recorded`,
     );
     return 'lost';
   }
   run.info(
     {
       event: 'sync.completed',
-      durationMs: finishedAt - startedAt,
-      lateMs: startedAt - dueAt,
+      durationMs,
+      lateMs: started.startedAt - started.dueAt,
       nextDueAt: done.nextDueAt === null ? null : iso(done.nextDueAt),
       status: done.status,
       detail: result,
     },
-    `synced ${scheduleId} in ${finishedAt - startedAt} ms; next ${done.nextDueAt === null ? done.status : iso(done.nextDueAt)}`,
+    `synced ${message.scheduleId} in ${durationMs} ms; next ${done.nextDueAt === null ? done.status : iso(done.nextDueAt)}`,
   );
   return 'completed';
+}
+
+/** A failed attempt: retried by Pub/Sub while attempts are left, else given up. */
+async function failAttempt(
+  delivery: Delivery,
+  attempt: number,
+  error: unknown,
+  run: Logger,
+): Promise<DeliveryOutcome> {
+  const { deps, lane, message, attemptId } = delivery;
+  const { settings } = deps;
+  const failure = { code: errorCode(error), message: errorMessage(error) };
+  if (!isRetryable(error))
+    return giveUp(delivery, 'permanent_failure', attempt, failure, attemptId);
+  if (attempt >= settings.maxAttempts) {
+    return giveUp(delivery, 'attempts_exhausted', attempt, failure, attemptId);
+  }
+  const retry = deps.topology.lanes[lane].retry;
+  const held = await deps.store.transact(message.scheduleId, (subject, now) =>
+    holdForRetry(
+      subject,
+      {
+        leaseId: message.leaseId,
+        attemptId,
+        // Past the longest backoff, so the planner leaves the schedule to Pub/Sub's retries.
+        holdMs: (retry.maximumBackoffSeconds + settings.leaseSeconds) * 1_000,
+        error: failure,
+        thresholds: settings.laneThresholds,
+      },
+      now,
+    ),
+  );
+  if (held === 'lost') {
+    run.warn(
+      { event: 'lease.lost' },
+      `lost the lease on ${message.scheduleId} while recording a failure`,
+    );
+    return 'lost';
+  }
+  run.warn(
+    {
+      event: 'sync.failed',
+      final: false,
+      code: failure.code,
+      error: failure.message,
+      maxAttempts: settings.maxAttempts,
+    },
+    `sync of ${message.scheduleId} failed (attempt ${attempt} of ${settings.maxAttempts}), will be retried: ${failure.message}`,
+  );
+  throw error;
+}
+
+/**
+ * Dead-letters the message and releases its lease; the schedule goes on with its cadence. The
+ * dead letter is published first: if the worker dies before the release, the dead-letter
+ * function still records it and releases the lease.
+ */
+async function giveUp(
+  delivery: Delivery,
+  reason: DeadLetterReason,
+  attempts: number,
+  failure: FailureRecord | null,
+  /** The attempt that failed, when one ran: the release is fenced on it. */
+  attemptId?: string,
+): Promise<DeliveryOutcome> {
+  const { deps, lane, message, pushed, log } = delivery;
+  await deps.deadLetters.publish(pushed, {
+    reason,
+    errorCode: failure?.code ?? null,
+    errorMessage: failure?.message ?? null,
+    attempts,
+    sourceSubscription: deps.topology.lanes[lane].subscription,
+    sourceMessageId: pushed.messageId,
+    attemptId: attemptId ?? null,
+  });
+  const released = await deps.store.transact(message.scheduleId, (subject, now) =>
+    release(
+      subject,
+      {
+        leaseId: message.leaseId,
+        attemptId,
+        reason,
+        error: failure,
+        thresholds: deps.settings.laneThresholds,
+      },
+      now,
+    ),
+  );
+  if (released === 'not_held' && attemptId !== undefined) {
+    // A redelivery took this attempt over; its own attempt decides the schedule's fate.
+    log.warn(
+      { event: 'lease.lost', reason, attempts },
+      `gave up on ${message.scheduleId} (${reason}), but another attempt runs the lease now; left to it`,
+    );
+    return 'lost';
+  }
+  log.error(
+    {
+      event: 'sync.failed',
+      final: true,
+      reason,
+      attempts,
+      code: failure?.code,
+      error: failure?.message,
+    },
+    `gave up on ${message.scheduleId} after ${attempts} attempt(s) (${reason}): ${failure?.message ?? 'no error recorded'}`,
+  );
+  return 'dead_lettered';
 }

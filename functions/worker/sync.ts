@@ -3,9 +3,11 @@
  * fed by its lane's push subscription (functions-framework turns the push body into a
  * CloudEvent). Returning acks the message; throwing has Pub/Sub redeliver it with backoff.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
+import { randomUUID } from 'node:crypto';
 import { cloudEvent, type CloudEvent } from '@google-cloud/functions-framework';
 import { DeadLetterPublisher } from '../bus/dead-letter.js';
+import { systemClock } from '../clock.js';
+import { FirestoreStore } from '../store/firestore.js';
 import { LANES, type Lane } from '../schedule/lane.js';
 import { runtime } from '../runtime.js';
 import { WORKER_FUNCTIONS } from '../topology.js';
@@ -17,7 +19,7 @@ function workerDeps(lane: Lane): WorkerDeps {
   if (deps === undefined) {
     const { settings, firestore, pubsub, logger, topology } = runtime(WORKER_FUNCTIONS[lane]);
     deps = {
-      db: firestore,
+      store: new FirestoreStore(firestore),
       deadLetters: new DeadLetterPublisher(
         pubsub,
         topology.deadLetter.topic,
@@ -26,8 +28,8 @@ function workerDeps(lane: Lane): WorkerDeps {
       settings,
       topology,
       logger,
-      clock: Date.now,
-      sleep: (ms) => sleep(ms),
+      clock: systemClock,
+      newId: randomUUID,
       syncer: { allowNetworks: settings.allowTargetNetworks, env: process.env },
     };
   }

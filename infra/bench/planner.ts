@@ -12,7 +12,9 @@
 import { randomUUID } from 'node:crypto';
 import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
-import { Bus } from '../../functions/bus/publisher.js';
+import { PubSubBus } from '../../functions/bus/publisher.js';
+import { systemClock } from '../../functions/clock.js';
+import { FirestoreStore } from '../../functions/store/firestore.js';
 import { createFirestore, createPubSub, emulatorProcessEnv } from '../../functions/clients.js';
 import { defaultSettings, type Settings } from '../../functions/config.js';
 import { createLogger } from '../../functions/log.js';
@@ -93,15 +95,14 @@ async function benchOneSize(
   const seedSeconds = (Date.now() - seedStarted) / 1_000;
 
   const deps = {
-    db,
-    bus: new Bus(pubsub, {
+    store: new FirestoreStore(db),
+    bus: new PubSubBus(pubsub, {
       topics: perLane((lane) => topology.lanes[lane].topic),
       timeoutMs: 10_000,
     }),
     config: new LiveConfig(settings),
     logger: createLogger({ level: 'silent', pretty: false, service: 'bench' }),
-    clock: Date.now,
-    sleep: () => Promise.resolve(),
+    clock: { ...systemClock, sleep: () => Promise.resolve() },
     newId: randomUUID,
     holder: 'bench',
   };

@@ -4,6 +4,7 @@
  */
 import { Writable } from 'node:stream';
 import type { Firestore } from '@google-cloud/firestore';
+import { systemClock, type Clock } from '../../functions/clock.js';
 import { createLogger, type Logger } from '../../functions/log.js';
 import type { Lane } from '../../functions/schedule/lane.js';
 import { SCHEDULES, timestamp } from '../../functions/store/state.js';
@@ -18,6 +19,14 @@ export class FakeClock {
   };
   advance(ms: number): void {
     this.now += ms;
+  }
+  /** As a {@link Clock}: sleeping moves it; timers are not kept (nothing here needs them). */
+  asClock(): Clock {
+    return {
+      ...systemClock,
+      now: this.clock,
+      sleep: this.sleep,
+    };
   }
 }
 

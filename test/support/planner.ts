@@ -1,12 +1,14 @@
 /**
  * A planner for tests: the real tick's dependencies on a test project, with a clock the test
- * moves and logs it can read back.
+ * moves (for the planner's own pacing: its decisions take Firestore's time) and logs it can read
+ * back.
  */
 import { randomUUID } from 'node:crypto';
-import { Bus } from '../../functions/bus/publisher.js';
+import { PubSubBus } from '../../functions/bus/publisher.js';
 import { defaultSettings, type Settings } from '../../functions/config.js';
 import { perLane } from '../../functions/planner/plan.js';
 import type { TickDeps } from '../../functions/planner/tick.js';
+import { FirestoreStore } from '../../functions/store/firestore.js';
 import { LiveConfig } from '../../functions/store/live-config.js';
 import { describeTopology } from '../../functions/topology.js';
 import type { TestProject } from './emulators.js';
@@ -22,12 +24,14 @@ export function testPlanner(
   const topics = perLane((lane) => topology.lanes[lane].topic);
   const { logger, lines } = capturingLogger('planTick');
   const deps: TickDeps = {
-    db: project.firestore,
-    bus: new Bus(project.pubsub, { topics, timeoutMs: settings.publishTimeoutSeconds * 1_000 }),
+    store: new FirestoreStore(project.firestore),
+    bus: new PubSubBus(project.pubsub, {
+      topics,
+      timeoutMs: settings.publishTimeoutSeconds * 1_000,
+    }),
     config: new LiveConfig(settings),
     logger,
-    clock: clock.clock,
-    sleep: clock.sleep,
+    clock: clock.asClock(),
     newId: randomUUID,
     holder: `test-${randomUUID().slice(0, 8)}`,
   };

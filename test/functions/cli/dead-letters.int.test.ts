@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 import type { DeadLetterList, ReplayResult } from '../../../functions/cli/dead-letters.js';
 import { defaultSettings } from '../../../functions/config.js';
 import { perLane } from '../../../functions/planner/plan.js';
-import { createDeadLetter, type DeadLetterRecord } from '../../../functions/store/dead-letters.js';
+import { FirestoreStore } from '../../../functions/store/firestore.js';
+import type { DeadLetterRecord } from '../../../functions/store/port.js';
 import { DEAD_LETTERS, millis, readState, SCHEDULES } from '../../../functions/store/state.js';
 import { describeTopology } from '../../../functions/topology.js';
 import { pacerJson, runPacer } from '../../support/cli.js';
@@ -41,8 +42,7 @@ describe('pacer dead-letters, against the emulators', () => {
     await seedSchedules(db, [
       { id: 'replayable', spec: intervalSpec('5m'), lane: 'medium', nextDueAt: now + 2 * MIN },
     ]);
-    await createDeadLetter(
-      db,
+    await new FirestoreStore(db).createDeadLetter(
       'lease-old',
       record({ leaseId: 'lease-old', recordedAt: now - 2 * 3_600_000 }),
     );
@@ -50,13 +50,11 @@ describe('pacer dead-letters, against the emulators', () => {
       .collection(DEAD_LETTERS)
       .doc('lease-old')
       .update({ replayedAt: new Date(now - 3_600_000) });
-    await createDeadLetter(
-      db,
+    await new FirestoreStore(db).createDeadLetter(
       'lease-a',
       record({ leaseId: 'lease-a', recordedAt: now - 3_600_000 }),
     );
-    await createDeadLetter(
-      db,
+    await new FirestoreStore(db).createDeadLetter(
       'message-x',
       record({
         reason: 'malformed',

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { StatusResult } from '../../../functions/cli/status.js';
 import { perLane } from '../../../functions/planner/plan.js';
 import type { SubTickSummary } from '../../../functions/planner/tick.js';
-import { createDeadLetter } from '../../../functions/store/dead-letters.js';
+import { FirestoreStore } from '../../../functions/store/firestore.js';
 import { leaseData, STATS_DOC } from '../../../functions/store/state.js';
 import { pacerJson, runPacer } from '../../support/cli.js';
 import { useTestProject } from '../../support/emulators.js';
@@ -38,12 +38,13 @@ function summary(at: number, subTick: number, durationMs: number): SubTickSummar
     released: 0,
     invalid: 0,
     paused: 0,
+    errors: 0,
     skipped: 0,
   };
 }
 
 function deadLetter(id: string, recordedAt: number) {
-  return createDeadLetter(db, id, {
+  return new FirestoreStore(db).createDeadLetter(id, {
     reason: 'permanent_failure',
     scheduleId: 'failing-1',
     leaseId: id,
@@ -81,8 +82,9 @@ describe('pacer status, against the emulators', () => {
             attempt: 1,
             running: true,
             attemptId: `attempt-${i}`,
-            resumeAt: null,
-            resumeDueAt: null,
+            kind: 'planned',
+            dueAt: now - 10_000,
+            owedSince: now - 10_000,
             dispatchedAt: now - 5_000,
             startedAt: now - 4_000,
           }),

@@ -39,9 +39,11 @@ describe('planTick served by functions-framework', () => {
         nextDueAt: now - i * 1_000,
       })),
     );
+    // A tick that holds the planner lease longer than the emulator takes to settle two
+    // contending transactions (about three seconds), so the second call meets it held.
     const { server, lines } = await serve({
       PACER_SUBTICK_SECONDS: '1',
-      PACER_TICK_BUDGET_SECONDS: '2',
+      PACER_TICK_BUDGET_SECONDS: '6',
     });
 
     const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';

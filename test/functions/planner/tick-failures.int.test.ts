@@ -2,7 +2,13 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { defaultSettings } from '../../../functions/config.js';
 import { runSubTick, runTick } from '../../../functions/planner/tick.js';
 import type { Lane } from '../../../functions/schedule/lane.js';
-import { CONFIG_DOC, readState, SCHEDULES, STATS_DOC } from '../../../functions/store/state.js';
+import {
+  CONFIG_DOC,
+  leaseData,
+  readState,
+  SCHEDULES,
+  STATS_DOC,
+} from '../../../functions/store/state.js';
 import { startEmulators, type RunningEmulators } from '../../../infra/local/emulators.js';
 import {
   closeProject,
@@ -21,7 +27,9 @@ import { testPlanner } from '../../support/planner.js';
 import { laneTopicsWithCollector } from '../../support/pubsub.js';
 
 const newProject = useProjects();
-const T0 = Date.parse('2026-06-20T08:00:00Z');
+// The planner's clock is a fake one (for its pacing) that starts at this machine's time: its
+// decisions take Firestore's time, so what a test seeds is the state of the schedules now.
+const T0 = Date.now();
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 
@@ -97,32 +105,77 @@ describe('when Pub/Sub stops answering', () => {
 });
 
 describe('leases', () => {
-  it('a lease that lapses without completion makes the schedule due again, re-dispatched with a new lease', async () => {
+  it('a lease that lapsed without completion is dispatched again under a new lease, its attempts carried', async () => {
     const project = newProject('lease-lapse');
     const clock = new FakeClock(T0);
     const { deps, topics, settings } = planner(project, clock);
     const collector = await laneTopicsWithCollector(project.pubsub, topics);
-    await seedSchedules(project.firestore, seeds('race', 'high', 1, T0));
+    // Its worker died a minute ago, one attempt in; the lease lapsed a second ago.
+    const owed = T0 - 70_000;
+    await seedSchedules(project.firestore, [
+      {
+        id: 'race',
+        spec: intervalSpec('1m'),
+        lane: 'high',
+        nextDueAt: T0 - 1_000,
+        state: {
+          lease: leaseData({
+            id: 'lapsed',
+            kind: 'planned',
+            until: T0 - 1_000,
+            attempt: 1,
+            dispatchedAt: owed,
+            startedAt: owed + 100,
+            running: true,
+            attemptId: 'dead-worker',
+            dueAt: owed,
+            owedSince: owed,
+          }),
+        },
+      },
+    ]);
 
-    await runSubTick(deps, settings, 0);
-    const [first] = await collector.settle(1);
-    // Until the lease lapses nothing goes out again, even several sub-ticks later.
-    clock.advance(MINUTE);
-    expect((await runSubTick(deps, settings, 1)).claimed).toBe(0);
-
-    clock.now = T0 + settings.dispatchGraceSeconds * 1_000; // the lease's end: due again
-    await runSubTick(deps, settings, 2);
-    const received = await collector.settle(2);
-    const second = received[1];
-    expect(second?.message.scheduleId).toBe('race-0000');
-    expect(second?.message.leaseId).not.toBe(first?.message.leaseId);
+    const summary = await runSubTick(deps, settings, 0);
+    expect(summary.claimed).toBe(1);
+    const [received] = await collector.settle(1);
+    expect(received?.message.leaseId).not.toBe('lapsed');
     // It serves the latest point owed by now (every minute): the lapsed one coalesces into it.
-    const grace = settings.dispatchGraceSeconds * 1_000;
-    expect(second?.message.dueAt).toBe(
-      new Date(T0 + Math.floor(grace / MINUTE) * MINUTE).toISOString(),
-    );
-    expect(first?.message.dueAt).toBe(new Date(T0).toISOString());
+    expect(Date.parse(received?.message.dueAt ?? '')).toBe(owed + MINUTE);
+    const [after] = await states(project);
+    expect(after?.state.lease).toMatchObject({ attempt: 1, owedSince: owed, running: false });
     await collector.close();
+  });
+
+  it('a live lease is not claimed, even by a planner whose clock runs an hour ahead', async () => {
+    const project = newProject('lease-live');
+    const clock = new FakeClock(T0 + HOUR);
+    const { deps, settings } = planner(project, clock);
+    await seedSchedules(project.firestore, [
+      {
+        id: 'race',
+        spec: intervalSpec('1m'),
+        lane: 'high',
+        nextDueAt: T0 + MINUTE,
+        state: {
+          lease: leaseData({
+            id: 'running',
+            kind: 'planned',
+            until: T0 + MINUTE,
+            attempt: 1,
+            dispatchedAt: T0 - 5_000,
+            startedAt: T0 - 4_000,
+            running: true,
+            attemptId: 'alive',
+            dueAt: T0 - 5_000,
+            owedSince: T0 - 5_000,
+          }),
+        },
+      },
+    ]);
+    const summary = await runSubTick(deps, settings, 0);
+    expect(summary).toMatchObject({ claimed: 0, conflicts: 0 });
+    const [after] = await states(project);
+    expect(after?.state.lease?.id).toBe('running');
   });
 
   it('a second tick while the lease is held returns at once and says so', async () => {
@@ -161,7 +214,7 @@ describe('after a 2-hour outage', () => {
         id: `${lane}-${String(i).padStart(4, '0')}`,
         spec: intervalSpec(every),
         lane,
-        nextDueAt: T0 + Math.floor((i * 2 * HOUR) / count),
+        nextDueAt: T0 - 2 * HOUR + Math.floor((i * 2 * HOUR) / count),
       }));
     await seedSchedules(project.firestore, [
       ...spread('high', 160, '1m'),
@@ -169,7 +222,7 @@ describe('after a 2-hour outage', () => {
       ...spread('low', 100, '1h'),
     ]);
 
-    clock.now = T0 + 2 * HOUR; // the planner is back
+    // The planner is back.
     const result = await runTick(deps);
     if (result.outcome !== 'completed') throw new Error('tick did not run');
     const perSubTick = result.subTicks.map((s) => ({
@@ -193,8 +246,8 @@ describe('after a 2-hour outage', () => {
     const high = (await states(project)).filter(({ id }) => id.startsWith('high-'));
     for (const { state } of high) {
       const dispatchedAt = state.lease?.dispatchedAt ?? 0;
-      expect(state.dueAt).toBeLessThanOrEqual(dispatchedAt);
-      expect(state.dueAt).toBeGreaterThan(dispatchedAt - MINUTE);
+      expect(state.lease?.dueAt).toBeLessThanOrEqual(dispatchedAt);
+      expect(state.lease?.dueAt).toBeGreaterThan(dispatchedAt - MINUTE);
     }
     // High-lane schedules went out most overdue first: every one dispatched in an earlier
     // sub-tick had been waiting since no later than any dispatched in a later one.
@@ -228,9 +281,10 @@ describe('after a 2-hour outage', () => {
 describe('escalation', () => {
   it('an event waiting in a medium backlog past its one-minute boundary goes out in the high lane at once', async () => {
     const project = newProject('escalation');
-    const startsAt = Date.parse('2026-06-20T08:30:00Z');
-    const boundary = startsAt - 4 * HOUR; // 04:30: the one-minute tier (high lane) begins
-    const clock = new FakeClock(boundary + 5 * MINUTE); // 04:35
+    // The one-minute tier (high lane) began five minutes ago.
+    const startsAt = T0 + 4 * HOUR - 5 * MINUTE;
+    const boundary = startsAt - 4 * HOUR;
+    const clock = new FakeClock(T0);
     const { deps, topics, settings } = planner(project, clock, {
       caps: { high: 50, medium: 20, low: 10 },
     });
@@ -241,7 +295,7 @@ describe('escalation', () => {
       target: { type: 'http', url: 'https://target.example.com/race' },
     };
     await seedSchedules(project.firestore, [
-      // Its last five-minute point, 04:25, still waits: the medium lane is backed up.
+      // Its last five-minute point, ten minutes ago, still waits: the medium lane is backed up.
       {
         id: 'race',
         spec: race,
@@ -299,15 +353,22 @@ describe('bad input never stops a tick', () => {
 
   it('a cron run missed by more than its catch-up window is skipped to its next occurrence', async () => {
     const project = newProject('cron-skip');
-    const clock = new FakeClock(Date.parse('2026-03-01T05:00:00Z'));
+    const clock = new FakeClock(T0);
     const { deps, lines, topics, settings } = planner(project, clock);
     const collector = await laneTopicsWithCollector(project.pubsub, topics);
+    // A daily run three hours ago (on the minute).
+    const dueAt = Math.floor((T0 - 3 * HOUR) / MINUTE) * MINUTE;
+    const at = new Date(dueAt);
     const cron = (catchUpWithin: string) => ({
       name: 'nightly',
-      cadence: { kind: 'cron', expression: '0 2 * * *', timezone: 'UTC', catchUpWithin },
+      cadence: {
+        kind: 'cron',
+        expression: `${at.getUTCMinutes()} ${at.getUTCHours()} * * *`,
+        timezone: 'UTC',
+        catchUpWithin,
+      },
       target: { type: 'http', url: 'https://target.example.com/nightly' },
     });
-    const dueAt = Date.parse('2026-03-01T02:00:00Z');
     await seedSchedules(project.firestore, [
       { id: 'within', spec: cron('4h'), lane: 'low', nextDueAt: dueAt },
       { id: 'too-old', spec: cron('2h'), lane: 'low', nextDueAt: dueAt },
@@ -319,27 +380,31 @@ describe('bad input never stops a tick', () => {
     const [received] = await collector.settle(1);
     expect(received?.message.scheduleId).toBe('within');
     const skipped = readState((await project.firestore.doc(`${SCHEDULES}/too-old`).get()).data());
-    expect(skipped.nextDueAt).toBe(Date.parse('2026-03-02T02:00:00Z'));
-    expect(events(lines, 'schedule.skipped')[0]).toMatchObject({ missedByMs: 3 * HOUR });
+    expect(skipped.nextDueAt).toBe(dueAt + 24 * HOUR);
+    expect(skipped.lastSkippedDueAt).toBe(dueAt);
+    const [logged] = events(lines, 'schedule.skipped');
+    expect(logged?.missedByMs).toBeGreaterThanOrEqual(3 * HOUR - MINUTE);
+    expect(logged?.missedByMs).toBeLessThan(3 * HOUR + 2 * MINUTE);
     await collector.close();
   });
 
   it('an hourly cron back from a 3-hour outage runs once, for the latest hour, not skipped', async () => {
     const project = newProject('cron-outage');
-    const clock = new FakeClock(Date.parse('2026-03-01T05:10:00Z'));
+    const clock = new FakeClock(T0);
     const { deps, lines, topics, settings } = planner(project, clock);
     const collector = await laneTopicsWithCollector(project.pubsub, topics);
+    const lastHour = Math.floor(T0 / HOUR) * HOUR;
     await seedSchedules(project.firestore, [
       {
         id: 'hourly',
-        // The default catch-up window, one hour: 02:00 is too old, 05:00 is not.
+        // The default catch-up window, one hour: three hours ago is too old, the last hour not.
         spec: {
           name: 'hourly',
           cadence: { kind: 'cron', expression: '0 * * * *' },
           target: { type: 'http', url: 'https://target.example.com/hourly' },
         },
         lane: 'low',
-        nextDueAt: Date.parse('2026-03-01T02:00:00Z'),
+        nextDueAt: lastHour - 3 * HOUR,
       },
     ]);
 
@@ -349,7 +414,7 @@ describe('bad input never stops a tick', () => {
     const [received] = await collector.settle(1);
     expect(received?.message).toMatchObject({
       scheduleId: 'hourly',
-      dueAt: '2026-03-01T05:00:00.000Z',
+      dueAt: new Date(lastHour).toISOString(),
     });
     expect(events(lines, 'schedule.skipped')).toHaveLength(0);
     await collector.close();

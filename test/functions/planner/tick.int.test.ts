@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { defaultSettings } from '../../../functions/config.js';
 import { perLane, plan, type Candidate } from '../../../functions/planner/plan.js';
 import { runSubTick, runTick } from '../../../functions/planner/tick.js';
-import { claimSchedules, readDue } from '../../../functions/store/claims.js';
+import { claim } from '../../../functions/protocol/decisions.js';
+import { FirestoreStore } from '../../../functions/store/firestore.js';
 import { ReadMeter } from '../../../functions/store/queries.js';
 import { LANES, type Lane } from '../../../functions/schedule/lane.js';
 import { closeProject, reconnect, useProjects } from '../../support/emulators.js';
@@ -12,7 +13,9 @@ import { testPlanner } from '../../support/planner.js';
 import { laneTopicsWithCollector } from '../../support/pubsub.js';
 
 const newProject = useProjects();
-const T0 = Date.parse('2026-06-20T08:00:00Z');
+// Due points around now: the planner queries with its own clock (a fake one here, for its
+// pacing), and decides at Firestore's time, which is this machine's.
+const T0 = Date.now();
 const MINUTE = 60_000;
 
 const planner = testPlanner;
@@ -122,9 +125,12 @@ describe('exclusive planning', () => {
     const opened = new Promise<void>((resolve) => {
       gate.open = resolve;
     });
-    first.deps.sleep = async (ms) => {
-      clock.advance(ms);
-      await opened;
+    first.deps.clock = {
+      ...first.deps.clock,
+      sleep: async (ms) => {
+        clock.advance(ms);
+        await opened;
+      },
     };
     const running = runTick(first.deps);
     await expect
@@ -171,27 +177,31 @@ describe('exclusive planning', () => {
 
   it('a claim made on a read that someone else has since claimed is refused', async () => {
     const project = newProject('stale-claim');
+    const store = new FirestoreStore(project.firestore);
     await seedSchedules(project.firestore, dueSeeds('race', 'high', 10, T0));
     // Two planners read the same due schedules before either claims.
     const [readByA, readByB] = await Promise.all([
-      readDue(project.firestore, 'high', T0, 50, new ReadMeter()),
-      readDue(project.firestore, 'high', T0, 50, new ReadMeter()),
+      store.readDue('high', T0, 50, new ReadMeter()),
+      store.readDue('high', T0, 50, new ReadMeter()),
     ]);
-    const claim = (read: typeof readByA) =>
-      claimSchedules(
-        project.firestore,
-        read.map((schedule) => ({
-          schedule,
-          leaseId: randomUUID(),
-          dueAt: T0,
-          until: T0 + MINUTE,
-          escalatesAt: null,
-          now: T0,
-        })),
+    const claimAll = (read: typeof readByA) =>
+      store.writeIfUnchanged(
+        read.schedules.flatMap((schedule) => {
+          const { patch } = claim(
+            schedule,
+            {
+              leaseId: randomUUID(),
+              graceMs: MINUTE,
+              thresholds: defaultSettings().laneThresholds,
+            },
+            read.readTime,
+          );
+          return patch === null ? [] : [{ schedule, patch }];
+        }),
       );
-    const first = await claim(readByA);
-    const second = await claim(readByB);
-    expect(first.map((outcome) => outcome.kind)).toEqual(Array(10).fill('claimed'));
+    const first = await claimAll(readByA);
+    const second = await claimAll(readByB);
+    expect(first.map((outcome) => outcome.kind)).toEqual(Array(10).fill('written'));
     expect(second.map((outcome) => outcome.kind)).toEqual(Array(10).fill('conflict'));
   });
 });

@@ -5,7 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { countDue } from '../../../functions/store/claims.js';
+import { FirestoreStore } from '../../../functions/store/firestore.js';
 import { ReadMeter } from '../../../functions/store/queries.js';
 import { readState, SCHEDULES } from '../../../functions/store/state.js';
 import { startFunctionServer, type FunctionServer } from '../../../infra/local/functions.js';
@@ -99,7 +99,7 @@ describe('a schedule written as a console edit', () => {
     expect(state.specHash).toMatch(/^[0-9a-f]{32}$/);
     // Due now: the planner's query finds it.
     expect(
-      await countDue(project.firestore, 'low', Date.now(), new ReadMeter()),
+      await new FirestoreStore(project.firestore).countDue('low', Date.now(), new ReadMeter()),
     ).toBeGreaterThanOrEqual(1);
   });
 });

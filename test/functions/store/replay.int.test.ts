@@ -1,303 +1,171 @@
 /**
- * Replaying a dead letter at the store level, on the Firestore emulator: the replay serves the
- * point that failed, and the schedule's own cadence is where it was afterwards — not rewound to
- * the old point, not repeating the points served since — whether the replay completes or its
- * lease lapses undelivered. Only an active schedule is replayed.
+ * Replaying a dead letter on the Firestore emulator, through the operator's command: the replay
+ * serves the point that failed and hands the schedule back to its own cadence, and every lease
+ * decision is taken at Firestore's time — an operator's clock that runs an hour ahead cannot
+ * clear a live lease, one that runs an hour behind cannot make a replay lease that has already
+ * lapsed (defect 6 of the protocol issue).
  */
 import { describe, expect, it } from 'vitest';
+import { closeContext, openContext } from '../../../functions/cli/context.js';
+import { replay } from '../../../functions/cli/dead-letters.js';
+import { OperationError } from '../../../functions/cli/errors.js';
 import { defaultSettings } from '../../../functions/config.js';
-import { runSubTick } from '../../../functions/planner/tick.js';
-import {
-  claimForReplay,
-  createDeadLetter,
-  revertReplay,
-  type DeadLetterRecord,
-} from '../../../functions/store/dead-letters.js';
-import { completeRun, startAttempt } from '../../../functions/store/runs.js';
-import {
-  DEAD_LETTERS,
-  leaseData,
-  readState,
-  SCHEDULES,
-  timestamp,
-} from '../../../functions/store/state.js';
-import { useTestProject } from '../../support/emulators.js';
-import { FakeClock, intervalSpec, seedSchedules } from '../../support/fixtures.js';
-import { testPlanner } from '../../support/planner.js';
+import { perLane } from '../../../functions/planner/plan.js';
+import { complete, start } from '../../../functions/protocol/decisions.js';
+import { FirestoreStore } from '../../../functions/store/firestore.js';
+import type { DeadLetterRecord } from '../../../functions/store/port.js';
+import { DEAD_LETTERS, leaseData, readState, SCHEDULES } from '../../../functions/store/state.js';
+import { describeTopology } from '../../../functions/topology.js';
+import { useProjects } from '../../support/emulators.js';
+import { intervalSpec, seedSchedules } from '../../support/fixtures.js';
+import { laneTopicsWithCollector } from '../../support/pubsub.js';
 
-const project = useTestProject('replay');
-const db = project.firestore;
+const projects = useProjects();
+const HOUR = 3_600_000;
 const thresholds = defaultSettings().laneThresholds;
-const at = (time: string) => Date.parse(`2026-11-22T${time}:00Z`);
 
 /**
- * An hourly schedule whose 02:00 run was dead-lettered; 03:00, 04:00 and 05:00 ran since, so it
- * waits for 06:00.
+ * An hourly schedule whose run two hours ago was dead-lettered; the last hour's ran since, so
+ * it waits for its next point, half an hour from now.
  */
-async function superseded(
-  id: string,
-  extra: Record<string, unknown> = {},
-  letterDueAt = at('02:00'),
-  seed = true,
-) {
-  if (seed) await seedOwn(id, extra);
-  const leaseId = `${id}-${new Date(letterDueAt).toISOString().slice(11, 16)}`;
+async function setUp(label: string, seeded: Record<string, unknown> = {}) {
+  const project = projects(label);
+  const now = Date.now();
+  const topics = perLane((lane) => describeTopology(defaultSettings()).lanes[lane].topic);
+  const collector = await laneTopicsWithCollector(project.pubsub, topics);
+  await seedSchedules(project.firestore, [
+    {
+      id: 'hourly',
+      spec: intervalSpec('1h'),
+      lane: 'low',
+      nextDueAt: now + HOUR / 2,
+      state: { runCount: 4, lastLeaseId: 'last-hour', ...seeded },
+    },
+  ]);
   const letter: DeadLetterRecord = {
     reason: 'attempts_exhausted',
-    scheduleId: id,
-    leaseId,
+    scheduleId: 'hourly',
+    leaseId: 'two-hours-ago',
     lane: 'low',
-    dueAt: letterDueAt,
+    dueAt: now - 2 * HOUR,
     attempts: 5,
     lastError: { code: 'target_unavailable', message: 'HTTP 503' },
     sourceSubscription: 'pacer-low-push',
     message: { data: '{}', attributes: {} },
-    recordedAt: letterDueAt + 10 * 60_000,
+    recordedAt: now - 2 * HOUR + 600_000,
   };
-  await createDeadLetter(db, leaseId, letter);
-  return leaseId;
-}
-
-async function seedOwn(id: string, extra: Record<string, unknown>) {
-  await seedSchedules(db, [
-    {
-      id,
-      spec: intervalSpec('1h', extra),
-      lane: 'low',
-      nextDueAt: at('06:00'),
-      state: { dueAt: timestamp(at('05:00')), runCount: 4, lastLeaseId: 'lease-0500' },
-    },
-  ]);
-}
-
-function complete(id: string, leaseId: string, now: number, dueAt: number) {
-  return startAttempt(db, {
-    scheduleId: id,
-    leaseId,
-    attemptId: 'a1',
-    now,
-    leaseMs: 60_000,
-    maxAttempts: 5,
-    expireAt: now + 86_400_000,
-    thresholds,
-  }).then(() =>
-    completeRun(db, {
-      scheduleId: id,
-      leaseId,
-      attemptId: 'a1',
-      now: now + 4_000,
-      dueAt,
-      startedAt: now,
-      attempt: 1,
-      thresholds,
-    }),
-  );
-}
-
-async function state(id: string) {
-  return readState((await db.collection(SCHEDULES).doc(id).get()).data());
+  const store = new FirestoreStore(project.firestore);
+  await store.createDeadLetter('two-hours-ago', letter);
+  /** The operator's CLI, with a clock `skewMs` off. */
+  const cli = (skewMs: number) =>
+    openContext({ project: project.projectId }, project.env, {
+      clock: () => Date.now() + skewMs,
+      out: { note: () => undefined },
+    });
+  const state = async () =>
+    readState((await project.firestore.collection(SCHEDULES).doc('hourly').get()).data());
+  return { project, store, collector, cli, state, now, letter };
 }
 
 describe('replaying a dead letter', () => {
-  it('serves the failed point; completing it leaves the schedule waiting for 06:00', async () => {
-    const letterId = await superseded('completes');
-    const now = at('05:30');
-    const claim = await claimForReplay(db, {
-      id: letterId,
-      leaseId: 'replay-1',
-      now,
-      until: now + 120_000,
-      thresholds,
-    });
-    expect(claim).toMatchObject({ kind: 'claimed', dueAt: at('02:00') });
-    expect((await state('completes')).lease?.resumeAt).toBe(at('06:00'));
+  it('serves the failed point, then hands the schedule back to its own next point', async () => {
+    const { store, collector, cli, state, now, letter } = await setUp('replay-serves');
+    const context = cli(0);
+    try {
+      const result = await replay(context, 'two-hours-ago');
+      expect(result).toMatchObject({ kind: 'replayed', scheduleId: 'hourly', lane: 'low' });
+      const [received] = await collector.settle(1);
+      expect(received?.message).toMatchObject({
+        scheduleId: 'hourly',
+        leaseId: result.leaseId,
+        dueAt: new Date(letter.dueAt ?? 0).toISOString(),
+      });
+      // A worker serves it (the decisions a worker takes, at Firestore's time).
+      const started = await store.transact('hourly', (subject, storeNow) =>
+        start(
+          subject,
+          {
+            leaseId: result.leaseId,
+            attemptId: 'a1',
+            leaseMs: 60_000,
+            maxAttempts: 5,
+            expireAt: storeNow + HOUR,
+            thresholds,
+          },
+          storeNow,
+        ),
+      );
+      expect(started).toMatchObject({ kind: 'started', dueAt: letter.dueAt, leaseKind: 'replay' });
+      const done = await store.transact('hourly', (subject, storeNow) =>
+        complete(
+          subject,
+          { leaseId: result.leaseId, attemptId: 'a1', startedAt: storeNow, thresholds },
+          storeNow,
+        ),
+      );
+      expect(done).toEqual({ kind: 'completed', nextDueAt: now + HOUR / 2, status: 'active' });
+      expect(await state()).toMatchObject({ nextDueAt: now + HOUR / 2, lease: null });
+    } finally {
+      await closeContext(context);
+      await collector.close();
+    }
+  });
 
-    const started = await startAttempt(db, {
-      scheduleId: 'completes',
-      leaseId: 'replay-1',
-      attemptId: 'a1',
-      now: now + 1_000,
-      leaseMs: 60_000,
-      maxAttempts: 5,
-      expireAt: now + 86_400_000,
-      thresholds,
-    });
-    expect(started).toMatchObject({ kind: 'started', dueAt: at('02:00') });
-    const done = await completeRun(db, {
-      scheduleId: 'completes',
-      leaseId: 'replay-1',
-      attemptId: 'a1',
-      now: now + 5_000,
-      dueAt: at('02:00'),
-      startedAt: now + 1_000,
+  it('from a clock an hour ahead, does not clear a live lease', async () => {
+    const now = Date.now();
+    const running = leaseData({
+      id: 'running',
+      kind: 'planned',
+      until: now + 60_000,
       attempt: 1,
-      thresholds,
-    });
-    // From 02:00 alone the next point would be 05:00 again, already served.
-    expect(done).toMatchObject({ kind: 'completed', nextDueAt: at('06:00') });
-    expect(await state('completes')).toMatchObject({
-      nextDueAt: at('06:00'),
-      dueAt: at('05:00'), // the schedule's own last point, for a later re-plan to anchor on
-      lease: null,
-      runCount: 5,
-    });
-  });
-
-  it('twice, the first replay lapsed: the second still resumes at 06:00', async () => {
-    const first = await superseded('twice', {}, at('02:00'));
-    const second = await superseded('twice', {}, at('03:00'), false);
-    await claimForReplay(db, {
-      id: first,
-      leaseId: 'replay-a',
-      now: at('05:20'),
-      until: at('05:22'),
-      thresholds,
-    });
-    // The first replay's message never reached a worker; the second replay takes the schedule.
-    const claim = await claimForReplay(db, {
-      id: second,
-      leaseId: 'replay-b',
-      now: at('05:31'),
-      until: at('05:33'),
-      thresholds,
-    });
-    expect(claim).toMatchObject({ kind: 'claimed', dueAt: at('03:00') });
-    expect((await state('twice')).lease).toMatchObject({
-      resumeAt: at('06:00'),
-      resumeDueAt: at('05:00'),
-    });
-
-    expect(await complete('twice', 'replay-b', at('05:32'), at('03:00'))).toMatchObject({
-      kind: 'completed',
-      nextDueAt: at('06:00'),
-    });
-    expect((await state('twice')).dueAt).toBe(at('05:00'));
-  });
-
-  it('whose publish failed is undone: the schedule owes what it owed, on its grid; the letter is open', async () => {
-    await seedSchedules(db, [
-      {
-        id: 'reverted',
-        spec: intervalSpec('1h'),
-        lane: 'low',
-        // The 05:00 dispatch lapsed at 05:02 without a worker: it still owes 05:00.
-        nextDueAt: at('05:02'),
-        state: {
-          dueAt: timestamp(at('05:00')),
-          runCount: 4,
-          lease: leaseData({
-            id: 'lapsed',
-            until: at('05:02'),
-            attempt: 0,
-            dispatchedAt: at('05:00'),
-            startedAt: null,
-            running: false,
-            attemptId: null,
-            resumeAt: null,
-            resumeDueAt: null,
-          }),
-        },
-      },
-    ]);
-    const letterId = await superseded('reverted', {}, at('02:00'), false);
-    const claim = await claimForReplay(db, {
-      id: letterId,
-      leaseId: 'replay-r',
-      now: at('05:30'),
-      until: at('05:32'),
-      thresholds,
-    });
-    if (claim.kind !== 'claimed') throw new Error(`not claimed: ${claim.kind}`);
-
-    const reverted = await revertReplay(db, {
-      id: letterId,
-      scheduleId: 'reverted',
-      leaseId: 'replay-r',
-      now: at('05:30'),
-      previous: claim.previous,
-    });
-
-    expect(reverted).toBe('reverted');
-    expect(await state('reverted')).toMatchObject({
-      lease: null,
-      nextDueAt: at('05:00'), // not 05:02, the lapsed lease's end: that would shift the grid
-      dueAt: at('05:00'),
-    });
-    const letter = (await db.collection(DEAD_LETTERS).doc(letterId).get()).data();
-    expect(letter).toMatchObject({ replayedAt: null, replayLeaseId: null, replayCount: 0 });
-  });
-
-  it('is not undone once a worker has started under it', async () => {
-    const letterId = await superseded('started');
-    const claim = await claimForReplay(db, {
-      id: letterId,
-      leaseId: 'replay-s',
-      now: at('05:30'),
-      until: at('05:32'),
-      thresholds,
-    });
-    if (claim.kind !== 'claimed') throw new Error(`not claimed: ${claim.kind}`);
-    await startAttempt(db, {
-      scheduleId: 'started',
-      leaseId: 'replay-s',
+      dispatchedAt: now - 5_000,
+      startedAt: now - 4_000,
+      running: true,
       attemptId: 'a1',
-      now: at('05:30'),
-      leaseMs: 60_000,
-      maxAttempts: 5,
-      expireAt: at('05:30') + 86_400_000,
-      thresholds,
+      dueAt: now - 5_000,
+      owedSince: now - 5_000,
     });
-
-    const reverted = await revertReplay(db, {
-      id: letterId,
-      scheduleId: 'started',
-      leaseId: 'replay-s',
-      now: at('05:30'),
-      previous: claim.previous,
-    });
-
-    expect(reverted).toBe('started');
-    expect((await state('started')).lease).toMatchObject({ id: 'replay-s', running: true });
+    const { cli, state } = await setUp('replay-ahead', { lease: running });
+    const context = cli(HOUR);
+    try {
+      await expect(replay(context, 'two-hours-ago')).rejects.toThrow(OperationError);
+      await expect(replay(context, 'two-hours-ago')).rejects.toThrow(/in flight/);
+      expect((await state()).lease?.id).toBe('running');
+    } finally {
+      await closeContext(context);
+    }
   });
 
-  it('whose message is never delivered: the planner gives the schedule back to 06:00, sending nothing', async () => {
-    const letterId = await superseded('lapses');
-    const now = at('05:30');
-    await claimForReplay(db, {
-      id: letterId,
-      leaseId: 'replay-2',
-      now,
-      until: now + 120_000,
-      thresholds,
-    });
-
-    // The planner finds it due when the replay's lease lapses.
-    const clock = new FakeClock(now + 121_000);
-    const { deps, settings } = testPlanner(project, clock);
-    await runSubTick(deps, settings, 0);
-
-    // Not claimed (a claim would hold a lease), and waiting for its own next point again.
-    expect(await state('lapses')).toMatchObject({
-      nextDueAt: at('06:00'),
-      dueAt: at('05:00'),
-      lease: null,
-    });
+  it('from a clock an hour behind, makes a replay lease that holds from Firestore’s now', async () => {
+    const { project, cli, state } = await setUp('replay-behind');
+    const context = cli(-HOUR);
+    try {
+      const result = await replay(context, 'two-hours-ago');
+      const after = await state();
+      const grace = defaultSettings().dispatchGraceSeconds * 1_000;
+      expect(after.lease?.id).toBe(result.leaseId);
+      // Held for the dispatch grace from now, not lapsed an hour ago.
+      expect(after.lease?.until).toBeGreaterThan(Date.now() + grace - 10_000);
+      const letter = await project.firestore.collection(DEAD_LETTERS).doc('two-hours-ago').get();
+      expect(letter.get('replayLeaseId')).toBe(result.leaseId);
+    } finally {
+      await closeContext(context);
+    }
   });
 
   it('of a paused schedule is refused and changes nothing', async () => {
-    const letterId = await superseded('paused', { enabled: false });
-    await db.collection(SCHEDULES).doc('paused').update({ 'state.status': 'paused' });
-    const before = (await db.collection(SCHEDULES).doc('paused').get()).data();
-
-    const claim = await claimForReplay(db, {
-      id: letterId,
-      leaseId: 'replay-3',
-      now: at('05:30'),
-      until: at('05:32'),
-      thresholds,
+    const { project, cli, state } = await setUp('replay-paused', {
+      status: 'paused',
+      nextDueAt: null,
     });
-
-    expect(claim).toEqual({ kind: 'not_replayable', reason: 'schedule paused is paused' });
-    expect((await db.collection(SCHEDULES).doc('paused').get()).data()).toEqual(before);
+    await project.firestore.collection(SCHEDULES).doc('hourly').update({ enabled: false });
+    const before = await state();
+    const context = cli(0);
+    try {
+      await expect(replay(context, 'two-hours-ago')).rejects.toThrow(/is paused/);
+      expect(await state()).toEqual(before);
+    } finally {
+      await closeContext(context);
+    }
   });
 });

@@ -1,78 +1,115 @@
 /**
- * The heartbeat: one renewal at a time, and a check on every tick even while a renewal hangs
- * (where the worker notices that its lease lapsed without a confirmed renewal).
+ * Holding a running attempt's lease: renewals every third of the lease, one at a time, and the
+ * call stopped a sixth of the lease before its confirmed end when renewals do not get through —
+ * never after the lease could have lapsed (defect 5 of the protocol issue: it used to stop
+ * 15–240 ms after the lease's end). On a virtual clock, so times are exact.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { startHeartbeat } from '../../../functions/worker/heartbeat.js';
+import type { Clock } from '../../../functions/clock.js';
+import { holdLease, leaseMarginMs, renewalPeriodMs } from '../../../functions/worker/heartbeat.js';
+import { VirtualClock } from '../../../infra/sim/clock.js';
 
-describe('startHeartbeat', () => {
-  it('never runs two beats at once, and checks on every tick while a beat hangs', async () => {
-    let beats = 0;
-    let checks = 0;
-    let release: () => void = () => undefined;
-    const hanging = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const heartbeat = startHeartbeat(
-      10,
-      async () => {
-        beats++;
-        await hanging;
-      },
-      () => undefined,
-      () => {
-        checks++;
-      },
-    );
-    await sleep(200);
-    expect(beats).toBe(1);
-    expect(checks).toBeGreaterThanOrEqual(3);
+const LEASE = 60_000;
 
-    release();
-    await sleep(100);
-    expect(beats).toBeGreaterThan(1);
-    await heartbeat.stop();
+function clockOn(virtual: VirtualClock): Clock {
+  return {
+    now: () => virtual.now(),
+    sleep: (ms) => virtual.sleep(ms),
+    after: (ms, fn) => virtual.after(ms, fn),
+    every: (ms, fn) => {
+      let cancel = virtual.after(ms, function beat() {
+        cancel = virtual.after(ms, beat);
+        fn();
+      });
+      return () => {
+        cancel();
+      };
+    },
+    timeout: () => new AbortController().signal,
+  };
+}
+
+/** Holds a lease from t = 0 with `renew` answering each renewal; runs until `until`. */
+async function hold(
+  renew: (n: number, virtual: VirtualClock) => Promise<'renewed' | 'lost'>,
+  until: number,
+) {
+  const virtual = new VirtualClock(0);
+  const renewals: number[] = [];
+  const failures: number[] = [];
+  let n = 0;
+  const held = holdLease({
+    clock: clockOn(virtual),
+    leaseMs: LEASE,
+    confirmedFrom: 0,
+    renew: () => {
+      renewals.push(virtual.now());
+      return renew(n++, virtual);
+    },
+    onRenewFailed: () => failures.push(virtual.now()),
+  });
+  let abortedAt: number | null = null;
+  held.signal.addEventListener('abort', () => {
+    abortedAt = virtual.now();
+  });
+  await virtual.run(until);
+  await held.stop();
+  return {
+    renewals,
+    failures,
+    abortedAt: abortedAt as number | null,
+    reason: held.signal.reason as unknown,
+  };
+}
+
+describe('holding a lease', () => {
+  it('renews every third of the lease and never stops a call whose renewals get through', async () => {
+    const { renewals, abortedAt } = await hold(() => Promise.resolve('renewed'), 5 * LEASE);
+    expect(renewals.slice(0, 3)).toEqual([20_000, 40_000, 60_000]);
+    expect(abortedAt).toBeNull();
   });
 
-  it('reports a failed beat and beats again on the next tick', async () => {
-    const errors: unknown[] = [];
-    let beats = 0;
-    const heartbeat = startHeartbeat(
-      10,
-      () => {
-        beats++;
-        return beats === 1 ? Promise.reject(new Error('unavailable')) : Promise.resolve();
-      },
-      (error) => errors.push(error),
+  it('stops the call a sixth of the lease before its confirmed end when no renewal gets through', async () => {
+    const { abortedAt, failures, reason } = await hold(
+      () => Promise.reject(new Error('Firestore is unreachable')),
+      2 * LEASE,
     );
-    await sleep(80);
-    await heartbeat.stop();
-    expect(errors).toEqual([new Error('unavailable')]);
-    expect(beats).toBeGreaterThan(1);
+    expect(failures).toEqual([20_000, 40_000]);
+    expect(abortedAt).toBe(LEASE - leaseMarginMs(LEASE));
+    expect(abortedAt).toBeLessThan(LEASE);
+    expect(reason).toMatchObject({ code: 'lease_lost' });
   });
 
-  it('stop waits for the beat in progress, and nothing runs after it', async () => {
-    let finished = false;
-    let beats = 0;
-    let checks = 0;
-    const heartbeat = startHeartbeat(
-      10,
-      async () => {
-        beats++;
-        await sleep(50);
-        finished = true;
-      },
-      () => undefined,
-      () => {
-        checks++;
-      },
+  it('measures the confirmed end from when the last good renewal was sent, not answered', async () => {
+    // The first renewal (sent at 20 s) is answered 15 s late; the rest never get through.
+    const { abortedAt } = await hold(
+      (n, virtual) =>
+        n === 0
+          ? virtual.sleep(15_000).then(() => 'renewed' as const)
+          : Promise.reject(new Error('unreachable')),
+      3 * LEASE,
     );
-    await sleep(20);
-    await heartbeat.stop();
-    expect(finished).toBe(true);
-    const after = { beats, checks };
-    await sleep(50);
-    expect({ beats, checks }).toEqual(after);
+    expect(abortedAt).toBe(20_000 + LEASE - leaseMarginMs(LEASE));
+  });
+
+  it('stops at once when a renewal finds the lease taken, and sends one renewal at a time', async () => {
+    let inFlight = 0;
+    let most = 0;
+    const { abortedAt, renewals } = await hold(async (n, virtual) => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      await virtual.sleep(n === 0 ? 25_000 : 1_000); // the first hangs past a period
+      inFlight--;
+      return n === 0 ? 'renewed' : 'lost';
+    }, 3 * LEASE);
+    expect(most).toBe(1);
+    expect(renewals).toEqual([20_000, 60_000]); // the beat at 40 s found one still out
+    expect(abortedAt).toBe(61_000);
+  });
+
+  it('renews at least every second, however short the lease', () => {
+    expect(renewalPeriodMs(3_000)).toBe(1_000);
+    expect(renewalPeriodMs(60_000)).toBe(20_000);
+    expect(leaseMarginMs(60_000)).toBe(10_000);
   });
 });
