@@ -23,7 +23,7 @@ export function simulatorSection(directory: string): BenchSection {
         if (!loaded.ok) throw new Error(`${file}: ${loaded.problems.join('; ')}`);
         for (const strategy of STRATEGIES) {
           const started = performance.now();
-          const { report } = simulate(loaded.scenario, loaded.schedules, [strategy]);
+          const { report } = await simulate(loaded.scenario, loaded.schedules, [strategy]);
           const seconds = (performance.now() - started) / 1_000;
           const result = report.strategies[0];
           if (result === undefined) throw new Error(`${file}: no result for ${strategy}`);

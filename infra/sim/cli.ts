@@ -123,7 +123,7 @@ async function main(): Promise<number> {
     return 2;
   }
 
-  const { report, runs } = simulate(scenario, schedules, options.strategies);
+  const { report, runs } = await simulate(scenario, schedules, options.strategies);
   if (chosen === null) {
     console.log(options.json ? JSON.stringify(report, null, 2) : formatReport(report));
     return 0;

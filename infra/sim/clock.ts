@@ -2,6 +2,11 @@
  * The virtual clock: a queue of actions ordered by time. Running it jumps from one action to
  * the next, so a simulated day takes as long as its work, not as long as a day. Actions due at
  * the same moment run in the order they were scheduled, which keeps runs deterministic.
+ *
+ * pacer's own code is asynchronous: {@link VirtualClock.run} lets every promise an action set
+ * off settle before the next action (Node runs all pending promise callbacks before an
+ * immediate), so the real planner and worker run on virtual time exactly as they would on real
+ * time, one step at a time, and the same seed gives the same history.
  */
 
 import { itemAt } from './arrays.js';
@@ -10,6 +15,12 @@ interface Entry {
   at: number;
   seq: number;
   action: () => void;
+  cancelled: boolean;
+}
+
+/** Lets every pending promise callback run (they all run before an immediate). */
+export function settle(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 export class VirtualClock {
@@ -26,14 +37,55 @@ export class VirtualClock {
     return this.current;
   }
 
-  /** Runs `action` at `at` (or now, if `at` has passed). */
-  at(at: number, action: () => void): void {
-    this.push({ at: Math.max(at, this.current), seq: this.seq++, action });
+  /** Runs `action` at `at` (or now, if `at` has passed). Returns what cancels it. */
+  at(at: number, action: () => void): () => void {
+    const entry: Entry = {
+      at: Math.max(at, this.current),
+      seq: this.seq++,
+      action,
+      cancelled: false,
+    };
+    this.push(entry);
+    return () => {
+      entry.cancelled = true;
+    };
   }
 
-  /** Runs `action` `delay` ms from now. */
-  after(delay: number, action: () => void): void {
-    this.at(this.current + delay, action);
+  /** Runs `action` `delay` ms from now. Returns what cancels it. */
+  after(delay: number, action: () => void): () => void {
+    return this.at(this.current + delay, action);
+  }
+
+  /** A promise resolved `delay` ms from now. */
+  sleep(delay: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.after(delay, resolve);
+    });
+  }
+
+  /** When the next action is due, or `null` when none is left. */
+  nextAt(): number | null {
+    return this.heap[0]?.at ?? null;
+  }
+
+  /**
+   * Runs every action due before `limit`, in time order, letting the promises each one sets off
+   * settle before the next (`afterStep` is called then, e.g. to check invariants). The clock
+   * stops at `limit`.
+   */
+  async run(limit: number, afterStep?: () => void): Promise<void> {
+    await settle();
+    for (;;) {
+      const next = this.heap[0];
+      if (next === undefined || next.at >= limit) break;
+      this.pop();
+      if (next.cancelled) continue;
+      this.current = next.at;
+      next.action();
+      await settle();
+      afterStep?.();
+    }
+    this.current = Math.max(this.current, limit);
   }
 
   /** Runs every action due before `limit`, in time order; the clock stops at `limit`. */
@@ -42,6 +94,7 @@ export class VirtualClock {
       const next = this.heap[0];
       if (next === undefined || next.at >= limit) break;
       this.pop();
+      if (next.cancelled) continue;
       this.current = next.at;
       next.action();
     }

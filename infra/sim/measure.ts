@@ -243,6 +243,7 @@ export function measureRun(stick: Yardstick, run: RunRecord): StrategyResult {
     timeout: 0,
     permanent: 0,
     crash: 0,
+    aborted: 0,
     rejected: 0,
   };
   for (const attempt of run.attempts) {

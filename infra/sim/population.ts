@@ -11,6 +11,8 @@ import type { Scenario, ScheduleGroup, TimeDistribution } from './scenario.js';
 export interface SimSchedule {
   id: string;
   spec: ScheduleSpec;
+  /** The document as an operator writes it (`schedules/{id}` without `state`). */
+  document: Record<string, unknown>;
   /** When the schedule was written: its first due point follows from this. */
   createdAt: number;
   /** The `generate` group it came from, or `null` for an inline schedule. */
@@ -36,12 +38,19 @@ export function buildPopulation(scenario: Scenario): Population {
   const schedules: SimSchedule[] = [];
 
   scenario.schedules.forEach((inline, index) => {
-    const validation = validateSchedule({ target: SIMULATED_TARGET, ...inline.document });
+    const document = { target: SIMULATED_TARGET, ...inline.document };
+    const validation = validateSchedule(document);
     if (!validation.ok) {
       problems.push(...validation.problems.map((problem) => `schedules[${index}].${problem}`));
       return;
     }
-    schedules.push({ id: inline.id, spec: validation.spec, createdAt: createdAt(), group: null });
+    schedules.push({
+      id: inline.id,
+      spec: validation.spec,
+      document,
+      createdAt: createdAt(),
+      group: null,
+    });
   });
 
   scenario.generate.forEach((group, index) => {
@@ -56,7 +65,7 @@ export function buildPopulation(scenario: Scenario): Population {
     for (const { id, document } of made) {
       const spec = validateSchedule(document);
       if (!spec.ok) throw new Error(`generated schedule ${id} is invalid: ${spec.problems[0]}`);
-      schedules.push({ id, spec: spec.spec, createdAt: createdAt(), group: group.id });
+      schedules.push({ id, spec: spec.spec, document, createdAt: createdAt(), group: group.id });
     }
   });
   return problems.length > 0 ? { ok: false, problems } : { ok: true, schedules };

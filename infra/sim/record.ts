@@ -10,11 +10,12 @@ export type StrategyName = (typeof STRATEGIES)[number];
 
 /**
  * How an attempt ended: `success`; `retryable` (5xx, 429, network); `timeout` (ran past its
- * run time); `permanent` (other 4xx); `crash` (the worker died mid-sync); `rejected` (the
- * provider's shared limit was full: a 429 before any work, with no duration).
+ * run time); `permanent` (other 4xx); `crash` (the worker died mid-sync); `aborted` (the worker
+ * stopped it: its lease was lost or about to lapse); `rejected` (the provider's shared limit was
+ * full: a 429 before any work, with no duration).
  */
 export type AttemptOutcome =
-  'success' | 'retryable' | 'timeout' | 'permanent' | 'crash' | 'rejected';
+  'success' | 'retryable' | 'timeout' | 'permanent' | 'crash' | 'aborted' | 'rejected';
 
 /** One call of a schedule's sync target. */
 export interface SyncAttempt {
@@ -29,7 +30,8 @@ export interface SyncAttempt {
   attempt: number;
 }
 
-export type DeadLetterReason = 'permanent' | 'attempts';
+/** Why a dead letter was written: a permanent failure, pacer's attempt limit, or Pub/Sub's. */
+export type DeadLetterReason = 'permanent' | 'attempts' | 'delivery_limit';
 
 export interface DeadLetterRecord {
   scheduleId: string;

@@ -107,7 +107,7 @@ function formatTotals(strategies: readonly StrategyResult[]): string {
       'coverage',
       'synced',
       'attempts',
-      'failed: retryable / timeout / permanent / crash / rejected',
+      'failed: retryable / timeout / permanent / crash / aborted / rejected',
       'duplicates',
       'dead letters',
     ],
@@ -118,7 +118,9 @@ function formatTotals(strategies: readonly StrategyResult[]): string {
         result.total.coverage === null ? '—' : percent(result.total.coverage),
         count(result.total.syncs),
         count(result.total.attempts),
-        [o.retryable, o.timeout, o.permanent, o.crash, o.rejected].map(count).join(' / '),
+        [o.retryable, o.timeout, o.permanent, o.crash, o.aborted, o.rejected]
+          .map(count)
+          .join(' / '),
         count(result.duplicates),
         result.deadLetters === null ? '—' : count(result.deadLetters),
       ];

@@ -79,8 +79,11 @@ export interface PacerModel {
    * from the scenario: each lane's from its worker concurrency, the total from `sharedLimit`.
    */
   settings: Settings;
-  /** Time between a sub-tick's reads and its claims (the planner's own I/O). */
-  plannerLatencyMs: number;
+  /**
+   * One store operation's round trip (a read, a query, a transaction's read or commit, a
+   * write): pacer's real code does its own I/O, each call taking this long.
+   */
+  storeLatencyMs: number;
   /** Time between a publish and the push delivery to a worker. */
   deliveryLatencyMs: number;
   /** Cloud Scheduler fires each minute's tick up to this late (uniformly). */
@@ -248,7 +251,7 @@ const scenarioSchema = z.strictObject({
   pacer: z
     .strictObject({
       settings: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
-      plannerLatency: durationField(0).optional(),
+      storeLatency: durationField(0).optional(),
       deliveryLatency: durationField(0).optional(),
       tickJitter: durationField(0).optional(),
     })
@@ -261,7 +264,7 @@ type RawScenario = z.output<typeof scenarioSchema>;
 export const SCENARIO_DEFAULTS = {
   seed: 1,
   warmUpMs: 0,
-  plannerLatencyMs: 200,
+  storeLatencyMs: 20,
   deliveryLatencyMs: 50,
   tickJitterMs: 2_000,
 } as const;
@@ -309,7 +312,7 @@ export function parseScenario(raw: unknown): ScenarioParse {
       outages: [...(parsed.outages ?? [])].sort((a, b) => a.from - b.from),
       pacer: {
         settings,
-        plannerLatencyMs: parsed.pacer?.plannerLatency ?? SCENARIO_DEFAULTS.plannerLatencyMs,
+        storeLatencyMs: parsed.pacer?.storeLatency ?? SCENARIO_DEFAULTS.storeLatencyMs,
         deliveryLatencyMs: parsed.pacer?.deliveryLatency ?? SCENARIO_DEFAULTS.deliveryLatencyMs,
         tickJitterMs: parsed.pacer?.tickJitter ?? SCENARIO_DEFAULTS.tickJitterMs,
       },

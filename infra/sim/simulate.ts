@@ -1,6 +1,6 @@
 /**
  * The simulator's front door: runs strategies through a scenario and measures them against
- * the same yardstick. Pure and deterministic: a scenario and its seed give the same report.
+ * the same yardstick. Deterministic: a scenario and its seed give the same report.
  */
 import { iso } from '../../functions/schedule/time.js';
 import {
@@ -43,11 +43,11 @@ export interface SimulationReport {
 }
 
 /** Runs one strategy. */
-export function runStrategy(
+export async function runStrategy(
   strategy: StrategyName,
   scenario: Scenario,
   schedules: readonly SimSchedule[],
-): RunRecord {
+): Promise<RunRecord> {
   switch (strategy) {
     case 'pacer':
       return runPacer(scenario, schedules);
@@ -59,13 +59,15 @@ export function runStrategy(
 }
 
 /** Runs `strategies` through the scenario; the report and the raw runs (for detail). */
-export function simulate(
+export async function simulate(
   scenario: Scenario,
   schedules: readonly SimSchedule[],
   strategies: readonly StrategyName[] = STRATEGIES,
-): { report: SimulationReport; runs: RunRecord[] } {
+): Promise<{ report: SimulationReport; runs: RunRecord[] }> {
   const stick = yardstick(scenario, schedules);
-  const runs = strategies.map((strategy) => runStrategy(strategy, scenario, schedules));
+  const runs: RunRecord[] = [];
+  // One after another: each strategy has the virtual clock to itself.
+  for (const strategy of strategies) runs.push(await runStrategy(strategy, scenario, schedules));
   return {
     report: {
       scenario: summarize(scenario, schedules),

@@ -14,14 +14,13 @@
  * the loop: no sync starts during one, and a new cycle begins when it ends. The shared limit
  * never binds a loop that runs one sync at a time.
  */
-import { laneAt, nextDueAt } from '../../../functions/schedule/cadence.js';
-import { LANES, type Lane } from '../../../functions/schedule/lane.js';
+import { firstDueAt, laneAt, nextDueAt } from '../../../functions/schedule/cadence.js';
+import { LANES, type Lane, type LaneThresholds } from '../../../functions/schedule/lane.js';
 import type { PerLane } from '../../../functions/config.js';
 import type { SimSchedule } from '../population.js';
 import { stream } from '../random.js';
 import type { RunRecord, StrategyName, SyncAttempt } from '../record.js';
 import type { Scenario } from '../scenario.js';
-import { initialState, type SimState } from '../store.js';
 import { drawCall } from '../target.js';
 
 interface LoopDesign {
@@ -46,9 +45,27 @@ export const FIXED_CAPS: LoopDesign = {
   pauseBetweenCyclesMs: 10_000,
 };
 
+/** What a loop keeps per schedule: whether it is still going, when it is next due, its lane. */
+interface LoopState {
+  status: 'active' | 'finished';
+  nextDueAt: number | null;
+  lane: Lane;
+}
+
 interface Entry {
   schedule: SimSchedule;
-  state: SimState;
+  state: LoopState;
+}
+
+/** A schedule as it is written: first due from its creation, in the lane of that point. */
+function initialState(schedule: SimSchedule, thresholds: LaneThresholds): LoopState {
+  const { cadence, lane } = schedule.spec;
+  const first = firstDueAt(cadence, schedule.createdAt);
+  return {
+    status: first === null ? 'finished' : 'active',
+    nextDueAt: first,
+    lane: laneAt(cadence, lane, first ?? schedule.createdAt, thresholds),
+  };
 }
 
 /** Runs one of the old loops through the scenario. */

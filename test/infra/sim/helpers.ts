@@ -5,7 +5,10 @@
 import { buildPopulation, type SimSchedule } from '../../../infra/sim/population.js';
 import { parseScenario, type Scenario } from '../../../infra/sim/scenario.js';
 
-/** One hour from 10:00 on 20 June 2026, ample capacity, no failures; `extra` overrides fields. */
+/**
+ * One hour from 10:00 on 20 June 2026, ample capacity, no failures, and a store that answers at
+ * once (so due points and timings come out exact); `extra` overrides fields.
+ */
 export function scenarioOf(extra: Record<string, unknown> = {}): {
   scenario: Scenario;
   schedules: SimSchedule[];
@@ -16,7 +19,7 @@ export function scenarioOf(extra: Record<string, unknown> = {}): {
     end: '2026-06-20T11:00:00Z',
     workers: { high: 10, medium: 10, low: 10 },
     syncDuration: { distribution: 'fixed', value: '5s' },
-    pacer: { tickJitter: '0s' },
+    pacer: { tickJitter: '0s', storeLatency: '0ms' },
     ...extra,
   });
   if (!parsed.ok) throw new Error(`test scenario is invalid:\n${parsed.problems.join('\n')}`);

@@ -19,7 +19,7 @@ export async function load(file: string, overrides: { seed?: number } = {}) {
 
 export async function run(file: string, strategies?: StrategyName[]) {
   const { scenario, schedules } = await load(file);
-  return { scenario, schedules, ...simulate(scenario, schedules, strategies) };
+  return { scenario, schedules, ...(await simulate(scenario, schedules, strategies)) };
 }
 
 export function strategy(results: readonly StrategyResult[], name: StrategyName): StrategyResult {

@@ -1,0 +1,471 @@
+/**
+ * pacer's real code on a virtual clock: the planner's `runTick`, the workers' `handleDelivery`
+ * and the dead-letter function's `recordDeadLetter`, unchanged, on the in-memory store and bus.
+ * The simulator (./strategies/pacer.ts) and the protocol checker (../check/) build on it; neither
+ * decides a lease, an attempt or a completion itself.
+ *
+ * Every invocation runs in a {@link SimProcess} of its own, which can crash: from then on
+ * nothing it waits for answers, its timers never fire, a call of the target it made ends, and
+ * the push it was answering fails (Pub/Sub redelivers). Each process has its own clock, which
+ * may run ahead or behind; the store keeps the one true time, as Firestore does.
+ */
+import { pino } from 'pino';
+import {
+  MemoryDeadLetterBus,
+  MemoryDispatchBus,
+  MemoryPubSub,
+  type BusLink,
+  type PushEvent,
+} from '../../functions/bus/memory.js';
+import type { Clock } from '../../functions/clock.js';
+import type { PerLane, Settings } from '../../functions/config.js';
+import { recordDeadLetter } from '../../functions/deadletter/record.js';
+import { PacerError } from '../../functions/errors.js';
+import type { Logger } from '../../functions/log.js';
+import { perLane } from '../../functions/planner/plan.js';
+import { runTick, type SubTickSummary, type TickResult } from '../../functions/planner/tick.js';
+import { LANES, type Lane } from '../../functions/schedule/lane.js';
+import { LiveConfig } from '../../functions/store/live-config.js';
+import { MemoryStore, type StoreLink } from '../../functions/store/memory.js';
+import type { Topology } from '../../functions/topology.js';
+import type { SyncContext } from '../../functions/worker/context.js';
+import { handleDelivery, type DeliveryOutcome } from '../../functions/worker/deliver.js';
+import { SIMULATED_TARGET } from './population.js';
+import { VirtualClock } from './clock.js';
+
+/** How a call of the target goes (drawn by the scenario or scripted by the checker). */
+export interface TargetBehaviour {
+  durationMs: number;
+  /** `crash`: the worker running the call dies `durationMs` into it. */
+  outcome: 'success' | 'retryable' | 'permanent' | 'crash';
+}
+
+export type CallOutcome =
+  | 'success'
+  | 'retryable'
+  | 'permanent'
+  | 'crash'
+  /** Ran past the schedule's run time. */
+  | 'timeout'
+  /** Stopped by the worker: its lease was lost or about to lapse. */
+  | 'aborted'
+  /** Refused at once: the provider's shared limit was full (a 429). */
+  | 'rejected';
+
+/** One call of a schedule's target. */
+export interface CallRecord {
+  scheduleId: string;
+  leaseId: string;
+  attempt: number;
+  dueAt: number;
+  start: number;
+  /** When the call ended for its caller; `null` while it runs. */
+  end: number | null;
+  outcome: CallOutcome | null;
+  process: number;
+}
+
+export interface WorldOptions {
+  begin: number;
+  settings: Settings;
+  topology: Topology;
+  /** Pushes each lane's workers take at once. */
+  workers: PerLane<number>;
+  deliveryLatencyMs: number;
+  /** How `process` (or the world itself, `null`) reaches the store: latency, faults. */
+  storeLink: (process: SimProcess | null) => StoreLink;
+  busLink?: BusLink;
+  /** Called when a process starts (the checker schedules its crashes here). */
+  onSpawn?: (process: SimProcess) => void;
+  /** Called when a call of the target starts (before anything else) and when it ends. */
+  onCall?: (call: CallRecord, phase: 'start' | 'end') => void;
+  /** How the target answers a call. */
+  target: (call: CallRecord) => TargetBehaviour;
+  /** The provider's limit on calls in flight across all schedules. */
+  sharedLimit: number | null;
+  /** A new process's clock offset from true time (ms). */
+  skew?: () => number;
+}
+
+/** A planner invocation, a worker's push, a dead-letter recording, an operator's command. */
+export class SimProcess {
+  alive = true;
+  readonly clock: Clock;
+  private readonly onKill: (() => void)[] = [];
+
+  constructor(
+    readonly id: number,
+    readonly kind: string,
+    private readonly world: World,
+    readonly skewMs: number,
+  ) {
+    const virtual = world.clock;
+    const gate = (fn: () => void) => () => {
+      if (this.alive) fn();
+    };
+    this.clock = {
+      now: () => virtual.now() + skewMs,
+      sleep: (ms) =>
+        new Promise((resolve) => {
+          virtual.after(ms, gate(resolve));
+        }),
+      after: (ms, fn) => virtual.after(ms, gate(fn)),
+      every: (ms, fn) => {
+        let cancel: () => void = () => undefined;
+        const beat = () => {
+          cancel = virtual.after(ms, gate(beat));
+          fn();
+        };
+        cancel = virtual.after(ms, gate(beat));
+        return () => {
+          cancel();
+        };
+      },
+      timeout: (ms) => {
+        const controller = new AbortController();
+        virtual.after(
+          ms,
+          gate(() => {
+            controller.abort(new DOMException('the run time is up', 'TimeoutError'));
+          }),
+        );
+        return controller.signal;
+      },
+    };
+  }
+
+  /** The process dies: nothing it waits for answers any more. */
+  kill(): void {
+    if (!this.alive) return;
+    this.alive = false;
+    this.world.processes.delete(this);
+    for (const hook of this.onKill.splice(0)) hook();
+  }
+
+  whenKilled(hook: () => void): void {
+    if (this.alive) this.onKill.push(hook);
+    else hook();
+  }
+
+  /** `base`, as this process reaches it: nothing sent once dead, no answer heard once dead. */
+  link(base: StoreLink): StoreLink {
+    return {
+      send: (operation, id, apply) =>
+        this.alive ? this.guard(base.send(operation, id, apply)) : NEVER,
+    };
+  }
+
+  /** A promise that never settles once the process is dead. */
+  guard<T>(promise: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      promise.then(
+        (value) => {
+          if (this.alive) resolve(value);
+        },
+        (error: unknown) => {
+          if (this.alive) reject(error instanceof Error ? error : new Error(String(error)));
+        },
+      );
+    });
+  }
+
+  /** Runs `work`; the result fails at once if the process dies first (its push fails). */
+  run<T>(work: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.whenKilled(() => {
+        reject(new Error(`process ${this.id} (${this.kind}) crashed`));
+      });
+      work().then(
+        (value) => {
+          if (this.alive) resolve(value);
+        },
+        (error: unknown) => {
+          if (this.alive) reject(error instanceof Error ? error : new Error(String(error)));
+        },
+      );
+    });
+  }
+}
+
+const NEVER = new Promise<never>(() => undefined);
+
+/** A logger that writes nothing (the simulation is measured, not read). */
+const SILENT: Logger = pino({ level: 'silent' });
+
+export class World {
+  readonly clock: VirtualClock;
+  readonly store: MemoryStore;
+  readonly pubsub: MemoryPubSub;
+  readonly calls: CallRecord[] = [];
+  /** Every sub-tick summary a planner wrote, in order. */
+  readonly summaries: SubTickSummary[] = [];
+  readonly deliveries: Record<DeliveryOutcome | 'failed', number> = {
+    completed: 0,
+    missing: 0,
+    stale: 0,
+    duplicate: 0,
+    invalid: 0,
+    paused: 0,
+    lost: 0,
+    dead_lettered: 0,
+    failed: 0,
+  };
+  /** Planner invocations, worker pushes and dead-letter pushes. */
+  invocations = 0;
+  ticks = 0;
+  readonly processes = new Set<SimProcess>();
+  private nextProcess = 1;
+  private nextId = 1;
+  private callsInFlight = 0;
+  private readonly config: LiveConfig;
+
+  constructor(readonly options: WorldOptions) {
+    this.clock = new VirtualClock(options.begin);
+    this.store = new MemoryStore({ now: () => this.clock.now() }, options.storeLink(null));
+    this.pubsub = new MemoryPubSub(
+      { now: () => this.clock.now(), after: (ms, action) => void this.clock.after(ms, action) },
+      options.busLink,
+    );
+    this.config = new LiveConfig(options.settings);
+    const { topology } = options;
+    for (const lane of LANES) {
+      this.pubsub.subscribe(
+        topology.lanes[lane].topic,
+        {
+          name: topology.lanes[lane].subscription,
+          concurrency: options.workers[lane],
+          retry: topology.lanes[lane].retry,
+          ackDeadlineMs: topology.ackDeadlineSeconds * 1_000,
+          deliveryLatencyMs: options.deliveryLatencyMs,
+          deadLetter: {
+            topic: topology.deadLetter.topic,
+            maxDeliveryAttempts: topology.maxDeliveryAttempts,
+          },
+        },
+        (event) => this.work(lane, event),
+      );
+    }
+    this.pubsub.subscribe(
+      topology.deadLetter.topic,
+      {
+        name: topology.deadLetter.subscription,
+        concurrency: 10,
+        retry: topology.deadLetter.retry,
+        ackDeadlineMs: topology.deadLetter.ackDeadlineSeconds * 1_000,
+        deliveryLatencyMs: options.deliveryLatencyMs,
+        deadLetter: null,
+      },
+      (event) => this.recordDeadLetter(event),
+    );
+  }
+
+  /** A new process, with a clock of its own. */
+  spawn(kind: string): SimProcess {
+    const process = new SimProcess(this.nextProcess++, kind, this, this.options.skew?.() ?? 0);
+    this.processes.add(process);
+    this.options.onSpawn?.(process);
+    return process;
+  }
+
+  /** The store as `process` reaches it. */
+  storeFor(process: SimProcess): MemoryStore {
+    return this.store.withLink(process.link(this.options.storeLink(process)));
+  }
+
+  newId(prefix: string): string {
+    return `${prefix}${this.nextId++}`;
+  }
+
+  /** Cloud Scheduler calls the planner: one invocation of `runTick`, in a process of its own. */
+  tick(holder = 'planner'): { process: SimProcess; done: Promise<TickResult | null> } {
+    const process = this.spawn('planner');
+    this.invocations++;
+    this.ticks++;
+    const store = this.storeFor(process);
+    // The summaries each sub-tick writes to pacer/stats, seen as they are written.
+    const planned = Object.create(store) as MemoryStore;
+    planned.writeRecentSummaries = async (summaries: readonly object[]) => {
+      await store.writeRecentSummaries(summaries);
+      const latest = summaries.at(-1);
+      if (latest !== undefined) this.summaries.push(latest as SubTickSummary);
+    };
+    const done = process
+      .run(() =>
+        runTick({
+          store: planned,
+          bus: new MemoryDispatchBus(this.guardedBus(process), this.topics()),
+          config: this.config,
+          logger: SILENT,
+          clock: process.clock,
+          newId: () => this.newId('lease-'),
+          holder: `${holder}:${process.id}`,
+        }),
+      )
+      .catch(() => null)
+      .finally(() => {
+        process.kill();
+      });
+    return { process, done };
+  }
+
+  /** Runs the world until `limit`, calling `afterStep` after every step. */
+  run(limit: number, afterStep?: () => void): Promise<void> {
+    return this.clock.run(limit, afterStep);
+  }
+
+  /** Calls in flight now. */
+  inFlight(): CallRecord[] {
+    return this.calls.filter((call) => call.end === null);
+  }
+
+  private topics(): PerLane<string> {
+    return perLane((lane) => this.options.topology.lanes[lane].topic);
+  }
+
+  /** The bus as a process reaches it: a dead process publishes nothing and hears nothing. */
+  private guardedBus(process: SimProcess): MemoryPubSub {
+    const pubsub = this.pubsub;
+    const guarded = Object.create(pubsub) as MemoryPubSub;
+    guarded.publish = (topic, message) =>
+      process.alive ? process.guard(pubsub.publish(topic, message)) : NEVER;
+    return guarded;
+  }
+
+  /** A lane's push: `handleDelivery` in a worker process of its own. */
+  private work(lane: Lane, event: PushEvent): Promise<DeliveryOutcome> {
+    const process = this.spawn(`worker:${lane}`);
+    this.invocations++;
+    const { settings, topology } = this.options;
+    const outcome = process.run(() =>
+      handleDelivery(
+        {
+          store: this.storeFor(process),
+          deadLetters: new MemoryDeadLetterBus(this.guardedBus(process), topology.deadLetter.topic),
+          settings,
+          topology,
+          logger: SILENT,
+          clock: process.clock,
+          newId: () => this.newId('attempt-'),
+          syncer: {
+            allowNetworks: [],
+            env: {},
+            handlers: {
+              [SIMULATED_TARGET.name]: (context: SyncContext) => this.call(context, process),
+            },
+          },
+        },
+        lane,
+        event,
+      ),
+    );
+    outcome.then(
+      (answered) => {
+        this.deliveries[answered]++;
+        process.kill();
+      },
+      () => {
+        this.deliveries.failed++;
+        process.kill();
+      },
+    );
+    return outcome;
+  }
+
+  /** The dead-letter topic's push: `recordDeadLetter` in a process of its own. */
+  private recordDeadLetter(event: PushEvent): Promise<unknown> {
+    const process = this.spawn('dead-letter');
+    this.invocations++;
+    const done = process.run(() =>
+      recordDeadLetter(
+        {
+          store: this.storeFor(process),
+          settings: this.options.settings,
+          logger: SILENT,
+          clock: process.clock,
+        },
+        event,
+      ),
+    );
+    done.then(
+      () => {
+        process.kill();
+      },
+      () => {
+        process.kill();
+      },
+    );
+    return done;
+  }
+
+  /** A call of the target, made by `process`'s worker. */
+  private call(context: SyncContext, process: SimProcess): Promise<Record<string, unknown>> {
+    const now = this.clock.now();
+    const record: CallRecord = {
+      scheduleId: context.scheduleId,
+      leaseId: context.leaseId,
+      attempt: context.attempt,
+      dueAt: context.dueAt,
+      start: now,
+      end: null,
+      outcome: null,
+      process: process.id,
+    };
+    this.calls.push(record);
+    this.options.onCall?.(record, 'start');
+    const limit = this.options.sharedLimit;
+    if (limit !== null && this.callsInFlight >= limit) {
+      record.end = now;
+      record.outcome = 'rejected';
+      this.options.onCall?.(record, 'end');
+      return Promise.reject(
+        new PacerError('target_unavailable', 'the provider answered 429: too many calls'),
+      );
+    }
+    this.callsInFlight++;
+    const behaviour = this.options.target(record);
+    return new Promise((resolve, reject) => {
+      let cancelTimer: () => void = () => undefined;
+      const finish = (outcome: CallOutcome, error?: Error) => {
+        if (record.end !== null) return;
+        record.end = this.clock.now();
+        record.outcome = outcome;
+        this.callsInFlight--;
+        cancelTimer();
+        this.options.onCall?.(record, 'end');
+        if (error === undefined) resolve({});
+        else reject(error);
+      };
+      cancelTimer = this.clock.after(behaviour.durationMs, () => {
+        switch (behaviour.outcome) {
+          case 'success':
+            finish('success');
+            return;
+          case 'retryable':
+            finish('retryable', new PacerError('target_unavailable', 'the target answered 503'));
+            return;
+          case 'permanent':
+            finish('permanent', new PacerError('target_rejected', 'the target answered 400'));
+            return;
+          case 'crash':
+            finish('crash', new Error('the worker crashed'));
+            process.kill();
+            return;
+        }
+      });
+      const { signal } = context;
+      const onAbort = () => {
+        const reason: unknown = signal.reason;
+        const timedOut = reason instanceof DOMException && reason.name === 'TimeoutError';
+        finish(
+          timedOut ? 'timeout' : 'aborted',
+          reason instanceof Error ? reason : new Error('aborted'),
+        );
+      };
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+      process.whenKilled(() => {
+        finish('crash', new Error('the worker crashed'));
+      });
+    });
+  }
+}
