@@ -1,0 +1,213 @@
+/**
+ * What the lease protocol promises, as code. The protocol checker (infra/check/) feeds a
+ * {@link ProtocolMonitor} every write to a schedule, every call of a target and every step of a
+ * random history, and stops at the first violation:
+ *
+ * 1. `overlap` — never two calls of one schedule's target in flight at once (a call counts until
+ *    its caller could know it ended; an aborted call until its abort, a crashed one until the
+ *    crash);
+ * 2. `owed` — every owed due point is served, coalesced into a later served point, skipped by a
+ *    catch-up rule or dead-lettered with a record: never silently gone;
+ * 3. `stuck` — an active schedule always has a due time (while a lease holds it, the lease's end);
+ * 4. `inactive` — a paused, invalid or deleted schedule starts no new call, and no call is made
+ *    without an attempt started for it;
+ * 5. `lease` — while a lease holds, `nextDueAt` is not before its end;
+ * 6. `attempts` — a target that keeps failing reaches a dead letter: never more failed calls in a
+ *    row than the attempt limit within one series of leases (planned leases that replace each
+ *    other as they lapse; a replay is a series of its own), however its messages are delivered.
+ *
+ * Pure: the monitor keeps what it has seen and answers with violations; it never reads a clock.
+ */
+import { iso } from '../schedule/time.js';
+import { validateSchedule } from '../schedule/spec.js';
+import type { Patch } from './patch.js';
+import { liveLease, owedSince, type ScheduleState } from './state.js';
+
+export type InvariantName = 'overlap' | 'owed' | 'stuck' | 'inactive' | 'lease' | 'attempts';
+
+export interface Violation {
+  invariant: InvariantName;
+  scheduleId: string;
+  at: number;
+  message: string;
+}
+
+/** A write to a schedule, with the states around it (`after: null`: deleted). */
+export interface ObservedWrite {
+  id: string;
+  before: ScheduleState | null;
+  after: ScheduleState | null;
+  data: Readonly<Record<string, unknown>> | null;
+  patch: Patch | null;
+  at: number;
+  /** When the write was decided (a transaction's read time); what was owed is judged then. */
+  decidedAt: number;
+}
+
+/** A call of a schedule's target. */
+export interface ObservedCall {
+  scheduleId: string;
+  leaseId: string;
+  attempt: number;
+  start: number;
+  /** `null` while in flight. */
+  end: number | null;
+  outcome: string | null;
+}
+
+export class ProtocolMonitor {
+  /** Calls in flight, by schedule. */
+  private readonly inFlight = new Map<string, ObservedCall[]>();
+  /** Attempts started (`scheduleId/leaseId/attempt`), with whether the schedule was active. */
+  private readonly started = new Map<string, boolean>();
+  /** Failed calls in a row in the schedule's current series of leases, and when it began. */
+  private readonly failedInARow = new Map<string, { count: number; since: number }>();
+
+  constructor(private readonly maxAttempts: number) {}
+
+  /** A write landed. */
+  write(write: ObservedWrite): Violation[] {
+    const violations: Violation[] = [];
+    const owed = owedPointDropped(write);
+    if (owed !== null) violations.push(owed);
+    const { before, after } = write;
+    // An attempt started: the schedule must be active, valid and enabled right then.
+    const lease = after?.lease ?? null;
+    if (
+      lease !== null &&
+      lease.running &&
+      lease.attemptId !== null &&
+      lease.attemptId !== before?.lease?.attemptId
+    ) {
+      const validation = write.data === null ? null : validateSchedule(write.data);
+      const active = validation?.ok === true && validation.spec.enabled;
+      this.started.set(attemptKey(write.id, lease.id, lease.attempt), active);
+      if (!active) {
+        violations.push({
+          invariant: 'inactive',
+          scheduleId: write.id,
+          at: write.at,
+          message: `attempt ${lease.attempt} of lease ${lease.id} started on a ${validation === null ? 'deleted' : validation.ok ? 'paused' : 'invalid'} schedule`,
+        });
+      }
+    }
+    // The lease ended (completed, released, or taken away by a change), or another series of
+    // leases begins (a replay serves a dead letter's point; after it, the schedule's own points
+    // again): the run of failures starts again. Only a planned lease that replaces a lapsed
+    // planned lease carries its failures on.
+    const from = before?.lease ?? null;
+    const to = after?.lease ?? null;
+    const carried =
+      from !== null &&
+      to !== null &&
+      (to.id === from.id || (to.kind === 'planned' && from.kind === 'planned'));
+    if (from !== null && !carried) this.failedInARow.set(write.id, { count: 0, since: write.at });
+    return violations;
+  }
+
+  /** A call of a target starts. */
+  callStarted(call: ObservedCall): Violation[] {
+    const violations: Violation[] = [];
+    const running = (this.inFlight.get(call.scheduleId) ?? []).filter((c) => c.end === null);
+    for (const other of running) {
+      violations.push({
+        invariant: 'overlap',
+        scheduleId: call.scheduleId,
+        at: call.start,
+        message: `a call (lease ${call.leaseId}, attempt ${call.attempt}) started while another (lease ${other.leaseId}, attempt ${other.attempt}, since ${iso(other.start)}) was in flight`,
+      });
+    }
+    this.inFlight.set(call.scheduleId, [...running, call]);
+    const key = attemptKey(call.scheduleId, call.leaseId, call.attempt);
+    if (!this.started.has(key)) {
+      violations.push({
+        invariant: 'inactive',
+        scheduleId: call.scheduleId,
+        at: call.start,
+        message: `a call (lease ${call.leaseId}, attempt ${call.attempt}) without an attempt started for it`,
+      });
+    }
+    return violations;
+  }
+
+  /** A call of a target ended (or was aborted, or its worker crashed). */
+  callEnded(call: ObservedCall): Violation[] {
+    const series = this.failedInARow.get(call.scheduleId) ?? { count: 0, since: -Infinity };
+    // A call started before its series ended (say, the schedule was deleted under it) counts for
+    // nothing that follows.
+    if (call.start < series.since) return [];
+    if (call.outcome === 'success') {
+      this.failedInARow.set(call.scheduleId, { count: 0, since: series.since });
+      return [];
+    }
+    const failed = series.count + 1;
+    this.failedInARow.set(call.scheduleId, { count: failed, since: series.since });
+    if (failed <= this.maxAttempts) return [];
+    return [
+      {
+        invariant: 'attempts',
+        scheduleId: call.scheduleId,
+        at: call.end ?? call.start,
+        message: `${failed} failed calls in a row without a dead letter (the limit is ${this.maxAttempts})`,
+      },
+    ];
+  }
+
+  /** After a step: the state of every schedule at the store's `now`. */
+  step(now: number, schedules: Iterable<{ id: string; state: ScheduleState }>): Violation[] {
+    const violations: Violation[] = [];
+    for (const { id, state } of schedules) {
+      if (state.status === 'active' && state.nextDueAt === null) {
+        violations.push({
+          invariant: 'stuck',
+          scheduleId: id,
+          at: now,
+          message: 'active, with no due time and no lease that lapses',
+        });
+      }
+      const lease = liveLease(state, now);
+      if (lease !== null && (state.nextDueAt === null || state.nextDueAt < lease.until)) {
+        violations.push({
+          invariant: 'lease',
+          scheduleId: id,
+          at: now,
+          message: `lease ${lease.id} holds until ${iso(lease.until)} but nextDueAt is ${state.nextDueAt === null ? 'none' : iso(state.nextDueAt)}`,
+        });
+      }
+    }
+    return violations;
+  }
+}
+
+function attemptKey(scheduleId: string, leaseId: string, attempt: number): string {
+  return `${scheduleId}/${leaseId}/${attempt}`;
+}
+
+/**
+ * The `owed` invariant on one write: a schedule that owed a point (`owedSince` at or before the
+ * write) still owes it afterwards, or the write says where it went — served (a completion),
+ * dead-lettered (a release after a dead letter) or skipped (a cron catch-up rule) — or the
+ * schedule stopped being active (paused, invalid, finished, deleted: nothing is owed then).
+ */
+export function owedPointDropped(write: ObservedWrite): Violation | null {
+  const { before, after, at } = write;
+  if (before?.status !== 'active') return null;
+  const owed = owedSince(before);
+  if (owed === null || owed > write.decidedAt) return null;
+  if (after?.status !== 'active') return null;
+  const still = owedSince(after);
+  if (still !== null && still <= owed) return null;
+  const ended = before.lease;
+  const status = write.patch?.run?.fields.status;
+  if (ended !== null && (status === 'succeeded' || status === 'dead_lettered')) {
+    if (ended.kind === 'planned' ? ended.dueAt >= owed : false) return null;
+  }
+  const skipped = after.lastSkippedDueAt;
+  if (skipped !== null && skipped !== before.lastSkippedDueAt && skipped >= owed) return null;
+  return {
+    invariant: 'owed',
+    scheduleId: write.id,
+    at,
+    message: `the point owed since ${iso(owed)} was dropped: owed ${still === null ? 'nothing' : `since ${iso(still)}`} after the write, with no run, dead letter or skip for it`,
+  };
+}

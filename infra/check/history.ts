@@ -1,0 +1,557 @@
+/**
+ * One seeded random history of the lease protocol: a small population (every cadence kind, short
+ * leases) served by the real planner, workers, dead-letter function and reconciler on the
+ * in-memory store and bus (../sim/world.ts), while faults are injected at random points — worker
+ * and planner crashes, lost answers, failed and slow store operations, transaction conflicts,
+ * failed, duplicate and late deliveries, two planners, clock skew between processes — and an
+ * operator edits, pauses, resumes, breaks, fixes, deletes and replays. After every step the
+ * protocol's invariants (functions/protocol/invariants.ts) are checked; the first violation ends
+ * the history.
+ *
+ * The same seed and options always give the same history.
+ */
+import {
+  ContentionError,
+  withoutField,
+  type StoreLink,
+  type StoreOperation,
+} from '../../functions/store/memory.js';
+import type { BusLink } from '../../functions/bus/memory.js';
+import { MemoryDispatchBus } from '../../functions/bus/memory.js';
+import { loadSettings, type Settings } from '../../functions/config.js';
+import { replayDeadLetter } from '../../functions/deadletter/replay.js';
+import { perLane } from '../../functions/planner/plan.js';
+import { ProtocolMonitor, type Violation } from '../../functions/protocol/invariants.js';
+import type { ScheduleState } from '../../functions/protocol/state.js';
+import { reconcileSchedule } from '../../functions/reconciler/reconcile.js';
+import { iso } from '../../functions/schedule/time.js';
+import type { ScheduleWrite } from '../../functions/store/memory.js';
+import { describeTopology, type Topology } from '../../functions/topology.js';
+import { SIMULATED_TARGET } from '../sim/population.js';
+import { stream, uniform, type Rng } from '../sim/random.js';
+import { World, type CallRecord, type SimProcess, type TargetBehaviour } from '../sim/world.js';
+
+/** The kinds of fault a history may inject; shrinking a failing history turns them off. */
+export const FAULT_KINDS = [
+  'worker-crash',
+  'planner-crash',
+  'lost-answer',
+  'store-failure',
+  'slow-store',
+  'contention',
+  'publish-failure',
+  'duplicate-delivery',
+  'late-delivery',
+  'two-planners',
+  'clock-skew',
+  'operator',
+] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+export interface HistoryOptions {
+  seed: number;
+  /** The fault kinds on; all by default. */
+  faults?: ReadonlySet<FaultKind>;
+  /** Only these schedules; all by default. */
+  schedules?: ReadonlySet<string>;
+  /** Keep a trace of what happened (for a report). */
+  trace?: boolean;
+}
+
+export interface TraceLine {
+  at: number;
+  scheduleId: string | null;
+  text: string;
+}
+
+export interface HistoryResult {
+  seed: number;
+  steps: number;
+  violation: Violation | null;
+  trace: TraceLine[];
+  /** What the history did, for the summary: calls, dead letters, operator actions, faults. */
+  counts: Record<string, number>;
+}
+
+const BEGIN = Date.parse('2026-06-20T10:00:00Z');
+/** Faults and operator actions for this long; then a quiet drain in which all must heal. */
+const ACTIVE_MS = 20 * 60_000;
+const DRAIN_MS = 6 * 60_000;
+const MAX_ATTEMPTS = 3;
+
+/** Short leases and sub-ticks, so that a few minutes hold many of each. */
+export function checkSettings(): Settings {
+  return loadSettings({
+    PACER_LEASE_SECONDS: '30',
+    PACER_DISPATCH_GRACE_SECONDS: '10',
+    PACER_MAX_ATTEMPTS: String(MAX_ATTEMPTS),
+    PACER_SUBTICK_SECONDS: '10',
+    PACER_TICK_BUDGET_SECONDS: '55',
+    PACER_DEFAULT_MAX_RUN_SECONDS: '20',
+    PACER_PUBLISH_TIMEOUT_SECONDS: '10',
+  });
+}
+
+function checkTopology(settings: Settings): Topology {
+  const topology = describeTopology(settings);
+  // Retries back off seconds, not minutes, as in the local stack.
+  for (const lane of ['high', 'medium', 'low'] as const) {
+    topology.lanes[lane].retry = { minimumBackoffSeconds: 2, maximumBackoffSeconds: 10 };
+  }
+  topology.deadLetter.retry = { minimumBackoffSeconds: 2, maximumBackoffSeconds: 10 };
+  return topology;
+}
+
+/** The population: every cadence kind, a target that always fails and one that often does. */
+export function population(): { id: string; document: Record<string, unknown> }[] {
+  const at = (ms: number) => new Date(BEGIN + ms).toISOString();
+  const doc = (cadence: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
+    name: 'checked',
+    cadence,
+    target: SIMULATED_TARGET,
+    ...extra,
+  });
+  return [
+    { id: 'minutely', document: doc({ kind: 'interval', every: '1m' }) },
+    { id: 'grid', document: doc({ kind: 'interval', every: '2m', startAt: at(30_000) }) },
+    { id: 'slow', document: doc({ kind: 'interval', every: '10m' }, { maxRunSeconds: 25 }) },
+    {
+      id: 'race',
+      document: doc({
+        kind: 'event',
+        startsAt: at(14 * 60_000),
+        tiers: [
+          { before: '8m', every: '1m' },
+          { before: '1h', every: '4m' },
+        ],
+        otherwise: '15m',
+        after: '8m',
+      }),
+    },
+    {
+      id: 'cron',
+      document: doc({ kind: 'cron', expression: '*/3 * * * *', catchUpWithin: '1m' }),
+    },
+    { id: 'failing', document: doc({ kind: 'interval', every: '1m' }) },
+    { id: 'flaky', document: doc({ kind: 'interval', every: '1m' }, { lane: 'medium' }) },
+  ];
+}
+
+/** How the target answers a schedule's call. */
+function targetFor(rng: Rng): (call: CallRecord) => TargetBehaviour {
+  return (call) => {
+    const long = rng() < 0.05;
+    const durationMs = Math.round(long ? uniform(rng, 15_000, 30_000) : uniform(rng, 300, 8_000));
+    const roll = rng();
+    switch (call.scheduleId) {
+      case 'failing':
+        return { durationMs, outcome: 'retryable' };
+      case 'flaky':
+        return {
+          durationMs,
+          outcome: roll < 0.3 ? 'retryable' : roll < 0.4 ? 'permanent' : 'success',
+        };
+      default:
+        return { durationMs, outcome: roll < 0.03 ? 'retryable' : 'success' };
+    }
+  };
+}
+
+/** Runs one history. */
+export async function runHistory(options: HistoryOptions): Promise<HistoryResult> {
+  const faults = options.faults ?? new Set(FAULT_KINDS);
+  const on = (kind: FaultKind) => faults.has(kind);
+  const rngs = {
+    target: stream(options.seed, 'target'),
+    store: stream(options.seed, 'store'),
+    faults: stream(options.seed, 'faults'),
+    bus: stream(options.seed, 'bus'),
+    skew: stream(options.seed, 'skew'),
+    operator: stream(options.seed, 'operator'),
+    ticks: stream(options.seed, 'ticks'),
+  };
+  const settings = checkSettings();
+  const topology = checkTopology(settings);
+  const trace: TraceLine[] = [];
+  const counts: Record<string, number> = {};
+  const count = (what: string) => {
+    counts[what] = (counts[what] ?? 0) + 1;
+  };
+  const note = (scheduleId: string | null, text: string) => {
+    if (options.trace === true) trace.push({ at: world.clock.now(), scheduleId, text });
+  };
+  const faulty = () => world.clock.now() < BEGIN + ACTIVE_MS;
+
+  const monitor = new ProtocolMonitor(settings.maxAttempts);
+  // Set from callbacks (writes, calls, steps): kept in an object the closures share.
+  const found: { violation: Violation | null } = { violation: null };
+  const report = (violations: readonly Violation[]) => {
+    if (found.violation === null && violations[0] !== undefined) found.violation = violations[0];
+  };
+
+  const storeLink = (process: SimProcess | null): StoreLink => ({
+    send<T>(operation: StoreOperation, id: string | null, apply: () => T): Promise<T> {
+      const rng = rngs.store;
+      let latency = uniform(rng, 2, 40);
+      const active = faulty() && process !== null;
+      if (active && on('slow-store') && rng() < 0.02) {
+        latency += uniform(rng, 2_000, 45_000);
+        note(
+          id,
+          `store: ${operation} by process ${process.id} (${process.kind}) is slow: ${Math.round(latency)} ms`,
+        );
+      }
+      const fail = active && on('store-failure') && rng() < 0.015;
+      const conflict = active && on('contention') && operation === 'commit' && rng() < 0.03;
+      const lose = active && on('lost-answer') && rng() < 0.01;
+      return new Promise<T>((resolve, reject) => {
+        world.clock.after(latency, () => {
+          if (fail) {
+            note(id, `store: ${operation} by process ${String(process.id)} failed before landing`);
+            reject(Object.assign(new Error('the store is unavailable'), { code: 14 }));
+            return;
+          }
+          if (conflict) {
+            note(id, `store: commit by process ${String(process.id)} met a concurrent write`);
+            reject(new ContentionError(id ?? 'a document'));
+            return;
+          }
+          let result: T;
+          try {
+            result = apply();
+          } catch (error) {
+            reject(error instanceof Error ? error : new Error(String(error)));
+            return;
+          }
+          if (lose) {
+            note(
+              id,
+              `process ${process.id} (${process.kind}) crashed right after its ${operation} landed`,
+            );
+            count('crashes');
+            process.kill();
+          }
+          resolve(result);
+        });
+      });
+    },
+  });
+
+  const busLink: BusLink = {
+    send(topic, deliver) {
+      const rng = rngs.bus;
+      const active = faulty();
+      const roll = rng();
+      if (active && on('publish-failure') && roll < 0.04) {
+        note(null, `publish to ${topic} failed`);
+        return Promise.reject(new Error('publish failed'));
+      }
+      if (active && on('publish-failure') && roll < 0.06) {
+        note(null, `publish to ${topic} landed, but the publisher heard a failure`);
+        deliver();
+        return Promise.reject(new Error('publish timed out'));
+      }
+      if (active && on('late-delivery') && rng() < 0.05) {
+        const delay = uniform(rng, 10_000, 150_000);
+        note(null, `a message to ${topic} arrives ${Math.round(delay / 1_000)} s late`);
+        world.clock.after(delay, deliver);
+      } else {
+        deliver();
+      }
+      if (active && on('duplicate-delivery') && rng() < 0.06) {
+        world.clock.after(uniform(rng, 0, 40_000), deliver);
+      }
+      return Promise.resolve();
+    },
+  };
+
+  const world: World = new World({
+    begin: BEGIN - 60_000,
+    settings,
+    topology,
+    workers: { high: 10, medium: 10, low: 10 },
+    deliveryLatencyMs: 30,
+    storeLink,
+    busLink,
+    target: targetFor(rngs.target),
+    sharedLimit: null,
+    skew: () => (on('clock-skew') ? Math.round(uniform(rngs.skew, -5_000, 5_000)) : 0),
+    onSpawn: (process) => {
+      const rng = rngs.faults;
+      const kill = (kind: FaultKind, chance: number, withinMs: number) => {
+        if (!faulty() || !on(kind) || rng() >= chance) return;
+        world.clock.after(uniform(rng, 0, withinMs), () => {
+          if (!process.alive) return;
+          note(null, `process ${process.id} (${process.kind}) crashed`);
+          count('crashes');
+          process.kill();
+        });
+      };
+      if (process.kind.startsWith('worker')) kill('worker-crash', 0.08, 30_000);
+      if (process.kind === 'planner') kill('planner-crash', 0.15, 60_000);
+    },
+    onCall: (call, phase) => {
+      if (phase === 'start') {
+        count('calls');
+        note(
+          call.scheduleId,
+          `call starts: lease ${call.leaseId}, attempt ${call.attempt}, due ${iso(call.dueAt)}`,
+        );
+        report(monitor.callStarted(call));
+      } else {
+        note(
+          call.scheduleId,
+          `call ends: ${call.outcome ?? '?'} (lease ${call.leaseId}, attempt ${call.attempt})`,
+        );
+        report(monitor.callEnded(call));
+      }
+    },
+  });
+
+  // Every write is observed; and, as Firestore's trigger does, reconciled a moment later.
+  world.store.onWrite((write: ScheduleWrite) => {
+    note(write.id, describeWrite(write));
+    report(monitor.write(write));
+    if (write.after !== null && (write.cause === 'operator' || rngs.faults() < 0.2)) {
+      triggerReconcile(write.id);
+    }
+  });
+  const triggerReconcile = (id: string, delay = uniform(rngs.faults, 200, 3_000)) => {
+    world.clock.after(delay, () => {
+      const process = world.spawn('reconciler');
+      void process
+        .run(() =>
+          reconcileSchedule(world.storeFor(process), id, { thresholds: settings.laneThresholds }),
+        )
+        .then(
+          () => {
+            process.kill();
+          },
+          () => {
+            // Eventarc retries a failed invocation.
+            if (world.store.peek(id) !== null) triggerReconcile(id, 5_000);
+          },
+        );
+    });
+  };
+
+  // The population, written by the operator at the start.
+  const wanted = population().filter(
+    (schedule) => options.schedules === undefined || options.schedules.has(schedule.id),
+  );
+  const documents = new Map(wanted.map((s) => [s.id, s.document]));
+  world.clock.at(BEGIN - 60_000, () => {
+    for (const { id, document } of wanted) world.store.put(id, document);
+  });
+
+  // Cloud Scheduler: every minute, a little late; sometimes twice.
+  for (let minute = BEGIN; minute < BEGIN + ACTIVE_MS + DRAIN_MS; minute += 60_000) {
+    world.clock.at(minute + uniform(rngs.ticks, 0, 2_000), () => {
+      note(null, 'tick');
+      void world.tick();
+      if (faulty() && on('two-planners') && rngs.ticks() < 0.3) {
+        world.clock.after(uniform(rngs.ticks, 0, 30_000), () => {
+          note(null, 'a second planner ticks');
+          void world.tick('second');
+        });
+      }
+    });
+  }
+
+  if (on('operator'))
+    scheduleOperator(world, rngs.operator, documents, settings, topology, note, count);
+
+  let steps = 0;
+  const end = BEGIN + ACTIVE_MS + DRAIN_MS;
+  await world.run(end, () => {
+    steps++;
+    if (found.violation !== null) return;
+    const now = world.clock.now();
+    report(monitor.step(now, states(world)));
+  });
+  const violation = found.violation ?? finalCheck(world, end);
+  counts['dead letters'] = world.store.deadLetters().length;
+  counts['failed calls'] = world.calls.filter((call) => call.outcome !== 'success').length;
+  return { seed: options.seed, steps, violation, trace, counts };
+}
+
+/** Every schedule's state now. */
+function* states(world: World): Iterable<{ id: string; state: ScheduleState }> {
+  for (const id of world.store.ids()) {
+    const stored = world.store.peek(id);
+    if (stored !== null) yield { id, state: stored.state };
+  }
+}
+
+/**
+ * After the quiet drain, all must have healed: every active schedule has been served up to the
+ * middle of the drain (nothing owed from before then), and every lease released by a dead letter
+ * has its dead letter recorded.
+ */
+function finalCheck(world: World, end: number): Violation | null {
+  const healedBy = end - DRAIN_MS / 2;
+  for (const { id, state } of states(world)) {
+    if (state.status !== 'active') continue;
+    const owed = state.lease === null ? state.nextDueAt : state.lease.owedSince;
+    if (owed !== null && owed < healedBy) {
+      return {
+        invariant: 'stuck',
+        scheduleId: id,
+        at: end,
+        message: `still owes the point of ${iso(owed)} after a quiet drain of ${DRAIN_MS / 60_000} minutes`,
+      };
+    }
+  }
+  const recorded = new Set(world.store.deadLetters().map((letter) => letter.id));
+  for (const id of world.store.ids()) {
+    for (const run of world.store.runRecords(id)) {
+      if (run.status === 'dead_lettered' && !recorded.has(String(run.leaseId))) {
+        return {
+          invariant: 'owed',
+          scheduleId: id,
+          at: end,
+          message: `lease ${String(run.leaseId)} was released for a dead letter that was never recorded`,
+        };
+      }
+    }
+  }
+  return null;
+}
+
+/** The operator: edits, pauses, resumes, breaks, fixes, deletes and replays, now and then. */
+function scheduleOperator(
+  world: World,
+  rng: Rng,
+  documents: Map<string, Record<string, unknown>>,
+  settings: Settings,
+  topology: Topology,
+  note: (scheduleId: string | null, text: string) => void,
+  count: (what: string) => void,
+): void {
+  const ids = [...documents.keys()];
+  let at = BEGIN;
+  for (;;) {
+    at += uniform(rng, 20_000, 150_000);
+    if (at >= BEGIN + ACTIVE_MS) break;
+    const id = ids[Math.floor(rng() * ids.length)];
+    const roll = rng();
+    const shift = Math.round(uniform(rng, 1, 5));
+    world.clock.at(at, () => {
+      if (id === undefined) return;
+      const current = documents.get(id);
+      const write = (next: Record<string, unknown>, what: string) => {
+        count('operator');
+        note(id, `operator: ${what}`);
+        documents.set(id, next);
+        world.store.put(id, next);
+      };
+      if (roll < 0.1) {
+        const letters = world.store
+          .deadLetters()
+          .filter((letter) => letter.record.scheduleId === id);
+        const letter = letters[letters.length - 1];
+        if (letter === undefined) return;
+        count('operator');
+        note(id, `operator: replays dead letter ${letter.id}`);
+        const process = world.spawn('operator');
+        void process
+          .run(() =>
+            replayDeadLetter(
+              {
+                store: world.storeFor(process),
+                bus: new MemoryDispatchBus(
+                  world.pubsub,
+                  perLane((lane) => topology.lanes[lane].topic),
+                ),
+                newId: () => world.newId('replay-'),
+                dispatchGraceMs: settings.dispatchGraceSeconds * 1_000,
+                thresholds: settings.laneThresholds,
+              },
+              letter.id,
+            ),
+          )
+          .then(
+            (outcome) => {
+              note(id, `operator: replay ${outcome.kind}`);
+            },
+            () => undefined,
+          );
+        return;
+      }
+      if (current === undefined) {
+        // Deleted earlier: written again.
+        const original = population().find((schedule) => schedule.id === id);
+        if (original !== undefined) write(original.document, 'creates it again');
+        return;
+      }
+      if (roll < 0.15) {
+        count('operator');
+        note(id, 'operator: deletes it');
+        documents.delete(id);
+        world.store.delete(id);
+        return;
+      }
+      if (roll < 0.35) {
+        const enabled = current.enabled !== false;
+        write({ ...current, enabled: !enabled }, enabled ? 'pauses it' : 'resumes it');
+        return;
+      }
+      if (roll < 0.45) {
+        const broken = current.colour !== undefined;
+        const fixed = withoutField(current, 'colour');
+        write(broken ? fixed : { ...current, colour: 'red' }, broken ? 'fixes it' : 'breaks it');
+        return;
+      }
+      write(editCadence(current, shift), 'edits its cadence');
+    });
+  }
+}
+
+/** Another cadence of the same kind: a different interval, grid, expression or start. */
+function editCadence(document: Record<string, unknown>, shift: number): Record<string, unknown> {
+  const cadence = document.cadence as Record<string, unknown>;
+  switch (cadence.kind) {
+    case 'interval':
+      return {
+        ...document,
+        cadence: {
+          ...cadence,
+          every: `${shift}m`,
+          ...(cadence.startAt === undefined
+            ? {}
+            : { startAt: new Date(BEGIN + shift * 17_000).toISOString() }),
+        },
+      };
+    case 'cron':
+      return { ...document, cadence: { ...cadence, expression: `*/${shift + 1} * * * *` } };
+    case 'event': {
+      const startsAt = Date.parse(String(cadence.startsAt)) + (shift - 3) * 60_000;
+      return { ...document, cadence: { ...cadence, startsAt: new Date(startsAt).toISOString() } };
+    }
+    default:
+      return document;
+  }
+}
+
+/** A write in a line: what changed in the state. */
+function describeWrite(write: ScheduleWrite): string {
+  const { before, after } = write;
+  if (after === null) return 'deleted';
+  const parts: string[] = [];
+  const time = (ms: number | null) => (ms === null ? '-' : iso(ms).slice(11, 23));
+  if (before?.status !== after.status) parts.push(`status ${after.status ?? '-'}`);
+  if (before?.nextDueAt !== after.nextDueAt) parts.push(`nextDueAt ${time(after.nextDueAt)}`);
+  if (before?.dueAt !== after.dueAt) parts.push(`dueAt ${time(after.dueAt)}`);
+  const lease = after.lease;
+  if (JSON.stringify(before?.lease ?? null) !== JSON.stringify(lease)) {
+    parts.push(
+      lease === null
+        ? 'lease none'
+        : `lease ${lease.id} (${lease.kind}, due ${time(lease.dueAt)}, owed ${time(lease.owedSince)}, until ${time(lease.until)}, attempt ${lease.attempt}${lease.running ? `, running ${lease.attemptId ?? ''}` : ''})`,
+    );
+  }
+  if (before?.lastSkippedDueAt !== after.lastSkippedDueAt)
+    parts.push(`skipped ${time(after.lastSkippedDueAt)}`);
+  const run = write.patch?.run?.fields.status;
+  return `${write.cause} write${run ? ` [run ${run}]` : ''}: ${parts.join(', ') || 'no state change'}`;
+}

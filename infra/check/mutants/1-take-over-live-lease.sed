@@ -1,0 +1,1 @@
+s|  if (lease.running \&\& lease.until > now) return decision({ kind: 'running', until: lease.until });|  if (lease.running \&\& lease.until > now \&\& now < lease.until - request.leaseMs / 2) return decision({ kind: 'running', until: lease.until });|
