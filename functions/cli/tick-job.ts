@@ -6,8 +6,7 @@
  * creates, updates (only the fields that differ) or leaves it; it never changes whether the job
  * is paused, so a deploy during maintenance does not resume ticking.
  */
-import { CloudSchedulerClient, type protos } from '@google-cloud/scheduler';
-import type { Env } from '../config.js';
+import type { CloudSchedulerClient, protos } from '@google-cloud/scheduler';
 import { describeTopology, serviceAccountEmail, type Topology } from '../topology.js';
 import type { CliContext } from './context.js';
 import { UsageError } from './errors.js';
@@ -16,29 +15,6 @@ import { NONE, formatTimeFrom, renderFields } from './output.js';
 type Job = protos.google.cloud.scheduler.v1.IJob;
 type Duration = protos.google.protobuf.IDuration;
 type Timestamp = protos.google.protobuf.ITimestamp;
-
-/**
- * A Cloud Scheduler client: Google Cloud with Application Default Credentials, or, when
- * `PACER_SCHEDULER_ENDPOINT` (`http://host:port`) is set, a stand-in speaking the REST API
- * there (there is no Cloud Scheduler emulator; the tests run one of their own).
- */
-export function createCloudScheduler(env: Env): CloudSchedulerClient {
-  const endpoint = env.PACER_SCHEDULER_ENDPOINT?.trim();
-  if (endpoint === undefined || endpoint === '') return new CloudSchedulerClient();
-  let url: URL;
-  try {
-    url = new URL(endpoint);
-  } catch {
-    throw new UsageError(`PACER_SCHEDULER_ENDPOINT: ${JSON.stringify(endpoint)} is not a URL`);
-  }
-  const protocol = url.protocol.replace(/:$/, '');
-  return new CloudSchedulerClient({
-    apiEndpoint: url.hostname,
-    port: Number(url.port || (protocol === 'http' ? 80 : 443)),
-    protocol,
-    fallback: true,
-  });
-}
 
 /** `projects/P/locations/R/jobs/ID`. */
 export function tickJobName(projectId: string, region: string, topology: Topology): string {
