@@ -123,7 +123,14 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): S
 interface Running {
   emulators?: RunningEmulators;
   servers: FunctionServer[];
-  stops: (() => Promise<void>)[];
+  stops: Stop[];
+  /** Stops the processes the stack started (emulators, function servers, the demo target). */
+  processes: Stop[];
+}
+
+interface Stop {
+  what: string;
+  stop: () => Promise<void>;
 }
 
 /** Starts the stack; resolves once everything runs. `stop` takes it all down. */
@@ -133,15 +140,24 @@ export async function startStack(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<{ stop: () => Promise<void>; pgids: () => number[] }> {
   const ports = portLayout(options.portBase);
-  const running: Running = { servers: [], stops: [] };
+  const running: Running = { servers: [], stops: [], processes: [] };
   const stop = async () => {
-    for (const step of running.stops.reverse()) {
+    const attempt = async (step: Stop) => {
+      const started = Date.now();
       try {
-        await step();
+        await step.stop();
       } catch (error) {
-        log.say(`while stopping: ${(error as Error).message}`, {}, 'WARNING');
+        log.say(`while stopping ${step.what}: ${(error as Error).message}`, {}, 'WARNING');
       }
-    }
+      const tookMs = Date.now() - started;
+      // A slow stop says what held it up (the whole stop has a deadline).
+      if (tookMs > 2_000) log.say(`stopping ${step.what} took ${tookMs} ms`, { tookMs }, 'WARNING');
+    };
+    // First what calls into the processes (the ticker, the trigger, the stack's clients), newest
+    // first; then the processes themselves, all at once: each may take its grace period to
+    // exit, and one after another they could outlast the stop deadline on a busy machine.
+    for (const step of running.stops.reverse()) await attempt(step);
+    await Promise.all(running.processes.map(attempt));
   };
   try {
     await checkPortsFree(ports, env);
@@ -154,7 +170,7 @@ export async function startStack(
       },
     });
     const emulators = running.emulators;
-    running.stops.push(() => emulators.stop());
+    running.processes.push({ what: 'the emulators', stop: () => emulators.stop() });
     for (const emulator of emulators.emulators) {
       log.say(
         `${emulator.kind} emulator ${emulator.pgid === undefined ? 'reused' : 'started'} on ${emulator.host}`,
@@ -179,7 +195,7 @@ export async function startStack(
     const settings = loadSettings(functionEnv);
 
     const target = await startDemoTarget(ports.target, log);
-    running.stops.push(() => target.stop());
+    running.processes.push({ what: 'the demo target', stop: () => target.stop() });
 
     running.servers = await Promise.all(
       FUNCTIONS.map(({ name, signature }) =>
@@ -195,9 +211,11 @@ export async function startStack(
         }),
       ),
     );
-    running.stops.push(() =>
-      Promise.all(running.servers.map((server) => server.process.stop())).then(() => undefined),
-    );
+    running.processes.push({
+      what: 'the function servers',
+      stop: () =>
+        Promise.all(running.servers.map((server) => server.process.stop())).then(() => undefined),
+    });
     for (const server of running.servers) {
       log.say(`${server.target} serving on ${server.url}`, {
         function: server.target,
@@ -210,9 +228,10 @@ export async function startStack(
 
     const firestore: Firestore = createFirestore(functionEnv, options.projectId);
     const pubsub: PubSub = createPubSub(functionEnv, options.projectId);
-    running.stops.push(() =>
-      Promise.all([firestore.terminate(), pubsub.close()]).then(() => undefined),
-    );
+    running.stops.push({
+      what: "the stack's clients",
+      stop: () => Promise.all([firestore.terminate(), pubsub.close()]).then(() => undefined),
+    });
 
     // The production topology, with retries backing off seconds rather than minutes, so that
     // dead-lettering shows within a minute.
@@ -230,7 +249,7 @@ export async function startStack(
         log.say(`reconciler trigger for ${id} failed: ${(error as Error).message}`, {}, 'WARNING');
       },
     });
-    running.stops.push(() => trigger.stop());
+    running.stops.push({ what: 'the reconciler trigger', stop: () => trigger.stop() });
 
     if (options.seed) {
       const ids = await seedDemo(firestore, Date.now(), target.url);
@@ -249,7 +268,7 @@ export async function startStack(
     );
 
     const ticker = startTicker(url(PLANNER_FUNCTION), options.tickEveryMs, log);
-    running.stops.push(() => ticker.stop());
+    running.stops.push({ what: 'the tick stand-in', stop: () => ticker.stop() });
     log.say(
       `pacer is running: planTick every ${options.tickEveryMs / 1_000}s; demo target counts at ${target.url}/counts. ` +
         'In another terminal: npm run pacer:local -- status. Ctrl-C stops everything.',

@@ -208,7 +208,11 @@ describe('npm start', () => {
       const running = spawnStack(['--no-seed', '--port-base', String(base)]);
       await running.ready();
       const { code, stopMs } = await running.interrupt();
-      expect(code, `${start} start`).toBe(0);
+      // On a failure, what the stack said while it stopped (a slow step names itself).
+      const said = running.lines
+        .filter((line) => line.process === 'pacer-local' && line.severity !== 'INFO')
+        .map((line) => String(line.message));
+      expect(code, `${start} start: ${said.join('; ')}`).toBe(0);
       expect(stopMs, `${start} start`).toBeLessThan(10_000);
     }
   }, 300_000);
