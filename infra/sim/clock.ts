@@ -75,13 +75,8 @@ export class VirtualClock {
    */
   async run(limit: number, afterStep?: () => void): Promise<void> {
     await settle();
-    for (;;) {
-      const next = this.heap[0];
-      if (next === undefined || next.at >= limit) break;
-      this.pop();
-      if (next.cancelled) continue;
-      this.current = next.at;
-      next.action();
+    for (let entry = this.take(limit); entry !== null; entry = this.take(limit)) {
+      entry.action();
       await settle();
       afterStep?.();
     }
@@ -90,15 +85,20 @@ export class VirtualClock {
 
   /** Runs every action due before `limit`, in time order; the clock stops at `limit`. */
   runUntil(limit: number): void {
+    for (let entry = this.take(limit); entry !== null; entry = this.take(limit)) entry.action();
+    this.current = Math.max(this.current, limit);
+  }
+
+  /** The next action due before `limit` (the clock moves to its time), or `null`. */
+  private take(limit: number): Entry | null {
     for (;;) {
       const next = this.heap[0];
-      if (next === undefined || next.at >= limit) break;
+      if (next === undefined || next.at >= limit) return null;
       this.pop();
       if (next.cancelled) continue;
       this.current = next.at;
-      next.action();
+      return next;
     }
-    this.current = Math.max(this.current, limit);
   }
 
   private push(entry: Entry): void {
