@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { PacerError } from './errors.js';
 import { DURATION_HINT, formatDuration, parseDuration } from './schedule/duration.js';
 import type { Lane, LaneThresholds } from './schedule/lane.js';
+import { parseSecretBindings } from './worker/secrets.js';
 
 export type PerLane<T> = Record<Lane, T>;
 
@@ -33,6 +34,8 @@ export interface Settings {
   runHistoryDays: number;
   /** Networks (CIDR) that http targets may resolve into although private, loopback or link-local. */
   allowTargetNetworks: string[];
+  /** Secret variable → the host patterns it may be sent to (`PACER_SECRET_HOSTS`). */
+  secretHosts: Record<string, string[]>;
   /** Interval thresholds for lanes: at most `high` → high, at most `medium` → medium. */
   laneThresholds: LaneThresholds;
   /** Seconds between sub-ticks within one planner invocation. */
@@ -124,6 +127,23 @@ const cidrList = {
       .filter((entry) => entry !== '' && entry !== 'none');
     return ranges.every((range) => ipaddr.isValidCIDR(range))
       ? ({ ok: true, value: ranges } as const)
+      : ({ ok: false } as const);
+  },
+};
+
+const secretBindings = {
+  expects: 'NAME:host,*.domain;NAME:host — secret variables and the hosts they may go to, or none',
+  show: (value: unknown) => {
+    const entries = Object.entries(value as Record<string, string[]>);
+    return entries.length === 0
+      ? 'none'
+      : entries.map(([name, hosts]) => `${name}:${hosts.join(',')}`).join(';');
+  },
+  parse: (raw: unknown) => {
+    if (typeof raw !== 'string') return { ok: false } as const;
+    const parsed = parseSecretBindings(raw);
+    return parsed.ok
+      ? ({ ok: true, value: Object.fromEntries(parsed.bindings) } as const)
       : ({ ok: false } as const);
   },
 };
@@ -263,11 +283,19 @@ export const SETTINGS: readonly SettingDefinition[] = [
   },
   {
     path: 'allowTargetNetworks',
-    doc: 'Networks http targets may resolve into although private, loopback, link-local or metadata (refused otherwise).',
+    doc: 'Networks http targets may resolve into although private, loopback, link-local or outside public IPv6 (refused otherwise). Metadata addresses are refused whatever this says.',
     env: 'PACER_ALLOW_TARGET_NETWORKS',
     default: [],
     live: false,
     ...cidrList,
+  },
+  {
+    path: 'secretHosts',
+    doc: 'Binds secrets to the hosts they may be sent to (`*.example.com` for subdomains): a schedule that sends a bound secret elsewhere is invalid, and workers refuse to send it. An unbound secret may go anywhere.',
+    env: 'PACER_SECRET_HOSTS',
+    default: {},
+    live: false,
+    ...secretBindings,
   },
   {
     path: 'laneThresholds.highMaxIntervalMs',

@@ -24,6 +24,8 @@ export const ERROR_CODES = {
   target_forbidden: { retryable: false },
   /** A header names a secret variable that is not set in the worker's environment. */
   target_secret_missing: { retryable: false },
+  /** A header would send a secret to a host its binding (`PACER_SECRET_HOSTS`) does not allow. */
+  target_secret_forbidden: { retryable: false },
   /** No handler is registered under the schedule's handler name. */
   handler_unknown: { retryable: false },
   /** A handler reported that trying again will not help. */
@@ -73,4 +75,18 @@ export function errorCode(error: unknown): ErrorCode | 'unexpected' {
 export function errorMessage(error: unknown): string {
   if (error instanceof Error) return error.message;
   return typeof error === 'string' ? error : JSON.stringify(error);
+}
+
+/** gRPC codes a store answers when the request itself is at fault (not the store). */
+const CONTENT_CODES = new Set([3 /* INVALID_ARGUMENT */, 11 /* OUT_OF_RANGE */]);
+
+/**
+ * Whether an error came from what was being written or read (a value out of range, a document
+ * too large), so that trying again cannot help — as opposed to the store or the network failing,
+ * which a retry may cure. Unknown errors count as not content: a retry is the safe answer.
+ */
+export function isContentError(error: unknown): boolean {
+  if (error instanceof RangeError || error instanceof TypeError) return true;
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'number' && CONTENT_CODES.has(code);
 }

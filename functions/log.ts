@@ -123,5 +123,6 @@ export const LOG_EVENTS = [
   // dead letters
   'deadletter.recorded',
   'deadletter.duplicate',
+  'deadletter.unrecordable',
 ] as const;
 export type LogEvent = (typeof LOG_EVENTS)[number];

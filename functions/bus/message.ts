@@ -15,10 +15,32 @@ export interface DispatchMessage {
   lane: Lane;
 }
 
+/**
+ * Whether `id` can name a Firestore document: not empty, at most 1,500 bytes, no `/`, not `.`
+ * or `..`, not `__…__` (reserved).
+ */
+export function isDocumentId(id: string): boolean {
+  return (
+    id.length > 0 &&
+    Buffer.byteLength(id) <= 1_500 &&
+    !id.includes('/') &&
+    id !== '.' &&
+    id !== '..' &&
+    !/^__.*__$/.test(id)
+  );
+}
+
+const documentId = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .refine(isDocumentId, { error: 'is not a document id (no "/", not "." or "..", not __…__)' });
+
 const messageSchema = z.strictObject({
   v: z.literal(1),
-  scheduleId: z.string().min(1).max(1_500),
-  leaseId: z.string().min(1).max(200),
+  scheduleId: documentId(1_500),
+  leaseId: documentId(200),
   dueAt: z.iso.datetime(),
   lane: z.enum(LANES),
 });

@@ -30,3 +30,14 @@ export function pushedMessage(event: { id?: string; data?: unknown }): PushedMes
     messageId: typeof messageId === 'string' ? messageId : (event.id ?? 'unknown'),
   };
 }
+
+/** The pushed message, or the event's own data as one when it carries none. */
+export function pushedOrRaw(event: { id?: string; data?: unknown }): PushedMessage {
+  return (
+    pushedMessage(event) ?? {
+      data: Buffer.from(JSON.stringify(event.data ?? null)),
+      attributes: {},
+      messageId: event.id ?? 'unknown',
+    }
+  );
+}

@@ -8,6 +8,7 @@ import type { PubSub } from '@google-cloud/pubsub';
 import type { CloudSchedulerClient } from '@google-cloud/scheduler';
 import { createFirestore, createPubSub } from '../clients.js';
 import { loadSettings, type Env, type Settings } from '../config.js';
+import { validationFor } from '../schedule/spec.js';
 import { FirestoreStore } from '../store/firestore.js';
 import { UsageError } from './errors.js';
 import { createCloudScheduler } from './scheduler-client.js';
@@ -73,7 +74,7 @@ export function openContext(
   const db = createFirestore(env, projectId);
   const context: CliContext = {
     db,
-    store: new FirestoreStore(db),
+    store: new FirestoreStore(db, validationFor(settings)),
     pubsub: createPubSub(env, projectId),
     settings: { ...settings, projectId },
     clock: io.clock,

@@ -17,7 +17,7 @@
  */
 import { nextDueAt } from '../schedule/cadence.js';
 import { formatDuration } from '../schedule/duration.js';
-import { validateSchedule, type Cadence } from '../schedule/spec.js';
+import { validateSchedule, validationFor, type Cadence } from '../schedule/spec.js';
 import { iso } from '../schedule/time.js';
 import { runsQuery } from '../store/queries.js';
 import { owedSince } from '../protocol/state.js';
@@ -253,7 +253,7 @@ export async function explainSchedule(
   ]);
   const data = existingData(snapshot, id);
   const state = readState(data);
-  const validation = validateSchedule(data);
+  const validation = validateSchedule(data, validationFor(context.settings));
   const runs = runsSnapshot.docs.flatMap((doc) => {
     const run = readRun(doc.id, doc.data());
     return run === null ? [] : [run];

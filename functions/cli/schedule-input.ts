@@ -8,7 +8,13 @@
  * `id`, which names the Firestore document instead.
  */
 import { parseAllDocuments } from 'yaml';
-import { validateSchedule, STATE_FIELD, type ScheduleSpec } from '../schedule/spec.js';
+import {
+  DEPLOYED,
+  validateSchedule,
+  STATE_FIELD,
+  type ScheduleSpec,
+  type ValidationContext,
+} from '../schedule/spec.js';
 import { UsageError } from './errors.js';
 
 /** A schedule ready to write: its document id, its operator fields, and what they mean. */
@@ -58,16 +64,22 @@ export function parseScheduleText(text: string, format: FileFormat, source: stri
  * (in the file, or `--id` for a single schedule), no `state` (pacer's own), and valid operator
  * fields. In a list, each problem's path starts with the schedule's index: `[1].cadence.every`.
  */
-export function schedulesFromValue(value: unknown, options: { id?: string } = {}): InputResult {
+export function schedulesFromValue(
+  value: unknown,
+  options: { id?: string; validation?: ValidationContext } = {},
+): InputResult {
+  const validation = options.validation ?? DEPLOYED;
   if (value === null || value === undefined) {
     return { ok: false, problems: ['(document): the file holds no schedule'] };
   }
-  if (!Array.isArray(value)) return collect([checkSchedule(value, options.id, '')]);
+  if (!Array.isArray(value)) return collect([checkSchedule(value, options.id, '', validation)]);
   if (options.id !== undefined) {
     return { ok: false, problems: ['--id: names one schedule, but the file holds a list'] };
   }
   if (value.length === 0) return { ok: false, problems: ['(document): the list is empty'] };
-  const checked = value.map((item, index) => checkSchedule(item, undefined, `[${index}]`));
+  const checked = value.map((item, index) =>
+    checkSchedule(item, undefined, `[${index}]`, validation),
+  );
   const firstIndex = new Map<string, number>();
   const duplicates = checked.flatMap((result, index) => {
     const id = result.id;
@@ -124,7 +136,10 @@ const TARGET_FLAGS = {
  * mistake there is reported in flag terms; the values themselves are validated as if written in
  * a file, and reported by field path.
  */
-export function scheduleFromFlags(flags: ScheduleFlags): InputResult {
+export function scheduleFromFlags(
+  flags: ScheduleFlags,
+  validation: ValidationContext = DEPLOYED,
+): InputResult {
   const problems: string[] = [];
   const cadenceKinds = chosen({
     interval: flags.every,
@@ -204,7 +219,7 @@ export function scheduleFromFlags(flags: ScheduleFlags): InputResult {
   const labels = pairs('--label', flags.label, problems);
   if (labels.length > 0) document.labels = Object.fromEntries(labels);
 
-  const checked = checkSchedule({ ...document, id: flags.id }, undefined, '');
+  const checked = checkSchedule({ ...document, id: flags.id }, undefined, '', validation);
   // Without a cadence (or target) chosen, validation would only repeat that it is missing.
   const unchosen = [
     ...(cadenceKind === undefined ? ['cadence'] : []),
@@ -225,7 +240,12 @@ interface Checked {
   problems: string[];
 }
 
-function checkSchedule(value: unknown, idOption: string | undefined, prefix: string): Checked {
+function checkSchedule(
+  value: unknown,
+  idOption: string | undefined,
+  prefix: string,
+  context: ValidationContext,
+): Checked {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return {
       id: null,
@@ -251,7 +271,7 @@ function checkSchedule(value: unknown, idOption: string | undefined, prefix: str
   if (state !== undefined) {
     problems.push(`${at(STATE_FIELD)}: belongs to pacer and cannot be written; remove it`);
   }
-  const validation = validateSchedule(document);
+  const validation = validateSchedule(document, context);
   if (!validation.ok)
     problems.push(...validation.problems.map((problem) => within(prefix, problem)));
   return {

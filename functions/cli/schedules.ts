@@ -14,7 +14,7 @@ import firestore, {
 } from '@google-cloud/firestore';
 import { errorMessage } from '../errors.js';
 import { reconcileSchedule, type ReconcileOutcome } from '../reconciler/reconcile.js';
-import { validateSchedule, STATE_FIELD } from '../schedule/spec.js';
+import { validateSchedule, validationFor, STATE_FIELD } from '../schedule/spec.js';
 import type { Lane } from '../schedule/lane.js';
 import { scheduleListQuery, schedulesByIdQuery, type ScheduleFilter } from '../store/queries.js';
 import { readState, SCHEDULES } from '../store/state.js';
@@ -210,7 +210,7 @@ export async function showSchedule(context: CliContext, id: string): Promise<Sho
   const snapshot = await context.db.collection(SCHEDULES).doc(id).get();
   const data = existingData(snapshot, id);
   const { [STATE_FIELD]: state, ...fields } = data;
-  const validation = validateSchedule(data);
+  const validation = validateSchedule(data, validationFor(context.settings));
   return {
     id,
     fields: plain(fields) as Record<string, unknown>,

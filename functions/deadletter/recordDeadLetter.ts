@@ -5,6 +5,7 @@
 import { cloudEvent, type CloudEvent } from '@google-cloud/functions-framework';
 import { systemClock } from '../clock.js';
 import { runtime } from '../runtime.js';
+import { validationFor } from '../schedule/spec.js';
 import { FirestoreStore } from '../store/firestore.js';
 import { DEAD_LETTER_FUNCTION } from '../topology.js';
 import { recordDeadLetter, type DeadLetterDeps } from './record.js';
@@ -14,7 +15,12 @@ let deps: DeadLetterDeps | undefined;
 cloudEvent(DEAD_LETTER_FUNCTION, async (event: CloudEvent<unknown>) => {
   if (deps === undefined) {
     const { firestore, settings, logger } = runtime(DEAD_LETTER_FUNCTION);
-    deps = { store: new FirestoreStore(firestore), settings, logger, clock: systemClock };
+    deps = {
+      store: new FirestoreStore(firestore, validationFor(settings)),
+      settings,
+      logger,
+      clock: systemClock,
+    };
   }
   await recordDeadLetter(deps, event);
 });

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { http } from '@google-cloud/functions-framework';
 import { PubSubBus } from '../bus/publisher.js';
 import { systemClock } from '../clock.js';
+import { validationFor } from '../schedule/spec.js';
 import { FirestoreStore } from '../store/firestore.js';
 import { perLane } from './plan.js';
 import { LiveConfig } from '../store/live-config.js';
@@ -20,7 +21,7 @@ function tickDeps(): TickDeps {
   if (deps === undefined) {
     const { settings, firestore, pubsub, logger, topology, holder } = runtime('planTick');
     deps = {
-      store: new FirestoreStore(firestore),
+      store: new FirestoreStore(firestore, validationFor(settings)),
       bus: new PubSubBus(pubsub, {
         topics: perLane((lane) => topology.lanes[lane].topic),
         timeoutMs: settings.publishTimeoutSeconds * 1_000,

@@ -342,17 +342,23 @@ async function claimPlanned(
   const requests = dispatch.flatMap((candidate) => {
     const found = read.get(candidate.id);
     if (found === undefined) throw new Error(`planned ${candidate.id}, which was not read`);
-    const decided = claim(
-      found.schedule,
-      {
-        leaseId: deps.newId(),
-        // Long enough for a worker to pick the message up; the worker then holds the lease by
-        // renewing it for as long as the sync runs.
-        graceMs: settings.dispatchGraceSeconds * 1_000,
-        thresholds: settings.laneThresholds,
-      },
-      found.readTime,
-    );
+    let decided: ReturnType<typeof claim>;
+    try {
+      decided = claim(
+        found.schedule,
+        {
+          leaseId: deps.newId(),
+          // Long enough for a worker to pick the message up; the worker then holds the lease by
+          // renewing it for as long as the sync runs.
+          graceMs: settings.dispatchGraceSeconds * 1_000,
+          thresholds: settings.laneThresholds,
+        },
+        found.readTime,
+      );
+    } catch (error) {
+      scheduleError(deps.logger, tally, found.schedule.id, error);
+      return [];
+    }
     const outcome = decided.outcome;
     if (outcome.kind !== 'claimed' || decided.patch === null) return [];
     return [{ schedule: found.schedule, outcome, patch: decided.patch }];
@@ -448,14 +454,19 @@ function decideEach(
       const { decided, counts } = decide(schedule);
       return decided.patch === null ? [] : [{ write: { schedule, patch: decided.patch }, counts }];
     } catch (error) {
-      tally.errors++;
-      deps.logger.error(
-        { event: 'schedule.error', scheduleId: schedule.id, err: error },
-        `schedule ${schedule.id} could not be planned: ${errorMessage(error)}`,
-      );
+      scheduleError(deps.logger, tally, schedule.id, error);
       return [];
     }
   });
+}
+
+/** Logs (and counts) a schedule whose own step failed; the sub-tick goes on without it. */
+function scheduleError(logger: Logger, tally: Tally, id: string, error: unknown): void {
+  tally.errors++;
+  logger.error(
+    { event: 'schedule.error', scheduleId: id, err: error },
+    `schedule ${id} could not be planned: ${errorMessage(error)}`,
+  );
 }
 
 function logInvalid(logger: Logger, id: string, problems: readonly string[]): void {

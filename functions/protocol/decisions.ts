@@ -138,9 +138,24 @@ function heldFields(
   };
 }
 
-/** Out of planning as invalid, with every problem as the reason. */
+/** Out of planning as invalid, with the problems as the reason. */
 function invalidFields(problems: readonly string[]): Partial<ScheduleState> {
-  return { status: 'invalid', error: problems.join('; '), nextDueAt: null, escalatesAt: null };
+  return { status: 'invalid', error: problemText(problems), nextDueAt: null, escalatesAt: null };
+}
+
+/** The most problems `state.error` lists, and the most characters it holds. */
+const ERROR_PROBLEMS = 20;
+const ERROR_CHARS = 4_000;
+
+/**
+ * Problems as one line for `state.error`, capped: a document with thousands of problems (or one
+ * huge value quoted in them) must not make the state write itself too large.
+ */
+export function problemText(problems: readonly string[]): string {
+  const shown = problems.slice(0, ERROR_PROBLEMS).map((problem) => problem.slice(0, 300));
+  const more = problems.length - shown.length;
+  const text = `${shown.join('; ')}${more > 0 ? `; and ${more} more problems` : ''}`;
+  return text.length > ERROR_CHARS ? `${text.slice(0, ERROR_CHARS - 3)}...` : text;
 }
 
 /**
@@ -744,7 +759,7 @@ export function reconcile(
   const live = liveLease(state, now);
 
   if (!validation.ok) {
-    const error = validation.problems.join('; ');
+    const error = problemText(validation.problems);
     const settled = live === null ? state.nextDueAt === null : state.nextDueAt === live.until;
     if (!changed && state.status === 'invalid' && state.error === error && settled) {
       return decision({ kind: 'unchanged', status: 'invalid' });
@@ -813,7 +828,8 @@ export function reconcile(
 /** Whether the state already says what the spec means (no live lease). */
 function consistent(state: ScheduleState, enabled: boolean): boolean {
   if (!enabled) return state.status === 'paused' && state.nextDueAt === null;
-  if (state.status === 'active') return state.nextDueAt !== null;
+  // Planned means findable: a due time and a lane (the due query's index).
+  if (state.status === 'active') return state.nextDueAt !== null && state.lane !== null;
   return state.status === 'finished' && state.nextDueAt === null;
 }
 
@@ -902,17 +918,46 @@ export function specHash(data: Readonly<Record<string, unknown>>): string {
   return hash;
 }
 
-function canonicalJson(value: unknown): string {
+/**
+ * JSON of a document's value that does not depend on key order or on how a time was written, and
+ * that never recurses into what Firestore's own types hold (a reference carries its client).
+ */
+function canonicalJson(value: unknown, depth = 0): string {
+  if (depth > 40) return '"$deep"';
   if (isTimestampLike(value)) return JSON.stringify({ $time: value.toMillis() });
   if (value instanceof Date) return JSON.stringify({ $time: value.getTime() });
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value instanceof Uint8Array) {
+    return JSON.stringify({ $bytes: Buffer.from(value).toString('base64') });
+  }
+  if (Array.isArray(value))
+    return `[${value.map((item) => canonicalJson(item, depth + 1)).join(',')}]`;
   if (typeof value === 'object' && value !== null) {
+    const prototype = Object.getPrototypeOf(value) as unknown;
+    if (prototype !== Object.prototype && prototype !== null) return firestoreValueJson(value);
     const entries = Object.entries(value as Record<string, unknown>)
       .filter(([, v]) => v !== undefined)
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v, depth + 1)}`).join(',')}}`;
   }
+  if (typeof value === 'number' && !Number.isFinite(value))
+    return JSON.stringify({ $number: String(value) });
   // undefined for values JSON cannot hold (functions): those hash as null
   const text = JSON.stringify(value) as string | undefined;
   return text ?? 'null';
+}
+
+/** A Firestore value that is not a map: a reference, a geo point, a vector, or another class. */
+function firestoreValueJson(value: object): string {
+  const fields = value as Record<string, unknown>;
+  if (typeof fields.path === 'string' && 'firestore' in fields) {
+    return JSON.stringify({ $ref: fields.path });
+  }
+  if (typeof fields.latitude === 'number' && typeof fields.longitude === 'number') {
+    return JSON.stringify({ $geo: [fields.latitude, fields.longitude] });
+  }
+  if (typeof fields.toArray === 'function') {
+    const array = (fields.toArray as () => unknown)();
+    return JSON.stringify({ $vector: Array.isArray(array) ? array : null });
+  }
+  return JSON.stringify({ $type: value.constructor.name });
 }

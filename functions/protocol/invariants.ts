@@ -19,7 +19,7 @@
  * Pure: the monitor keeps what it has seen and answers with violations; it never reads a clock.
  */
 import { iso } from '../schedule/time.js';
-import { validateSchedule } from '../schedule/spec.js';
+import { DEPLOYED, validateSchedule, type ValidationContext } from '../schedule/spec.js';
 import type { Patch } from './patch.js';
 import { liveLease, owedSince, type ScheduleState } from './state.js';
 
@@ -63,7 +63,14 @@ export class ProtocolMonitor {
   /** Failed calls in a row in the schedule's current series of leases, and when it began. */
   private readonly failedInARow = new Map<string, { count: number; since: number }>();
 
-  constructor(private readonly maxAttempts: number) {}
+  /**
+   * @param maxAttempts the attempt limit the workers apply
+   * @param validation what schedules are judged against (the handlers that exist)
+   */
+  constructor(
+    private readonly maxAttempts: number,
+    private readonly validation: ValidationContext = DEPLOYED,
+  ) {}
 
   /** A write landed. */
   write(write: ObservedWrite): Violation[] {
@@ -79,7 +86,7 @@ export class ProtocolMonitor {
       lease.attemptId !== null &&
       lease.attemptId !== before?.lease?.attemptId
     ) {
-      const validation = write.data === null ? null : validateSchedule(write.data);
+      const validation = write.data === null ? null : validateSchedule(write.data, this.validation);
       const active = validation?.ok === true && validation.spec.enabled;
       this.started.set(attemptKey(write.id, lease.id, lease.attempt), active);
       if (!active) {

@@ -3,8 +3,18 @@
  * decision is `reconcile` in functions/protocol/decisions.ts; this applies it to one schedule in
  * one transaction, at the store's time. The same function serves the Firestore trigger, the CLI
  * and `reconcile --all`.
+ *
+ * It never fails on a document's content: a document that cannot be reconciled or written is
+ * marked invalid with the reason; only a failing store (which a retry may cure) makes it throw.
  */
-import { reconcile, type ReconcileOutcome } from '../protocol/decisions.js';
+import { errorMessage, isContentError } from '../errors.js';
+import {
+  problemText,
+  reconcile,
+  type ReconcileOutcome,
+  type Subject,
+} from '../protocol/decisions.js';
+import { liveLease, type Lease } from '../protocol/state.js';
 import type { LaneThresholds } from '../schedule/lane.js';
 import type { ScheduleStore } from '../store/port.js';
 
@@ -15,10 +25,51 @@ export interface ReconcileOptions {
 }
 
 /** Reconciles `schedules/{id}` in one transaction. */
-export function reconcileSchedule(
+export async function reconcileSchedule(
   store: ScheduleStore,
   id: string,
   options: ReconcileOptions,
 ): Promise<ReconcileOutcome> {
-  return store.transact(id, (subject, now) => reconcile(subject, now, options.thresholds));
+  try {
+    return await store.transact(id, (subject, now) => {
+      try {
+        return reconcile(subject, now, options.thresholds);
+      } catch (error) {
+        return unreconcilable(`cannot be reconciled (${errorMessage(error)})`, subject, now);
+      }
+    });
+  } catch (error) {
+    if (!isContentError(error)) throw error;
+    // The write itself was refused for what it held: say so in a state that surely fits.
+    return store.transact(id, (subject, now) =>
+      subject === null
+        ? reconcile(null, now, options.thresholds)
+        : unreconcilable(`cannot be written (${errorMessage(error)})`, subject, now),
+    );
+  }
+}
+
+/**
+ * Marks the schedule invalid with `reason`. A live lease is kept (its worker finds the schedule
+ * invalid and calls nothing more), so that `nextDueAt` stays at its end as the protocol wants.
+ */
+function unreconcilable(reason: string, subject: Subject | null, now: number) {
+  const problems = [`(document): ${reason}`];
+  let live: Lease | null;
+  try {
+    live = subject === null ? null : liveLease(subject.state, now);
+  } catch {
+    live = null;
+  }
+  return {
+    outcome: { kind: 'invalid' as const, status: 'invalid' as const, problems },
+    patch: {
+      state: {
+        status: 'invalid' as const,
+        error: problemText(problems),
+        escalatesAt: null,
+        ...(live === null ? { nextDueAt: null, lease: null } : { nextDueAt: live.until }),
+      },
+    },
+  };
 }

@@ -9,6 +9,7 @@ import type { Logger } from '../log.js';
 import { runtime } from '../runtime.js';
 import { iso } from '../schedule/time.js';
 import { RECONCILER_FUNCTION } from '../topology.js';
+import { validationFor } from '../schedule/spec.js';
 import { FirestoreStore } from '../store/firestore.js';
 import { SCHEDULES } from '../store/state.js';
 import { reconcileSchedule, type ReconcileOutcome } from './reconcile.js';
@@ -70,8 +71,12 @@ cloudEvent(RECONCILER_FUNCTION, async (event: CloudEvent<unknown>) => {
     logger.debug({ subject: event.subject }, 'not a schedule document; ignored');
     return;
   }
-  const outcome = await reconcileSchedule(new FirestoreStore(firestore), id, {
-    thresholds: settings.laneThresholds,
-  });
+  const outcome = await reconcileSchedule(
+    new FirestoreStore(firestore, validationFor(settings)),
+    id,
+    {
+      thresholds: settings.laneThresholds,
+    },
+  );
   logOutcome(logger, id, outcome);
 });

@@ -8,10 +8,35 @@ import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
 import { DURATION_HINT, duration, formatDuration, parseDuration } from './duration.js';
 import { LANES } from './lane.js';
-import { TIME_HINT, isTimeZone, parseTime } from './time.js';
+import { HANDLERS } from '../worker/handlers/index.js';
+import { secretRefusal, type SecretBindings } from '../worker/secrets.js';
+import { TIME_HINT, isTimeZone, parseTime, remembered } from './time.js';
 
 /** The shortest interval a cadence may ask for: the planner cannot serve finer than this. */
 export const MIN_EVERY_MS = duration('10s');
+/** The longest interval, tier window or `otherwise` a cadence may ask for. */
+export const MAX_EVERY_MS = duration('366d');
+/** The longest an event may go on after its start. */
+export const MAX_AFTER_MS = duration('30d');
+/** The longest catch-up window of a cron schedule. */
+export const MAX_CATCH_UP_MS = duration('30d');
+/** The most tiers an event may have. */
+export const MAX_TIERS = 20;
+/**
+ * The span of times a schedule may name: the years pacer plans for. Far inside Firestore's range
+ * (years 1–9999), so that no due point, lease end or escalation computed from them leaves it.
+ */
+export const EARLIEST_TIME_MS = Date.parse('2000-01-01T00:00:00Z');
+export const LATEST_TIME_MS = Date.parse('2100-01-01T00:00:00Z');
+/** Labels, as Google Cloud limits them. */
+export const MAX_LABELS = 64;
+const LABEL_KEY = /^[a-z][a-z0-9_-]{0,62}$/;
+const LABEL_VALUE = /^[a-z0-9_-]{0,63}$/;
+/** Headers: how many, and how long a value may be. */
+export const MAX_HEADERS = 50;
+export const MAX_HEADER_VALUE_LENGTH = 8_192;
+/** The longest target URL. */
+export const MAX_URL_LENGTH = 2_048;
 /** The shortest catch-up window for a cron schedule. */
 export const MIN_CATCH_UP_MS = duration('1m');
 /** The longest run a schedule may ask for (2nd gen event functions stop at 540 s). */
@@ -38,10 +63,12 @@ export const CRON_DEFAULTS = { timezone: 'UTC', catchUpWithin: duration('1h') } 
 interface DurationRule {
   /** Smallest accepted value in ms (inclusive). */
   min: number;
+  /** Largest accepted value in ms (inclusive). */
+  max: number;
 }
 
 /** A duration string such as `5m`, read into milliseconds. */
-function durationField({ min }: DurationRule) {
+function durationField({ min, max }: DurationRule) {
   return z.string().transform((text, ctx) => {
     const parsed = parseDuration(text);
     if (!parsed.ok) {
@@ -61,8 +88,21 @@ function durationField({ min }: DurationRule) {
       });
       return z.NEVER;
     }
+    if (parsed.ms > max) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `"${text}" is too long (at most ${formatDuration(max)})`,
+      });
+      return z.NEVER;
+    }
     return parsed.ms;
   });
+}
+
+/** A time as ISO-8601, or its ms when even that cannot be written. */
+function showMs(ms: number): string {
+  const date = new Date(ms);
+  return Number.isNaN(date.getTime()) ? `${ms} ms` : date.toISOString();
 }
 
 /** A point in time (Timestamp, Date or ISO-8601 string with offset), read into ms. */
@@ -72,6 +112,13 @@ const timeField = z.unknown().transform((value, ctx) => {
     return z.NEVER;
   }
   const parsed = parseTime(value);
+  if (parsed.ok && (parsed.ms < EARLIEST_TIME_MS || parsed.ms >= LATEST_TIME_MS)) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `${typeof value === 'string' ? show(value) : showMs(parsed.ms)} is outside the years pacer plans for (2000 to 2099)`,
+    });
+    return z.NEVER;
+  }
   if (parsed.ok) return parsed.ms;
   const message =
     parsed.reason === 'no_offset'
@@ -92,14 +139,23 @@ const cronExpressionField = z.string().superRefine((expression, ctx) => {
     });
     return;
   }
+  const problem = cronProblem(expression);
+  if (problem !== null) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `"${expression}" is not a cron expression (${problem})`,
+    });
+  }
+});
+
+/** Why cron-parser refuses `expression`, or `null`; remembered (parsing is costly). */
+const cronProblem = remembered((expression): string | null => {
   try {
     // next() also catches expressions that parse but never fire, such as `0 0 30 2 *`.
     CronExpressionParser.parse(expression, { tz: 'UTC' }).next();
+    return null;
   } catch (error) {
-    ctx.addIssue({
-      code: 'custom',
-      message: `"${expression}" is not a cron expression (${(error as Error).message})`,
-    });
+    return error instanceof Error ? error.message : String(error);
   }
 });
 
@@ -116,17 +172,17 @@ const laneField = z.enum(LANES, {
 // Cadences.
 
 const tierSchema = z.strictObject({
-  before: durationField({ min: 1 }),
-  every: durationField({ min: MIN_EVERY_MS }),
+  before: durationField({ min: 1, max: MAX_EVERY_MS }),
+  every: durationField({ min: MIN_EVERY_MS, max: MAX_EVERY_MS }),
 });
 
 const eventCadenceSchema = z
   .strictObject({
     kind: z.literal('event'),
     startsAt: timeField,
-    tiers: z.array(tierSchema).optional(),
-    otherwise: durationField({ min: MIN_EVERY_MS }).optional(),
-    after: durationField({ min: 0 }).optional(),
+    tiers: z.array(tierSchema).max(MAX_TIERS).optional(),
+    otherwise: durationField({ min: MIN_EVERY_MS, max: MAX_EVERY_MS }).optional(),
+    after: durationField({ min: 0, max: MAX_AFTER_MS }).optional(),
   })
   .superRefine((cadence, ctx) => {
     const seen = new Map<number, number>();
@@ -154,7 +210,7 @@ const eventCadenceSchema = z
 const intervalCadenceSchema = z
   .strictObject({
     kind: z.literal('interval'),
-    every: durationField({ min: MIN_EVERY_MS }),
+    every: durationField({ min: MIN_EVERY_MS, max: MAX_EVERY_MS }),
     startAt: timeField.optional(),
     endAt: timeField.optional(),
   })
@@ -181,7 +237,7 @@ const cronCadenceSchema = z
     timezone: timeZoneField.optional(),
     // Every run is found a few seconds late (sub-ticks, a late tick): a shorter window would
     // skip every run.
-    catchUpWithin: durationField({ min: MIN_CATCH_UP_MS }).optional(),
+    catchUpWithin: durationField({ min: MIN_CATCH_UP_MS, max: MAX_CATCH_UP_MS }).optional(),
   })
   .transform((cadence) => ({
     kind: cadence.kind,
@@ -199,13 +255,48 @@ const cadenceSchema = z.discriminatedUnion('kind', [
 // ---------------------------------------------------------------------------------------------
 // Targets.
 
+/** RFC 9110 token: a header name. */
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-const RESERVED_HEADERS = new Set(['host', 'content-type', 'content-length', 'connection']);
+/**
+ * RFC 9110 field value: visible ASCII, space, tab and Latin-1 (`obs-text`) — never CR, LF, NUL
+ * or another control character, never a character Node cannot send (above U+00FF).
+ */
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+/** Headers pacer sets itself on every request: a schedule may not set them. */
+const PACER_HEADERS = new Set([
+  'host',
+  'content-type',
+  'content-length',
+  'user-agent',
+  'x-pacer-schedule-id',
+  'x-pacer-lease-id',
+]);
+/**
+ * Framing and hop-by-hop headers (RFC 9110 §7.6.1, §6.6): they describe one connection, not the
+ * request; set by hand they break the framing Node writes, or smuggle a second request.
+ */
+const HOP_BY_HOP_HEADERS = new Set([
+  'connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'expect',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authorization',
+]);
 const SECRET_ENV_NAME = new RegExp(`^${SECRET_ENV_PREFIX}[A-Z0-9_]+$`);
 
 const headerValueSchema = z.union(
   [
-    z.string(),
+    z
+      .string()
+      .max(MAX_HEADER_VALUE_LENGTH)
+      .refine((value) => HEADER_VALUE.test(value), {
+        error:
+          'holds a character a header cannot carry (a line break, NUL, another control character, or one above U+00FF)',
+      }),
     z.strictObject({
       secretEnv: z.string().regex(SECRET_ENV_NAME, {
         error: (issue) =>
@@ -221,32 +312,44 @@ const headerValueSchema = z.union(
 
 const httpTargetSchema = z.strictObject({
   type: z.literal('http'),
-  url: z.string().superRefine((url, ctx) => {
-    let parsed: URL;
-    try {
-      parsed = new URL(url);
-    } catch {
-      ctx.addIssue({ code: 'custom', message: `"${url}" is not a URL` });
-      return;
-    }
-    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-      ctx.addIssue({ code: 'custom', message: `"${url}" is not an http or https URL` });
-    }
-    if (parsed.username !== '' || parsed.password !== '') {
-      ctx.addIssue({
-        code: 'custom',
-        message: 'must not carry credentials; put them in a header with secretEnv',
-      });
-    }
-  }),
+  url: z
+    .string()
+    .max(MAX_URL_LENGTH)
+    .superRefine((url, ctx) => {
+      let parsed: URL;
+      try {
+        parsed = new URL(url);
+      } catch {
+        ctx.addIssue({ code: 'custom', message: `"${url}" is not a URL` });
+        return;
+      }
+      if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+        ctx.addIssue({ code: 'custom', message: `"${url}" is not an http or https URL` });
+      }
+      if (parsed.username !== '' || parsed.password !== '') {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'must not carry credentials; put them in a header with secretEnv',
+        });
+      }
+    }),
   headers: z
     .record(z.string(), headerValueSchema)
     .superRefine((headers, ctx) => {
+      if (Object.keys(headers).length > MAX_HEADERS) {
+        ctx.addIssue({ code: 'custom', message: `has more than ${MAX_HEADERS} headers` });
+      }
       for (const name of Object.keys(headers)) {
         if (!HEADER_NAME.test(name)) {
           ctx.addIssue({ code: 'custom', path: [name], message: 'is not a valid header name' });
-        } else if (RESERVED_HEADERS.has(name.toLowerCase())) {
+        } else if (PACER_HEADERS.has(name.toLowerCase())) {
           ctx.addIssue({ code: 'custom', path: [name], message: 'is set by pacer itself' });
+        } else if (HOP_BY_HOP_HEADERS.has(name.toLowerCase())) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [name],
+            message: 'is a framing or hop-by-hop header, which a schedule may not set',
+          });
         }
       }
     })
@@ -264,16 +367,16 @@ const targetSchema = z.discriminatedUnion('type', [httpTargetSchema, handlerTarg
 // The schedule.
 
 const payloadSchema = z.record(z.string(), z.unknown()).superRefine((payload, ctx) => {
-  let bytes: number;
-  try {
-    bytes = Buffer.byteLength(JSON.stringify(payload), 'utf8');
-  } catch (error) {
+  const notJson = firstNonJson(payload, []);
+  if (notJson !== null) {
     ctx.addIssue({
       code: 'custom',
-      message: `cannot be sent as JSON (${(error as Error).message})`,
+      path: notJson.path,
+      message: `${notJson.what} cannot be sent as JSON`,
     });
     return;
   }
+  const bytes = Buffer.byteLength(JSON.stringify(payload), 'utf8');
   if (bytes > PAYLOAD_LIMIT_BYTES) {
     ctx.addIssue({
       code: 'custom',
@@ -281,6 +384,41 @@ const payloadSchema = z.record(z.string(), z.unknown()).superRefine((payload, ct
     });
   }
 });
+
+/**
+ * The first value under `value` that JSON cannot carry as it is (a Firestore reference,
+ * timestamp, geo point or bytes; a number that is not finite), with its path; `null` if none.
+ */
+function firstNonJson(
+  value: unknown,
+  path: (string | number)[],
+): { path: (string | number)[]; what: string } | null {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return null;
+  if (typeof value === 'number') {
+    return Number.isFinite(value) ? null : { path, what: String(value) };
+  }
+  if (Array.isArray(value)) {
+    for (const [index, item] of value.entries()) {
+      const found = firstNonJson(item, [...path, index]);
+      if (found !== null) return found;
+    }
+    return null;
+  }
+  if (isPlainMap(value)) {
+    for (const [key, item] of Object.entries(value)) {
+      const found = firstNonJson(item, [...path, key]);
+      if (found !== null) return found;
+    }
+    return null;
+  }
+  return { path, what: describeValue(value) };
+}
+
+function isPlainMap(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const prototype = Object.getPrototypeOf(value) as unknown;
+  return prototype === Object.prototype || prototype === null;
+}
 
 const specSchema = z.strictObject({
   name: z.string().trim().min(1).max(200),
@@ -290,7 +428,31 @@ const specSchema = z.strictObject({
   lane: laneField.optional(),
   maxRunSeconds: z.int().min(1).max(MAX_RUN_SECONDS).optional(),
   payload: payloadSchema.optional(),
-  labels: z.record(z.string().min(1).max(63), z.string().max(256)).optional(),
+  labels: z
+    .record(z.string(), z.string())
+    .superRefine((labels, ctx) => {
+      const entries = Object.entries(labels);
+      if (entries.length > MAX_LABELS) {
+        ctx.addIssue({ code: 'custom', message: `has more than ${MAX_LABELS} labels` });
+      }
+      for (const [key, value] of entries) {
+        if (!LABEL_KEY.test(key)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [key],
+            message:
+              'is not a label key (lowercase letters, digits, _ and -, starting with a letter, at most 63)',
+          });
+        } else if (!LABEL_VALUE.test(value)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [key],
+            message: `${show(value)} is not a label value (lowercase letters, digits, _ and -, at most 63)`,
+          });
+        }
+      }
+    })
+    .optional(),
 });
 
 /** The operator fields pacer knows; anything else in a schedule document is reported. */
@@ -314,22 +476,78 @@ export interface ScheduleSpec extends Omit<ParsedSpec, 'enabled'> {
 export type Validation = { ok: true; spec: ScheduleSpec } | { ok: false; problems: string[] };
 
 /**
- * Validates the operator fields of a schedule document. pacer's own `state` map is ignored;
- * every other unknown field is a problem. Problems come sorted by field path, one per line,
- * as `path: what is wrong`.
+ * What a schedule is checked against besides its own fields: the handlers that exist, and the
+ * hosts each secret may be sent to.
  */
-export function validateSchedule(document: unknown): Validation {
+export interface ValidationContext {
+  handlers: ReadonlySet<string>;
+  secretHosts: SecretBindings;
+}
+
+/**
+ * The deployed code's: the handlers registered in functions/worker/handlers/index.ts, no secret
+ * bindings (see {@link validationFor} for a deployment's own).
+ */
+export const DEPLOYED: ValidationContext = {
+  handlers: new Set(Object.keys(HANDLERS)),
+  secretHosts: new Map(),
+};
+
+/** The context of a deployment: the registered handlers and its `PACER_SECRET_HOSTS`. */
+export function validationFor(settings: {
+  secretHosts: Readonly<Record<string, readonly string[]>>;
+}): ValidationContext {
+  return {
+    handlers: DEPLOYED.handlers,
+    secretHosts: new Map(Object.entries(settings.secretHosts)),
+  };
+}
+
+/**
+ * Validates the operator fields of a schedule document. pacer's own `state` map is ignored;
+ * every other unknown field is a problem, and so is a handler that is not registered. Problems
+ * come sorted by field path, one per line, as `path: what is wrong`. Never throws, whatever the
+ * document holds.
+ */
+export function validateSchedule(
+  document: unknown,
+  context: ValidationContext = DEPLOYED,
+): Validation {
   if (typeof document !== 'object' || document === null || Array.isArray(document)) {
     return { ok: false, problems: [`(document): expected a map of fields, got ${show(document)}`] };
   }
-  const operatorFields = Object.fromEntries(
-    Object.entries(document).filter(([key]) => key !== STATE_FIELD),
-  );
-  const result = specSchema.safeParse(operatorFields, { reportInput: true, error: describeIssue });
-  if (result.success) {
+  try {
+    const operatorFields = Object.fromEntries(
+      Object.entries(document).filter(([key]) => key !== STATE_FIELD),
+    );
+    const result = specSchema.safeParse(operatorFields, {
+      reportInput: true,
+      error: describeIssue,
+    });
+    if (!result.success) return { ok: false, problems: formatIssues(result.error.issues) };
+    const problems = contextProblems(result.data.target, context);
+    if (problems.length > 0) return { ok: false, problems };
     return { ok: true, spec: { ...result.data, enabled: result.data.enabled ?? true } };
+  } catch (error) {
+    // Nothing a document holds should get here; if something does, it is the document's
+    // problem, said in a line, never a crash of whoever validates it.
+    return { ok: false, problems: [`(document): cannot be read (${String(error).slice(0, 200)})`] };
   }
-  return { ok: false, problems: formatIssues(result.error.issues) };
+}
+
+/** What a valid target gets wrong against the context: an unknown handler, a misbound secret. */
+function contextProblems(target: Target, context: ValidationContext): string[] {
+  if (target.type === 'handler') {
+    if (context.handlers.has(target.name)) return [];
+    const known = [...context.handlers].sort().join(', ') || 'none';
+    return [`target.name: ${show(target.name)} is not a registered handler (known: ${known})`];
+  }
+  const host = new URL(target.url).hostname.replace(/^\[|\]$/g, '');
+  return Object.entries(target.headers ?? {}).flatMap(([name, value]) => {
+    if (typeof value === 'string') return [];
+    const refusal = secretRefusal(value.secretEnv, host, context.secretHosts);
+    return refusal === null ? [] : [`${formatPath(['target', 'headers', name])}: ${refusal}`];
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -413,6 +631,7 @@ export function formatPath(path: readonly PropertyKey[]): string {
 function show(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object' && !isPlainMap(value)) return describeValue(value);
   switch (typeof value) {
     case 'string':
       return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
@@ -427,4 +646,19 @@ function show(value: unknown): string {
     default:
       return typeof value;
   }
+}
+
+/** What a value that is not plain JSON is, in words: `a document reference`, `bytes`. */
+export function describeValue(value: unknown): string {
+  if (value instanceof Uint8Array) return 'bytes';
+  if (value instanceof Date) return 'a date';
+  if (typeof value !== 'object' || value === null) return show(value);
+  const fields = value as Record<string, unknown>;
+  if (typeof fields.toMillis === 'function') return 'a timestamp';
+  if (typeof fields.path === 'string' && 'firestore' in fields) return 'a document reference';
+  if (typeof fields.latitude === 'number' && typeof fields.longitude === 'number') {
+    return 'a geo point';
+  }
+  if (typeof fields.toArray === 'function') return 'a vector';
+  return `a ${value.constructor.name || 'value'}`;
 }

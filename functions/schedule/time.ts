@@ -44,8 +44,25 @@ export function parseTime(value: unknown): TimeParse {
 }
 
 /** Whether `zone` is an IANA time zone name this runtime knows, such as `Europe/Berlin`. */
-export function isTimeZone(zone: string): boolean {
-  return IANAZone.isValidZone(zone);
+export const isTimeZone: (zone: string) => boolean = remembered((zone) =>
+  IANAZone.isValidZone(zone),
+);
+
+/**
+ * `fn`, remembering its answers for the last `limit` distinct arguments. For pure checks that
+ * are costly (Intl builds a formatter per time-zone check) and asked about the same few values
+ * for every schedule the planner reads.
+ */
+export function remembered<T>(fn: (key: string) => T, limit = 1_000): (key: string) => T {
+  const known = new Map<string, T>();
+  return (key) => {
+    if (known.has(key)) return known.get(key) as T;
+    const value = fn(key);
+    const oldest = known.keys().next();
+    if (known.size >= limit && oldest.done !== true) known.delete(oldest.value);
+    known.set(key, value);
+    return value;
+  };
 }
 
 /** ISO-8601 in UTC, for logs, messages and tables. */

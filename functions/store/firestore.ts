@@ -18,9 +18,10 @@ import firestore, {
 import type { ClaimUndo, LetterView, Subject } from '../protocol/decisions.js';
 import { unclaimReplay } from '../protocol/decisions.js';
 import type { Decision } from '../protocol/patch.js';
+import { EMPTY_STATE } from '../protocol/state.js';
 import type { PlannerLeaseState, PlannerLeaseWrite } from '../protocol/planner-lease.js';
 import { isLane, type Lane } from '../schedule/lane.js';
-import { validateSchedule } from '../schedule/spec.js';
+import { DEPLOYED, validateSchedule, type ValidationContext } from '../schedule/spec.js';
 import type {
   ConditionalOutcome,
   ConditionalWrite,
@@ -56,13 +57,29 @@ const ADAPTER = 'firestore';
 /** How many sub-tick summaries `pacer/stats` keeps (about ten minutes at the defaults). */
 export const RECENT_SUMMARIES = 60;
 
-/** A schedule document as a decision sees it. */
-export function subjectOf(id: string, data: DocumentData): Subject {
-  return { id, data, state: readState(data), validation: validateSchedule(data) };
+/**
+ * A schedule document as a decision sees it. Never throws: a document that cannot even be read
+ * is a subject whose validation says so (and is marked invalid), not a failed query.
+ */
+export function subjectOf(
+  id: string,
+  data: DocumentData,
+  validation: ValidationContext = DEPLOYED,
+): Subject {
+  try {
+    return { id, data, state: readState(data), validation: validateSchedule(data, validation) };
+  } catch (error) {
+    return {
+      id,
+      data,
+      state: EMPTY_STATE,
+      validation: { ok: false, problems: [`(document): cannot be read (${String(error)})`] },
+    };
+  }
 }
 
-function stored(doc: QueryDocumentSnapshot): StoredSchedule {
-  return { ...subjectOf(doc.id, doc.data()), version: version(doc.updateTime) };
+function stored(doc: QueryDocumentSnapshot, validation: ValidationContext): StoredSchedule {
+  return { ...subjectOf(doc.id, doc.data(), validation), version: version(doc.updateTime) };
 }
 
 function version(updateTime: Timestamp): Version {
@@ -82,7 +99,14 @@ function readTimeOf(snapshot: DocumentSnapshot): number {
 }
 
 export class FirestoreStore implements ScheduleStore, DeadLetterStore, PlannerStore {
-  constructor(readonly db: Firestore) {}
+  /**
+   * @param validation what schedules are validated against: a deployment's handlers and secret
+   *   bindings (`validationFor(settings)`)
+   */
+  constructor(
+    readonly db: Firestore,
+    private readonly validation: ValidationContext = DEPLOYED,
+  ) {}
 
   private schedule(id: string): DocumentReference {
     return this.db.collection(SCHEDULES).doc(id);
@@ -95,7 +119,9 @@ export class FirestoreStore implements ScheduleStore, DeadLetterStore, PlannerSt
     const ref = this.schedule(id);
     return this.db.runTransaction(async (transaction) => {
       const snapshot = await transaction.get(ref);
-      const subject = snapshot.exists ? subjectOf(id, snapshot.data() ?? {}) : null;
+      const subject = snapshot.exists
+        ? subjectOf(id, snapshot.data() ?? {}, this.validation)
+        : null;
       const { outcome, patch } = decide(subject, readTimeOf(snapshot));
       if (patch !== null && subject !== null) writePatch(transaction, ref, patch);
       return outcome;
@@ -147,7 +173,10 @@ export class FirestoreStore implements ScheduleStore, DeadLetterStore, PlannerSt
   private async read(query: Query, limit: number, meter: ReadMeter): Promise<QueryResult> {
     const snapshot = await query.limit(limit).get();
     meter.query(snapshot.size);
-    return { schedules: snapshot.docs.map(stored), readTime: snapshot.readTime.toMillis() };
+    return {
+      schedules: snapshot.docs.map((doc) => stored(doc, this.validation)),
+      readTime: snapshot.readTime.toMillis(),
+    };
   }
 
   // -------------------------------------------------------------------------------------------
@@ -183,7 +212,9 @@ export class FirestoreStore implements ScheduleStore, DeadLetterStore, PlannerSt
       const scheduleRef = view?.scheduleId ? this.schedule(view.scheduleId) : null;
       const schedule = scheduleRef ? await transaction.get(scheduleRef) : null;
       const subject =
-        schedule?.exists === true ? subjectOf(schedule.id, schedule.data() ?? {}) : null;
+        schedule?.exists === true
+          ? subjectOf(schedule.id, schedule.data() ?? {}, this.validation)
+          : null;
       const decided = decide(view, subject, readTimeOf(letter));
       if (decided.schedule !== null && scheduleRef !== null && subject !== null) {
         writePatch(transaction, scheduleRef, decided.schedule);
@@ -206,7 +237,9 @@ export class FirestoreStore implements ScheduleStore, DeadLetterStore, PlannerSt
     return this.db.runTransaction(async (transaction) => {
       const schedule = await transaction.get(scheduleRef);
       const letter = await transaction.get(letterRef);
-      const subject = schedule.exists ? subjectOf(schedule.id, schedule.data() ?? {}) : null;
+      const subject = schedule.exists
+        ? subjectOf(schedule.id, schedule.data() ?? {}, this.validation)
+        : null;
       const { outcome, patch } = unclaimReplay(subject, request);
       if (patch !== null) writePatch(transaction, scheduleRef, patch);
       if (outcome !== 'started' && letter.get('replayLeaseId') === request.leaseId) {

@@ -16,7 +16,12 @@ import { applyPatch, type Decision, type Patch } from '../protocol/patch.js';
 import type { PlannerLeaseState, PlannerLeaseWrite } from '../protocol/planner-lease.js';
 import { EMPTY_STATE, liveLease, type ScheduleState } from '../protocol/state.js';
 import type { Lane } from '../schedule/lane.js';
-import { validateSchedule, type Validation } from '../schedule/spec.js';
+import {
+  DEPLOYED,
+  validateSchedule,
+  type Validation,
+  type ValidationContext,
+} from '../schedule/spec.js';
 import type {
   ConditionalOutcome,
   ConditionalWrite,
@@ -102,6 +107,8 @@ export interface MemoryStoreOptions {
   /** The store's time: decisions get it as `now`. */
   now: () => number;
   link?: StoreLink;
+  /** What schedules are validated against (the simulator registers its own handler). */
+  validation?: ValidationContext;
 }
 
 /**
@@ -110,14 +117,22 @@ export interface MemoryStoreOptions {
  */
 const TRANSACTION_ATTEMPTS = 25;
 
-const validations = new WeakMap<object, Validation>();
+const validations = new WeakMap<ValidationContext, WeakMap<object, Validation>>();
 
-/** `validateSchedule`, remembered per (never mutated) document object. */
-function validationOf(data: Readonly<Record<string, unknown>>): Validation {
-  let validation = validations.get(data);
+/** `validateSchedule`, remembered per context and (never mutated) document object. */
+function validationOf(
+  data: Readonly<Record<string, unknown>>,
+  context: ValidationContext,
+): Validation {
+  let known = validations.get(context);
+  if (known === undefined) {
+    known = new WeakMap();
+    validations.set(context, known);
+  }
+  let validation = known.get(data);
   if (validation === undefined) {
-    validation = validateSchedule(data);
-    validations.set(data, validation);
+    validation = validateSchedule(data, context);
+    known.set(data, validation);
   }
   return validation;
 }
@@ -137,6 +152,7 @@ interface MemoryData {
   scan: { generation: number; now: number; result: Scan } | null;
   listeners: WriteListener[];
   clock: () => number;
+  validation: ValidationContext;
 }
 
 export class MemoryStore implements ScheduleStore, DeadLetterStore, PlannerStore {
@@ -160,6 +176,7 @@ export class MemoryStore implements ScheduleStore, DeadLetterStore, PlannerStore
       scan: null,
       listeners: [],
       clock: options.now,
+      validation: options.validation ?? DEPLOYED,
     };
   }
 
@@ -447,7 +464,7 @@ export class MemoryStore implements ScheduleStore, DeadLetterStore, PlannerStore
       id: document.id,
       data: document.data,
       state: document.state,
-      validation: validationOf(document.data),
+      validation: validationOf(document.data, this.db.validation),
       version: memoryVersion(document.version),
     };
   }

@@ -27,22 +27,22 @@ export const RUN_EXPIRE_FIELD = 'expireAt';
 /** Reads `state` from a schedule document, tolerating a missing or partial map. */
 export function readState(data: DocumentData | undefined): ScheduleState {
   const state: Record<string, unknown> = isRecord(data?.state) ? data.state : {};
-  const dueAt = millis(state.dueAt);
+  const dueAt = planTime(state.dueAt);
   return {
     status: isStatus(state.status) ? state.status : null,
     lane: isLane(state.lane) ? state.lane : null,
-    nextDueAt: millis(state.nextDueAt),
+    nextDueAt: planTime(state.nextDueAt),
     dueAt,
-    escalatesAt: millis(state.escalatesAt),
+    escalatesAt: planTime(state.escalatesAt),
     lease: readLease(state.lease, dueAt),
-    lastRunAt: millis(state.lastRunAt),
-    lastSuccessAt: millis(state.lastSuccessAt),
+    lastRunAt: planTime(state.lastRunAt),
+    lastSuccessAt: planTime(state.lastSuccessAt),
     lastDurationMs: typeof state.lastDurationMs === 'number' ? state.lastDurationMs : null,
     lastError: readLastError(state.lastError),
     consecutiveFailures: count(state.consecutiveFailures),
     runCount: count(state.runCount),
     lastLeaseId: typeof state.lastLeaseId === 'string' ? state.lastLeaseId : null,
-    lastSkippedDueAt: millis(state.lastSkippedDueAt),
+    lastSkippedDueAt: planTime(state.lastSkippedDueAt),
     skippedCount: count(state.skippedCount),
     specHash: typeof state.specHash === 'string' ? state.specHash : null,
     error: typeof state.error === 'string' ? state.error : null,
@@ -148,6 +148,21 @@ export function millis(value: unknown): number | null {
   return null;
 }
 
+/**
+ * The times pacer's own state can hold: what it computes from schedules (years 2000 to 2099)
+ * plus every interval, lease and backoff it adds. A time outside them was not written by pacer
+ * (a hand edited the state, or something else did): it is read as absent, so that no decision
+ * computes from it a time Firestore cannot store.
+ */
+const STATE_EARLIEST_MS = Date.parse('1970-01-01T00:00:00Z');
+const STATE_LATEST_MS = Date.parse('2200-01-01T00:00:00Z');
+
+/** A time of pacer's state, or `null` when it is not one (see {@link STATE_EARLIEST_MS}). */
+function planTime(value: unknown): number | null {
+  const ms = millis(value);
+  return ms !== null && ms >= STATE_EARLIEST_MS && ms < STATE_LATEST_MS ? ms : null;
+}
+
 /** The lease as written to Firestore. */
 export function leaseData(lease: Lease): DocumentData {
   return {
@@ -170,21 +185,21 @@ export function leaseData(lease: Lease): DocumentData {
  */
 function readLease(value: unknown, stateDueAt: number | null): Lease | null {
   if (!isRecord(value) || typeof value.id !== 'string') return null;
-  const until = millis(value.until);
+  const until = planTime(value.until);
   if (until === null) return null;
-  const dispatchedAt = millis(value.dispatchedAt) ?? until;
-  const dueAt = millis(value.dueAt) ?? stateDueAt ?? dispatchedAt;
+  const dispatchedAt = planTime(value.dispatchedAt) ?? until;
+  const dueAt = planTime(value.dueAt) ?? stateDueAt ?? dispatchedAt;
   return {
     id: value.id,
     kind: value.kind === 'replay' ? 'replay' : 'planned',
     until,
     attempt: count(value.attempt),
     dispatchedAt,
-    startedAt: millis(value.startedAt),
+    startedAt: planTime(value.startedAt),
     running: value.running === true,
     attemptId: typeof value.attemptId === 'string' ? value.attemptId : null,
     dueAt,
-    owedSince: millis(value.owedSince) ?? millis(value.resumeAt) ?? dueAt,
+    owedSince: planTime(value.owedSince) ?? planTime(value.resumeAt) ?? dueAt,
   };
 }
 

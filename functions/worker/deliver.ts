@@ -23,7 +23,7 @@
 import type { DeadLetterReason } from '../bus/dead-letter.js';
 import { decodeMessage, type DispatchMessage } from '../bus/message.js';
 import type { DeadLetterBus } from '../bus/port.js';
-import { pushedMessage, type PushedMessage } from '../bus/push.js';
+import { pushedOrRaw, type PushedMessage } from '../bus/push.js';
 import type { Clock } from '../clock.js';
 import type { Settings } from '../config.js';
 import { errorCode, errorMessage, isRetryable } from '../errors.js';
@@ -41,6 +41,7 @@ import { iso } from '../schedule/time.js';
 import type { ScheduleStore } from '../store/port.js';
 import type { Topology } from '../topology.js';
 import { holdLease } from './heartbeat.js';
+import { redactSecrets } from './secrets.js';
 import { runSyncer, type SyncerOptions } from './syncer.js';
 
 export interface WorkerDeps {
@@ -80,7 +81,7 @@ export async function handleDelivery(
   lane: Lane,
   event: { id?: string; data?: unknown },
 ): Promise<DeliveryOutcome> {
-  const pushed = readPush(event);
+  const pushed = pushedOrRaw(event);
   const base = deps.logger.child({
     lane,
     messageId: pushed.messageId,
@@ -102,17 +103,6 @@ export async function handleDelivery(
   const started = await startAttempt(delivery);
   if (started.kind !== 'started') return answerUnstarted(delivery, started);
   return runAttempt(delivery, started, sentAt);
-}
-
-/** The pushed message, or the event's own data when it carries none. */
-function readPush(event: { id?: string; data?: unknown }): PushedMessage {
-  return (
-    pushedMessage(event) ?? {
-      data: Buffer.from(JSON.stringify(event.data ?? null)),
-      attributes: {},
-      messageId: event.id ?? 'unknown',
-    }
-  );
 }
 
 async function deadLetterMalformed(
@@ -332,7 +322,11 @@ async function failAttempt(
 ): Promise<DeliveryOutcome> {
   const { deps, lane, message, attemptId } = delivery;
   const { settings } = deps;
-  const failure = { code: errorCode(error), message: errorMessage(error) };
+  // Whatever the target said back (it may echo the request) never carries a secret onwards.
+  const failure = {
+    code: errorCode(error),
+    message: redactSecrets(errorMessage(error), deps.syncer.env),
+  };
   if (!isRetryable(error))
     return giveUp(delivery, 'permanent_failure', attempt, failure, attemptId);
   if (attempt >= settings.maxAttempts) {
@@ -370,7 +364,8 @@ async function failAttempt(
     },
     `sync of ${message.scheduleId} failed (attempt ${attempt} of ${settings.maxAttempts}), will be retried: ${failure.message}`,
   );
-  throw error;
+  // Pub/Sub redelivers; the error goes to the function's own log, redacted too.
+  throw new Error(`${failure.code}: ${failure.message}`);
 }
 
 /**

@@ -9,12 +9,13 @@ import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'nod
 import http from 'node:http';
 import https from 'node:https';
 import { isIP } from 'node:net';
-import ipaddr from 'ipaddr.js';
 import type { Env } from '../config.js';
 import { PacerError } from '../errors.js';
 import type { HttpTarget } from '../schedule/spec.js';
 import { iso } from '../schedule/time.js';
+import { judgeAddress, parseNetworks, type Cidr } from './address-policy.js';
 import type { SyncContext, SyncResult } from './context.js';
+import { redactSecrets, secretRefusal, type SecretBindings } from './secrets.js';
 
 /** Most of a response body pacer reads (and keeps a snippet of); the rest is discarded. */
 export const RESPONSE_LIMIT_BYTES = 64 * 1024;
@@ -24,7 +25,21 @@ export interface HttpSyncOptions {
   allowNetworks: readonly string[];
   /** Where `secretEnv` header values are read from (the worker's environment). */
   env: Env;
+  /** Secret variable → the host patterns it may be sent to (`PACER_SECRET_HOSTS`). */
+  secretHosts?: SecretBindings;
+  /** Resolves host names; DNS by default (tests pass a stub). */
+  lookup?: Resolver;
 }
+
+/** The part of `dns.lookup` pacer uses: every address of a name. */
+export type Resolver = (
+  hostname: string,
+  callback: (error: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void,
+) => void;
+
+const DNS: Resolver = (hostname, callback) => {
+  dnsLookup(hostname, { all: true }, callback);
+};
 
 /** Runs one sync against an http target. */
 export async function syncHttp(
@@ -33,11 +48,10 @@ export async function syncHttp(
   options: HttpSyncOptions,
 ): Promise<SyncResult> {
   const url = new URL(target.url);
-  const allowed = options.allowNetworks.map((range) => ipaddr.parseCIDR(range));
+  const allowed = parseNetworks(options.allowNetworks);
   const literal = url.hostname.replace(/^\[|\]$/g, '');
   // Node connects to an IP literal without a lookup, so check it here.
   if (isIP(literal)) checkAddress(literal, url, allowed);
-
   const body = Buffer.from(
     JSON.stringify({
       scheduleId: context.scheduleId,
@@ -48,7 +62,7 @@ export async function syncHttp(
     }),
   );
   const headers: Record<string, string> = {
-    ...resolveHeaders(target, options.env),
+    ...resolveHeaders(target, options.env, url, options.secretHosts ?? new Map()),
     'content-type': 'application/json',
     'content-length': String(body.length),
     'user-agent': 'pacer',
@@ -62,7 +76,7 @@ export async function syncHttp(
       method: 'POST',
       headers,
       signal: context.signal,
-      lookup: guardedLookup(url, allowed),
+      lookup: guardedLookup(url, allowed, options.lookup ?? DNS),
     });
     request.on('error', (error) => {
       reject(classifyError(error, context.signal, url));
@@ -83,7 +97,11 @@ export async function syncHttp(
       });
       const settle = () => {
         const status = response.statusCode ?? 0;
-        const snippet = Buffer.concat(chunks).toString('utf8').slice(0, 200);
+        // Redacted before it is cut: a cut could leave part of a secret no redaction finds.
+        const snippet = redactSecrets(Buffer.concat(chunks).toString('utf8'), options.env).slice(
+          0,
+          200,
+        );
         const detail = { status, responseBytes: received, truncated };
         if (status >= 200 && status < 300) {
           resolve(detail);
@@ -113,13 +131,28 @@ export async function syncHttp(
   });
 }
 
-/** Header values, with `{ secretEnv }` read from the worker's environment. */
-function resolveHeaders(target: HttpTarget, env: Env): Record<string, string> {
+/**
+ * Header values, with `{ secretEnv }` read from the worker's environment — refused for a host a
+ * binding does not allow, whatever the schedule's validation said when it was written.
+ */
+function resolveHeaders(
+  target: HttpTarget,
+  env: Env,
+  url: URL,
+  bindings: SecretBindings,
+): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(target.headers ?? {})) {
     if (typeof value === 'string') {
       headers[name] = value;
       continue;
+    }
+    const refusal = secretRefusal(value.secretEnv, url.hostname, bindings);
+    if (refusal !== null) {
+      throw new PacerError('target_secret_forbidden', `target.headers.${name}: ${refusal}`, {
+        header: name,
+        variable: value.secretEnv,
+      });
     }
     const secret = env[value.secretEnv];
     if (secret === undefined || secret === '') {
@@ -134,36 +167,22 @@ function resolveHeaders(target: HttpTarget, env: Env): Record<string, string> {
   return headers;
 }
 
-type ParsedCidr = [ipaddr.IPv4 | ipaddr.IPv6, number];
-
 /** Refuses an address that is not public unicast, unless its network is allowed. */
-function checkAddress(address: string, url: URL, allowed: readonly ParsedCidr[]): void {
-  let parsed = ipaddr.parse(address);
-  if (parsed instanceof ipaddr.IPv6 && parsed.isIPv4MappedAddress())
-    parsed = parsed.toIPv4Address();
-  const range = parsed.range();
-  if (range === 'unicast') return;
-  const inAllowed = allowed.some(([network, bits]) => {
-    if (network.kind() !== parsed.kind()) return false;
-    return parsed.match([network, bits] as Parameters<typeof parsed.match>[0]);
-  });
-  if (inAllowed) return;
-  const label = isMetadata(parsed) ? 'metadata' : range;
+function checkAddress(address: string, url: URL, allowed: readonly Cidr[]): void {
+  const verdict = judgeAddress(address, allowed);
+  if (verdict.allowed) return;
   throw new PacerError(
     'target_forbidden',
-    `target ${url.origin} resolves to ${parsed.toString()} (${label}), which is not allowed; ` +
-      'allow its network with PACER_ALLOW_TARGET_NETWORKS if that is intended',
-    { address: parsed.toString(), range: label },
+    `target ${url.origin} resolves to ${verdict.address} (${verdict.why}), which is not allowed` +
+      (verdict.why === 'a metadata server'
+        ? ''
+        : '; allow its network with PACER_ALLOW_TARGET_NETWORKS if that is intended'),
+    { address: verdict.address, range: verdict.why },
   );
 }
 
-function isMetadata(address: ipaddr.IPv4 | ipaddr.IPv6): boolean {
-  const text = address.toString();
-  return text === '169.254.169.254' || text === 'fd00:ec2::254';
-}
-
 /** A DNS lookup that refuses forbidden addresses at connect time (no rebinding gap). */
-function guardedLookup(url: URL, allowed: readonly ParsedCidr[]) {
+export function guardedLookup(url: URL, allowed: readonly Cidr[], resolve: Resolver) {
   return (
     hostname: string,
     options: LookupOptions,
@@ -173,7 +192,7 @@ function guardedLookup(url: URL, allowed: readonly ParsedCidr[]) {
       family?: number,
     ) => void,
   ): void => {
-    dnsLookup(hostname, { ...options, all: true }, (error, addresses) => {
+    resolve(hostname, (error, addresses) => {
       if (error) {
         callback(error, []);
         return;

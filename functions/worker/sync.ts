@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { cloudEvent, type CloudEvent } from '@google-cloud/functions-framework';
 import { DeadLetterPublisher } from '../bus/dead-letter.js';
 import { systemClock } from '../clock.js';
+import { validationFor } from '../schedule/spec.js';
 import { FirestoreStore } from '../store/firestore.js';
 import { LANES, type Lane } from '../schedule/lane.js';
 import { runtime } from '../runtime.js';
@@ -19,7 +20,7 @@ function workerDeps(lane: Lane): WorkerDeps {
   if (deps === undefined) {
     const { settings, firestore, pubsub, logger, topology } = runtime(WORKER_FUNCTIONS[lane]);
     deps = {
-      store: new FirestoreStore(firestore),
+      store: new FirestoreStore(firestore, validationFor(settings)),
       deadLetters: new DeadLetterPublisher(
         pubsub,
         topology.deadLetter.topic,
@@ -30,7 +31,11 @@ function workerDeps(lane: Lane): WorkerDeps {
       logger,
       clock: systemClock,
       newId: randomUUID,
-      syncer: { allowNetworks: settings.allowTargetNetworks, env: process.env },
+      syncer: {
+        allowNetworks: settings.allowTargetNetworks,
+        env: process.env,
+        secretHosts: new Map(Object.entries(settings.secretHosts)),
+      },
     };
   }
   return deps;

@@ -27,7 +27,7 @@ import { reconcileSchedule } from '../../functions/reconciler/reconcile.js';
 import { iso } from '../../functions/schedule/time.js';
 import type { ScheduleWrite } from '../../functions/store/memory.js';
 import { describeTopology, type Topology } from '../../functions/topology.js';
-import { SIMULATED_TARGET } from '../sim/population.js';
+import { SIMULATED, SIMULATED_TARGET } from '../sim/population.js';
 import { stream, uniform, type Rng } from '../sim/random.js';
 import { World, type CallRecord, type SimProcess, type TargetBehaviour } from '../sim/world.js';
 
@@ -92,7 +92,7 @@ export function checkSettings(): Settings {
   });
 }
 
-function checkTopology(settings: Settings): Topology {
+export function checkTopology(settings: Settings): Topology {
   const topology = describeTopology(settings);
   // Retries back off seconds, not minutes, as in the local stack.
   for (const lane of ['high', 'medium', 'low'] as const) {
@@ -182,7 +182,7 @@ export async function runHistory(options: HistoryOptions): Promise<HistoryResult
   };
   const faulty = () => world.clock.now() < BEGIN + ACTIVE_MS;
 
-  const monitor = new ProtocolMonitor(settings.maxAttempts);
+  const monitor = new ProtocolMonitor(settings.maxAttempts, SIMULATED);
   // Set from callbacks (writes, calls, steps): kept in an object the closures share.
   const found: { violation: Violation | null } = { violation: null };
   const report = (violations: readonly Violation[]) => {

@@ -3,7 +3,12 @@
  * distributions. Every one is validated by pacer's own `validateSchedule`, so the simulator
  * runs exactly the cadences pacer would accept. Pure and seeded.
  */
-import { validateSchedule, type ScheduleSpec } from '../../functions/schedule/spec.js';
+import {
+  DEPLOYED,
+  validateSchedule,
+  type ScheduleSpec,
+  type ValidationContext,
+} from '../../functions/schedule/spec.js';
 import { stream, standardNormal, uniform, type Rng } from './random.js';
 import type { Scenario, ScheduleGroup, TimeDistribution } from './scenario.js';
 
@@ -19,8 +24,14 @@ export interface SimSchedule {
   group: string | null;
 }
 
-/** The target every generated schedule names; the simulator never calls a target. */
+/** The target every generated schedule names: a handler only the simulator registers. */
 export const SIMULATED_TARGET = { type: 'handler', name: 'simulated' } as const;
+
+/** Schedules in a simulation are validated against the simulator's handlers. */
+export const SIMULATED: ValidationContext = {
+  ...DEPLOYED,
+  handlers: new Set([...DEPLOYED.handlers, SIMULATED_TARGET.name]),
+};
 
 export type Population = { ok: true; schedules: SimSchedule[] } | { ok: false; problems: string[] };
 
@@ -39,7 +50,7 @@ export function buildPopulation(scenario: Scenario): Population {
 
   scenario.schedules.forEach((inline, index) => {
     const document = { target: SIMULATED_TARGET, ...inline.document };
-    const validation = validateSchedule(document);
+    const validation = validateSchedule(document, SIMULATED);
     if (!validation.ok) {
       problems.push(...validation.problems.map((problem) => `schedules[${index}].${problem}`));
       return;
@@ -57,13 +68,13 @@ export function buildPopulation(scenario: Scenario): Population {
     const made = generateGroup(group, rng);
     const first = made[0];
     if (first === undefined) return;
-    const validation = validateSchedule(first.document);
+    const validation = validateSchedule(first.document, SIMULATED);
     if (!validation.ok) {
       problems.push(...validation.problems.map((problem) => `generate[${index}].${problem}`));
       return;
     }
     for (const { id, document } of made) {
-      const spec = validateSchedule(document);
+      const spec = validateSchedule(document, SIMULATED);
       if (!spec.ok) throw new Error(`generated schedule ${id} is invalid: ${spec.problems[0]}`);
       schedules.push({ id, spec: spec.spec, document, createdAt: createdAt(), group: group.id });
     }

@@ -30,7 +30,8 @@ import { MemoryStore, type StoreLink } from '../../functions/store/memory.js';
 import type { Topology } from '../../functions/topology.js';
 import type { SyncContext } from '../../functions/worker/context.js';
 import { handleDelivery, type DeliveryOutcome } from '../../functions/worker/deliver.js';
-import { SIMULATED_TARGET } from './population.js';
+import type { ValidationContext } from '../../functions/schedule/spec.js';
+import { SIMULATED, SIMULATED_TARGET } from './population.js';
 import { VirtualClock } from './clock.js';
 
 /** How a call of the target goes (drawn by the scenario or scripted by the checker). */
@@ -85,6 +86,10 @@ export interface WorldOptions {
   sharedLimit: number | null;
   /** A new process's clock offset from true time (ms). */
   skew?: () => number;
+  /** What schedules are validated against; the simulator's handlers by default. */
+  validation?: ValidationContext;
+  /** Where the functions log; nowhere by default (a simulation is measured, not read). */
+  logger?: Logger;
 }
 
 /** A planner invocation, a worker's push, a dead-letter recording, an operator's command. */
@@ -218,10 +223,15 @@ export class World {
   private nextId = 1;
   private callsInFlight = 0;
   private readonly config: LiveConfig;
+  private readonly logger: Logger;
 
   constructor(readonly options: WorldOptions) {
+    this.logger = options.logger ?? SILENT;
     this.clock = new VirtualClock(options.begin);
-    this.store = new MemoryStore({ now: () => this.clock.now() }, options.storeLink(null));
+    this.store = new MemoryStore(
+      { now: () => this.clock.now(), validation: options.validation ?? SIMULATED },
+      options.storeLink(null),
+    );
     this.pubsub = new MemoryPubSub(
       { now: () => this.clock.now(), after: (ms, action) => void this.clock.after(ms, action) },
       options.busLink,
@@ -295,7 +305,7 @@ export class World {
           store: planned,
           bus: new MemoryDispatchBus(this.guardedBus(process), this.topics()),
           config: this.config,
-          logger: SILENT,
+          logger: this.logger,
           clock: process.clock,
           newId: () => this.newId('lease-'),
           holder: `${holder}:${process.id}`,
@@ -343,7 +353,7 @@ export class World {
           deadLetters: new MemoryDeadLetterBus(this.guardedBus(process), topology.deadLetter.topic),
           settings,
           topology,
-          logger: SILENT,
+          logger: this.logger,
           clock: process.clock,
           newId: () => this.newId('attempt-'),
           syncer: {
@@ -380,7 +390,7 @@ export class World {
         {
           store: this.storeFor(process),
           settings: this.options.settings,
-          logger: SILENT,
+          logger: this.logger,
           clock: process.clock,
         },
         event,

@@ -15,6 +15,7 @@ describe('loadSettings', () => {
       leaseSeconds: 60,
       runHistoryDays: 30,
       allowTargetNetworks: [],
+      secretHosts: {},
       laneThresholds: { highMaxIntervalMs: 60_000, mediumMaxIntervalMs: 300_000 },
       subTickSeconds: 10,
       tickBudgetSeconds: 55,

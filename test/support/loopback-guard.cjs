@@ -99,6 +99,54 @@ function connectTarget(args) {
 /** @typedef {(this: unknown, ...args: unknown[]) => unknown} AnyFunction */
 
 /**
+ * The connect arguments, with the caller's own `lookup` wrapped so that only loopback answers get
+ * through (anything else is refused and recorded); `null` when the caller passed no lookup.
+ * @param {unknown[]} args
+ * @returns {unknown[] | null}
+ */
+function ownLookup(args) {
+  const normalised = Array.isArray(args[0]);
+  const list = /** @type {unknown[]} */ (normalised ? args[0] : args);
+  const options = /** @type {Record<string, unknown> | null} */ (
+    list[0] !== null && typeof list[0] === 'object' ? list[0] : null
+  );
+  if (options === null || typeof options.lookup !== 'function') return null;
+  const lookup = /** @type {AnyFunction} */ (options.lookup);
+  const host = String(options.host);
+  /** @type {(this: unknown, name: unknown, lookupOptions: unknown, callback: unknown) => void} */
+  const checked = function checkedLookup(name, lookupOptions, callback) {
+    const answer = /** @type {(...values: unknown[]) => void} */ (callback);
+    Reflect.apply(lookup, this, [
+      name,
+      lookupOptions,
+      /** @type {(error: unknown, address: unknown, family?: unknown) => void} */
+      (error, address, family) => {
+        if (error) {
+          answer(error, address, family);
+          return;
+        }
+        /** @type {unknown[]} */
+        const entries = Array.isArray(address) ? address : [address];
+        const addresses = entries.map((entry) =>
+          typeof entry === 'object' && entry !== null && 'address' in entry
+            ? String(entry.address)
+            : String(entry),
+        );
+        const away = addresses.find((candidate) => !isLoopbackAddress(candidate));
+        if (away !== undefined) {
+          answer(refuse('connect', `${host} (${away}, from its own lookup)`, 'ECONNREFUSED'));
+          return;
+        }
+        answer(null, address, family);
+      },
+    ]);
+  };
+  // In place: net.connect() marks its normalised argument list, and a copy would lose the mark.
+  list[0] = { ...options, lookup: checked };
+  return args;
+}
+
+/**
  * Wraps a callback-style resolver function of `dns`: non-loopback names get ENOTFOUND.
  * @param {AnyFunction} original
  * @returns {AnyFunction}
@@ -157,6 +205,12 @@ function install() {
   /** @type {(this: import('node:net').Socket, ...args: unknown[]) => unknown} */
   function guardedConnect(...args) {
     const target = connectTarget(args);
+    const withLookup = ownLookup(args);
+    if ('host' in target && !isLoopbackHost(target.host) && withLookup !== null) {
+      // The caller resolves the name itself (pacer's http syncer does, to refuse addresses
+      // before it connects; tests give it a stub): let it, and check what it answers instead.
+      return Reflect.apply(connect, this, withLookup);
+    }
     if ('host' in target && !isLoopbackHost(target.host)) {
       const error = refuse('connect', `${target.host}:${String(target.port)}`, 'ECONNREFUSED');
       process.nextTick(() => this.destroy(error));

@@ -33,6 +33,14 @@ function underGuard(calls: string, label: string): Outcome {
     const errors = [];
     net.Socket.prototype.connect = function (...args) {
       const o = Array.isArray(args[0]) ? args[0][0] : args[0];
+      if (typeof o === 'object' && typeof o.lookup === 'function') {
+        // As Node does with a caller's own lookup: resolve first, connect to what it answered.
+        o.lookup(o.host, {}, (error, address) => {
+          if (error) process.nextTick(() => this.emit('error', error));
+          else passed.push('connect ' + o.host + ':' + o.port + ' at ' + address);
+        });
+        return this;
+      }
       passed.push(typeof o === 'object' ? 'connect ' + (o.host ?? 'localhost') + ':' + o.port : 'connect ' + args.join(':'));
       return this;
     };
@@ -115,6 +123,26 @@ describe('the loopback guard', () => {
       'connect 169.254.169.254:80',
       'connect metadata.google.internal:80',
       'connect 169.254.169.254:80',
+    ]);
+  });
+
+  it("lets a caller's own lookup resolve a name, and refuses what it answers beyond loopback", () => {
+    const lookupAnswering = (address: string) =>
+      `(name, options, callback) => callback(null, '${address}', ${address.includes(':') ? 6 : 4})`;
+    const outcome = underGuard(
+      `
+      net.connect({ host: 'target.test', port: 80, lookup: ${lookupAnswering('127.0.0.1')} })${onError};
+      net.connect({ host: 'rebind.test', port: 80, lookup: ${lookupAnswering('169.254.169.254')} })${onError};
+      net.connect({ host: 'v6.test', port: 80, lookup: ${lookupAnswering('::a9fe:a9fe')} })${onError};
+      net.connect({ host: 'refused.test', port: 80, lookup: (n, o, cb) => cb(Object.assign(new Error('no'), { code: 'EFORBIDDEN' })) })${onError};
+      `,
+      'own-lookup',
+    );
+    expect(outcome.passed).toEqual(['connect target.test:80 at 127.0.0.1']);
+    expect(outcome.errors).toEqual(['ECONNREFUSED', 'ECONNREFUSED', 'EFORBIDDEN']);
+    expect(outcome.recorded).toEqual([
+      'connect rebind.test (169.254.169.254, from its own lookup)',
+      'connect v6.test (::a9fe:a9fe, from its own lookup)',
     ]);
   });
 

@@ -7,6 +7,8 @@ import { InvalidArgumentError, type Command } from 'commander';
 import type { Env } from '../../config.js';
 import type { CliContext, Notes, openContext } from '../context.js';
 import { UsageError } from '../errors.js';
+import { DEPLOYED, type ValidationContext } from '../../schedule/spec.js';
+import { parseSecretBindings } from '../../worker/secrets.js';
 
 /** What the CLI needs from the outside world; `main.ts` passes the process's. */
 export interface CliIo {
@@ -71,4 +73,14 @@ export async function readInputFile(io: CliIo, path: string): Promise<string> {
     }
     throw error;
   }
+}
+
+/**
+ * What schedules are validated against from this environment: the registered handlers, and the
+ * secret bindings of `PACER_SECRET_HOSTS` (as the deployment the operator points at has them).
+ */
+export function validationOf(env: Env): ValidationContext {
+  const parsed = parseSecretBindings(env.PACER_SECRET_HOSTS ?? '');
+  if (!parsed.ok) throw new UsageError(`PACER_SECRET_HOSTS: ${parsed.problem}`);
+  return { ...DEPLOYED, secretHosts: parsed.bindings };
 }

@@ -33,7 +33,14 @@ import {
   showSchedule,
   RECONCILE_PAGE_SIZE,
 } from '../schedules.js';
-import { collect, readInputFile, wholeNumber, type CliIo, type CommandKit } from './kit.js';
+import {
+  collect,
+  readInputFile,
+  validationOf,
+  wholeNumber,
+  type CliIo,
+  type CommandKit,
+} from './kit.js';
 
 export function scheduleCommands(program: Command, { io, notes, execute }: CommandKit): void {
   const schedules = program
@@ -197,7 +204,10 @@ and its status, lane and next due time are printed.`,
       const text = file === '-' ? await io.readStdin() : await readInputFile(io, file);
       const result = schedulesFromValue(
         parseScheduleText(text, formatOf(file), file === '-' ? 'stdin' : file),
-        options.id === undefined ? {} : { id: options.id },
+        {
+          ...(options.id === undefined ? {} : { id: options.id }),
+          validation: validationOf(io.env),
+        },
       );
       const globals = command.optsWithGlobals<GlobalOptions>();
       if (globals.json === true) {
@@ -318,7 +328,10 @@ async function readAddInput(
     const value = parseScheduleText(text, formatOf(options.file), source);
     return {
       source,
-      result: schedulesFromValue(value, options.id === undefined ? {} : { id: options.id }),
+      result: schedulesFromValue(value, {
+        ...(options.id === undefined ? {} : { id: options.id }),
+        validation: validationOf(io.env),
+      }),
     };
   }
   if (flagsGiven.length === 0) {
@@ -326,7 +339,7 @@ async function readAddInput(
       'give --file FILE, or the schedule as flags (run "pacer schedules add --help" for usage)',
     );
   }
-  return { source: 'the schedule', result: scheduleFromFlags(options) };
+  return { source: 'the schedule', result: scheduleFromFlags(options, validationOf(io.env)) };
 }
 
 function flagName(key: string): string {

@@ -19,6 +19,22 @@ const files: Record<string, string> = {
     'cadence: { kind: cron, expression: "0 2 * * *", timezone: Europe/Berlin }',
     'target: { type: handler, name: example.echo }',
   ].join('\n'),
+  'typo.yaml': [
+    'id: typo',
+    'name: echo with a typo',
+    'cadence: { kind: interval, every: 5m }',
+    'target: { type: handler, name: exampel.echo }',
+  ].join('\n'),
+  'leaky.json': JSON.stringify({
+    id: 'leaky',
+    name: 'sends the CRM token elsewhere',
+    cadence: { kind: 'interval', every: '5m' },
+    target: {
+      type: 'http',
+      url: 'https://collector.example.net/in',
+      headers: { authorization: { secretEnv: 'PACER_SECRET_CRM' } },
+    },
+  }),
   'broken.json': JSON.stringify({
     id: 'broken',
     name: '',
@@ -160,6 +176,48 @@ describe('help and validate need no project', () => {
       valid: true,
       schedules: [{ id: 'nightly', cadence: expect.stringContaining('cron') as string }],
     });
+  });
+
+  it('refuses a handler that is not registered, at validate and at add, before any write', async () => {
+    const problem = 'target.name: "exampel.echo" is not a registered handler (known: example.echo)';
+    const validated = await pacer(['schedules', 'validate', 'typo.yaml']);
+    expect(validated.code).toBe(2);
+    expect(validated.stdout + validated.stderr).toContain(problem);
+    const added = await pacer(['schedules', 'add', '--file', 'typo.yaml']);
+    expect(added.code).toBe(2);
+    expect(added.stdout + added.stderr).toContain(problem);
+    const flags = await pacer([
+      'schedules',
+      'add',
+      '--id',
+      'typo',
+      '--name',
+      'typo',
+      '--every',
+      '5m',
+      '--handler',
+      'exampel.echo',
+    ]);
+    expect(flags.code).toBe(2);
+    expect(flags.stdout + flags.stderr).toContain(problem);
+  });
+
+  it('refuses a secret sent to a host PACER_SECRET_HOSTS does not bind it to', async () => {
+    const bound = { PACER_SECRET_HOSTS: 'PACER_SECRET_CRM:api.crm.example' };
+    const { code, stdout, stderr } = await pacer(['schedules', 'validate', 'leaky.json'], bound);
+    expect(code).toBe(2);
+    expect(stdout + stderr).toContain(
+      'target.headers.authorization: PACER_SECRET_CRM may only be sent to api.crm.example (PACER_SECRET_HOSTS), not collector.example.net',
+    );
+    // Unbound, the same file is valid; a malformed binding is a usage error of its own.
+    expect((await pacer(['schedules', 'validate', 'leaky.json'])).code).toBe(0);
+    const malformed = await pacer(['schedules', 'validate', 'leaky.json'], {
+      PACER_SECRET_HOSTS: 'CRM:api.crm.example',
+    });
+    expect(malformed.code).toBe(2);
+    expect(malformed.stderr).toContain(
+      'PACER_SECRET_HOSTS: "CRM" is not a secret variable name (PACER_SECRET_…)',
+    );
   });
 
   it('answers an invalid file with its problems as JSON and exit 2', async () => {

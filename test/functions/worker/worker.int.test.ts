@@ -531,6 +531,53 @@ describe('failures', () => {
     );
   });
 
+  it('a poison message (ids that are no document ids) is recorded once under a safe id, and nothing is redelivered', async () => {
+    const topic = project.pubsub.topic(topology.lanes.high.topic);
+    const poisonId = await topic.publishMessage({
+      data: Buffer.from(
+        JSON.stringify({
+          v: 1,
+          scheduleId: 'a/b',
+          leaseId: 'x/y/z',
+          dueAt: new Date().toISOString(),
+          lane: 'high',
+        }),
+      ),
+    });
+    await schedule('beside-poison', '/beside-poison');
+    await dispatch('beside-poison');
+
+    await until(
+      () => state('beside-poison'),
+      (s) => s.runCount === 1,
+    );
+    const letter = await deadLetter(`message-${poisonId}`);
+    expect(letter.data()).toMatchObject({
+      reason: 'malformed',
+      scheduleId: null,
+      leaseId: null,
+      lastError: {
+        code: 'invalid_message',
+        message:
+          'not a pacer dispatch message (scheduleId: is not a document id (no "/", not "." or "..", not __…__); leaseId: is not a document id (no "/", not "." or "..", not __…__))',
+      },
+    });
+    // Longer than the lanes' and the dead-letter subscription's retry backoff: a message that
+    // looped would have come back by now.
+    await sleep(6_000);
+    const pushes = (name: string, event: string) =>
+      logged(name, event).filter(
+        (line) => line.messageId === poisonId || line.deadLetterId === `message-${poisonId}`,
+      );
+    expect(pushes('syncHigh', 'sync.malformed')).toHaveLength(1);
+    expect(pushes('recordDeadLetter', 'deadletter.recorded')).toHaveLength(1);
+    expect(pushes('recordDeadLetter', 'deadletter.duplicate')).toHaveLength(0);
+    // No document was written under the slashed ids.
+    const nested = await project.firestore.collection(`${DEAD_LETTERS}/x/y`).get();
+    expect(nested.size).toBe(0);
+    expect((await project.firestore.doc(`${SCHEDULES}/a/b/c`).get()).exists).toBe(false);
+  });
+
   it('a target at 169.254.169.254 or 10.0.0.1 is refused (dead-lettered as permanent)', async () => {
     for (const [id, url] of [
       ['metadata', 'http://169.254.169.254/computeMetadata/v1/'],

@@ -1,0 +1,45 @@
+/**
+ * A small world for tests of the whole path on the in-memory store and bus: the real planner
+ * ticking every minute, the real workers and dead-letter recorder (infra/sim/world.ts), a target
+ * that answers every call in 200 ms, and logs the test can read back.
+ */
+import { checkSettings, checkTopology } from '../../infra/check/history.js';
+import { SIMULATED } from '../../infra/sim/population.js';
+import { World } from '../../infra/sim/world.js';
+import type { ValidationContext } from '../../functions/schedule/spec.js';
+import { DIRECT_LINK } from '../../functions/store/memory.js';
+import { capturingLogger } from './fixtures.js';
+
+export const WORLD_BEGIN = Date.parse('2026-06-20T08:00:00Z');
+
+export function testWorld(options: { validation?: ValidationContext } = {}) {
+  const settings = checkSettings();
+  const topology = checkTopology(settings);
+  const { logger, lines } = capturingLogger('world');
+  const world = new World({
+    begin: WORLD_BEGIN,
+    settings,
+    topology,
+    workers: { high: 2, medium: 2, low: 2 },
+    deliveryLatencyMs: 30,
+    storeLink: () => DIRECT_LINK,
+    target: () => ({ durationMs: 200, outcome: 'success' }),
+    sharedLimit: null,
+    validation: options.validation ?? SIMULATED,
+    logger,
+  });
+  const ticks: Promise<unknown>[] = [];
+  /** Cloud Scheduler: a tick at the top of every minute from the start for `minutes`. */
+  const runMinutes = async (minutes: number): Promise<void> => {
+    for (let minute = 0; minute < minutes; minute++) {
+      world.clock.at(WORLD_BEGIN + minute * 60_000, () => {
+        ticks.push(world.tick().done);
+      });
+    }
+    await world.run(WORLD_BEGIN + minutes * 60_000);
+    await Promise.all(ticks);
+  };
+  /** Calls of the target made for `id`. */
+  const callsOf = (id: string) => world.calls.filter((call) => call.scheduleId === id);
+  return { world, settings, topology, lines, runMinutes, callsOf };
+}
