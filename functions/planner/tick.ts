@@ -342,12 +342,14 @@ async function claimPlanned(
   const requests = dispatch.flatMap((candidate) => {
     const found = read.get(candidate.id);
     if (found === undefined) throw new Error(`planned ${candidate.id}, which was not read`);
+    // Outside the per-document guard: ids failing is the process's fault, not the document's.
+    const leaseId = deps.newId();
     let decided: ReturnType<typeof claim>;
     try {
       decided = claim(
         found.schedule,
         {
-          leaseId: deps.newId(),
+          leaseId,
           // Long enough for a worker to pick the message up; the worker then holds the lease by
           // renewing it for as long as the sync runs.
           graceMs: settings.dispatchGraceSeconds * 1_000,
