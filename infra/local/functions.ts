@@ -21,6 +21,8 @@ export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url)).repla
   '/',
 );
 const MAIN = `${REPO_ROOT}dist/functions/index.js`;
+/** The preload that keeps a function server on 127.0.0.1 (in the sources: not compiled). */
+export const LOOPBACK_LISTEN = `${REPO_ROOT}infra/local/loopback-listen.cjs`;
 // The CLI beside the package's entry point (its `exports` do not list the CLI itself).
 const FRAMEWORK = join(
   dirname(createRequire(import.meta.url).resolve('@google-cloud/functions-framework')),
@@ -54,6 +56,9 @@ export async function startFunctionServer(options: FunctionServerOptions): Promi
     name: `function ${options.target}`,
     command: process.execPath,
     args: [
+      // functions-framework listens on every interface; this makes it loopback only.
+      '--require',
+      LOOPBACK_LISTEN,
       FRAMEWORK,
       `--target=${options.target}`,
       `--signature-type=${options.signatureType}`,

@@ -10,6 +10,8 @@ import { SCHEDULES } from '../../functions/store/state.js';
 export interface ScheduleTrigger {
   /** Events delivered so far. */
   delivered(): number;
+  /** Times the listener failed and was started again. */
+  restarts(): number;
   /** Stops listening and waits for deliveries in progress. */
   stop(): Promise<void>;
 }
@@ -21,6 +23,10 @@ export interface ScheduleTriggerOptions {
   url: string;
   /** Told about a delivery that failed (the listener keeps going). */
   onError?: (error: unknown, documentId: string) => void;
+  /** Told when the listener itself failed, and when it listens again. */
+  onListenerError?: (error: unknown, retryInMs: number) => void;
+  /** The first wait before listening again (doubling per failure in a row, up to 30 s). */
+  retryMs?: number;
 }
 
 /**
@@ -52,8 +58,21 @@ export async function deliverScheduleEvent(
   if (!response.ok) throw new Error(`the reconciler answered ${response.status}`);
 }
 
+/**
+ * Listens on `schedules` and delivers an event per change. When the listener fails (the
+ * emulator has answered `Unknown listen response type: {}`, after which a listener never hears
+ * anything again), it is started again after a pause: its first snapshot lists every document,
+ * so each is reconciled once more, and a write made while nothing listened is not missed (the
+ * reconciler leaves a consistent schedule unchanged).
+ */
 export function emulateScheduleTrigger(options: ScheduleTriggerOptions): ScheduleTrigger {
   let delivered = 0;
+  let restarts = 0;
+  let stopped = false;
+  let unsubscribe: () => void = () => undefined;
+  let retry: ReturnType<typeof setTimeout> | undefined;
+  const firstRetryMs = options.retryMs ?? 1_000;
+  let retryMs = firstRetryMs;
   // One delivery at a time, in the order Firestore reported the writes. A listener may fold
   // several quick writes into one change, as Eventarc never does; the reconciler reads the
   // document anyway, so the latest version is what counts.
@@ -68,18 +87,36 @@ export function emulateScheduleTrigger(options: ScheduleTriggerOptions): Schedul
       }
     });
   };
-  const unsubscribe = options.db.collection(SCHEDULES).onSnapshot(
-    (snapshot) => {
-      for (const change of snapshot.docChanges()) {
-        const version = change.type === 'removed' ? snapshot.readTime : change.doc.updateTime;
-        deliver(change.doc.id, version.toDate().toISOString());
-      }
-    },
-    (error) => options.onError?.(error, '(listener)'),
-  );
+  const listen = () => {
+    unsubscribe = options.db.collection(SCHEDULES).onSnapshot(
+      (snapshot) => {
+        retryMs = firstRetryMs;
+        for (const change of snapshot.docChanges()) {
+          const version = change.type === 'removed' ? snapshot.readTime : change.doc.updateTime;
+          deliver(change.doc.id, version.toDate().toISOString());
+        }
+      },
+      (error) => {
+        unsubscribe();
+        if (stopped) return;
+        options.onListenerError?.(error, retryMs);
+        retry = setTimeout(() => {
+          retry = undefined;
+          if (stopped) return;
+          restarts++;
+          listen();
+        }, retryMs);
+        retryMs = Math.min(retryMs * 2, 30_000);
+      },
+    );
+  };
+  listen();
   return {
     delivered: () => delivered,
+    restarts: () => restarts,
     async stop() {
+      stopped = true;
+      if (retry !== undefined) clearTimeout(retry);
       unsubscribe();
       await queue;
     },

@@ -159,16 +159,26 @@ export async function startStack(
     for (const step of running.stops.reverse()) await attempt(step);
     await Promise.all(running.processes.map(attempt));
   };
+  // Each step of the start, named: a start that fails says which step failed, and why.
+  const step = async <T>(what: string, run: () => Promise<T>): Promise<T> => {
+    try {
+      return await run();
+    } catch (error) {
+      throw new StartError(what, error);
+    }
+  };
   try {
-    await checkPortsFree(ports, env);
-    running.emulators = await startEmulators({
-      env,
-      ports: { firestore: ports.firestore, pubsub: ports.pubsub },
-      logDir: join(STATE_DIR, 'logs'),
-      onLine: (kind, line) => {
-        log.line(`${kind}-emulator`, line);
-      },
-    });
+    await step('checking the ports', () => checkPortsFree(ports, env));
+    running.emulators = await step('starting the emulators', () =>
+      startEmulators({
+        env,
+        ports: { firestore: ports.firestore, pubsub: ports.pubsub },
+        logDir: join(STATE_DIR, 'logs'),
+        onLine: (kind, line) => {
+          log.line(`${kind}-emulator`, line);
+        },
+      }),
+    );
     const emulators = running.emulators;
     running.processes.push({ what: 'the emulators', stop: () => emulators.stop() });
     for (const emulator of emulators.emulators) {
@@ -194,21 +204,23 @@ export async function startStack(
     });
     const settings = loadSettings(functionEnv);
 
-    const target = await startDemoTarget(ports.target, log);
+    const target = await step('starting the demo target', () => startDemoTarget(ports.target, log));
     running.processes.push({ what: 'the demo target', stop: () => target.stop() });
 
-    running.servers = await Promise.all(
-      FUNCTIONS.map(({ name, signature }) =>
-        startFunctionServer({
-          target: name,
-          signatureType: signature,
-          env: functionEnv,
-          port: ports.functions[name],
-          logFile: join(STATE_DIR, 'logs', `${name}.log`),
-          onLine: (line) => {
-            log.line(name, line);
-          },
-        }),
+    running.servers = await step('starting the function servers', () =>
+      Promise.all(
+        FUNCTIONS.map(({ name, signature }) =>
+          startFunctionServer({
+            target: name,
+            signatureType: signature,
+            env: functionEnv,
+            port: ports.functions[name],
+            logFile: join(STATE_DIR, 'logs', `${name}.log`),
+            onLine: (line) => {
+              log.line(name, line);
+            },
+          }),
+        ),
       ),
     );
     running.processes.push({
@@ -238,7 +250,9 @@ export async function startStack(
     const topology = describeTopology(settings);
     for (const lane of LANES)
       topology.lanes[lane].retry = { minimumBackoffSeconds: 2, maximumBackoffSeconds: 10 };
-    await applyTopology(pubsub, topology, { projectId: options.projectId, endpoint: url });
+    await step('creating the topics and push subscriptions', () =>
+      applyTopology(pubsub, topology, { projectId: options.projectId, endpoint: url }),
+    );
     log.say('topics and push subscriptions created from the topology');
 
     const trigger = emulateScheduleTrigger({
@@ -246,13 +260,36 @@ export async function startStack(
       projectId: options.projectId,
       url: url(RECONCILER_FUNCTION),
       onError: (error, id) => {
-        log.say(`reconciler trigger for ${id} failed: ${(error as Error).message}`, {}, 'WARNING');
+        log.say(
+          `reconciler trigger for ${id} failed: ${(error as Error).message}`,
+          { event: 'trigger.delivery_failed', scheduleId: id },
+          'WARNING',
+        );
+      },
+      onListenerError: (error, retryInMs) => {
+        log.say(
+          `the reconciler trigger's listener failed (${(error as Error).message}); listening again in ${retryInMs} ms`,
+          { event: 'trigger.listener_failed', retryInMs },
+          'WARNING',
+        );
       },
     });
     running.stops.push({ what: 'the reconciler trigger', stop: () => trigger.stop() });
 
     if (options.seed) {
-      const ids = await seedDemo(firestore, Date.now(), target.url);
+      // A fresh emulator sometimes fails its first writes (a bare `2 UNKNOWN`): try again.
+      const ids = await step('seeding the demo schedules', () =>
+        withRetries(() => seedDemo(firestore, Date.now(), target.url), {
+          attempts: 4,
+          onRetry: (error, inMs) => {
+            log.say(
+              `seeding failed (${(error as Error).message}); trying again in ${inMs} ms`,
+              {},
+              'WARNING',
+            );
+          },
+        }),
+      );
       log.say(`seeded ${ids.length} demo schedules: ${ids.join(', ')}`, { seeded: ids });
     }
 
@@ -285,6 +322,47 @@ export async function startStack(
   } catch (error) {
     await stop();
     throw error;
+  }
+}
+
+/** A start that failed, with the step it failed at. */
+export class StartError extends Error {
+  constructor(
+    readonly step: string,
+    cause: unknown,
+  ) {
+    super(`${step} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'StartError';
+  }
+}
+
+/** gRPC codes a fresh emulator answers now and then, which a retry cures. */
+const TRANSIENT_CODES = new Set([2 /* UNKNOWN */, 4 /* DEADLINE_EXCEEDED */, 10, 14]);
+
+/**
+ * Runs `run`, again after a short wait (doubling from 500 ms) when it fails with a transient
+ * gRPC error, up to `attempts` times in all. Anything else fails at once.
+ */
+export async function withRetries<T>(
+  run: () => Promise<T>,
+  options: {
+    attempts: number;
+    onRetry?: (error: unknown, inMs: number) => void;
+    sleep?: (ms: number) => Promise<void>;
+  },
+): Promise<T> {
+  const sleep = options.sleep ?? ((ms: number) => new Promise((r) => setTimeout(r, ms)));
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run();
+    } catch (error) {
+      const code = (error as { code?: unknown } | null)?.code;
+      const transient = typeof code === 'number' && TRANSIENT_CODES.has(code);
+      if (!transient || attempt >= options.attempts) throw error;
+      const inMs = 500 * 2 ** (attempt - 1);
+      options.onRetry?.(error, inMs);
+      await sleep(inMs);
+    }
   }
 }
 

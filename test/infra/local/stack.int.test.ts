@@ -101,6 +101,40 @@ function spawnStack(args: string[], extraEnv: Record<string, string> = {}) {
   return { child, lines, waitFor, ready, interrupt };
 }
 
+/**
+ * The local addresses TCP sockets listen on at `port`, from /proc/net/tcp and tcp6 (state 0A is
+ * LISTEN; IPv4 addresses are little-endian hex, IPv6 four little-endian words).
+ */
+function listeningAddresses(port: number): string[] {
+  const found: string[] = [];
+  for (const [file, v6] of [
+    ['/proc/net/tcp', false],
+    ['/proc/net/tcp6', true],
+  ] as const) {
+    for (const row of readFileSync(file, 'utf8').split('\n').slice(1)) {
+      const [, local, , state] = row.trim().split(/\s+/);
+      if (local === undefined || state !== '0A') continue;
+      const [hex = '', portHex = ''] = local.split(':');
+      if (Number.parseInt(portHex, 16) !== port) continue;
+      found.push(v6 ? ipv6FromProc(hex) : ipv4FromProc(hex));
+    }
+  }
+  return found;
+}
+
+function ipv4FromProc(hex: string): string {
+  return [6, 4, 2, 0].map((i) => Number.parseInt(hex.slice(i, i + 2), 16)).join('.');
+}
+
+function ipv6FromProc(hex: string): string {
+  const words = [0, 8, 16, 24].map((i) => ipv4FromProc(hex.slice(i, i + 8)).split('.'));
+  const bytes = words.flat().map(Number);
+  const groups = Array.from({ length: 8 }, (_, i) =>
+    (((bytes[2 * i] ?? 0) << 8) | (bytes[2 * i + 1] ?? 0)).toString(16),
+  );
+  return groups.join(':').replace(/(^|:)0(:0)+(:|$)/, '::');
+}
+
 describe('npm start', () => {
   it('runs all of pacer on the emulators until Ctrl-C, on loopback only, and leaves nothing behind', async () => {
     const base = await freePortBase();
@@ -124,6 +158,11 @@ describe('npm start', () => {
     expect(functionPgids.length).toBe(6);
     for (const pgid of functionPgids) {
       expect(readFileSync(`/proc/${pgid}/environ`, 'utf8')).toContain(GUARD_MODULE);
+    }
+    // Every function server listens on 127.0.0.1 only: the kernel's own table of listening
+    // sockets says so (nothing is sent anywhere to find out).
+    for (const [name, port] of Object.entries(portLayout(base).functions)) {
+      expect(listeningAddresses(port), name).toEqual(['127.0.0.1']);
     }
     const db = createFirestore(
       { FIRESTORE_EMULATOR_HOST: `127.0.0.1:${portLayout(base).firestore}` },

@@ -1,9 +1,19 @@
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { defaultSettings } from '../../../functions/config.js';
 import { laneAt } from '../../../functions/schedule/cadence.js';
 import { validateSchedule } from '../../../functions/schedule/spec.js';
 import { demoSchedules } from '../../../infra/local/demo.js';
-import { parseOptions, portLayout, tickSettings } from '../../../infra/local/stack.js';
+import {
+  parseOptions,
+  portLayout,
+  startStack,
+  StartError,
+  tickSettings,
+  withRetries,
+} from '../../../infra/local/stack.js';
 
 describe('npm start options', () => {
   it('default to a one-minute tick, the demo, and ports from 8780', () => {
@@ -83,5 +93,55 @@ describe('the demo schedules', () => {
       type: 'http',
       url: 'http://127.0.0.1:8788/always-fails',
     });
+  });
+});
+
+describe('a start that fails', () => {
+  it('names the step that failed', async () => {
+    // Something already listens where the stack's demo target would: the first step refuses.
+    const taken = http.createServer();
+    taken.listen(0, '127.0.0.1');
+    await once(taken, 'listening');
+    const port = (taken.address() as AddressInfo).port;
+    const said: string[] = [];
+    const log = { line: () => undefined, say: (message: string) => said.push(message) };
+    try {
+      const layout = portLayout(port);
+      const base = port - (layout.target - port);
+      const error = await startStack({ ...parseOptions([], {}), portBase: base }, log, {
+        PATH: process.env.PATH,
+      }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StartError);
+      expect((error as StartError).step).toBe('checking the ports');
+      expect((error as Error).message).toMatch(/^checking the ports failed: port /);
+      expect((error as Error).message).toContain(`port ${port} (the demo target)`);
+      expect((error as Error).message).toContain('already in use');
+    } finally {
+      taken.close();
+    }
+  });
+
+  it('tries a transient emulator error again, and nothing else', async () => {
+    const waits: number[] = [];
+    const sleep = (ms: number) => {
+      waits.push(ms);
+      return Promise.resolve();
+    };
+    let calls = 0;
+    const flaky = () => {
+      calls++;
+      return calls < 3
+        ? Promise.reject(Object.assign(new Error('2 UNKNOWN: '), { code: 2 }))
+        : Promise.resolve('seeded');
+    };
+    await expect(withRetries(flaky, { attempts: 4, sleep })).resolves.toBe('seeded');
+    expect(waits).toEqual([500, 1_000]);
+
+    const wrong = () => Promise.reject(Object.assign(new Error('bad'), { code: 3 }));
+    await expect(withRetries(wrong, { attempts: 4, sleep })).rejects.toThrow('bad');
+    const down = () => Promise.reject(Object.assign(new Error('14 UNAVAILABLE'), { code: 14 }));
+    waits.length = 0;
+    await expect(withRetries(down, { attempts: 3, sleep })).rejects.toThrow('14 UNAVAILABLE');
+    expect(waits).toEqual([500, 1_000]);
   });
 });
