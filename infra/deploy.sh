@@ -35,6 +35,10 @@ Options:
                              service account Cloud Build uses to build the functions
   --push-endpoint-base URL   push to URL/FUNCTION instead of each function's own URL (tests
                              against the Pub/Sub emulator)
+  --ingress internal-only|all
+                             the functions' network ingress (default: internal-only: only
+                             Cloud Scheduler, Eventarc and Pub/Sub of this project reach them;
+                             docs/operations.md); IAM still requires each caller's OIDC token
   --dry-run                  print every command in order, run none (read-only checks
                              included; everything is treated as missing)
   --skip-build               use dist/ as built (npm run build) instead of building first
@@ -87,6 +91,7 @@ settings_file=""
 notification_channels=""
 build_service_account=""
 push_endpoint_base=""
+ingress=internal-only
 dry_run=false
 skip_build=false
 
@@ -107,7 +112,8 @@ while [ $# -gt 0 ]; do
       shift
       ;;
     --project | --region | --firestore-location | --only | --secret | --secrets-file | \
-      --settings-file | --notification-channels | --build-service-account | --push-endpoint-base)
+      --settings-file | --notification-channels | --build-service-account | --push-endpoint-base | \
+      --ingress)
       value=$(value_of "$@")
       shift 2
       ;;
@@ -124,6 +130,12 @@ while [ $# -gt 0 ]; do
     --notification-channels) notification_channels=$value ;;
     --build-service-account) build_service_account=$value ;;
     --push-endpoint-base) push_endpoint_base=${value%/} ;;
+    --ingress)
+      case $value in
+        internal-only | all) ingress=$value ;;
+        *) usage_error "--ingress: expected internal-only or all, got \"$value\"" ;;
+      esac
+      ;;
     --dry-run) dry_run=true ;;
     --skip-build) skip_build=true ;;
     -h | --help)
@@ -328,7 +340,7 @@ fi
 
 declare -A T=()
 status=0
-plan_text=$("${HELPER[@]}" plan) || status=$?
+plan_text=$(PACER_DEPLOY_INGRESS=$ingress "${HELPER[@]}" plan) || status=$?
 case $status in
   0) ;;
   2) exit 2 ;; # a bad setting, named on stderr
@@ -391,6 +403,19 @@ part_accounts() {
     for project_role in ${T[sa.$role.project_roles]}; do
       run_iam gcloud projects add-iam-policy-binding "$project" --member="serviceAccount:$email" \
         --role="$project_role" --condition=None --format=none
+    done
+    for database_role in ${T[sa.$role.database_roles]}; do
+      # Firestore's finest IAM resource is a database: the role holds on pacer's database only.
+      run_iam gcloud projects add-iam-policy-binding "$project" --member="serviceAccount:$email" \
+        --role="$database_role" --format=none \
+        --condition="expression=resource.name == \"projects/$project/databases/$DATABASE\",title=pacer-database-only,description=only the pacer Firestore database"
+      # A binding without the condition (an earlier deploy's) would hold on every database.
+      if check gcloud projects get-iam-policy "$project" --flatten='bindings[].members' \
+        --filter="bindings.role=$database_role AND bindings.members=serviceAccount:$email AND -bindings.condition:*" \
+        --format='value(bindings.role)' && [ -n "$CHECK_OUT" ]; then
+        run_iam gcloud projects remove-iam-policy-binding "$project" --member="serviceAccount:$email" \
+          --role="$database_role" --condition=None --format=none
+      fi
     done
   done
   pubsub_agent
@@ -522,6 +547,7 @@ deploy_function() {
   local args=(gcloud functions deploy "$fn" --gen2 --project="$project" --region="$region"
     --runtime="$RUNTIME" --source=. --ignore-file=infra/functions.gcloudignore --entry-point="$fn"
     --service-account="$(sa_email "${T[$key.run_as]}")" --no-allow-unauthenticated
+    --ingress-settings="${T[$key.ingress]}"
     --timeout="${T[$key.timeout]}s" --concurrency="${T[$key.concurrency]}"
     --max-instances="${T[$key.max_instances]}" --memory="${T[memory]}" --cpu="${T[cpu]}"
     --env-vars-file="$env_file")

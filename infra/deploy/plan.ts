@@ -29,6 +29,12 @@ export interface DeployedFunction {
   secrets: boolean;
   /** Eventarc redelivers a failed event (the reconciler is idempotent). */
   retry: boolean;
+  /**
+   * Who may reach it at the network level: `internal-only` (callers inside the project: Cloud
+   * Scheduler, Eventarc and Pub/Sub push to the function's own URL; docs/operations.md), on top
+   * of the invoker IAM binding.
+   */
+  ingress: 'internal-only' | 'all';
   /** For a Firestore trigger: the event type and the documents it fires on. */
   event?: { type: string; document: string };
   timeoutSeconds: number;
@@ -60,6 +66,11 @@ export interface DeployPlan {
     displayName: string;
     /** Roles on the project (everything else is granted on single resources). */
     projectRoles: string[];
+    /**
+     * Firestore roles, granted on the project under an IAM condition that limits them to pacer's
+     * database (Firestore has no finer IAM resource than a database).
+     */
+    databaseRoles: string[];
   }[];
   /** In creation order: the dead-letter topic first, as the lane subscriptions refer to it. */
   topics: { name: string; publishers: ServiceAccountRole[] }[];
@@ -69,8 +80,14 @@ export interface DeployPlan {
 
 const FIRESTORE_USER = 'roles/datastore.user';
 
+export interface PlanOptions {
+  /** The functions' ingress (`--ingress`): internal-only unless told otherwise. */
+  ingress?: DeployedFunction['ingress'];
+}
+
 /** The plan for a topology. Pure. */
-export function deployPlan(topology: Topology): DeployPlan {
+export function deployPlan(topology: Topology, options: PlanOptions = {}): DeployPlan {
+  const ingress = options.ingress ?? 'internal-only';
   const lanes = LANES.map((lane) => topology.lanes[lane]);
   const worker = (lane: (typeof lanes)[number]): DeployedFunction => ({
     name: lane.functionName,
@@ -79,6 +96,7 @@ export function deployPlan(topology: Topology): DeployPlan {
     invoker: 'push',
     secrets: true,
     retry: false,
+    ingress,
     timeoutSeconds: topology.workerTimeoutSeconds,
     concurrency: lane.concurrency,
     maxInstances: lane.maxInstances,
@@ -100,14 +118,20 @@ export function deployPlan(topology: Topology): DeployPlan {
     memory: topology.instance.memory,
     cpu: topology.instance.cpu,
     serviceAccounts: [
-      account('planner', `pacer planner (${topology.planner.functionName})`, [FIRESTORE_USER]),
-      account('worker', 'pacer lane workers', [FIRESTORE_USER]),
-      account('deadLetter', `pacer dead letters (${topology.deadLetter.functionName})`, [
-        FIRESTORE_USER,
-      ]),
-      account('reconciler', `pacer reconciler (${topology.reconciler.functionName})`, [
-        FIRESTORE_USER,
-      ]),
+      account('planner', `pacer planner (${topology.planner.functionName})`, [], [FIRESTORE_USER]),
+      account('worker', 'pacer lane workers', [], [FIRESTORE_USER]),
+      account(
+        'deadLetter',
+        `pacer dead letters (${topology.deadLetter.functionName})`,
+        [],
+        [FIRESTORE_USER],
+      ),
+      account(
+        'reconciler',
+        `pacer reconciler (${topology.reconciler.functionName})`,
+        [],
+        [FIRESTORE_USER],
+      ),
       account('push', 'pacer push subscriptions (OIDC)', []),
       account('tick', 'pacer tick job (OIDC)', []),
       account('events', 'pacer Firestore trigger (Eventarc)', ['roles/eventarc.eventReceiver']),
@@ -125,6 +149,7 @@ export function deployPlan(topology: Topology): DeployPlan {
         invoker: 'tick',
         secrets: false,
         retry: false,
+        ingress,
         ...sized(topology.planner),
       },
       ...lanes.map(worker),
@@ -135,6 +160,7 @@ export function deployPlan(topology: Topology): DeployPlan {
         invoker: 'push',
         secrets: false,
         retry: false,
+        ingress,
         ...sized(topology.deadLetter),
       },
       {
@@ -144,6 +170,7 @@ export function deployPlan(topology: Topology): DeployPlan {
         invoker: 'events',
         secrets: false,
         retry: true,
+        ingress,
         // The reconciler reads the document by the id in the event (reconcileSchedule.ts).
         event: {
           type: 'google.cloud.firestore.document.v1.written',
@@ -175,8 +202,13 @@ export function deployPlan(topology: Topology): DeployPlan {
   };
 }
 
-function account(role: ServiceAccountRole, displayName: string, projectRoles: string[]) {
-  return { role, id: SERVICE_ACCOUNTS[role], displayName, projectRoles };
+function account(
+  role: ServiceAccountRole,
+  displayName: string,
+  projectRoles: string[],
+  databaseRoles: string[] = [],
+) {
+  return { role, id: SERVICE_ACCOUNTS[role], displayName, projectRoles, databaseRoles };
 }
 
 /**
@@ -198,6 +230,7 @@ export function planLines(plan: DeployPlan): string[] {
       [`sa.${sa.role}.id`, sa.id],
       [`sa.${sa.role}.display_name`, sa.displayName],
       [`sa.${sa.role}.project_roles`, sa.projectRoles.join(' ')],
+      [`sa.${sa.role}.database_roles`, sa.databaseRoles.join(' ')],
     );
   }
   lines.push(['topics', plan.topics.map((topic) => topic.name).join(' ')]);
@@ -213,6 +246,7 @@ export function planLines(plan: DeployPlan): string[] {
       [`${key}.invoker`, fn.invoker],
       [`${key}.secrets`, fn.secrets],
       [`${key}.retry`, fn.retry],
+      [`${key}.ingress`, fn.ingress],
       [`${key}.timeout`, fn.timeoutSeconds],
       [`${key}.concurrency`, fn.concurrency],
       [`${key}.max_instances`, fn.maxInstances],
@@ -241,9 +275,19 @@ export function planLines(plan: DeployPlan): string[] {
   return lines.map(([key, value]) => `${key}=${String(value)}`);
 }
 
-/** The topology for the settings in `env`, as the deployed functions will compute it. */
+/**
+ * The topology for the settings in `env`, as the deployed functions will compute it, with the
+ * deploy's own choices (`PACER_DEPLOY_INGRESS`, set by `--ingress`).
+ */
 export function planFromEnv(env: Env): DeployPlan {
-  return deployPlan(describeTopology(loadSettings(env)));
+  const given = env.PACER_DEPLOY_INGRESS?.trim();
+  const ingress = given === undefined || given === '' ? 'internal-only' : given;
+  if (ingress !== 'internal-only' && ingress !== 'all') {
+    throw new DeployInputError(
+      `--ingress ${JSON.stringify(ingress)}: expected internal-only or all`,
+    );
+  }
+  return deployPlan(describeTopology(loadSettings(env)), { ingress });
 }
 
 /**

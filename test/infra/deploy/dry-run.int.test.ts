@@ -104,17 +104,21 @@ describe('infra/deploy.sh --dry-run', () => {
       expect(check).toBeLessThan(create);
     }
     const projectRoles = gcloud('projects', 'add-iam-policy-binding').map(
-      (c) => `${flag(c, 'member')} ${flag(c, 'role')}`,
+      (c) => `${flag(c, 'member')} ${flag(c, 'role')} ${flag(c, 'condition')}`,
     );
+    // Firestore on pacer's database only (an IAM condition: Firestore has no finer resource).
+    const databaseOnly = `expression=resource.name == "projects/${PROJECT}/databases/(default)",title=pacer-database-only,description=only the pacer Firestore database`;
     expect(projectRoles.sort()).toEqual(
       [
-        `serviceAccount:${email('pacer-dead-letter')} roles/datastore.user`,
-        `serviceAccount:${email('pacer-events')} roles/eventarc.eventReceiver`,
-        `serviceAccount:${email('pacer-planner')} roles/datastore.user`,
-        `serviceAccount:${email('pacer-reconciler')} roles/datastore.user`,
-        `serviceAccount:${email('pacer-worker')} roles/datastore.user`,
+        `serviceAccount:${email('pacer-dead-letter')} roles/datastore.user ${databaseOnly}`,
+        `serviceAccount:${email('pacer-events')} roles/eventarc.eventReceiver None`,
+        `serviceAccount:${email('pacer-planner')} roles/datastore.user ${databaseOnly}`,
+        `serviceAccount:${email('pacer-reconciler')} roles/datastore.user ${databaseOnly}`,
+        `serviceAccount:${email('pacer-worker')} roles/datastore.user ${databaseOnly}`,
       ].sort(),
     );
+    // An earlier deploy's unconditional binding is looked for (and removed when found).
+    expect(gcloud('projects', 'get-iam-policy')).toHaveLength(4);
   });
 
   it('creates the topics with 7-day retention, the dead-letter topic first', () => {
@@ -195,6 +199,8 @@ describe('infra/deploy.sh --dry-run', () => {
       expect(flag(deploy, 'ignore-file')).toBe('infra/functions.gcloudignore');
       expect(flag(deploy, 'region')).toBe(REGION);
       expect(flag(deploy, 'env-vars-file')).toBeDefined();
+      // Off the internet: only Cloud Scheduler, Eventarc and Pub/Sub of the project reach it.
+      expect(flag(deploy, 'ingress-settings')).toBe('internal-only');
     }
     expect(full.stdout).not.toContain('--allow-unauthenticated');
     for (const lane of LANES) {
@@ -377,10 +383,19 @@ describe('infra/deploy.sh --dry-run, with options', () => {
     expect(flag(high, 'push-auth-token-audience')).toBe('http://127.0.0.1:9000/syncHigh');
   });
 
+  it('opens the functions to all ingress only when told to (--ingress all)', async () => {
+    const run = await dryRun(['--only', 'functions', '--ingress', 'all']);
+    expect(run.code).toBe(0);
+    const deploys = run.commands.filter((c) => c.join(' ').startsWith('gcloud functions deploy'));
+    expect(deploys).toHaveLength(6);
+    for (const deploy of deploys) expect(flag(deploy, 'ingress-settings')).toBe('all');
+  });
+
   it.each([
     [['--only', 'pubsub,everything'], /unknown part "everything"/],
     [['--secret', 'api token'], /expected NAME=SECRET_ID\[:VERSION\]/],
     [['--frobnicate'], /unknown option --frobnicate/],
+    [['--ingress', 'public'], /--ingress: expected internal-only or all, got "public"/],
   ])('stops with exit 2 on bad usage: %j', async (args, message) => {
     const run = await dryRun(args);
     expect(run.code).toBe(2);

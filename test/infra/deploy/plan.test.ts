@@ -99,17 +99,22 @@ describe('the deploy plan', () => {
     ]);
   });
 
-  it('grants least privilege: Firestore to the functions, eventReceiver to the trigger, nothing on the project to the callers', () => {
+  it('grants least privilege: Firestore on pacer’s database only to the functions, eventReceiver to the trigger, nothing to the callers', () => {
     const plan = deployPlan(describeTopology(defaultSettings()));
-    const roles = Object.fromEntries(plan.serviceAccounts.map((sa) => [sa.role, sa.projectRoles]));
+    const roles = Object.fromEntries(
+      plan.serviceAccounts.map((sa) => [
+        sa.role,
+        { project: sa.projectRoles, database: sa.databaseRoles },
+      ]),
+    );
     expect(roles).toEqual({
-      planner: ['roles/datastore.user'],
-      worker: ['roles/datastore.user'],
-      deadLetter: ['roles/datastore.user'],
-      reconciler: ['roles/datastore.user'],
-      push: [],
-      tick: [],
-      events: ['roles/eventarc.eventReceiver'],
+      planner: { project: [], database: ['roles/datastore.user'] },
+      worker: { project: [], database: ['roles/datastore.user'] },
+      deadLetter: { project: [], database: ['roles/datastore.user'] },
+      reconciler: { project: [], database: ['roles/datastore.user'] },
+      push: { project: [], database: [] },
+      tick: { project: [], database: [] },
+      events: { project: ['roles/eventarc.eventReceiver'], database: [] },
     });
     expect(plan.serviceAccounts.map((sa) => sa.id)).toEqual(Object.values(SERVICE_ACCOUNTS));
     // The planner publishes to the lanes; workers publish what they give up on.
@@ -121,6 +126,25 @@ describe('the deploy plan', () => {
     });
     // The dead-letter topic first: the lane subscriptions refer to it.
     expect(plan.topics[0]?.name).toBe('pacer-dead-letter');
+  });
+
+  it('keeps every function off the internet: internal-only ingress unless --ingress all', () => {
+    expect(planFromEnv({}).functions.map((fn) => [fn.name, fn.ingress])).toEqual([
+      ['planTick', 'internal-only'],
+      ['syncHigh', 'internal-only'],
+      ['syncMedium', 'internal-only'],
+      ['syncLow', 'internal-only'],
+      ['recordDeadLetter', 'internal-only'],
+      ['reconcileSchedule', 'internal-only'],
+    ]);
+    expect(
+      planFromEnv({ PACER_DEPLOY_INGRESS: 'all' }).functions.every((fn) => fn.ingress === 'all'),
+    ).toBe(true);
+    expect(() => planFromEnv({ PACER_DEPLOY_INGRESS: 'public' })).toThrow(
+      '--ingress "public": expected internal-only or all',
+    );
+    expect(planLines(planFromEnv({}))).toContain('fn.syncHigh.ingress=internal-only');
+    expect(planLines(planFromEnv({}))).toContain('sa.worker.database_roles=roles/datastore.user');
   });
 
   it('prints only lines a shell can read back', () => {
