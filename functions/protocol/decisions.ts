@@ -389,6 +389,11 @@ export function start(
   subject: Subject | null,
   request: AttemptRef & {
     leaseMs: number;
+    /**
+     * The lease for a `runner: "job"` sync, which the worker hands to a job execution: long
+     * enough for the execution to start and renew it (`leaseMs` if not given).
+     */
+    handOffMs?: number;
     maxAttempts: number;
     expireAt: number;
     thresholds: LaneThresholds;
@@ -404,28 +409,11 @@ export function start(
   if (!validation.ok) {
     return decision(
       { kind: 'invalid', problems: validation.problems },
-      {
-        state: { ...invalidFields(validation.problems), lease: null, lastLeaseId: lease.id },
-        run: abandoned(lease, now, 'invalid'),
-      },
+      invalidPatch(lease, validation.problems, now),
     );
   }
   const spec = validation.spec;
-  if (!spec.enabled) {
-    return decision(
-      { kind: 'paused' },
-      {
-        state: {
-          status: 'paused',
-          nextDueAt: null,
-          escalatesAt: null,
-          lease: null,
-          lastLeaseId: lease.id,
-        },
-        run: abandoned(lease, now, 'paused'),
-      },
-    );
-  }
+  if (!spec.enabled) return decision({ kind: 'paused' }, pausedPatch(lease, now));
   const attempt = lease.attempt + 1;
   if (attempt > request.maxAttempts) {
     return decision({ kind: 'exhausted', attempts: lease.attempt, lastError: state.lastError });
@@ -437,7 +425,8 @@ export function start(
     running: true,
     attemptId: request.attemptId,
     startedAt,
-    until: now + request.leaseMs,
+    until: now + (spec.runner === 'job' ? (request.handOffMs ?? request.leaseMs) : request.leaseMs),
+    renewedAt: now,
   };
   const lane = plannedLane(state, spec, now, request.thresholds);
   return decision(
@@ -472,6 +461,58 @@ export function start(
   );
 }
 
+export type ResumeOutcome =
+  | Extract<StartOutcome, { kind: 'started' }>
+  | { kind: 'missing' }
+  /** The attempt no longer holds its lease, or the lease lapsed: nothing may be called. */
+  | { kind: 'lost' }
+  | { kind: 'invalid'; problems: string[] }
+  | { kind: 'paused' };
+
+/**
+ * A job execution takes up the attempt a worker handed to it (`runner: "job"`): if the attempt
+ * still holds its lease and the lease has not lapsed, extends it to `now + leaseMs` and answers
+ * what the call needs, as `start` did. A lapsed lease may already be claimed again, so it is
+ * never taken up. A schedule paused or made invalid since the hand-off ends the lease as `start`
+ * would, and nothing is called.
+ */
+export function resume(
+  subject: Subject | null,
+  request: AttemptRef & { leaseMs: number; thresholds: LaneThresholds },
+  now: number,
+): Decision<ResumeOutcome> {
+  if (subject === null) return decision({ kind: 'missing' });
+  const lease = runsAttempt(subject.state, request);
+  if (lease === null || lease.until <= now) return decision({ kind: 'lost' });
+  const { state, validation } = subject;
+  if (!validation.ok) {
+    return decision(
+      { kind: 'invalid', problems: validation.problems },
+      invalidPatch(lease, validation.problems, now),
+    );
+  }
+  const spec = validation.spec;
+  if (!spec.enabled) return decision({ kind: 'paused' }, pausedPatch(lease, now));
+  const running: Lease = { ...lease, until: now + request.leaseMs, renewedAt: now };
+  const lane = plannedLane(state, spec, now, request.thresholds);
+  return decision(
+    {
+      kind: 'started',
+      spec,
+      attempt: lease.attempt,
+      dueAt: lease.dueAt,
+      lane,
+      leaseKind: lease.kind,
+      until: running.until,
+      startedAt: now,
+    },
+    {
+      state: heldFields(state, spec, running, now, request.thresholds),
+      run: { leaseId: lease.id, fields: { lastStartedAt: now } },
+    },
+  );
+}
+
 /**
  * Extends a running attempt's lease to `now + leaseMs` (and `nextDueAt` with it), if the lease
  * and the attempt are still its own and the lease has not lapsed: a lapsed lease may already be
@@ -484,7 +525,7 @@ export function renew(
 ): Decision<{ kind: 'renewed'; until: number } | { kind: 'lost' }> {
   const lease = subject === null ? null : runsAttempt(subject.state, request);
   if (subject === null || lease === null || lease.until <= now) return decision({ kind: 'lost' });
-  const renewed: Lease = { ...lease, until: now + request.leaseMs };
+  const renewed: Lease = { ...lease, until: now + request.leaseMs, renewedAt: now };
   const spec = subject.validation.ok ? subject.validation.spec : null;
   return decision(
     { kind: 'renewed', until: renewed.until },
@@ -890,6 +931,28 @@ function runsAttempt(state: ScheduleState, attempt: AttemptRef): Lease | null {
   return lease?.id === attempt.leaseId && lease.attemptId === attempt.attemptId && lease.running
     ? lease
     : null;
+}
+
+/** A lease ended because its schedule is paused: nothing is called, nothing is due. */
+function pausedPatch(lease: Lease, now: number): Patch {
+  return {
+    state: {
+      status: 'paused',
+      nextDueAt: null,
+      escalatesAt: null,
+      lease: null,
+      lastLeaseId: lease.id,
+    },
+    run: abandoned(lease, now, 'paused'),
+  };
+}
+
+/** A lease ended because its schedule no longer validates. */
+function invalidPatch(lease: Lease, problems: readonly string[], now: number): Patch {
+  return {
+    state: { ...invalidFields(problems), lease: null, lastLeaseId: lease.id },
+    run: abandoned(lease, now, 'invalid'),
+  };
 }
 
 /** The run record of a lease that ended without an attempt (paused, invalid). */

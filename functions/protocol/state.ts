@@ -40,6 +40,8 @@ export interface Lease {
   running: boolean;
   /** The running attempt's own token: renewals and completion are fenced on it. */
   attemptId: string | null;
+  /** When the running attempt last confirmed it holds the lease (its start, or a renewal). */
+  renewedAt?: number;
   /** The due point this lease serves. */
   dueAt: number;
   /**

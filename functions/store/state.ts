@@ -176,6 +176,7 @@ export function leaseData(lease: Lease): DocumentData {
     attemptId: lease.attemptId,
     dueAt: timestamp(lease.dueAt),
     owedSince: timestamp(lease.owedSince),
+    ...(lease.renewedAt === undefined ? {} : { renewedAt: timestamp(lease.renewedAt) }),
   };
 }
 
@@ -189,6 +190,7 @@ function readLease(value: unknown, stateDueAt: number | null): Lease | null {
   if (until === null) return null;
   const dispatchedAt = planTime(value.dispatchedAt) ?? until;
   const dueAt = planTime(value.dueAt) ?? stateDueAt ?? dispatchedAt;
+  const renewedAt = planTime(value.renewedAt);
   return {
     id: value.id,
     kind: value.kind === 'replay' ? 'replay' : 'planned',
@@ -200,6 +202,7 @@ function readLease(value: unknown, stateDueAt: number | null): Lease | null {
     attemptId: typeof value.attemptId === 'string' ? value.attemptId : null,
     dueAt,
     owedSince: planTime(value.owedSince) ?? planTime(value.resumeAt) ?? dueAt,
+    ...(renewedAt === null ? {} : { renewedAt }),
   };
 }
 

@@ -15,6 +15,7 @@ import {
   reconcile,
   release,
   renew,
+  resume,
   screen,
   start,
   unclaim,
@@ -211,6 +212,102 @@ describe('a worker starts an attempt', () => {
     expect(start(schedule, startRequest('a4'), NOW + 10_000).outcome).toMatchObject({
       kind: 'exhausted',
       attempts: 3,
+    });
+  });
+});
+
+// Long syncs: the worker hands the attempt to a job execution, which takes it up.
+describe('a long sync (runner: "job") is handed to a job execution', () => {
+  const HAND_OFF = 300_000;
+  const jobSchedule = (extra: Record<string, unknown> = {}) =>
+    subject(interval('1h', { runner: 'job', maxRunSeconds: 7_200, ...extra }), {
+      status: 'active',
+      lane: 'low',
+      nextDueAt: NOW,
+      health: 'ok',
+    });
+  const handedOff = (extra: Record<string, unknown> = {}) => {
+    const due = jobSchedule(extra);
+    const claimed = after(due, claim(due, claimRequest(), NOW));
+    return after(claimed, start(claimed, { ...startRequest('a1'), handOffMs: HAND_OFF }, NOW));
+  };
+  const resumeRequest = (attemptId = 'a1') => ({
+    leaseId: 'L1',
+    attemptId,
+    leaseMs: LEASE,
+    thresholds: THRESHOLDS,
+  });
+
+  it('the start holds the lease for the hand-off, not the running lease', () => {
+    const due = jobSchedule();
+    const claimed = after(due, claim(due, claimRequest(), NOW));
+    const decided = start(claimed, { ...startRequest('a1'), handOffMs: HAND_OFF }, NOW);
+    expect(decided.outcome).toMatchObject({ kind: 'started', until: NOW + HAND_OFF });
+    expect(after(claimed, decided).state.lease).toMatchObject({
+      running: true,
+      attemptId: 'a1',
+      renewedAt: NOW,
+    });
+    // A sync in the push request keeps the running lease whatever hand-off is given.
+    const request = after(dueEveryMinute(), claim(dueEveryMinute(), claimRequest(), NOW));
+    expect(
+      start(request, { ...startRequest('a1'), handOffMs: HAND_OFF }, NOW).outcome,
+    ).toMatchObject({ until: NOW + LEASE });
+  });
+
+  it.each([
+    ['the attempt handed off, its lease live', 'a1', NOW + 20_000, 'started'],
+    ['another attempt', 'a2', NOW + 20_000, 'lost'],
+    ['the attempt, its hand-off lease lapsed', 'a1', NOW + HAND_OFF, 'lost'],
+  ] as const)('takes up %s: %s', (_what, attemptId, when, kind) => {
+    const decided = resume(handedOff(), resumeRequest(attemptId), when);
+    expect(decided.outcome.kind).toBe(kind);
+    if (kind === 'started') {
+      expect(decided.outcome).toMatchObject({ attempt: 1, dueAt: NOW, until: when + LEASE });
+      expect(after(handedOff(), decided).state.lease).toMatchObject({
+        running: true,
+        attemptId: 'a1',
+        until: when + LEASE,
+        renewedAt: when,
+      });
+      expect(after(handedOff(), decided).state.nextDueAt).toBe(when + LEASE);
+    } else {
+      expect(decided.patch).toBeNull();
+    }
+  });
+
+  it('takes up nothing of a deleted schedule', () => {
+    expect(resume(null, resumeRequest(), NOW).outcome).toEqual({ kind: 'missing' });
+  });
+
+  it('calls nothing for a schedule paused or broken since the hand-off: the lease ends', () => {
+    const paused = edited(handedOff(), interval('1h', { runner: 'job', enabled: false }));
+    const decided = resume(paused, resumeRequest(), NOW + 1_000);
+    expect(decided.outcome).toEqual({ kind: 'paused' });
+    expect(after(paused, decided).state).toMatchObject({ status: 'paused', lease: null });
+    const broken = edited(handedOff(), interval('1h', { runner: 'job', colour: 'red' }));
+    const invalid = resume(broken, resumeRequest(), NOW + 1_000);
+    expect(invalid.outcome).toMatchObject({ kind: 'invalid' });
+    expect(after(broken, invalid).state).toMatchObject({ status: 'invalid', lease: null });
+  });
+
+  it('a second delivery of the handed-off message never starts a second attempt while it holds', () => {
+    expect(start(handedOff(), startRequest('a2'), NOW + HAND_OFF - 1).outcome).toEqual({
+      kind: 'running',
+      until: NOW + HAND_OFF,
+    });
+    expect(start(handedOff(), startRequest('a2'), NOW + HAND_OFF).outcome).toMatchObject({
+      kind: 'started',
+      attempt: 2,
+    });
+  });
+
+  it('renewals record the heartbeat', () => {
+    const taken = after(handedOff(), resume(handedOff(), resumeRequest(), NOW + 5_000));
+    const renewed = renew(taken, resumeRequest(), NOW + 25_000);
+    expect(after(taken, renewed).state.lease).toMatchObject({
+      renewedAt: NOW + 25_000,
+      until: NOW + 25_000 + LEASE,
     });
   });
 });
