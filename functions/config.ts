@@ -46,6 +46,17 @@ export interface Settings {
   defaultMaxRunSeconds: number;
   /** Delivery attempts before a message is dead-lettered. */
   maxAttempts: number;
+  /** Long syncs (`runner: "job"`): where they run and how long their start may take. */
+  jobs: {
+    /** `cloud-run` (the Cloud Run Admin API) or `local` (a child process: the local stack, tests). */
+    launcher: JobLauncherKind;
+    /** The Cloud Run job's name. */
+    name: string;
+    /** The Cloud Run job's region; empty: the worker's own (FUNCTION_REGION). */
+    region: string;
+    /** The lease a hand-off takes, covering the execution's start until its first renewal. */
+    startSeconds: number;
+  };
   alerts: {
     /** `alert.high_deferred` when more high-lane items than this wait in one sub-tick. */
     highDeferred: number;
@@ -58,6 +69,9 @@ export interface Settings {
     pretty: boolean;
   };
 }
+
+export const JOB_LAUNCHERS = ['cloud-run', 'local'] as const;
+export type JobLauncherKind = (typeof JOB_LAUNCHERS)[number];
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -153,6 +167,22 @@ const flag = {
   show: showPlain,
   parse: fromZod(z.union([z.boolean(), z.stringbool()])),
 };
+
+const text = (pattern: RegExp, expects: string) => ({
+  expects,
+  show: showPlain,
+  parse: fromZod(z.string().regex(pattern)),
+});
+
+/** Text that may be left unset (`none`: the empty string). */
+const optionalText = (pattern: RegExp, expects: string) => ({
+  expects: `${expects}, or none`,
+  show: (value: unknown) => (value === '' ? 'none' : showPlain(value)),
+  parse: (raw: unknown) =>
+    typeof raw === 'string' && raw.trim().toLowerCase() === 'none'
+      ? ({ ok: true, value: '' } as const)
+      : fromZod(z.string().regex(pattern))(raw),
+});
 
 const oneOf = (values: readonly string[]) => ({
   expects: `one of ${values.join(', ')}`,
@@ -344,6 +374,41 @@ export const SETTINGS: readonly SettingDefinition[] = [
     default: 5,
     live: false,
     ...wholeNumber(1, 100),
+  },
+  {
+    path: 'jobs.launcher',
+    doc: 'How a `runner: "job"` sync is started: `cloud-run` (an execution of the Cloud Run job, through the Cloud Run Admin API) or `local` (a child process of the worker, as the local stack and the tests run it).',
+    env: 'PACER_JOB_LAUNCHER',
+    default: 'cloud-run',
+    live: false,
+    ...oneOf(JOB_LAUNCHERS),
+  },
+  {
+    path: 'jobs.name',
+    doc: 'The Cloud Run job that runs `runner: "job"` syncs (created by `infra/deploy.sh`).',
+    env: 'PACER_JOB_NAME',
+    default: 'pacer-long-sync',
+    live: false,
+    ...text(
+      /^[a-z]([a-z0-9-]{0,47}[a-z0-9])?$/,
+      'a Cloud Run job name (lowercase letters, digits and -, at most 49)',
+    ),
+  },
+  {
+    path: 'jobs.region',
+    doc: "The Cloud Run job's region; none: the worker's own (`FUNCTION_REGION`). `infra/deploy.sh` sets it to the deploy's region.",
+    env: 'PACER_JOB_REGION',
+    default: '',
+    live: false,
+    ...optionalText(/^[a-z]+-[a-z]+[0-9]+$/, 'a Google Cloud region such as europe-west1'),
+  },
+  {
+    path: 'jobs.startSeconds',
+    doc: 'The lease a worker takes when it hands a `runner: "job"` sync to a job execution: long enough for the execution to start and renew it. If it does not, the lease lapses and the planner dispatches again.',
+    env: 'PACER_JOB_START_SECONDS',
+    default: 300,
+    live: false,
+    ...wholeNumber(10, 3_600),
   },
   {
     path: 'alerts.highDeferred',

@@ -32,6 +32,8 @@ export const ERROR_CODES = {
   handler_rejected: { retryable: false },
   /** The worker lost its lease while the sync ran. */
   lease_lost: { retryable: false },
+  /** A long sync's job execution could not be started (Cloud Run refused or did not answer). */
+  job_launch_failed: { retryable: true },
   /** Firestore or Pub/Sub did not answer in time or was unavailable. */
   backend_unavailable: { retryable: true },
   /** A tool pacer needs locally (gcloud, an emulator, Java) is missing. */

@@ -106,6 +106,7 @@ export const LOG_EVENTS = [
   'alert.high_deferred',
   'alert.tick_slow',
   'alert.backlog',
+  'alert.long_sync_lapsed',
   // workers
   'sync.started',
   'sync.completed',
@@ -118,6 +119,14 @@ export const LOG_EVENTS = [
   'lease.lost',
   'lease.renew_failed',
   'handler.echo',
+  'sync.handed_off',
+  // long syncs (job executions)
+  'job.started',
+  'job.finished',
+  'job.failed',
+  'job.malformed',
+  'job.timed_out',
+  'job.exited',
   // reconciler
   'schedule.reconciled',
   // dead letters

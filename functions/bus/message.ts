@@ -37,7 +37,7 @@ const documentId = (max: number) =>
     .max(max)
     .refine(isDocumentId, { error: 'is not a document id (no "/", not "." or "..", not __…__)' });
 
-const messageSchema = z.strictObject({
+export const messageSchema = z.strictObject({
   v: z.literal(1),
   scheduleId: documentId(1_500),
   leaseId: documentId(200),

@@ -113,6 +113,7 @@ export interface ScheduleFlags {
   secretHeader?: string[];
   handler?: string;
   lane?: string;
+  runner?: string;
   maxRunSeconds?: string;
   payload?: string;
   label?: string[];
@@ -203,6 +204,7 @@ export function scheduleFromFlags(
   }
 
   if (flags.lane !== undefined) document.lane = flags.lane;
+  if (flags.runner !== undefined) document.runner = flags.runner;
   if (flags.maxRunSeconds !== undefined) {
     // A whole number becomes a number; anything else is left for validation to word.
     document.maxRunSeconds = /^\d+$/.test(flags.maxRunSeconds)

@@ -378,6 +378,7 @@ async function claimPlanned(
     if (result.kind !== 'written') return;
     const { lease, lane, previous } = request.outcome;
     claimed.push({ schedule: request.schedule, lease, lane, previous, result });
+    lapsedLongSync(deps.logger, request.schedule, previous.lease, lease);
   });
   tally.claimFailed = failures.length;
   if (failures.length > 0) {
@@ -387,6 +388,33 @@ async function claimPlanned(
     );
   }
   return claimed;
+}
+
+/**
+ * A long sync (`runner: "job"`) whose running attempt stopped renewing: its job execution died
+ * or lost Firestore, and the lease lapsed. Claimed again now; said at WARNING for the alert on
+ * a long sync's late heartbeat (infra/monitoring).
+ */
+function lapsedLongSync(
+  logger: Logger,
+  schedule: Claimed['schedule'],
+  before: ClaimUndo['lease'],
+  lease: Claimed['lease'],
+): void {
+  const validation = schedule.validation;
+  if (!validation.ok || validation.spec.runner !== 'job' || before?.running !== true) return;
+  logger.warn(
+    {
+      event: 'alert.long_sync_lapsed',
+      scheduleId: schedule.id,
+      lapsedLeaseId: before.id,
+      leaseId: lease.id,
+      attempt: before.attempt,
+      startedAt: before.startedAt === null ? null : iso(before.startedAt),
+      until: iso(before.until),
+    },
+    `the long sync of ${schedule.id} stopped renewing its lease (attempt ${before.attempt}, lapsed ${iso(before.until)}); dispatched again`,
+  );
 }
 
 /** Publishes one dispatch message per claim to its lane's topic. */

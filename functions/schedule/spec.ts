@@ -39,8 +39,17 @@ export const MAX_HEADER_VALUE_LENGTH = 8_192;
 export const MAX_URL_LENGTH = 2_048;
 /** The shortest catch-up window for a cron schedule. */
 export const MIN_CATCH_UP_MS = duration('1m');
-/** The longest run a schedule may ask for (2nd gen event functions stop at 540 s). */
+/**
+ * The longest run a schedule may ask for when its sync runs inside the push request (the
+ * default `runner: "request"`): 2nd gen event functions stop at 540 s, and a push
+ * subscription's ack deadline, which is also its request timeout, cannot pass 600 s.
+ */
 export const MAX_RUN_SECONDS = 540;
+/** The longest run of a `runner: "job"` sync: a Cloud Run job task's 24 hours. */
+export const MAX_JOB_RUN_SECONDS = 86_400;
+/** Where a sync runs: inside the push request, or in a Cloud Run job execution of its own. */
+export const RUNNERS = ['request', 'job'] as const;
+export type Runner = (typeof RUNNERS)[number];
 /** The largest payload, as JSON, that a schedule may carry to its target. */
 export const PAYLOAD_LIMIT_BYTES = 100 * 1024;
 /** Secrets reach a target only through variables with this prefix in the worker's environment. */
@@ -426,7 +435,8 @@ const specSchema = z.strictObject({
   cadence: cadenceSchema,
   target: targetSchema,
   lane: laneField.optional(),
-  maxRunSeconds: z.int().min(1).max(MAX_RUN_SECONDS).optional(),
+  runner: z.enum(RUNNERS).optional(),
+  maxRunSeconds: z.int().min(1).max(MAX_JOB_RUN_SECONDS).optional(),
   payload: payloadSchema.optional(),
   labels: z
     .record(z.string(), z.string())
@@ -525,7 +535,10 @@ export function validateSchedule(
       error: describeIssue,
     });
     if (!result.success) return { ok: false, problems: formatIssues(result.error.issues) };
-    const problems = contextProblems(result.data.target, context);
+    const problems = [
+      ...runTimeProblems(result.data.runner, result.data.maxRunSeconds),
+      ...contextProblems(result.data.target, context),
+    ];
     if (problems.length > 0) return { ok: false, problems };
     return { ok: true, spec: { ...result.data, enabled: result.data.enabled ?? true } };
   } catch (error) {
@@ -533,6 +546,15 @@ export function validateSchedule(
     // problem, said in a line, never a crash of whoever validates it.
     return { ok: false, problems: [`(document): cannot be read (${String(error).slice(0, 200)})`] };
   }
+}
+
+/** A run time beyond what the schedule's runner can hold. */
+function runTimeProblems(runner: Runner | undefined, maxRunSeconds: number | undefined): string[] {
+  if (maxRunSeconds === undefined || (runner ?? 'request') === 'job') return [];
+  if (maxRunSeconds <= MAX_RUN_SECONDS) return [];
+  return [
+    `maxRunSeconds: ${maxRunSeconds} is too big for a sync inside the push request (at most ${MAX_RUN_SECONDS}); set runner: "job" to run it in a Cloud Run job (up to ${MAX_JOB_RUN_SECONDS})`,
+  ];
 }
 
 /** What a valid target gets wrong against the context: an unknown handler, a misbound secret. */

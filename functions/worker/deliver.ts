@@ -26,14 +26,17 @@ import type { DeadLetterBus } from '../bus/port.js';
 import { pushedOrRaw, type PushedMessage } from '../bus/push.js';
 import type { Clock } from '../clock.js';
 import type { Settings } from '../config.js';
-import { errorCode, errorMessage, isRetryable } from '../errors.js';
+import { errorCode, errorMessage, isRetryable, PacerError } from '../errors.js';
 import { traceFields, type Logger } from '../log.js';
+import { executionTimeoutSeconds, type JobAttempt, type JobLauncher } from '../job/launcher.js';
 import {
   complete,
   holdForRetry,
   release,
   renew,
+  resume,
   start,
+  type ResumeOutcome,
   type StartOutcome,
 } from '../protocol/decisions.js';
 import type { Lane } from '../schedule/lane.js';
@@ -54,10 +57,23 @@ export interface WorkerDeps {
   /** Ids for attempts (a random UUID in production). */
   newId: () => string;
   syncer: SyncerOptions;
+  /** Starts the job executions of `runner: "job"` syncs. */
+  jobs: JobLauncher;
 }
 
 export type DeliveryOutcome =
-  'completed' | 'missing' | 'stale' | 'duplicate' | 'invalid' | 'paused' | 'lost' | 'dead_lettered';
+  | 'completed'
+  | 'missing'
+  | 'stale'
+  | 'duplicate'
+  | 'invalid'
+  | 'paused'
+  | 'lost'
+  | 'dead_lettered'
+  /** A `runner: "job"` sync handed to a job execution, which now holds its lease. */
+  | 'handed_off'
+  /** A job execution's attempt failed and is held for a retry; the planner dispatches it again. */
+  | 'retrying';
 
 /** One delivery being handled: what every step needs. */
 interface Delivery {
@@ -68,6 +84,8 @@ interface Delivery {
   log: Logger;
   /** This delivery's own attempt token. */
   attemptId: string;
+  /** In the push request (a worker), or in a job execution (a long sync). */
+  runner: 'request' | 'job';
 }
 
 interface FailureRecord {
@@ -98,11 +116,127 @@ export async function handleDelivery(
     message: decoded.message,
     log: base.child({ scheduleId, leaseId }),
     attemptId: deps.newId(),
+    runner: 'request',
   };
   const sentAt = deps.clock.now();
   const started = await startAttempt(delivery);
   if (started.kind !== 'started') return answerUnstarted(delivery, started);
+  if (started.spec.runner === 'job') return handOff(delivery, started);
   return runAttempt(delivery, started, sentAt);
+}
+
+/**
+ * A `runner: "job"` sync: the attempt, started under a lease long enough for an execution to
+ * start (`jobs.startSeconds`), goes to a job execution, and the message is acked once the
+ * execution is accepted. If it cannot be started, the attempt is recorded as failed and held,
+ * and Pub/Sub redelivers (a new attempt, counted toward dead-lettering).
+ */
+async function handOff(
+  delivery: Delivery,
+  started: Extract<StartOutcome, { kind: 'started' }>,
+): Promise<DeliveryOutcome> {
+  const { deps, message, attemptId, pushed } = delivery;
+  const { settings } = deps;
+  const run = delivery.log.child({ attempt: started.attempt });
+  const attempt: JobAttempt = {
+    message,
+    messageId: pushed.messageId,
+    ...(pushed.attributes.traceparent ? { traceparent: pushed.attributes.traceparent } : {}),
+    attemptId,
+    attempt: started.attempt,
+  };
+  const maxRunSeconds = started.spec.maxRunSeconds ?? settings.defaultMaxRunSeconds;
+  let execution: string;
+  try {
+    ({ execution } = await deps.jobs.launch(attempt, {
+      timeoutSeconds: executionTimeoutSeconds(maxRunSeconds, settings.jobs.startSeconds),
+    }));
+  } catch (error) {
+    return failAttempt(
+      delivery,
+      started.attempt,
+      error instanceof PacerError
+        ? error
+        : new PacerError('job_launch_failed', `could not start the job: ${errorMessage(error)}`),
+      run,
+    );
+  }
+  run.info(
+    {
+      event: 'sync.handed_off',
+      execution,
+      dueAt: iso(started.dueAt),
+      until: iso(started.until),
+      maxRunSeconds,
+    },
+    `handed ${message.scheduleId} to job execution ${execution} (attempt ${started.attempt}); it holds the lease from here`,
+  );
+  return 'handed_off';
+}
+
+/**
+ * A job execution's work (functions/job/main.ts): takes up the attempt a worker handed it, if it
+ * still holds its lease, and runs it as a worker would, renewing the lease while the call runs.
+ * A failure to retry is held for a backoff, after which the planner dispatches again (attempts
+ * carry over, so a sync that keeps failing is dead-lettered as from a worker).
+ */
+export async function runJobAttempt(
+  deps: WorkerDeps,
+  handed: JobAttempt,
+): Promise<DeliveryOutcome> {
+  const { message } = handed;
+  const pushed: PushedMessage = {
+    data: Buffer.from(JSON.stringify(message)),
+    attributes: handed.traceparent ? { traceparent: handed.traceparent } : {},
+    messageId: handed.messageId,
+  };
+  const delivery: Delivery = {
+    deps,
+    lane: message.lane,
+    pushed,
+    message,
+    log: deps.logger.child({
+      lane: message.lane,
+      messageId: handed.messageId,
+      scheduleId: message.scheduleId,
+      leaseId: message.leaseId,
+      runner: 'job',
+      ...traceFields(handed.traceparent, deps.settings.projectId),
+    }),
+    attemptId: handed.attemptId,
+    runner: 'job',
+  };
+  const sentAt = deps.clock.now();
+  const leaseMs = deps.settings.leaseSeconds * 1_000;
+  const resumed = await deps.store.transact(message.scheduleId, (subject, now) =>
+    resume(
+      subject,
+      {
+        leaseId: message.leaseId,
+        attemptId: handed.attemptId,
+        leaseMs,
+        thresholds: deps.settings.laneThresholds,
+      },
+      now,
+    ),
+  );
+  if (resumed.kind !== 'started') return answerUnresumed(delivery, resumed);
+  return runAttempt(delivery, resumed, sentAt);
+}
+
+/** An execution that finds its attempt gone calls nothing. */
+function answerUnresumed(
+  delivery: Delivery,
+  resumed: Exclude<ResumeOutcome, { kind: 'started' }>,
+): Promise<DeliveryOutcome> | DeliveryOutcome {
+  if (resumed.kind === 'lost') {
+    delivery.log.warn(
+      { event: 'lease.lost' },
+      `the attempt handed to this job no longer holds ${delivery.message.scheduleId} (its lease lapsed or was taken); nothing called`,
+    );
+    return 'lost';
+  }
+  return answerUnstarted(delivery, resumed);
 }
 
 async function deadLetterMalformed(
@@ -135,6 +269,7 @@ function startAttempt(delivery: Delivery): Promise<StartOutcome> {
         leaseId: message.leaseId,
         attemptId,
         leaseMs: settings.leaseSeconds * 1_000,
+        handOffMs: settings.jobs.startSeconds * 1_000,
         maxAttempts: settings.maxAttempts,
         expireAt: now + settings.runHistoryDays * 86_400_000,
         thresholds: settings.laneThresholds,
@@ -333,14 +468,20 @@ async function failAttempt(
     return giveUp(delivery, 'attempts_exhausted', attempt, failure, attemptId);
   }
   const retry = deps.topology.lanes[lane].retry;
+  const holdMs =
+    delivery.runner === 'job'
+      ? // Nothing redelivers a job's attempt: the planner dispatches it again once the hold
+        // ends, after the backoff Pub/Sub would have waited.
+        jobRetryBackoffMs(retry, attempt)
+      : // Past the longest backoff, so the planner leaves the schedule to Pub/Sub's retries.
+        (retry.maximumBackoffSeconds + settings.leaseSeconds) * 1_000;
   const held = await deps.store.transact(message.scheduleId, (subject, now) =>
     holdForRetry(
       subject,
       {
         leaseId: message.leaseId,
         attemptId,
-        // Past the longest backoff, so the planner leaves the schedule to Pub/Sub's retries.
-        holdMs: (retry.maximumBackoffSeconds + settings.leaseSeconds) * 1_000,
+        holdMs,
         error: failure,
         thresholds: settings.laneThresholds,
       },
@@ -364,8 +505,21 @@ async function failAttempt(
     },
     `sync of ${message.scheduleId} failed (attempt ${attempt} of ${settings.maxAttempts}), will be retried: ${failure.message}`,
   );
+  if (delivery.runner === 'job') return 'retrying';
   // Pub/Sub redelivers; the error goes to the function's own log, redacted too.
   throw new Error(`${failure.code}: ${failure.message}`);
+}
+
+/** A job's retry waits as Pub/Sub's exponential backoff would for this attempt. */
+export function jobRetryBackoffMs(
+  retry: { minimumBackoffSeconds: number; maximumBackoffSeconds: number },
+  attempt: number,
+): number {
+  const seconds = Math.min(
+    retry.maximumBackoffSeconds,
+    retry.minimumBackoffSeconds * 2 ** Math.max(0, attempt - 1),
+  );
+  return seconds * 1_000;
 }
 
 /**

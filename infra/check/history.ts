@@ -48,8 +48,31 @@ export const FAULT_KINDS = [
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
+/**
+ * `standard`: 20 minutes of faults and a 6-minute drain. `long`: the standard population plus a
+ * long sync (`runner: "job"`, calls of 5 to 45 minutes under 30-second leases, renewed by its job
+ * execution), 3 hours of faults and a 90-minute drain. Every seed ending in 5 is a long history.
+ */
+export type HistoryProfile = 'standard' | 'long';
+
+export function profileOf(seed: number): HistoryProfile {
+  return Math.abs(seed) % 10 === 5 ? 'long' : 'standard';
+}
+
+interface ProfileTimes {
+  activeMs: number;
+  drainMs: number;
+}
+
+const PROFILES: Record<HistoryProfile, ProfileTimes> = {
+  standard: { activeMs: 20 * 60_000, drainMs: 6 * 60_000 },
+  long: { activeMs: 3 * 3_600_000, drainMs: 90 * 60_000 },
+};
+
 export interface HistoryOptions {
   seed: number;
+  /** By the seed ({@link profileOf}) unless given. */
+  profile?: HistoryProfile;
   /** The fault kinds on; all by default. */
   faults?: ReadonlySet<FaultKind>;
   /** Only these schedules; all by default. */
@@ -74,9 +97,6 @@ export interface HistoryResult {
 }
 
 const BEGIN = Date.parse('2026-06-20T10:00:00Z');
-/** Faults and operator actions for this long; then a quiet drain in which all must heal. */
-const ACTIVE_MS = 20 * 60_000;
-const DRAIN_MS = 6 * 60_000;
 const MAX_ATTEMPTS = 3;
 
 /** Short leases and sub-ticks, so that a few minutes hold many of each. */
@@ -102,8 +122,13 @@ export function checkTopology(settings: Settings): Topology {
   return topology;
 }
 
-/** The population: every cadence kind, a target that always fails and one that often does. */
-export function population(): { id: string; document: Record<string, unknown> }[] {
+/**
+ * The population: every cadence kind, a target that always fails and one that often does; in a
+ * long history, a long sync too.
+ */
+export function population(
+  profile: HistoryProfile = 'standard',
+): { id: string; document: Record<string, unknown> }[] {
   const at = (ms: number) => new Date(BEGIN + ms).toISOString();
   const doc = (cadence: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
     name: 'checked',
@@ -134,12 +159,33 @@ export function population(): { id: string; document: Record<string, unknown> }[
     },
     { id: 'failing', document: doc({ kind: 'interval', every: '1m' }) },
     { id: 'flaky', document: doc({ kind: 'interval', every: '1m' }, { lane: 'medium' }) },
+    ...(profile === 'long'
+      ? [
+          {
+            id: 'long',
+            document: doc(
+              { kind: 'interval', every: '1h' },
+              { runner: 'job', maxRunSeconds: 2 * 3_600 },
+            ),
+          },
+        ]
+      : []),
   ];
 }
 
 /** How the target answers a schedule's call. */
-function targetFor(rng: Rng): (call: CallRecord) => TargetBehaviour {
+function targetFor(rng: Rng, activeUntil: number): (call: CallRecord) => TargetBehaviour {
   return (call) => {
+    if (call.scheduleId === 'long') {
+      // Minutes to most of an hour while faults happen; shorter in the drain, so all can heal.
+      const active = call.start < activeUntil;
+      const minutes = active ? uniform(rng, 5, 45) : uniform(rng, 2, 10);
+      const roll = rng();
+      return {
+        durationMs: Math.round(minutes * 60_000),
+        outcome: active && roll < 0.1 ? 'retryable' : active && roll < 0.15 ? 'crash' : 'success',
+      };
+    }
     const long = rng() < 0.05;
     const durationMs = Math.round(long ? uniform(rng, 15_000, 30_000) : uniform(rng, 300, 8_000));
     const roll = rng();
@@ -170,6 +216,8 @@ export async function runHistory(options: HistoryOptions): Promise<HistoryResult
     operator: stream(options.seed, 'operator'),
     ticks: stream(options.seed, 'ticks'),
   };
+  const profile = options.profile ?? profileOf(options.seed);
+  const { activeMs, drainMs } = PROFILES[profile];
   const settings = checkSettings();
   const topology = checkTopology(settings);
   const trace: TraceLine[] = [];
@@ -180,7 +228,7 @@ export async function runHistory(options: HistoryOptions): Promise<HistoryResult
   const note = (scheduleId: string | null, text: string) => {
     if (options.trace === true) trace.push({ at: world.clock.now(), scheduleId, text });
   };
-  const faulty = () => world.clock.now() < BEGIN + ACTIVE_MS;
+  const faulty = () => world.clock.now() < BEGIN + activeMs;
 
   const monitor = new ProtocolMonitor(settings.maxAttempts, SIMULATED);
   // Set from callbacks (writes, calls, steps): kept in an object the closures share.
@@ -273,7 +321,7 @@ export async function runHistory(options: HistoryOptions): Promise<HistoryResult
     deliveryLatencyMs: 30,
     storeLink,
     busLink,
-    target: targetFor(rngs.target),
+    target: targetFor(rngs.target, BEGIN + activeMs),
     sharedLimit: null,
     skew: () => (on('clock-skew') ? Math.round(uniform(rngs.skew, -5_000, 5_000)) : 0),
     onSpawn: (process) => {
@@ -288,6 +336,8 @@ export async function runHistory(options: HistoryOptions): Promise<HistoryResult
         });
       };
       if (process.kind.startsWith('worker')) kill('worker-crash', 0.08, 30_000);
+      // A job execution runs for minutes: it may die at any point of its call.
+      if (process.kind === 'job') kill('worker-crash', 0.15, 45 * 60_000);
       if (process.kind === 'planner') kill('planner-crash', 0.15, 60_000);
     },
     onCall: (call, phase) => {
@@ -336,7 +386,7 @@ export async function runHistory(options: HistoryOptions): Promise<HistoryResult
   };
 
   // The population, written by the operator at the start.
-  const wanted = population().filter(
+  const wanted = population(profile).filter(
     (schedule) => options.schedules === undefined || options.schedules.has(schedule.id),
   );
   const documents = new Map(wanted.map((s) => [s.id, s.document]));
@@ -345,7 +395,7 @@ export async function runHistory(options: HistoryOptions): Promise<HistoryResult
   });
 
   // Cloud Scheduler: every minute, a little late; sometimes twice.
-  for (let minute = BEGIN; minute < BEGIN + ACTIVE_MS + DRAIN_MS; minute += 60_000) {
+  for (let minute = BEGIN; minute < BEGIN + activeMs + drainMs; minute += 60_000) {
     world.clock.at(minute + uniform(rngs.ticks, 0, 2_000), () => {
       note(null, 'tick');
       void world.tick();
@@ -359,17 +409,24 @@ export async function runHistory(options: HistoryOptions): Promise<HistoryResult
   }
 
   if (on('operator'))
-    scheduleOperator(world, rngs.operator, documents, settings, topology, note, count);
+    scheduleOperator(
+      world,
+      rngs.operator,
+      documents,
+      { settings, topology, profile, activeMs },
+      note,
+      count,
+    );
 
   let steps = 0;
-  const end = BEGIN + ACTIVE_MS + DRAIN_MS;
+  const end = BEGIN + activeMs + drainMs;
   await world.run(end, () => {
     steps++;
     if (found.violation !== null) return;
     const now = world.clock.now();
     report(monitor.step(now, states(world)));
   });
-  const violation = found.violation ?? finalCheck(world, end);
+  const violation = found.violation ?? finalCheck(world, end, drainMs);
   counts['dead letters'] = world.store.deadLetters().length;
   counts['failed calls'] = world.calls.filter((call) => call.outcome !== 'success').length;
   return { seed: options.seed, steps, violation, trace, counts };
@@ -388,8 +445,8 @@ function* states(world: World): Iterable<{ id: string; state: ScheduleState }> {
  * middle of the drain (nothing owed from before then), and every lease released by a dead letter
  * has its dead letter recorded.
  */
-function finalCheck(world: World, end: number): Violation | null {
-  const healedBy = end - DRAIN_MS / 2;
+function finalCheck(world: World, end: number, drainMs: number): Violation | null {
+  const healedBy = end - drainMs / 2;
   for (const { id, state } of states(world)) {
     if (state.status !== 'active') continue;
     const owed = state.lease === null ? state.nextDueAt : state.lease.owedSince;
@@ -398,7 +455,7 @@ function finalCheck(world: World, end: number): Violation | null {
         invariant: 'stuck',
         scheduleId: id,
         at: end,
-        message: `still owes the point of ${iso(owed)} after a quiet drain of ${DRAIN_MS / 60_000} minutes`,
+        message: `still owes the point of ${iso(owed)} after a quiet drain of ${drainMs / 60_000} minutes`,
       };
     }
   }
@@ -423,16 +480,16 @@ function scheduleOperator(
   world: World,
   rng: Rng,
   documents: Map<string, Record<string, unknown>>,
-  settings: Settings,
-  topology: Topology,
+  context: { settings: Settings; topology: Topology; profile: HistoryProfile; activeMs: number },
   note: (scheduleId: string | null, text: string) => void,
   count: (what: string) => void,
 ): void {
+  const { settings, topology, profile, activeMs } = context;
   const ids = [...documents.keys()];
   let at = BEGIN;
   for (;;) {
     at += uniform(rng, 20_000, 150_000);
-    if (at >= BEGIN + ACTIVE_MS) break;
+    if (at >= BEGIN + activeMs) break;
     const id = ids[Math.floor(rng() * ids.length)];
     const roll = rng();
     const shift = Math.round(uniform(rng, 1, 5));
@@ -480,7 +537,7 @@ function scheduleOperator(
       }
       if (current === undefined) {
         // Deleted earlier: written again.
-        const original = population().find((schedule) => schedule.id === id);
+        const original = population(profile).find((schedule) => schedule.id === id);
         if (original !== undefined) write(original.document, 'creates it again');
         return;
       }

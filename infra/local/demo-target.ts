@@ -1,12 +1,16 @@
 /**
  * The local stack's demo sync target: an HTTP server on loopback that counts what it receives.
  * `POST /sync/{name}` answers 200 after a short, varying delay (a real target takes time);
+ * `POST /slow/{name}` after 3 minutes (a long sync, run by a job execution);
  * `POST /always-fails` answers 500 (to show retries and dead-lettering); `GET /counts` returns
  * the counts as JSON.
  */
 import { once } from 'node:events';
 import http from 'node:http';
 import type { LogStream } from './log-stream.js';
+
+/** How long a `/slow/…` sync takes: the demo's long sync. */
+export const SLOW_SYNC_MS = 3 * 60_000;
 
 export interface DemoTarget {
   url: string;
@@ -49,10 +53,11 @@ export async function startDemoTarget(port: number, log: LogStream): Promise<Dem
       );
       setTimeout(
         () => {
+          if (response.destroyed) return;
           response.writeHead(200, { 'content-type': 'application/json' });
           response.end(JSON.stringify({ ok: true }));
         },
-        100 + Math.floor(Math.random() * 400),
+        path.startsWith('/slow/') ? SLOW_SYNC_MS : 100 + Math.floor(Math.random() * 400),
       );
     });
   });

@@ -75,6 +75,14 @@ export function demoSchedules(
       payload: { league: 'north' },
       labels: { demo: 'true' },
     },
+    'full-export': {
+      name: 'Full results export: a 3-minute sync, run by a job execution',
+      cadence: { kind: 'interval', every: '30m' },
+      target: { type: 'http', url: `${targetUrl}/slow/full-export` },
+      runner: 'job',
+      maxRunSeconds: 600,
+      labels: { demo: 'true' },
+    },
     'always-fails': {
       name: 'A target that always answers 500',
       cadence: { kind: 'interval', every: '1h' },

@@ -198,6 +198,8 @@ export async function startStack(
       ...emulators.env,
       GOOGLE_CLOUD_PROJECT: options.projectId,
       PACER_ALLOW_TARGET_NETWORKS: env.PACER_ALLOW_TARGET_NETWORKS ?? '127.0.0.0/8',
+      // Long syncs run as child processes of the workers, from the request Cloud Run would get.
+      PACER_JOB_LAUNCHER: env.PACER_JOB_LAUNCHER ?? 'local',
       PACER_TICK_BUDGET_SECONDS: String(tickSettings(options.tickEveryMs).budgetSeconds),
       PACER_SUBTICK_SECONDS: String(tickSettings(options.tickEveryMs).subTickSeconds),
       PATH: env.PATH,

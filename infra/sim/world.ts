@@ -29,7 +29,13 @@ import { LiveConfig } from '../../functions/store/live-config.js';
 import { MemoryStore, type StoreLink } from '../../functions/store/memory.js';
 import type { Topology } from '../../functions/topology.js';
 import type { SyncContext } from '../../functions/worker/context.js';
-import { handleDelivery, type DeliveryOutcome } from '../../functions/worker/deliver.js';
+import {
+  handleDelivery,
+  runJobAttempt,
+  type DeliveryOutcome,
+  type WorkerDeps,
+} from '../../functions/worker/deliver.js';
+import type { JobAttempt } from '../../functions/job/launcher.js';
 import type { ValidationContext } from '../../functions/schedule/spec.js';
 import { SIMULATED, SIMULATED_TARGET } from './population.js';
 import { VirtualClock } from './clock.js';
@@ -90,6 +96,8 @@ export interface WorldOptions {
   validation?: ValidationContext;
   /** Where the functions log; nowhere by default (a simulation is measured, not read). */
   logger?: Logger;
+  /** How long a job execution takes to start after it is accepted (10 s by default). */
+  jobStartMs?: number;
 }
 
 /** A planner invocation, a worker's push, a dead-letter recording, an operator's command. */
@@ -213,6 +221,22 @@ export class World {
     paused: 0,
     lost: 0,
     dead_lettered: 0,
+    handed_off: 0,
+    retrying: 0,
+    failed: 0,
+  };
+  /** Job executions of `runner: "job"` syncs, by outcome ('failed': threw or crashed). */
+  readonly jobs: Record<DeliveryOutcome | 'failed', number> = {
+    completed: 0,
+    missing: 0,
+    stale: 0,
+    duplicate: 0,
+    invalid: 0,
+    paused: 0,
+    lost: 0,
+    dead_lettered: 0,
+    handed_off: 0,
+    retrying: 0,
     failed: 0,
   };
   /** Planner invocations, worker pushes and dead-letter pushes. */
@@ -345,29 +369,7 @@ export class World {
   private work(lane: Lane, event: PushEvent): Promise<DeliveryOutcome> {
     const process = this.spawn(`worker:${lane}`);
     this.invocations++;
-    const { settings, topology } = this.options;
-    const outcome = process.run(() =>
-      handleDelivery(
-        {
-          store: this.storeFor(process),
-          deadLetters: new MemoryDeadLetterBus(this.guardedBus(process), topology.deadLetter.topic),
-          settings,
-          topology,
-          logger: this.logger,
-          clock: process.clock,
-          newId: () => this.newId('attempt-'),
-          syncer: {
-            allowNetworks: [],
-            env: {},
-            handlers: {
-              [SIMULATED_TARGET.name]: (context: SyncContext) => this.call(context, process),
-            },
-          },
-        },
-        lane,
-        event,
-      ),
-    );
+    const outcome = process.run(() => handleDelivery(this.workerDeps(process), lane, event));
     outcome.then(
       (answered) => {
         this.deliveries[answered]++;
@@ -379,6 +381,64 @@ export class World {
       },
     );
     return outcome;
+  }
+
+  /** What pacer's worker code gets in `process`: the store, bus and clock as it reaches them. */
+  private workerDeps(process: SimProcess): WorkerDeps {
+    const { settings, topology } = this.options;
+    return {
+      store: this.storeFor(process),
+      deadLetters: new MemoryDeadLetterBus(this.guardedBus(process), topology.deadLetter.topic),
+      settings,
+      topology,
+      logger: this.logger,
+      clock: process.clock,
+      newId: () => this.newId('attempt-'),
+      syncer: {
+        allowNetworks: [],
+        env: {},
+        handlers: {
+          [SIMULATED_TARGET.name]: (context: SyncContext) => this.call(context, process),
+        },
+      },
+      jobs: {
+        // Cloud Run accepts the execution after an API round trip; its process starts later.
+        launch: (attempt, options) =>
+          new Promise((resolve) => {
+            this.clock.after(this.options.deliveryLatencyMs, () => {
+              if (!process.alive) return;
+              resolve({ execution: this.execute(attempt, options.timeoutSeconds) });
+            });
+          }),
+      },
+    };
+  }
+
+  /** A job execution: `runJobAttempt` in a process of its own, stopped at its timeout. */
+  private execute(attempt: JobAttempt, timeoutSeconds: number): string {
+    const id = this.newId('execution-');
+    this.clock.after(this.options.jobStartMs ?? 10_000, () => {
+      const process = this.spawn('job');
+      this.invocations++;
+      const cancel = this.clock.after(timeoutSeconds * 1_000, () => {
+        process.kill();
+      });
+      process
+        .run(() => runJobAttempt(this.workerDeps(process), attempt))
+        .then(
+          (outcome) => {
+            this.jobs[outcome]++;
+            cancel();
+            process.kill();
+          },
+          () => {
+            this.jobs.failed++;
+            cancel();
+            process.kill();
+          },
+        );
+    });
+    return id;
   }
 
   /** The dead-letter topic's push: `recordDeadLetter` in a process of its own. */

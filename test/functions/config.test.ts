@@ -21,6 +21,7 @@ describe('loadSettings', () => {
       tickBudgetSeconds: 55,
       defaultMaxRunSeconds: 300,
       maxAttempts: 5,
+      jobs: { launcher: 'cloud-run', name: 'pacer-long-sync', region: '', startSeconds: 300 },
       alerts: { highDeferred: 10, backlog: 1_000 },
       log: { level: 'info', pretty: false },
     });

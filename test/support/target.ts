@@ -13,6 +13,8 @@ export interface Hit {
   at: number;
   /** Whether the client went away before the answer (aborted, killed). */
   aborted: boolean;
+  /** When the exchange ended (answered, or the client went away); `null` while it lasts. */
+  closedAt: number | null;
 }
 
 /** What to answer to the n-th request (0-based) on a path. */
@@ -36,9 +38,11 @@ export class TestTarget {
           body: JSON.parse(raw || '{}') as Record<string, unknown>,
           at: Date.now(),
           aborted: false,
+          closedAt: null,
         };
         this.hits.push(hit);
         response.on('close', () => {
+          hit.closedAt = Date.now();
           if (!response.writableFinished) hit.aborted = true;
         });
         const behaviour = this.behaviours.get(path)?.(n) ?? {};

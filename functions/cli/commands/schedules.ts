@@ -3,6 +3,7 @@
  */
 import { Option, type Command } from 'commander';
 import { LANES, type Lane } from '../../schedule/lane.js';
+import { RUNNERS } from '../../schedule/spec.js';
 import { STATUSES } from '../../protocol/state.js';
 import type { GlobalOptions } from '../context.js';
 import { describeCadence } from '../describe.js';
@@ -88,9 +89,15 @@ export function scheduleCommands(program: Command, { io, notes, execute }: Comma
     .addOption(
       new Option('--lane <lane>', 'pin the lane (default: follows the interval)').choices(LANES),
     )
+    .addOption(
+      new Option(
+        '--runner <runner>',
+        'where the sync runs: request (in the push request) or job (a Cloud Run job, for runs past 540 s)',
+      ).choices(RUNNERS),
+    )
     .option(
       '--max-run-seconds <seconds>',
-      'longest run (1-540; default PACER_DEFAULT_MAX_RUN_SECONDS)',
+      'longest run (1-540, or up to 86400 with --runner job; default PACER_DEFAULT_MAX_RUN_SECONDS)',
     )
     .option('--payload <json>', 'JSON object sent to the target')
     .option('--label <key=value>', 'a label; repeat for more', collect)
@@ -305,6 +312,7 @@ const SCHEDULE_FLAG_KEYS = [
   'secretHeader',
   'handler',
   'lane',
+  'runner',
   'maxRunSeconds',
   'payload',
   'label',

@@ -223,7 +223,22 @@ describe('a bad schedule is rejected with the field path and what was wrong', ()
     [
       'a run time beyond what a function may run',
       withChange((doc) => (doc.maxRunSeconds = 900)),
-      ['maxRunSeconds: 900 is too large (at most 540)'],
+      [
+        'maxRunSeconds: 900 is too big for a sync inside the push request (at most 540); set runner: "job" to run it in a Cloud Run job (up to 86400)',
+      ],
+    ],
+    [
+      'a run time beyond what a job may run',
+      withChange((doc) => {
+        doc.runner = 'job';
+        doc.maxRunSeconds = 86_401;
+      }),
+      ['maxRunSeconds: 86401 is too large (at most 86400)'],
+    ],
+    [
+      'a runner pacer does not know',
+      withChange((doc) => (doc.runner = 'lambda')),
+      ['runner: "lambda" is not allowed (use request, job)'],
     ],
     [
       'a fractional run time',

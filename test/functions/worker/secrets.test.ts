@@ -223,6 +223,9 @@ async function deliverTo(status: number) {
         env: { PACER_SECRET_CRM: SECRET },
         secretHosts: new Map([['PACER_SECRET_CRM', ['127.0.0.1']]]),
       },
+      jobs: {
+        launch: () => Promise.reject(new Error('no runner: "job" schedule here')),
+      },
     },
     'high',
     event,

@@ -204,6 +204,19 @@ describe('npm start', () => {
       },
       90_000,
     );
+    // The long demo sync went to a job execution (a child process of the low-lane worker),
+    // which holds its lease while its 3-minute call runs.
+    await waitFor(
+      'the long demo sync to be handed to a job execution that holds its lease',
+      async () => {
+        const started = lines.some(
+          (line) => line.event === 'job.started' && line.scheduleId === 'full-export',
+        );
+        const state = readState((await db.collection(SCHEDULES).doc('full-export').get()).data());
+        return started && state.lease?.running === true ? state : undefined;
+      },
+      90_000,
+    );
     const broken = readState((await db.collection(SCHEDULES).doc('broken-schedule').get()).data());
     expect(broken.status).toBe('invalid');
     expect(broken.error).toContain('cadence.every: "5 min" is not a duration');

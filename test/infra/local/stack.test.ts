@@ -68,7 +68,7 @@ describe('the demo schedules', () => {
     expect(invalid.map(([id]) => id)).toEqual(['broken-schedule']);
   });
 
-  it('put something in every lane, and include a cron, an interval and an always-failing target', () => {
+  it('put something in every lane, and include a cron, an interval, a long sync and an always-failing target', () => {
     const lanes = new Set(
       Object.values(documents).flatMap((document) => {
         const validation = validateSchedule(document);
@@ -89,6 +89,7 @@ describe('the demo schedules', () => {
       (document) => (document.cadence as { kind: string }).kind,
     );
     expect(kinds).toEqual(expect.arrayContaining(['event', 'cron', 'interval']));
+    expect(documents['full-export']).toMatchObject({ runner: 'job', maxRunSeconds: 600 });
     expect(documents['always-fails']?.target).toEqual({
       type: 'http',
       url: 'http://127.0.0.1:8788/always-fails',
