@@ -17,7 +17,7 @@
  */
 import { nextDueAt } from '../schedule/cadence.js';
 import { formatDuration } from '../schedule/duration.js';
-import { validateSchedule, validationFor, type Cadence } from '../schedule/spec.js';
+import { validateSchedule, validationFor, type Cadence, type Runner } from '../schedule/spec.js';
 import { iso } from '../schedule/time.js';
 import { runsQuery } from '../store/queries.js';
 import { owedSince } from '../protocol/state.js';
@@ -182,6 +182,8 @@ export interface ExplainResult {
   /** The cadence in words, and as written in the document. */
   cadence: { description: string; written: unknown } | null;
   target: string | null;
+  /** Where its syncs run: `request` (in the push request) or `job` (a Cloud Run job execution). */
+  runner: Runner;
   /** What the cadence gives now. */
   inForce: {
     interval: string | null;
@@ -202,6 +204,10 @@ export interface ExplainResult {
       attempt: number;
       dispatchedAt: string;
       startedAt: string | null;
+      /** An attempt runs under it now. */
+      running: boolean;
+      /** The running attempt's last heartbeat (its start or latest renewal). */
+      renewedAt: string | null;
     } | null;
   };
   lastSuccessAt: string | null;
@@ -280,6 +286,7 @@ export async function explainSchedule(
         ? null
         : { description: describeCadence(spec.cadence), written: plain(data.cadence) },
     target: spec === null ? null : describeTarget(spec.target),
+    runner: spec?.runner ?? 'request',
     inForce:
       rule === null
         ? null
@@ -303,6 +310,8 @@ export async function explainSchedule(
               attempt: state.lease.attempt,
               dispatchedAt: iso(state.lease.dispatchedAt),
               startedAt: isoOrNull(state.lease.startedAt),
+              running: state.lease.running,
+              renewedAt: isoOrNull(state.lease.renewedAt ?? null),
             },
     },
     lastSuccessAt: isoOrNull(state.lastSuccessAt),
@@ -412,7 +421,7 @@ export function renderExplain(result: ExplainResult, now: number): string {
       'in flight',
       lease === null
         ? null
-        : `lease ${lease.id} serving ${formatTime(result.planned.owedDueAt)}, attempt ${lease.attempt}, ${lease.startedAt === null ? 'dispatched, not started' : `started ${formatTimeFrom(lease.startedAt, now)}`}, until ${formatTime(lease.until)}`,
+        : `${result.runner === 'job' ? 'long sync (job execution), ' : ''}lease ${lease.id} serving ${formatTime(result.planned.owedDueAt)}, attempt ${lease.attempt}, ${lease.startedAt === null ? 'dispatched, not started' : `started ${formatTimeFrom(lease.startedAt, now)}`}${lease.running && lease.renewedAt !== null ? `, last heartbeat ${formatTimeFrom(lease.renewedAt, now)}` : ''}, until ${formatTime(lease.until)}`,
     ],
     [
       'last success',

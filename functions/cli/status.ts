@@ -7,7 +7,14 @@
 import type { Query } from '@google-cloud/firestore';
 import type { SubTickSummary } from '../planner/tick.js';
 import { LANES, type Lane } from '../schedule/lane.js';
-import { failingQuery, openDeadLettersQuery, ReadMeter, statusQuery } from '../store/queries.js';
+import {
+  failingQuery,
+  longSyncsQuery,
+  openDeadLettersQuery,
+  ReadMeter,
+  statusQuery,
+} from '../store/queries.js';
+import { readState } from '../store/state.js';
 import { errorMessage } from '../errors.js';
 import { describeTopology } from '../topology.js';
 import type { Backend, CliContext } from './context.js';
@@ -65,22 +72,38 @@ export interface StatusResult {
   failing: { count: number; ids: string[] };
   invalid: { count: number; ids: string[] };
   deadLetters: { open: number };
+  /** Long syncs (`runner: "job"`) an attempt runs now, under a lease that has not lapsed. */
+  longSyncs: LongSyncStatus[];
   tickJob: TickJobStatus;
+}
+
+export interface LongSyncStatus {
+  id: string;
+  leaseId: string;
+  attempt: number;
+  /** The due point it serves. */
+  dueAt: string;
+  startedAt: string | null;
+  /** The last heartbeat: its execution's start or latest renewal. */
+  renewedAt: string | null;
+  until: string;
 }
 
 export async function readStatus(context: CliContext): Promise<StatusResult> {
   const { db, store } = context;
   const now = context.clock();
   const meter = new ReadMeter();
-  const [due, inFlight, summaries, failing, invalid, openDeadLetters, tickJob] = await Promise.all([
-    Promise.all(LANES.map((lane) => store.countDue(lane, now, meter))),
-    Promise.all(LANES.map((lane) => store.countInFlight(lane, now, meter))),
-    store.readRecentSummaries<SubTickSummary>(),
-    countWithExamples(failingQuery(db)),
-    countWithExamples(statusQuery(db, 'invalid')),
-    count(openDeadLettersQuery(db)),
-    readTickJob(context),
-  ]);
+  const [due, inFlight, summaries, failing, invalid, openDeadLetters, longSyncs, tickJob] =
+    await Promise.all([
+      Promise.all(LANES.map((lane) => store.countDue(lane, now, meter))),
+      Promise.all(LANES.map((lane) => store.countInFlight(lane, now, meter))),
+      store.readRecentSummaries<SubTickSummary>(),
+      countWithExamples(failingQuery(db)),
+      countWithExamples(statusQuery(db, 'invalid')),
+      count(openDeadLettersQuery(db)),
+      readLongSyncs(db, now),
+      readTickJob(context),
+    ]);
   const latest = summaries.at(-1);
   return {
     project: context.backend.projectId,
@@ -108,8 +131,31 @@ export async function readStatus(context: CliContext): Promise<StatusResult> {
     failing,
     invalid,
     deadLetters: { open: openDeadLetters },
+    longSyncs,
     tickJob,
   };
+}
+
+/** The long syncs running now, oldest start first. */
+async function readLongSyncs(db: CliContext['db'], now: number): Promise<LongSyncStatus[]> {
+  const snapshot = await longSyncsQuery(db).get();
+  return snapshot.docs
+    .flatMap((doc) => {
+      const lease = readState(doc.data()).lease;
+      if (lease === null || !lease.running || lease.until <= now) return [];
+      return [
+        {
+          id: doc.id,
+          leaseId: lease.id,
+          attempt: lease.attempt,
+          dueAt: new Date(lease.dueAt).toISOString(),
+          startedAt: lease.startedAt === null ? null : new Date(lease.startedAt).toISOString(),
+          renewedAt: lease.renewedAt === undefined ? null : new Date(lease.renewedAt).toISOString(),
+          until: new Date(lease.until).toISOString(),
+        },
+      ];
+    })
+    .sort((a, b) => (a.startedAt ?? '').localeCompare(b.startedAt ?? ''));
 }
 
 /** The tick job, read from Cloud Scheduler when there is one to read. */
@@ -203,6 +249,22 @@ export function renderStatus(result: StatusResult, now: number): string {
     ]),
     `lanes (due now and in flight live; deferred and oldest lag from the last sub-tick):\n${lanes}`,
     `recent sub-ticks, newest first:\n${ticks}`,
+    result.longSyncs.length === 0
+      ? 'long syncs running: none'
+      : `long syncs running (runner: job):\n${renderTable(
+          [
+            { header: 'SCHEDULE', value: (sync: LongSyncStatus) => sync.id },
+            { header: 'ATTEMPT', value: (sync) => String(sync.attempt), align: 'right' },
+            { header: 'STARTED', value: (sync) => formatTimeFrom(sync.startedAt, now) },
+            {
+              header: 'LAST HEARTBEAT',
+              value: (sync) =>
+                sync.renewedAt === null ? NONE : formatTimeFrom(sync.renewedAt, now),
+            },
+            { header: 'LEASE UNTIL', value: (sync) => formatTime(sync.until) },
+          ],
+          result.longSyncs,
+        )}`,
     renderFields([
       ['failing schedules', examples(result.failing)],
       ['invalid schedules', examples(result.invalid)],

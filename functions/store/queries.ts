@@ -39,6 +39,11 @@ export function failingQuery(db: Firestore): Query {
 }
 
 /** Schedules by status (invalid, paused, finished, active). */
+/** Schedules whose syncs run in a job execution (`runner: "job"`): few, so read whole. */
+export function longSyncsQuery(db: Firestore): Query {
+  return db.collection(SCHEDULES).where('runner', '==', 'job');
+}
+
 export function statusQuery(db: Firestore, status: string): Query {
   return db.collection(SCHEDULES).where('state.status', '==', status);
 }

@@ -72,7 +72,11 @@ describe('pacer status, against the emulators', () => {
       { id: 'later-low', spec: intervalSpec('1h'), lane: 'low', nextDueAt: now + 30 * MIN },
       ...[1, 2].map((i) => ({
         id: `running-${i}`,
-        spec: intervalSpec('5m'),
+        // The second is a long sync, run by a job execution that renewed its lease 3 s ago.
+        spec:
+          i === 2
+            ? intervalSpec('5m', { runner: 'job', maxRunSeconds: 3_600 })
+            : intervalSpec('5m'),
         lane: 'medium' as const,
         nextDueAt: now + MIN,
         state: {
@@ -87,9 +91,33 @@ describe('pacer status, against the emulators', () => {
             owedSince: now - 10_000,
             dispatchedAt: now - 5_000,
             startedAt: now - 4_000,
+            renewedAt: now - 3_000,
           }),
         },
       })),
+      // A long sync whose execution stopped renewing: its lease lapsed, it runs no more.
+      {
+        id: 'long-lapsed',
+        spec: intervalSpec('1h', { runner: 'job', maxRunSeconds: 3_600 }),
+        lane: 'low',
+        // Due again at its lease's end, for the planner to claim.
+        nextDueAt: now - MIN,
+        state: {
+          lease: leaseData({
+            id: 'lease-lapsed',
+            until: now - MIN,
+            attempt: 1,
+            running: true,
+            attemptId: 'attempt-lapsed',
+            kind: 'planned',
+            dueAt: now - 10 * MIN,
+            owedSince: now - 10 * MIN,
+            dispatchedAt: now - 10 * MIN,
+            startedAt: now - 9 * MIN,
+            renewedAt: now - 2 * MIN,
+          }),
+        },
+      },
       ...[1, 2].map((i) => ({
         id: `failing-${i}`,
         spec: intervalSpec('1h'),
@@ -125,7 +153,7 @@ describe('pacer status, against the emulators', () => {
     expect(status.lanes).toEqual([
       { lane: 'high', dueNow: 3, inFlight: 0, deferred: 10, oldestLagMs: 4_000 },
       { lane: 'medium', dueNow: 0, inFlight: 2, deferred: 0, oldestLagMs: null },
-      { lane: 'low', dueNow: 1, inFlight: 0, deferred: 0, oldestLagMs: null },
+      { lane: 'low', dueNow: 2, inFlight: 0, deferred: 0, oldestLagMs: null },
     ]);
     expect(status.lastTickAt).toBe(new Date(now - 10_000).toISOString());
     // The newest ten, newest first.
@@ -136,6 +164,18 @@ describe('pacer status, against the emulators', () => {
     expect(status.failing).toEqual({ count: 2, ids: ['failing-1', 'failing-2'] });
     expect(status.invalid).toEqual({ count: 1, ids: ['broken'] });
     expect(status.deadLetters).toEqual({ open: 2 });
+    // Only the long sync running under a live lease, with its last heartbeat.
+    expect(status.longSyncs).toEqual([
+      {
+        id: 'running-2',
+        leaseId: 'lease-2',
+        attempt: 1,
+        dueAt: new Date(now - 10_000).toISOString(),
+        startedAt: new Date(now - 4_000).toISOString(),
+        renewedAt: new Date(now - 3_000).toISOString(),
+        until: new Date(now + MIN).toISOString(),
+      },
+    ]);
     // No Cloud Scheduler on the emulators (test/functions/cli/tick-job.int.test.ts reads one).
     expect(status.tickJob).toEqual({
       checked: false,
@@ -149,5 +189,10 @@ describe('pacer status, against the emulators', () => {
     expect(text.stdout).toContain('failing schedules:  2 (failing-1, failing-2)');
     expect(text.stdout).toContain('open dead letters:  2 (pacer dead-letters list --open)');
     expect(text.stdout).toContain('tick job:   not checked');
+    expect(text.stdout).toContain('long syncs running (runner: job):');
+    expect(text.stdout).toMatch(
+      /^running-2 +1 +\S+ \S+ \(\d+s ago\) +\S+ \S+ \(\d+s ago\) +\S+ \S+$/m,
+    );
+    expect(text.stdout).not.toMatch(/^long-lapsed /m);
   });
 });
