@@ -43,6 +43,8 @@ export const SERVICE_ACCOUNTS = {
   tick: 'pacer-tick',
   /** The identity of the reconciler's Eventarc trigger: may invoke the reconciler only. */
   events: 'pacer-events',
+  /** The long-sync job (`runner: "job"`): Firestore, publish dead letters, read target secrets. */
+  job: 'pacer-long-sync',
 } as const;
 export type ServiceAccountRole = keyof typeof SERVICE_ACCOUNTS;
 

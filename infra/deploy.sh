@@ -10,8 +10,9 @@ usage() {
 Usage: infra/deploy.sh --project PROJECT --region REGION [options]
 
 Deploys pacer: APIs, service accounts and IAM, Firestore (database, indexes, TTL, rules),
-the functions, the Pub/Sub topics and push subscriptions, the Cloud Scheduler tick job,
-log-based metrics and alert policies. Safe to run again after every change.
+the functions, the long-sync Cloud Run job, the Pub/Sub topics and push subscriptions, the
+Cloud Scheduler tick job, log-based metrics and alert policies. Safe to run again after every
+change.
 
 Options:
   --project ID               Google Cloud project (default: $PACER_PROJECT, else $GOOGLE_CLOUD_PROJECT)
@@ -20,8 +21,8 @@ Options:
                              (default: $PACER_FIRESTORE_LOCATION, else the region); an existing
                              database stays where it is and its location is used for the trigger
   --only PARTS               comma-separated parts to run, in this order whatever the order given:
-                             apis, accounts, firestore, functions, pubsub, pubsub-iam, tick,
-                             monitoring (default: all)
+                             apis, accounts, firestore, functions, jobs, pubsub, pubsub-iam,
+                             tick, monitoring (default: all)
   --settings-file FILE       pacer settings for the deployment, one PACER_NAME=value a line
                              (# comments); they override the same variables in the environment
   --secret NAME=SECRET_ID[:VERSION]
@@ -66,7 +67,7 @@ fi
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
-ALL_PARTS=(apis accounts firestore functions pubsub pubsub-iam tick monitoring)
+ALL_PARTS=(apis accounts firestore functions jobs pubsub pubsub-iam tick monitoring)
 APIS=(
   cloudfunctions.googleapis.com run.googleapis.com cloudbuild.googleapis.com
   artifactregistry.googleapis.com eventarc.googleapis.com pubsub.googleapis.com
@@ -178,7 +179,7 @@ runs() {
 }
 
 if [ -z "$region" ]; then
-  for part in firestore functions tick; do
+  for part in firestore functions jobs tick; do
     if runs "$part"; then usage_error "no region (the $part part needs one): pass --region or set PACER_REGION"; fi
   done
   if runs pubsub && [ -z "$push_endpoint_base" ]; then
@@ -522,24 +523,69 @@ deploy_rules() {
   fi
 }
 
-part_functions() {
-  note "--- functions: gen 2, $RUNTIME, private, sized per function"
-  local env_file="$work/env.yaml"
-  "${HELPER[@]}" env-file "$project" >"$env_file" || usage_error "a pacer setting in the environment is invalid (see above)"
-  note "the functions' environment (--env-vars-file):"
-  sed 's/^/#   /' "$env_file"
+# env_file: the functions' and the job's environment (--env-vars-file), written once.
+ENV_FILE=""
+env_file() {
+  if [ -n "$ENV_FILE" ]; then return; fi
+  ENV_FILE="$work/env.yaml"
+  # Long syncs start executions of the job in the functions' region unless told otherwise
+  # (gen 2 functions are not told their region).
+  PACER_JOB_REGION=${PACER_JOB_REGION:-$region} "${HELPER[@]}" env-file "$project" >"$ENV_FILE" ||
+    usage_error "a pacer setting in the environment is invalid (see above)"
+  note "the functions' and the job's environment (--env-vars-file):"
+  sed 's/^/#   /' "$ENV_FILE"
+}
 
+# grant_secrets ROLE: the role's account may read every secret given with --secret.
+grant_secrets() {
   local ref secret_id
   for ref in ${secret_refs[@]+"${secret_refs[@]}"}; do
     secret_id=${ref#*=}
     secret_id=${secret_id%:*}
     run_iam gcloud secrets add-iam-policy-binding "$secret_id" --project="$project" \
-      --member="serviceAccount:$(sa_email worker)" --role=roles/secretmanager.secretAccessor \
+      --member="serviceAccount:$(sa_email "$1")" --role=roles/secretmanager.secretAccessor \
       --condition=None --format=none
   done
+}
 
+part_functions() {
+  note "--- functions: gen 2, $RUNTIME, private, sized per function"
+  env_file
+  grant_secrets worker
   local fn
-  for fn in ${T[functions]}; do deploy_function "$fn" "$env_file"; done
+  for fn in ${T[functions]}; do deploy_function "$fn" "$ENV_FILE"; done
+}
+
+part_jobs() {
+  local runner_role="projects/$project/roles/${T[job.runner_role]}"
+  local job=${T[job.name]}
+  note "--- jobs: $job, the Cloud Run job that runs long syncs (runner: \"job\"), one task per attempt"
+  env_file
+  grant_secrets "${T[job.run_as]}"
+  # Built from the same sources as the functions (buildpacks run gcp-build); pacer's lease, not
+  # Cloud Run, decides what runs again, so a task is never retried.
+  local args=(gcloud run jobs deploy "$job" --project="$project" --region="$region" --source=.
+    --command="${T[job.command]}" --args="${T[job.args]}"
+    --service-account="$(sa_email "${T[job.run_as]}")"
+    --tasks=1 --max-retries=0 --task-timeout="${T[job.task_timeout]}s"
+    --memory="${T[memory]}" --cpu="${T[cpu]}" --env-vars-file="$ENV_FILE")
+  if [ ${#secret_refs[@]} -gt 0 ]; then
+    args+=(--set-secrets="$(IFS=,; printf '%s' "${secret_refs[*]}")")
+  else
+    args+=(--clear-secrets)
+  fi
+  run "${args[@]}"
+  # The workers may start executions of this job with overrides, and do nothing else with it.
+  if check gcloud iam roles describe "${T[job.runner_role]}" --project="$project" --format='value(name)'; then
+    run gcloud iam roles update "${T[job.runner_role]}" --project="$project" \
+      --permissions="${T[job.runner_role_permissions]}" --format=none
+  else
+    run_unless_exists gcloud iam roles create "${T[job.runner_role]}" --project="$project" \
+      --title="${T[job.runner_role_title]}" --permissions="${T[job.runner_role_permissions]}" \
+      --stage=GA --format=none
+  fi
+  run_iam gcloud run jobs add-iam-policy-binding "$job" --project="$project" --region="$region" \
+    --member="serviceAccount:$(sa_email "${T[job.runner]}")" --role="$runner_role" --format=none
 }
 
 deploy_function() {
@@ -748,6 +794,7 @@ for part in "${parts[@]}"; do
     accounts) part_accounts ;;
     firestore) part_firestore ;;
     functions) part_functions ;;
+    jobs) part_jobs ;;
     pubsub) part_pubsub ;;
     pubsub-iam) part_pubsub_iam ;;
     tick) part_tick ;;

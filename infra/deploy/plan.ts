@@ -7,7 +7,7 @@
 import { SETTINGS, type Env, loadSettings } from '../../functions/config.js';
 import { PacerError } from '../../functions/errors.js';
 import { LANES } from '../../functions/schedule/lane.js';
-import { SECRET_ENV_PREFIX } from '../../functions/schedule/spec.js';
+import { MAX_JOB_RUN_SECONDS, SECRET_ENV_PREFIX } from '../../functions/schedule/spec.js';
 import { SCHEDULES } from '../../functions/store/state.js';
 import { DeployInputError } from './resources.js';
 import {
@@ -53,6 +53,21 @@ export interface PushSubscription {
   deadLetter: boolean;
 }
 
+/** The Cloud Run job that runs long syncs (`runner: "job"`). */
+export interface DeployedJob {
+  name: string;
+  runAs: ServiceAccountRole;
+  /** The only identity that may run it (with overrides): the lane workers. */
+  runner: ServiceAccountRole;
+  /** A project custom role holding just what starting an execution with overrides needs. */
+  runnerRole: { id: string; title: string; permissions: string[] };
+  /** Per task: the longest run a schedule may ask for, its start and a minute to record it. */
+  taskTimeoutSeconds: number;
+  /** The entry point, run by node in the image built from the same sources as the functions. */
+  command: string;
+  args: string[];
+}
+
 export interface DeployPlan {
   plannerFunction: string;
   retentionSeconds: number;
@@ -75,6 +90,7 @@ export interface DeployPlan {
   /** In creation order: the dead-letter topic first, as the lane subscriptions refer to it. */
   topics: { name: string; publishers: ServiceAccountRole[] }[];
   functions: DeployedFunction[];
+  job: DeployedJob;
   subscriptions: PushSubscription[];
 }
 
@@ -83,11 +99,21 @@ const FIRESTORE_USER = 'roles/datastore.user';
 export interface PlanOptions {
   /** The functions' ingress (`--ingress`): internal-only unless told otherwise. */
   ingress?: DeployedFunction['ingress'];
+  /** The long-sync job's name and start lease (settings `jobs.name`, `jobs.startSeconds`). */
+  job?: { name: string; startSeconds: number };
 }
+
+/** What starting an execution of the long-sync job with overrides takes, and nothing more. */
+export const JOB_RUNNER_ROLE = {
+  id: 'pacerJobRunner',
+  title: 'pacer: run the long-sync job with overrides',
+  permissions: ['run.jobs.run', 'run.jobs.runWithOverrides'],
+};
 
 /** The plan for a topology. Pure. */
 export function deployPlan(topology: Topology, options: PlanOptions = {}): DeployPlan {
   const ingress = options.ingress ?? 'internal-only';
+  const job = options.job ?? { name: 'pacer-long-sync', startSeconds: 300 };
   const lanes = LANES.map((lane) => topology.lanes[lane]);
   const worker = (lane: (typeof lanes)[number]): DeployedFunction => ({
     name: lane.functionName,
@@ -135,10 +161,12 @@ export function deployPlan(topology: Topology, options: PlanOptions = {}): Deplo
       account('push', 'pacer push subscriptions (OIDC)', []),
       account('tick', 'pacer tick job (OIDC)', []),
       account('events', 'pacer Firestore trigger (Eventarc)', ['roles/eventarc.eventReceiver']),
+      account('job', 'pacer long syncs (Cloud Run job)', [], [FIRESTORE_USER]),
     ],
     topics: [
-      // Workers publish what they give up on themselves (malformed, permanent failures).
-      { name: topology.deadLetter.topic, publishers: ['worker'] },
+      // Workers and long-sync executions publish what they give up on themselves (malformed,
+      // permanent failures).
+      { name: topology.deadLetter.topic, publishers: ['worker', 'job'] },
       ...lanes.map((lane) => ({ name: lane.topic, publishers: ['planner' as const] })),
     ],
     functions: [
@@ -179,6 +207,15 @@ export function deployPlan(topology: Topology, options: PlanOptions = {}): Deplo
         ...sized(topology.reconciler),
       },
     ],
+    job: {
+      name: job.name,
+      runAs: 'job',
+      runner: 'worker',
+      runnerRole: JOB_RUNNER_ROLE,
+      taskTimeoutSeconds: MAX_JOB_RUN_SECONDS + job.startSeconds + 60,
+      command: 'node',
+      args: ['dist/functions/job/main.js'],
+    },
     subscriptions: [
       {
         name: topology.deadLetter.subscription,
@@ -255,6 +292,18 @@ export function planLines(plan: DeployPlan): string[] {
       lines.push([`${key}.event_type`, fn.event.type], [`${key}.document`, fn.event.document]);
     }
   }
+  const { job } = plan;
+  lines.push(
+    ['job.name', job.name],
+    ['job.run_as', job.runAs],
+    ['job.runner', job.runner],
+    ['job.runner_role', job.runnerRole.id],
+    ['job.runner_role_title', job.runnerRole.title],
+    ['job.runner_role_permissions', job.runnerRole.permissions.join(',')],
+    ['job.task_timeout', job.taskTimeoutSeconds],
+    ['job.command', job.command],
+    ['job.args', job.args.join(',')],
+  );
   lines.push(['subscriptions', plan.subscriptions.map((sub) => sub.name).join(' ')]);
   for (const sub of plan.subscriptions) {
     const key = `sub.${sub.name}`;
@@ -287,7 +336,11 @@ export function planFromEnv(env: Env): DeployPlan {
       `--ingress ${JSON.stringify(ingress)}: expected internal-only or all`,
     );
   }
-  return deployPlan(describeTopology(loadSettings(env)), { ingress });
+  const settings = loadSettings(env);
+  return deployPlan(describeTopology(settings), {
+    ingress,
+    job: { name: settings.jobs.name, startSeconds: settings.jobs.startSeconds },
+  });
 }
 
 /**

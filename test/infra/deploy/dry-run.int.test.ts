@@ -96,6 +96,7 @@ describe('infra/deploy.sh --dry-run', () => {
       'pacer-push',
       'pacer-tick',
       'pacer-events',
+      'pacer-long-sync',
     ]);
     for (const id of created) {
       const check = indexOf((c) => c.includes('describe') && c.includes(email(id!)));
@@ -115,10 +116,11 @@ describe('infra/deploy.sh --dry-run', () => {
         `serviceAccount:${email('pacer-planner')} roles/datastore.user ${databaseOnly}`,
         `serviceAccount:${email('pacer-reconciler')} roles/datastore.user ${databaseOnly}`,
         `serviceAccount:${email('pacer-worker')} roles/datastore.user ${databaseOnly}`,
+        `serviceAccount:${email('pacer-long-sync')} roles/datastore.user ${databaseOnly}`,
       ].sort(),
     );
     // An earlier deploy's unconditional binding is looked for (and removed when found).
-    expect(gcloud('projects', 'get-iam-policy')).toHaveLength(4);
+    expect(gcloud('projects', 'get-iam-policy')).toHaveLength(5);
   });
 
   it('creates the topics with 7-day retention, the dead-letter topic first', () => {
@@ -231,12 +233,17 @@ describe('infra/deploy.sh --dry-run', () => {
     expect(flag(reconciler, 'trigger-service-account')).toBe(email('pacer-events'));
     expect(flag(reconciler, 'service-account')).toBe(email('pacer-reconciler'));
     expect(reconciler).toContain('--retry');
-    // Workers may read the secret, nobody else.
+    // Workers and the long-sync job (they call the targets) may read the secret, nobody else.
     const secretBindings = gcloud('secrets', 'add-iam-policy-binding');
     expect(secretBindings.map((c) => [c[3], flag(c, 'member'), flag(c, 'role')])).toEqual([
       [
         'api-token',
         `serviceAccount:${email('pacer-worker')}`,
+        'roles/secretmanager.secretAccessor',
+      ],
+      [
+        'api-token',
+        `serviceAccount:${email('pacer-long-sync')}`,
         'roles/secretmanager.secretAccessor',
       ],
     ]);
@@ -256,6 +263,47 @@ describe('infra/deploy.sh --dry-run', () => {
     ]);
   });
 
+  it('deploys the long-sync job from the same sources, as its own identity, startable by the workers only', () => {
+    const [deploy, ...more] = gcloud('run', 'jobs', 'deploy');
+    expect(more).toEqual([]);
+    if (deploy === undefined) throw new Error('no job deploy');
+    expect(deploy[4]).toBe('pacer-long-sync');
+    expect(flag(deploy, 'source')).toBe('.');
+    expect(flag(deploy, 'command')).toBe('node');
+    expect(flag(deploy, 'args')).toBe('dist/functions/job/main.js');
+    expect(flag(deploy, 'service-account')).toBe(email('pacer-long-sync'));
+    expect(flag(deploy, 'tasks')).toBe('1');
+    expect(flag(deploy, 'max-retries')).toBe('0');
+    expect(flag(deploy, 'task-timeout')).toBe(`${86_400 + 300 + 60}s`);
+    expect(flag(deploy, 'set-secrets')).toBe('PACER_SECRET_API_TOKEN=api-token:3');
+    // It deploys after the functions (same build) and before the subscriptions feed the workers.
+    expect(indexOf((c) => c.slice(0, 4).join(' ') === 'gcloud run jobs deploy')).toBeGreaterThan(
+      indexOf((c) => c.slice(0, 3).join(' ') === 'gcloud functions deploy'),
+    );
+    // A custom role of two permissions, bound on the job alone, to the workers alone.
+    const [role] = gcloud('iam', 'roles', 'create');
+    expect(role?.[4]).toBe('pacerJobRunner');
+    expect(flag(role ?? [], 'permissions')).toBe('run.jobs.run,run.jobs.runWithOverrides');
+    const bindings = gcloud('run', 'jobs', 'add-iam-policy-binding');
+    expect(bindings.map((c) => [c[4], flag(c, 'member'), flag(c, 'role')])).toEqual([
+      [
+        'pacer-long-sync',
+        `serviceAccount:${email('pacer-worker')}`,
+        `projects/${PROJECT}/roles/pacerJobRunner`,
+      ],
+    ]);
+    // The job's account reads the secrets the targets need, as the workers' does.
+    expect(gcloud('secrets', 'add-iam-policy-binding').map((c) => flag(c, 'member'))).toEqual([
+      `serviceAccount:${email('pacer-worker')}`,
+      `serviceAccount:${email('pacer-long-sync')}`,
+    ]);
+  });
+
+  it('tells the functions and the job which region the job is in', () => {
+    const envFile = full.stdout.match(/^# {3}PACER_JOB_REGION: .*$/m)?.[0];
+    expect(envFile).toBe(`#   PACER_JOB_REGION: "${REGION}"`);
+  });
+
   it('grants publishing and what Pub/Sub dead-lettering needs, on the resources themselves', () => {
     const bindings = [
       ...gcloud('pubsub', 'topics', 'add-iam-policy-binding'),
@@ -267,6 +315,7 @@ describe('infra/deploy.sh --dry-run', () => {
         `topics pacer-medium serviceAccount:${email('pacer-planner')} roles/pubsub.publisher`,
         `topics pacer-low serviceAccount:${email('pacer-planner')} roles/pubsub.publisher`,
         `topics pacer-dead-letter serviceAccount:${email('pacer-worker')} roles/pubsub.publisher`,
+        `topics pacer-dead-letter serviceAccount:${email('pacer-long-sync')} roles/pubsub.publisher`,
         `topics pacer-dead-letter serviceAccount:${AGENT} roles/pubsub.publisher`,
         `subscriptions pacer-high-push serviceAccount:${AGENT} roles/pubsub.subscriber`,
         `subscriptions pacer-medium-push serviceAccount:${AGENT} roles/pubsub.subscriber`,

@@ -115,17 +115,47 @@ describe('the deploy plan', () => {
       push: { project: [], database: [] },
       tick: { project: [], database: [] },
       events: { project: ['roles/eventarc.eventReceiver'], database: [] },
+      job: { project: [], database: ['roles/datastore.user'] },
     });
     expect(plan.serviceAccounts.map((sa) => sa.id)).toEqual(Object.values(SERVICE_ACCOUNTS));
-    // The planner publishes to the lanes; workers publish what they give up on.
+    // The planner publishes to the lanes; workers and long syncs publish what they give up on.
     expect(Object.fromEntries(plan.topics.map((t) => [t.name, t.publishers]))).toEqual({
-      'pacer-dead-letter': ['worker'],
+      'pacer-dead-letter': ['worker', 'job'],
       'pacer-high': ['planner'],
       'pacer-medium': ['planner'],
       'pacer-low': ['planner'],
     });
     // The dead-letter topic first: the lane subscriptions refer to it.
     expect(plan.topics[0]?.name).toBe('pacer-dead-letter');
+  });
+
+  it('runs long syncs in a Cloud Run job only the workers may start, with a custom role of two permissions', () => {
+    const plan = planFromEnv({ PACER_JOB_NAME: 'nightly', PACER_JOB_START_SECONDS: '120' });
+    expect(plan.job).toEqual({
+      name: 'nightly',
+      runAs: 'job',
+      runner: 'worker',
+      runnerRole: {
+        id: 'pacerJobRunner',
+        title: 'pacer: run the long-sync job with overrides',
+        permissions: ['run.jobs.run', 'run.jobs.runWithOverrides'],
+      },
+      // 24 hours of run time, the hand-off's start and a minute to record the outcome.
+      taskTimeoutSeconds: 86_400 + 120 + 60,
+      command: 'node',
+      args: ['dist/functions/job/main.js'],
+    });
+    expect(planLines(plan)).toEqual(
+      expect.arrayContaining([
+        'job.name=nightly',
+        'job.run_as=job',
+        'job.runner=worker',
+        'job.runner_role=pacerJobRunner',
+        'job.runner_role_permissions=run.jobs.run,run.jobs.runWithOverrides',
+        'job.task_timeout=86580',
+        'job.args=dist/functions/job/main.js',
+      ]),
+    );
   });
 
   it('keeps every function off the internet: internal-only ingress unless --ingress all', () => {
