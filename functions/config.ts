@@ -52,7 +52,7 @@ export interface Settings {
     launcher: JobLauncherKind;
     /** The Cloud Run job's name. */
     name: string;
-    /** The Cloud Run job's region; empty: the worker's own (FUNCTION_REGION). */
+    /** The Cloud Run job's region; empty: not set (the `cloud-run` launcher then refuses). */
     region: string;
     /** The lease a hand-off takes, covering the execution's start until its first renewal. */
     startSeconds: number;
@@ -396,7 +396,7 @@ export const SETTINGS: readonly SettingDefinition[] = [
   },
   {
     path: 'jobs.region',
-    doc: "The Cloud Run job's region; none: the worker's own (`FUNCTION_REGION`). `infra/deploy.sh` sets it to the deploy's region.",
+    doc: 'The Cloud Run job\'s region, needed to start `runner: "job"` syncs on Cloud Run; `infra/deploy.sh` sets it to the deploy\'s region.',
     env: 'PACER_JOB_REGION',
     default: '',
     live: false,

@@ -559,12 +559,14 @@ part_functions() {
 part_jobs() {
   local runner_role="projects/$project/roles/${T[job.runner_role]}"
   local job=${T[job.name]}
+  # Where the workers will look for it (PACER_JOB_REGION, in the functions' environment).
+  local job_region=${PACER_JOB_REGION:-$region}
   note "--- jobs: $job, the Cloud Run job that runs long syncs (runner: \"job\"), one task per attempt"
   env_file
   grant_secrets "${T[job.run_as]}"
   # Built from the same sources as the functions (buildpacks run gcp-build); pacer's lease, not
   # Cloud Run, decides what runs again, so a task is never retried.
-  local args=(gcloud run jobs deploy "$job" --project="$project" --region="$region" --source=.
+  local args=(gcloud run jobs deploy "$job" --project="$project" --region="$job_region" --source=.
     --command="${T[job.command]}" --args="${T[job.args]}"
     --service-account="$(sa_email "${T[job.run_as]}")"
     --tasks=1 --max-retries=0 --task-timeout="${T[job.task_timeout]}s"
@@ -584,7 +586,7 @@ part_jobs() {
       --title="${T[job.runner_role_title]}" --permissions="${T[job.runner_role_permissions]}" \
       --stage=GA --format=none
   fi
-  run_iam gcloud run jobs add-iam-policy-binding "$job" --project="$project" --region="$region" \
+  run_iam gcloud run jobs add-iam-policy-binding "$job" --project="$project" --region="$job_region" \
     --member="serviceAccount:$(sa_email "${T[job.runner]}")" --role="$runner_role" --format=none
 }
 

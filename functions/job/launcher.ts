@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { JobsClient, type protos } from '@google-cloud/run';
 import { z } from 'zod';
 import { isDocumentId, messageSchema, type DispatchMessage } from '../bus/message.js';
+import { MAX_TASK_TIMEOUT_SECONDS } from '../schedule/spec.js';
 import type { Env, Settings } from '../config.js';
 import { PacerError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -33,6 +34,8 @@ export interface JobAttempt {
   /** The attempt's own token, written by the worker's `start`. */
   attemptId: string;
   attempt: number;
+  /** The run time of each call, as launched (the execution's timeout follows from it). */
+  maxRunSeconds: number;
 }
 
 const attemptSchema = z.strictObject({
@@ -41,6 +44,7 @@ const attemptSchema = z.strictObject({
   traceparent: z.string().max(200).optional(),
   attemptId: z.string().min(1).max(200).refine(isDocumentId, { error: 'is not a document id' }),
   attempt: z.int().min(1).max(1_000),
+  maxRunSeconds: z.int().min(1).max(86_400),
 });
 
 export function encodeJobAttempt(attempt: JobAttempt): string {
@@ -75,11 +79,20 @@ export function jobResourceName(projectId: string, region: string, name: string)
 }
 
 /**
- * The execution's time limit: the sync's run time, plus the hand-off lease (its start) and a
- * minute to record the outcome. Cloud Run stops a task at its timeout (at most 168 hours).
+ * The execution's time limit: its start (the hand-off lease), then, for every attempt it may
+ * still make (it retries in itself, as Pub/Sub would redeliver), the run time, the longest
+ * backoff and a minute to record the outcome; at most Cloud Run's 168 hours. An execution
+ * stopped at its timeout just stops renewing: its lease lapses and the planner dispatches again.
  */
-export function executionTimeoutSeconds(maxRunSeconds: number, startSeconds: number): number {
-  return maxRunSeconds + startSeconds + 60;
+export function executionTimeoutSeconds(options: {
+  maxRunSeconds: number;
+  startSeconds: number;
+  attemptsLeft: number;
+  maxBackoffSeconds: number;
+}): number {
+  const { maxRunSeconds, startSeconds, attemptsLeft, maxBackoffSeconds } = options;
+  const perAttempt = maxRunSeconds + maxBackoffSeconds + 60;
+  return Math.min(MAX_TASK_TIMEOUT_SECONDS, startSeconds + Math.max(1, attemptsLeft) * perAttempt);
 }
 
 /** The Cloud Run Admin API request for one execution of `jobName` serving `attempt`. */
@@ -207,12 +220,12 @@ export function createJobLauncher(settings: Settings, env: Env, logger: Logger):
       execArgv: process.execArgv.filter((arg) => !arg.startsWith('--inspect')),
     });
   }
-  const region =
-    settings.jobs.region !== '' ? settings.jobs.region : (env.FUNCTION_REGION?.trim() ?? '');
+  // Gen 2 functions are not told their region; infra/deploy.sh sets PACER_JOB_REGION.
+  const region = settings.jobs.region;
   if (settings.projectId === undefined || region === '') {
     throw new PacerError(
       'invalid_config',
-      'a runner: "job" sync needs the project (GOOGLE_CLOUD_PROJECT) and the job\'s region (PACER_JOB_REGION or FUNCTION_REGION)',
+      'a runner: "job" sync needs the project (GOOGLE_CLOUD_PROJECT) and the job\'s region (PACER_JOB_REGION)',
     );
   }
   return new CloudRunJobs(

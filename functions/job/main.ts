@@ -19,9 +19,17 @@ import { decodeJobAttempt, JOB_ATTEMPT_ENV } from './launcher.js';
 export const JOB_SERVICE = 'pacer-long-sync';
 
 async function main(): Promise<number> {
-  const deps = workerDepsFor(JOB_SERVICE);
-  const { logger, firestore, pubsub } = runtime(JOB_SERVICE);
+  let built: ReturnType<typeof runtime>;
   try {
+    built = runtime(JOB_SERVICE);
+  } catch (error) {
+    // A bad setting: said once, plainly (the logger needs the settings it could not read).
+    process.stderr.write(`job execution cannot start: ${errorMessage(error)}\n`);
+    return 1;
+  }
+  const { logger, firestore, pubsub } = built;
+  try {
+    const deps = workerDepsFor(JOB_SERVICE);
     const decoded = decodeJobAttempt(process.env[JOB_ATTEMPT_ENV]);
     if (!decoded.ok) {
       logger.error(

@@ -471,18 +471,25 @@ export type ResumeOutcome =
 
 /**
  * A job execution takes up the attempt a worker handed to it (`runner: "job"`): if the attempt
- * still holds its lease and the lease has not lapsed, extends it to `now + leaseMs` and answers
- * what the call needs, as `start` did. A lapsed lease may already be claimed again, so it is
+ * (`handedAttemptId`) still holds its lease and the lease has not lapsed, the execution makes it
+ * its own — the attempt's token becomes `attemptId`, the lease runs to `now + leaseMs` — and it
+ * gets what the call needs, as `start` gave. The token changes hands so that exactly one process
+ * holds the attempt: the worker (whose launch call may have failed although the execution
+ * started) can no longer hold it for a retry or release it, and a second execution of the same
+ * hand-off (a task retry) finds it gone. A lapsed lease may already be claimed again, so it is
  * never taken up. A schedule paused or made invalid since the hand-off ends the lease as `start`
  * would, and nothing is called.
  */
 export function resume(
   subject: Subject | null,
-  request: AttemptRef & { leaseMs: number; thresholds: LaneThresholds },
+  request: AttemptRef & { handedAttemptId: string; leaseMs: number; thresholds: LaneThresholds },
   now: number,
 ): Decision<ResumeOutcome> {
   if (subject === null) return decision({ kind: 'missing' });
-  const lease = runsAttempt(subject.state, request);
+  const lease = runsAttempt(subject.state, {
+    leaseId: request.leaseId,
+    attemptId: request.handedAttemptId,
+  });
   if (lease === null || lease.until <= now) return decision({ kind: 'lost' });
   const { state, validation } = subject;
   if (!validation.ok) {
@@ -493,7 +500,12 @@ export function resume(
   }
   const spec = validation.spec;
   if (!spec.enabled) return decision({ kind: 'paused' }, pausedPatch(lease, now));
-  const running: Lease = { ...lease, until: now + request.leaseMs, renewedAt: now };
+  const running: Lease = {
+    ...lease,
+    attemptId: request.attemptId,
+    until: now + request.leaseMs,
+    renewedAt: now,
+  };
   const lane = plannedLane(state, spec, now, request.thresholds);
   return decision(
     {

@@ -45,8 +45,13 @@ export const MIN_CATCH_UP_MS = duration('1m');
  * subscription's ack deadline, which is also its request timeout, cannot pass 600 s.
  */
 export const MAX_RUN_SECONDS = 540;
-/** The longest run of a `runner: "job"` sync: a Cloud Run job task's 24 hours. */
+/**
+ * The longest run of one `runner: "job"` call: 24 hours. (A Cloud Run job task may run up to
+ * {@link MAX_TASK_TIMEOUT_SECONDS}; the rest leaves room for its start and its retries.)
+ */
 export const MAX_JOB_RUN_SECONDS = 86_400;
+/** The longest task timeout Cloud Run allows: 168 hours. */
+export const MAX_TASK_TIMEOUT_SECONDS = 7 * 24 * 3_600;
 /** Where a sync runs: inside the push request, or in a Cloud Run job execution of its own. */
 export const RUNNERS = ['request', 'job'] as const;
 export type Runner = (typeof RUNNERS)[number];

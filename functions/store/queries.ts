@@ -38,12 +38,12 @@ export function failingQuery(db: Firestore): Query {
   return db.collection(SCHEDULES).where('state.health', '==', 'failing');
 }
 
-/** Schedules by status (invalid, paused, finished, active). */
 /** Schedules whose syncs run in a job execution (`runner: "job"`): few, so read whole. */
 export function longSyncsQuery(db: Firestore): Query {
   return db.collection(SCHEDULES).where('runner', '==', 'job');
 }
 
+/** Schedules by status (invalid, paused, finished, active). */
 export function statusQuery(db: Firestore, status: string): Query {
   return db.collection(SCHEDULES).where('state.status', '==', status);
 }

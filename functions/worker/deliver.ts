@@ -86,6 +86,11 @@ interface Delivery {
   attemptId: string;
   /** In the push request (a worker), or in a job execution (a long sync). */
   runner: 'request' | 'job';
+  /**
+   * A job execution's run time as launched (its task timeout follows it): a call never runs
+   * longer, even if the schedule was edited to allow more since.
+   */
+  maxRunSeconds?: number;
 }
 
 interface FailureRecord {
@@ -138,18 +143,24 @@ async function handOff(
   const { deps, message, attemptId, pushed } = delivery;
   const { settings } = deps;
   const run = delivery.log.child({ attempt: started.attempt });
+  const maxRunSeconds = started.spec.maxRunSeconds ?? settings.defaultMaxRunSeconds;
   const attempt: JobAttempt = {
     message,
     messageId: pushed.messageId,
     ...(pushed.attributes.traceparent ? { traceparent: pushed.attributes.traceparent } : {}),
     attemptId,
     attempt: started.attempt,
+    maxRunSeconds,
   };
-  const maxRunSeconds = started.spec.maxRunSeconds ?? settings.defaultMaxRunSeconds;
   let execution: string;
   try {
     ({ execution } = await deps.jobs.launch(attempt, {
-      timeoutSeconds: executionTimeoutSeconds(maxRunSeconds, settings.jobs.startSeconds),
+      timeoutSeconds: executionTimeoutSeconds({
+        maxRunSeconds,
+        startSeconds: settings.jobs.startSeconds,
+        attemptsLeft: settings.maxAttempts - started.attempt + 1,
+        maxBackoffSeconds: deps.topology.lanes[delivery.lane].retry.maximumBackoffSeconds,
+      }),
     }));
   } catch (error) {
     return failAttempt(
@@ -176,9 +187,13 @@ async function handOff(
 
 /**
  * A job execution's work (functions/job/main.ts): takes up the attempt a worker handed it, if it
- * still holds its lease, and runs it as a worker would, renewing the lease while the call runs.
- * A failure to retry is held for a backoff, after which the planner dispatches again (attempts
- * carry over, so a sync that keeps failing is dead-lettered as from a worker).
+ * still holds its lease, making the attempt its own (a token of its own: see `resume`), and runs
+ * it as a worker would, renewing the lease while the call runs. Nothing redelivers a job's
+ * attempt, so a failure to retry is retried here, as Pub/Sub would: held (past the backoff, so
+ * the planner leaves it alone), then, after the backoff, started again under the same lease —
+ * until it succeeds, gives up (a dead letter at the attempt limit) or loses the lease. If the
+ * execution dies meanwhile, the hold lapses and the planner dispatches again (attempts carry
+ * over).
  */
 export async function runJobAttempt(
   deps: WorkerDeps,
@@ -190,30 +205,33 @@ export async function runJobAttempt(
     attributes: handed.traceparent ? { traceparent: handed.traceparent } : {},
     messageId: handed.messageId,
   };
-  const delivery: Delivery = {
+  const base = deps.logger.child({
+    lane: message.lane,
+    messageId: handed.messageId,
+    scheduleId: message.scheduleId,
+    leaseId: message.leaseId,
+    runner: 'job',
+    ...traceFields(handed.traceparent, deps.settings.projectId),
+  });
+  let delivery: Delivery = {
     deps,
     lane: message.lane,
     pushed,
     message,
-    log: deps.logger.child({
-      lane: message.lane,
-      messageId: handed.messageId,
-      scheduleId: message.scheduleId,
-      leaseId: message.leaseId,
-      runner: 'job',
-      ...traceFields(handed.traceparent, deps.settings.projectId),
-    }),
-    attemptId: handed.attemptId,
+    log: base,
+    attemptId: deps.newId(),
     runner: 'job',
+    maxRunSeconds: handed.maxRunSeconds,
   };
-  const sentAt = deps.clock.now();
+  let sentAt = deps.clock.now();
   const leaseMs = deps.settings.leaseSeconds * 1_000;
   const resumed = await deps.store.transact(message.scheduleId, (subject, now) =>
     resume(
       subject,
       {
         leaseId: message.leaseId,
-        attemptId: handed.attemptId,
+        handedAttemptId: handed.attemptId,
+        attemptId: delivery.attemptId,
         leaseMs,
         thresholds: deps.settings.laneThresholds,
       },
@@ -221,7 +239,18 @@ export async function runJobAttempt(
     ),
   );
   if (resumed.kind !== 'started') return answerUnresumed(delivery, resumed);
-  return runAttempt(delivery, resumed, sentAt);
+  let started: Extract<StartOutcome, { kind: 'started' }> = resumed;
+  const retry = deps.topology.lanes[message.lane].retry;
+  for (;;) {
+    const outcome = await runAttempt(delivery, started, sentAt);
+    if (outcome !== 'retrying') return outcome;
+    await deps.clock.sleep(jobRetryBackoffMs(retry, started.attempt));
+    delivery = { ...delivery, attemptId: deps.newId() };
+    sentAt = deps.clock.now();
+    const next = await startAttempt(delivery);
+    if (next.kind !== 'started') return answerUnstarted(delivery, next);
+    started = next;
+  }
 }
 
 /** An execution that finds its attempt gone calls nothing. */
@@ -372,7 +401,8 @@ async function runAttempt(
       );
     },
   });
-  const maxRunMs = (spec.maxRunSeconds ?? settings.defaultMaxRunSeconds) * 1_000;
+  const specRunSeconds = spec.maxRunSeconds ?? settings.defaultMaxRunSeconds;
+  const maxRunMs = Math.min(specRunSeconds, delivery.maxRunSeconds ?? specRunSeconds) * 1_000;
   const callStarted = clock.now();
   let result: Record<string, unknown>;
   try {
@@ -470,9 +500,9 @@ async function failAttempt(
   const retry = deps.topology.lanes[lane].retry;
   const holdMs =
     delivery.runner === 'job'
-      ? // Nothing redelivers a job's attempt: the planner dispatches it again once the hold
-        // ends, after the backoff Pub/Sub would have waited.
-        jobRetryBackoffMs(retry, attempt)
+      ? // The execution retries after this attempt's backoff (runJobAttempt); past it, so the
+        // planner leaves the schedule alone unless the execution dies meanwhile.
+        jobRetryBackoffMs(retry, attempt) + settings.leaseSeconds * 1_000
       : // Past the longest backoff, so the planner leaves the schedule to Pub/Sub's retries.
         (retry.maximumBackoffSeconds + settings.leaseSeconds) * 1_000;
   const held = await deps.store.transact(message.scheduleId, (subject, now) =>

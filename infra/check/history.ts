@@ -324,6 +324,19 @@ export async function runHistory(options: HistoryOptions): Promise<HistoryResult
     target: targetFor(rngs.target, BEGIN + activeMs),
     sharedLimit: null,
     skew: () => (on('clock-skew') ? Math.round(uniform(rngs.skew, -5_000, 5_000)) : 0),
+    launchAnswer: () => {
+      if (!faulty() || !on('publish-failure')) return 'accepted';
+      const roll = rngs.bus();
+      if (roll < 0.05) {
+        note('long', 'Cloud Run refused a job execution');
+        return 'refused';
+      }
+      if (roll < 0.1) {
+        note('long', 'Cloud Run started a job execution, but its answer was lost');
+        return 'lost-answer';
+      }
+      return 'accepted';
+    },
     onSpawn: (process) => {
       const rng = rngs.faults;
       const kill = (kind: FaultKind, chance: number, withinMs: number) => {

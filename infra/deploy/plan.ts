@@ -7,7 +7,7 @@
 import { SETTINGS, type Env, loadSettings } from '../../functions/config.js';
 import { PacerError } from '../../functions/errors.js';
 import { LANES } from '../../functions/schedule/lane.js';
-import { MAX_JOB_RUN_SECONDS, SECRET_ENV_PREFIX } from '../../functions/schedule/spec.js';
+import { MAX_TASK_TIMEOUT_SECONDS, SECRET_ENV_PREFIX } from '../../functions/schedule/spec.js';
 import { SCHEDULES } from '../../functions/store/state.js';
 import { DeployInputError } from './resources.js';
 import {
@@ -61,7 +61,10 @@ export interface DeployedJob {
   runner: ServiceAccountRole;
   /** A project custom role holding just what starting an execution with overrides needs. */
   runnerRole: { id: string; title: string; permissions: string[] };
-  /** Per task: the longest run a schedule may ask for, its start and a minute to record it. */
+  /**
+   * The job's default task timeout: the most Cloud Run allows (168 hours). Each execution sets
+   * its own from the schedule's run time and the attempts it may make (`runJobRequest`).
+   */
   taskTimeoutSeconds: number;
   /** The entry point, run by node in the image built from the same sources as the functions. */
   command: string;
@@ -99,8 +102,8 @@ const FIRESTORE_USER = 'roles/datastore.user';
 export interface PlanOptions {
   /** The functions' ingress (`--ingress`): internal-only unless told otherwise. */
   ingress?: DeployedFunction['ingress'];
-  /** The long-sync job's name and start lease (settings `jobs.name`, `jobs.startSeconds`). */
-  job?: { name: string; startSeconds: number };
+  /** The long-sync job's name (setting `jobs.name`). */
+  job?: { name: string };
 }
 
 /** What starting an execution of the long-sync job with overrides takes, and nothing more. */
@@ -113,7 +116,7 @@ export const JOB_RUNNER_ROLE = {
 /** The plan for a topology. Pure. */
 export function deployPlan(topology: Topology, options: PlanOptions = {}): DeployPlan {
   const ingress = options.ingress ?? 'internal-only';
-  const job = options.job ?? { name: 'pacer-long-sync', startSeconds: 300 };
+  const job = options.job ?? { name: 'pacer-long-sync' };
   const lanes = LANES.map((lane) => topology.lanes[lane]);
   const worker = (lane: (typeof lanes)[number]): DeployedFunction => ({
     name: lane.functionName,
@@ -212,7 +215,7 @@ export function deployPlan(topology: Topology, options: PlanOptions = {}): Deplo
       runAs: 'job',
       runner: 'worker',
       runnerRole: JOB_RUNNER_ROLE,
-      taskTimeoutSeconds: MAX_JOB_RUN_SECONDS + job.startSeconds + 60,
+      taskTimeoutSeconds: MAX_TASK_TIMEOUT_SECONDS,
       command: 'node',
       args: ['dist/functions/job/main.js'],
     },
@@ -339,7 +342,7 @@ export function planFromEnv(env: Env): DeployPlan {
   const settings = loadSettings(env);
   return deployPlan(describeTopology(settings), {
     ingress,
-    job: { name: settings.jobs.name, startSeconds: settings.jobs.startSeconds },
+    job: { name: settings.jobs.name },
   });
 }
 

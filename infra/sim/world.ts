@@ -98,6 +98,11 @@ export interface WorldOptions {
   logger?: Logger;
   /** How long a job execution takes to start after it is accepted (10 s by default). */
   jobStartMs?: number;
+  /**
+   * How Cloud Run answers a request for a job execution: `accepted`; `refused` (nothing is
+   * started); `lost-answer` (the execution is started, but the caller hears an error).
+   */
+  launchAnswer?: () => 'accepted' | 'refused' | 'lost-answer';
 }
 
 /** A planner invocation, a worker's push, a dead-letter recording, an operator's command. */
@@ -404,10 +409,23 @@ export class World {
       jobs: {
         // Cloud Run accepts the execution after an API round trip; its process starts later.
         launch: (attempt, options) =>
-          new Promise((resolve) => {
+          new Promise((resolve, reject) => {
             this.clock.after(this.options.deliveryLatencyMs, () => {
               if (!process.alive) return;
-              resolve({ execution: this.execute(attempt, options.timeoutSeconds) });
+              const answer = this.options.launchAnswer?.() ?? 'accepted';
+              if (answer === 'refused') {
+                reject(new Error('14 UNAVAILABLE: the Cloud Run Admin API did not answer'));
+                return;
+              }
+              const execution = this.execute(attempt, options.timeoutSeconds);
+              if (answer === 'lost-answer') {
+                // The client's own deadline (60 s for runJob) passes while the execution runs.
+                this.clock.after(60_000, () => {
+                  if (process.alive) reject(new Error('4 DEADLINE_EXCEEDED: the answer was lost'));
+                });
+                return;
+              }
+              resolve({ execution });
             });
           }),
       },

@@ -34,12 +34,13 @@ const ATTEMPT: JobAttempt = {
   traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
   attemptId: 'attempt-1',
   attempt: 1,
+  maxRunSeconds: 4_200,
 };
 
 function launcher(extra: Record<string, string> = {}) {
   const env = {
     GOOGLE_CLOUD_PROJECT: 'pacer-prod',
-    FUNCTION_REGION: 'europe-west1',
+    PACER_JOB_REGION: 'europe-west1',
     PACER_RUN_ENDPOINT: standIn.endpoint,
     GOOGLE_APPLICATION_CREDENTIALS: standIn.credentialsFile,
     ...extra,
@@ -51,7 +52,12 @@ describe('starting a long sync through the Cloud Run Admin API', () => {
   it('runs the deployed job once, with the attempt, one task and the run time as its timeout', async () => {
     const job = 'projects/pacer-prod/locations/europe-west1/jobs/pacer-long-sync';
     standIn.jobs.add(job);
-    const timeoutSeconds = executionTimeoutSeconds(4_200, 300);
+    const timeoutSeconds = executionTimeoutSeconds({
+      maxRunSeconds: 4_200,
+      startSeconds: 300,
+      attemptsLeft: 2,
+      maxBackoffSeconds: 600,
+    });
 
     const launched = await launcher().launch(ATTEMPT, { timeoutSeconds });
 
@@ -72,7 +78,7 @@ describe('starting a long sync through the Cloud Run Admin API', () => {
     expect(Object.keys(body)).toEqual(['overrides']);
     expect(body.overrides.taskCount).toBe(1);
     expect(body.overrides.timeout).toBe(`${timeoutSeconds}s`);
-    expect(timeoutSeconds).toBe(4_200 + 300 + 60);
+    expect(timeoutSeconds).toBe(300 + 2 * (4_200 + 600 + 60));
     const variables = body.overrides.containerOverrides.flatMap((container) => container.env);
     expect(variables.map((variable) => variable.name)).toEqual([JOB_ATTEMPT_ENV]);
     // What the execution reads back is the attempt handed off, exactly.
@@ -97,7 +103,7 @@ describe('starting a long sync through the Cloud Run Admin API', () => {
   it('names what is missing when it cannot tell where the job is', () => {
     const env = { GOOGLE_CLOUD_PROJECT: 'pacer-prod' };
     expect(() => createJobLauncher(loadSettings(env), env, capturingLogger().logger)).toThrow(
-      /PACER_JOB_REGION or FUNCTION_REGION/,
+      /the job's region \(PACER_JOB_REGION\)/,
     );
   });
 });

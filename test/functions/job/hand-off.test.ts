@@ -28,6 +28,7 @@ const ATTEMPT: JobAttempt = {
   messageId: 'm',
   attemptId: 'a',
   attempt: 2,
+  maxRunSeconds: 3_600,
 };
 
 describe('the attempt a job execution is handed', () => {
@@ -151,8 +152,10 @@ describe('the worker hands a long sync to a job execution', () => {
           messageId: 'm1',
           attemptId: 'attempt-1',
           attempt: 1,
+          maxRunSeconds: 7_200,
         },
-        timeoutSeconds: 7_200 + settings.jobs.startSeconds + 60,
+        // Its start, then three attempts (it retries in itself), each with the longest backoff.
+        timeoutSeconds: settings.jobs.startSeconds + 3 * (7_200 + 600 + 60),
       },
     ]);
     // The lease covers the execution's start; no call was made here.

@@ -231,12 +231,15 @@ describe('a long sync (runner: "job") is handed to a job execution', () => {
     const claimed = after(due, claim(due, claimRequest(), NOW));
     return after(claimed, start(claimed, { ...startRequest('a1'), handOffMs: HAND_OFF }, NOW));
   };
-  const resumeRequest = (attemptId = 'a1') => ({
+  /** The execution takes up `handedAttemptId` as its own attempt `x1`. */
+  const resumeRequest = (handedAttemptId = 'a1') => ({
     leaseId: 'L1',
-    attemptId,
+    handedAttemptId,
+    attemptId: 'x1',
     leaseMs: LEASE,
     thresholds: THRESHOLDS,
   });
+  const renewRequest = { leaseId: 'L1', attemptId: 'x1', leaseMs: LEASE, thresholds: THRESHOLDS };
 
   it('the start holds the lease for the hand-off, not the running lease', () => {
     const due = jobSchedule();
@@ -266,7 +269,7 @@ describe('a long sync (runner: "job") is handed to a job execution', () => {
       expect(decided.outcome).toMatchObject({ attempt: 1, dueAt: NOW, until: when + LEASE });
       expect(after(handedOff(), decided).state.lease).toMatchObject({
         running: true,
-        attemptId: 'a1',
+        attemptId: 'x1',
         until: when + LEASE,
         renewedAt: when,
       });
@@ -302,9 +305,35 @@ describe('a long sync (runner: "job") is handed to a job execution', () => {
     });
   });
 
+  // The review's first finding: the worker's launch call failed (its answer was lost) although
+  // the execution started; the worker must then neither hold the attempt for a retry nor
+  // release it, or a redelivery would start a second call beside the execution's.
+  it('makes the attempt the execution’s own: the worker can no longer hold or release it', () => {
+    const taken = after(handedOff(), resume(handedOff(), resumeRequest(), NOW + 5_000));
+    expect(holdForRetry(taken, retryRequest('a1'), NOW + 60_000).outcome).toBe('lost');
+    expect(
+      release(
+        taken,
+        {
+          leaseId: 'L1',
+          attemptId: 'a1',
+          reason: 'attempts_exhausted',
+          error: null,
+          thresholds: THRESHOLDS,
+        },
+        NOW + 60_000,
+      ).outcome,
+    ).toBe('not_held');
+    // A second execution of the same hand-off (a Cloud Run task retry) takes up nothing.
+    expect(resume(taken, resumeRequest(), NOW + 6_000).outcome).toEqual({ kind: 'lost' });
+    // And if the worker's hold came first, the execution takes up nothing.
+    const held = after(handedOff(), holdForRetry(handedOff(), retryRequest('a1'), NOW + 1_000));
+    expect(resume(held, resumeRequest(), NOW + 5_000).outcome).toEqual({ kind: 'lost' });
+  });
+
   it('renewals record the heartbeat', () => {
     const taken = after(handedOff(), resume(handedOff(), resumeRequest(), NOW + 5_000));
-    const renewed = renew(taken, resumeRequest(), NOW + 25_000);
+    const renewed = renew(taken, renewRequest, NOW + 25_000);
     expect(after(taken, renewed).state.lease).toMatchObject({
       renewedAt: NOW + 25_000,
       until: NOW + 25_000 + LEASE,

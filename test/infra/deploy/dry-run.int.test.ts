@@ -274,7 +274,7 @@ describe('infra/deploy.sh --dry-run', () => {
     expect(flag(deploy, 'service-account')).toBe(email('pacer-long-sync'));
     expect(flag(deploy, 'tasks')).toBe('1');
     expect(flag(deploy, 'max-retries')).toBe('0');
-    expect(flag(deploy, 'task-timeout')).toBe(`${86_400 + 300 + 60}s`);
+    expect(flag(deploy, 'task-timeout')).toBe('604800s');
     expect(flag(deploy, 'set-secrets')).toBe('PACER_SECRET_API_TOKEN=api-token:3');
     // It deploys after the functions (same build) and before the subscriptions feed the workers.
     expect(indexOf((c) => c.slice(0, 4).join(' ') === 'gcloud run jobs deploy')).toBeGreaterThan(
@@ -300,7 +300,7 @@ describe('infra/deploy.sh --dry-run', () => {
   });
 
   it('tells the functions and the job which region the job is in', () => {
-    const envFile = full.stdout.match(/^# {3}PACER_JOB_REGION: .*$/m)?.[0];
+    const envFile = /^# {3}PACER_JOB_REGION: .*$/m.exec(full.stdout)?.[0];
     expect(envFile).toBe(`#   PACER_JOB_REGION: "${REGION}"`);
   });
 

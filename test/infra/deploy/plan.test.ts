@@ -140,8 +140,8 @@ describe('the deploy plan', () => {
         title: 'pacer: run the long-sync job with overrides',
         permissions: ['run.jobs.run', 'run.jobs.runWithOverrides'],
       },
-      // 24 hours of run time, the hand-off's start and a minute to record the outcome.
-      taskTimeoutSeconds: 86_400 + 120 + 60,
+      // The most Cloud Run allows; each execution sets its own.
+      taskTimeoutSeconds: 604_800,
       command: 'node',
       args: ['dist/functions/job/main.js'],
     });
@@ -152,7 +152,7 @@ describe('the deploy plan', () => {
         'job.runner=worker',
         'job.runner_role=pacerJobRunner',
         'job.runner_role_permissions=run.jobs.run,run.jobs.runWithOverrides',
-        'job.task_timeout=86580',
+        'job.task_timeout=604800',
         'job.args=dist/functions/job/main.js',
       ]),
     );
