@@ -105,6 +105,23 @@ export interface WorldOptions {
   launchAnswer?: () => 'accepted' | 'refused' | 'lost-answer';
 }
 
+/** A count per delivery outcome, all zero ('failed': threw or crashed). */
+function outcomeCounts(): Record<DeliveryOutcome | 'failed', number> {
+  return {
+    completed: 0,
+    missing: 0,
+    stale: 0,
+    duplicate: 0,
+    invalid: 0,
+    paused: 0,
+    lost: 0,
+    dead_lettered: 0,
+    handed_off: 0,
+    retrying: 0,
+    failed: 0,
+  };
+}
+
 /** A planner invocation, a worker's push, a dead-letter recording, an operator's command. */
 export class SimProcess {
   alive = true;
@@ -217,33 +234,9 @@ export class World {
   readonly calls: CallRecord[] = [];
   /** Every sub-tick summary a planner wrote, in order. */
   readonly summaries: SubTickSummary[] = [];
-  readonly deliveries: Record<DeliveryOutcome | 'failed', number> = {
-    completed: 0,
-    missing: 0,
-    stale: 0,
-    duplicate: 0,
-    invalid: 0,
-    paused: 0,
-    lost: 0,
-    dead_lettered: 0,
-    handed_off: 0,
-    retrying: 0,
-    failed: 0,
-  };
+  readonly deliveries = outcomeCounts();
   /** Job executions of `runner: "job"` syncs, by outcome ('failed': threw or crashed). */
-  readonly jobs: Record<DeliveryOutcome | 'failed', number> = {
-    completed: 0,
-    missing: 0,
-    stale: 0,
-    duplicate: 0,
-    invalid: 0,
-    paused: 0,
-    lost: 0,
-    dead_lettered: 0,
-    handed_off: 0,
-    retrying: 0,
-    failed: 0,
-  };
+  readonly jobs = outcomeCounts();
   /** Planner invocations, worker pushes and dead-letter pushes. */
   invocations = 0;
   ticks = 0;

@@ -6,12 +6,9 @@
  * execution; NOT_FOUND in Google's error format for a job it does not know. Every request is
  * kept for the test to assert on.
  */
-import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { standInKeyFile } from './stand-in-key.js';
 
 export interface RunRequest {
   method: string;
@@ -88,21 +85,7 @@ export async function startCloudRunStandIn(): Promise<CloudRunStandIn> {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const credentialsFile = join(mkdtempSync(join(tmpdir(), 'pacer-run-')), 'key.json');
-  writeFileSync(
-    credentialsFile,
-    JSON.stringify({
-      type: 'service_account',
-      project_id: 'stand-in',
-      private_key_id: 'stand-in',
-      private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }),
-      client_email: 'worker@stand-in.iam.gserviceaccount.com',
-      client_id: '1',
-      // Never called: the client signs its own JWT for Google APIs.
-      token_uri: 'http://127.0.0.1:9/token',
-    }),
-  );
+  const credentialsFile = standInKeyFile('run', 'worker@stand-in.iam.gserviceaccount.com');
   return {
     endpoint: `http://127.0.0.1:${port}`,
     credentialsFile,

@@ -8,13 +8,10 @@
  * Also writes a throwaway service-account key: the client signs its own JWT with it (no token
  * exchange, no network), so the CLI runs with no real credentials.
  */
-import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll } from 'vitest';
+import { standInKeyFile } from './stand-in-key.js';
 
 /** A job as the REST API carries it (JSON: durations "95s", enums as numbers). */
 export type RestJob = Record<string, unknown> & { name: string };
@@ -121,21 +118,7 @@ export async function startSchedulerStandIn(): Promise<SchedulerStandIn> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
 
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const credentialsFile = join(mkdtempSync(join(tmpdir(), 'pacer-scheduler-')), 'key.json');
-  writeFileSync(
-    credentialsFile,
-    JSON.stringify({
-      type: 'service_account',
-      project_id: 'stand-in',
-      private_key_id: 'stand-in',
-      private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }),
-      client_email: 'tester@stand-in.iam.gserviceaccount.com',
-      client_id: '1',
-      // Never called: the client signs its own JWT for Google APIs.
-      token_uri: 'http://127.0.0.1:9/token',
-    }),
-  );
+  const credentialsFile = standInKeyFile('scheduler', 'tester@stand-in.iam.gserviceaccount.com');
 
   const standIn: SchedulerStandIn = {
     endpoint: `http://127.0.0.1:${port}`,
