@@ -72,7 +72,7 @@ export type DeliveryOutcome =
   | 'dead_lettered'
   /** A `runner: "job"` sync handed to a job execution, which now holds its lease. */
   | 'handed_off'
-  /** A job execution's attempt failed and is held for a retry; the planner dispatches it again. */
+  /** A job execution's attempt failed and is held; the execution retries it after a backoff. */
   | 'retrying';
 
 /** One delivery being handled: what every step needs. */
@@ -298,7 +298,10 @@ function startAttempt(delivery: Delivery): Promise<StartOutcome> {
         leaseId: message.leaseId,
         attemptId,
         leaseMs: settings.leaseSeconds * 1_000,
-        handOffMs: settings.jobs.startSeconds * 1_000,
+        // A worker hands a long sync's attempt off: its lease covers an execution's start. An
+        // execution retrying in itself is already running: the running lease.
+        handOffMs:
+          (delivery.runner === 'job' ? settings.leaseSeconds : settings.jobs.startSeconds) * 1_000,
         maxAttempts: settings.maxAttempts,
         expireAt: now + settings.runHistoryDays * 86_400_000,
         thresholds: settings.laneThresholds,

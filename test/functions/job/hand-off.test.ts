@@ -20,7 +20,13 @@ import { EMPTY_STATE } from '../../../functions/protocol/state.js';
 import { iso } from '../../../functions/schedule/time.js';
 import { MemoryStore } from '../../../functions/store/memory.js';
 import { describeTopology } from '../../../functions/topology.js';
-import { handleDelivery, jobRetryBackoffMs } from '../../../functions/worker/deliver.js';
+import { PacerError } from '../../../functions/errors.js';
+import {
+  handleDelivery,
+  jobRetryBackoffMs,
+  runJobAttempt,
+} from '../../../functions/worker/deliver.js';
+import type { Handler } from '../../../functions/worker/handlers/index.js';
 import { capturingLogger } from '../../support/fixtures.js';
 
 const ATTEMPT: JobAttempt = {
@@ -69,9 +75,11 @@ describe("a job's retry waits as Pub/Sub would", () => {
 });
 
 /** A long sync claimed and its message delivered to a worker whose launcher is `jobs`. */
-async function handOff(jobs: JobLauncher) {
-  const settings = { ...defaultSettings(), maxAttempts: 3 };
+async function handOff(jobs: JobLauncher, handlers?: Record<string, Handler>) {
+  const settings = { ...defaultSettings(), maxAttempts: 3, leaseSeconds: 3 };
   const topology = describeTopology(settings);
+  // Seconds, not minutes, between retries.
+  topology.lanes.low.retry = { minimumBackoffSeconds: 1, maximumBackoffSeconds: 1 };
   const store = new MemoryStore({ now: Date.now });
   const document = {
     name: 'full export',
@@ -107,31 +115,29 @@ async function handOff(jobs: JobLauncher) {
     now: Date.now,
     after: (ms, action) => void setTimeout(action, ms),
   });
-  const outcome = await handleDelivery(
-    {
-      store,
-      deadLetters: new MemoryDeadLetterBus(pubsub, topology.deadLetter.topic),
-      settings,
-      topology,
-      logger,
-      clock: systemClock,
-      newId: () => 'attempt-1',
-      syncer: { allowNetworks: [], env: {} },
-      jobs,
-    },
-    'low',
-    {
-      id: 'm1',
-      data: {
-        message: {
-          data: message.data.toString('base64'),
-          attributes: message.attributes,
-          messageId: 'm1',
-        },
+  let ids = 0;
+  const deps = {
+    store,
+    deadLetters: new MemoryDeadLetterBus(pubsub, topology.deadLetter.topic),
+    settings,
+    topology,
+    logger,
+    clock: systemClock,
+    newId: () => `attempt-${++ids}`,
+    syncer: { allowNetworks: [], env: {}, ...(handlers ? { handlers } : {}) },
+    jobs,
+  };
+  const outcome = await handleDelivery(deps, 'low', {
+    id: 'm1',
+    data: {
+      message: {
+        data: message.data.toString('base64'),
+        attributes: message.attributes,
+        messageId: 'm1',
       },
     },
-  ).catch((error: unknown) => error);
-  return { outcome, state: store.peek('export')?.state, lines, settings };
+  }).catch((error: unknown) => error);
+  return { outcome, state: store.peek('export')?.state, lines, settings, deps, store };
 }
 
 describe('the worker hands a long sync to a job execution', () => {
@@ -154,8 +160,9 @@ describe('the worker hands a long sync to a job execution', () => {
           attempt: 1,
           maxRunSeconds: 7_200,
         },
-        // Its start, then three attempts (it retries in itself), each with the longest backoff.
-        timeoutSeconds: settings.jobs.startSeconds + 3 * (7_200 + 600 + 60),
+        // Its start, then three attempts (it retries in itself), each with the lane's longest
+        // backoff (1 s here).
+        timeoutSeconds: settings.jobs.startSeconds + 3 * (7_200 + 1 + 60),
       },
     ]);
     // The lease covers the execution's start; no call was made here.
@@ -177,5 +184,41 @@ describe('the worker hands a long sync to a job execution', () => {
       message: 'could not start the job: 7 PERMISSION_DENIED: run.jobs.runWithOverrides',
     });
     expect(lines.filter((line) => line.event === 'sync.failed')).toHaveLength(1);
+  });
+});
+
+describe('a job execution', () => {
+  it('takes the attempt over, retries a failure in itself under the same lease, and completes', async () => {
+    const handed: JobAttempt[] = [];
+    let calls = 0;
+    const { deps, store } = await handOff(
+      {
+        launch: (attempt) => {
+          handed.push(attempt);
+          return Promise.resolve({ execution: 'executions/1' });
+        },
+      },
+      {
+        'example.echo': () => {
+          calls++;
+          if (calls === 1) throw new PacerError('target_unavailable', 'HTTP 503');
+          return Promise.resolve({ rows: 42 });
+        },
+      },
+    );
+    const [attempt] = handed;
+    if (attempt === undefined) throw new Error('nothing handed off');
+    const outcome = await runJobAttempt(deps, attempt);
+    expect(outcome).toBe('completed');
+    expect(calls).toBe(2);
+    const state = store.peek('export')?.state;
+    expect(state).toMatchObject({ lease: null, runCount: 1, health: 'ok', lastLeaseId: 'lease-1' });
+    // One lease, one run record: the second attempt under the lease the worker started.
+    expect(store.runRecords('export')).toEqual([
+      expect.objectContaining({ leaseId: 'lease-1', status: 'succeeded', attempt: 2 }),
+    ]);
+    // A second execution of the same hand-off (a Cloud Run task retry) takes nothing up.
+    expect(await runJobAttempt(deps, attempt)).toBe('lost');
+    expect(calls).toBe(2);
   });
 });
