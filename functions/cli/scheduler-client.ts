@@ -4,6 +4,7 @@
  */
 import { CloudSchedulerClient } from '@google-cloud/scheduler';
 import type { Env } from '../config.js';
+import { restEndpoint } from '../endpoint.js';
 import { UsageError } from './errors.js';
 
 /**
@@ -14,17 +15,9 @@ import { UsageError } from './errors.js';
 export function createCloudScheduler(env: Env): CloudSchedulerClient {
   const endpoint = env.PACER_SCHEDULER_ENDPOINT?.trim();
   if (endpoint === undefined || endpoint === '') return new CloudSchedulerClient();
-  let url: URL;
-  try {
-    url = new URL(endpoint);
-  } catch {
+  const options = restEndpoint(endpoint);
+  if (options === null) {
     throw new UsageError(`PACER_SCHEDULER_ENDPOINT: ${JSON.stringify(endpoint)} is not a URL`);
   }
-  const protocol = url.protocol.replace(/:$/, '');
-  return new CloudSchedulerClient({
-    apiEndpoint: url.hostname,
-    port: Number(url.port || (protocol === 'http' ? 80 : 443)),
-    protocol,
-    fallback: true,
-  });
+  return new CloudSchedulerClient(options);
 }

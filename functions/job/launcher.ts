@@ -13,11 +13,14 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { JobsClient, type protos } from '@google-cloud/run';
+// Types only: the client is loaded when a worker first starts a job (`runClient`), not at the
+// cold start of every worker, simulation or test that imports this module.
+import type { JobsClient, protos } from '@google-cloud/run';
 import { z } from 'zod';
 import { isDocumentId, messageSchema, type DispatchMessage } from '../bus/message.js';
 import { MAX_TASK_TIMEOUT_SECONDS } from '../schedule/spec.js';
 import type { Env, Settings } from '../config.js';
+import { restEndpoint } from '../endpoint.js';
 import { PacerError } from '../errors.js';
 import type { Logger } from '../log.js';
 
@@ -124,14 +127,16 @@ export interface JobLauncher {
 /** The Cloud Run Admin API's `jobs.run`, one call per attempt. */
 export class CloudRunJobs implements JobLauncher {
   constructor(
-    private readonly client: Pick<JobsClient, 'runJob'>,
+    /** The client, built on first use. */
+    private readonly client: () => Promise<Pick<JobsClient, 'runJob'>>,
     private readonly jobName: string,
   ) {}
 
   async launch(attempt: JobAttempt, options: { timeoutSeconds: number }): Promise<Launched> {
     const request = runJobRequest(this.jobName, attempt, options.timeoutSeconds);
+    const client = await this.client();
     // Accepted once the call answers with its long-running operation; the execution runs on.
-    const [operation] = await this.client.runJob(request);
+    const [operation] = await client.runJob(request);
     const metadata = operation.metadata as { name?: string | null } | null;
     return { execution: metadata?.name ?? operation.name ?? this.jobName };
   }
@@ -228,38 +233,32 @@ export function createJobLauncher(settings: Settings, env: Env, logger: Logger):
       'a runner: "job" sync needs the project (GOOGLE_CLOUD_PROJECT) and the job\'s region (PACER_JOB_REGION)',
     );
   }
+  const options = runClientOptions(env);
+  let client: Promise<JobsClient> | undefined;
   return new CloudRunJobs(
-    createRunJobsClient(env),
+    () =>
+      (client ??= import('@google-cloud/run').then(({ JobsClient }) => new JobsClient(options))),
     jobResourceName(settings.projectId, region, settings.jobs.name),
   );
 }
 
 /**
- * A Cloud Run Admin API jobs client: Google Cloud with Application Default Credentials, or, when
- * `PACER_RUN_ENDPOINT` (`http://host:port` or `https://host`) is set, the REST API there (a
- * private endpoint, or the stand-in the contract test runs).
+ * The Cloud Run Admin API client's options: Google Cloud with Application Default Credentials,
+ * or, when `PACER_RUN_ENDPOINT` (`http://host:port` or `https://host`) is set, the REST API
+ * there (a private endpoint, or the stand-in the contract test runs).
  */
-export function createRunJobsClient(env: Env): JobsClient {
+function runClientOptions(env: Env): ConstructorParameters<typeof JobsClient>[0] {
   const endpoint = env.PACER_RUN_ENDPOINT?.trim();
-  if (endpoint === undefined || endpoint === '') return new JobsClient();
-  let url: URL;
-  try {
-    url = new URL(endpoint);
-  } catch {
+  if (endpoint === undefined || endpoint === '') return {};
+  const options = restEndpoint(endpoint);
+  if (options === null) {
     throw new PacerError(
       'invalid_config',
       `PACER_RUN_ENDPOINT: ${JSON.stringify(endpoint)} is not a URL`,
     );
   }
-  const protocol = url.protocol.replace(/:$/, '');
   const keyFilename = env.GOOGLE_APPLICATION_CREDENTIALS?.trim();
-  return new JobsClient({
-    apiEndpoint: url.hostname,
-    port: Number(url.port || (protocol === 'http' ? 80 : 443)),
-    protocol,
-    fallback: true,
-    ...(keyFilename ? { keyFilename } : {}),
-  });
+  return { ...options, ...(keyFilename ? { keyFilename } : {}) };
 }
 
 /**

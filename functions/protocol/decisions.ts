@@ -406,14 +406,9 @@ export function start(
   if (held.kind !== 'ours') return decision(held);
   const lease = held.lease;
   if (lease.running && lease.until > now) return decision({ kind: 'running', until: lease.until });
-  if (!validation.ok) {
-    return decision(
-      { kind: 'invalid', problems: validation.problems },
-      invalidPatch(lease, validation.problems, now),
-    );
-  }
-  const spec = validation.spec;
-  if (!spec.enabled) return decision({ kind: 'paused' }, pausedPatch(lease, now));
+  const runnable = runnableUnder(validation, lease, now);
+  if ('ended' in runnable) return runnable.ended;
+  const { spec } = runnable;
   const attempt = lease.attempt + 1;
   if (attempt > request.maxAttempts) {
     return decision({ kind: 'exhausted', attempts: lease.attempt, lastError: state.lastError });
@@ -491,15 +486,10 @@ export function resume(
     attemptId: request.handedAttemptId,
   });
   if (lease === null || lease.until <= now) return decision({ kind: 'lost' });
-  const { state, validation } = subject;
-  if (!validation.ok) {
-    return decision(
-      { kind: 'invalid', problems: validation.problems },
-      invalidPatch(lease, validation.problems, now),
-    );
-  }
-  const spec = validation.spec;
-  if (!spec.enabled) return decision({ kind: 'paused' }, pausedPatch(lease, now));
+  const { state } = subject;
+  const runnable = runnableUnder(subject.validation, lease, now);
+  if ('ended' in runnable) return runnable.ended;
+  const { spec } = runnable;
   const running: Lease = {
     ...lease,
     attemptId: request.attemptId,
@@ -945,26 +935,47 @@ function runsAttempt(state: ScheduleState, attempt: AttemptRef): Lease | null {
     : null;
 }
 
-/** A lease ended because its schedule is paused: nothing is called, nothing is due. */
-function pausedPatch(lease: Lease, now: number): Patch {
-  return {
-    state: {
-      status: 'paused',
-      nextDueAt: null,
-      escalatesAt: null,
-      lease: null,
-      lastLeaseId: lease.id,
-    },
-    run: abandoned(lease, now, 'paused'),
-  };
-}
-
-/** A lease ended because its schedule no longer validates. */
-function invalidPatch(lease: Lease, problems: readonly string[], now: number): Patch {
-  return {
-    state: { ...invalidFields(problems), lease: null, lastLeaseId: lease.id },
-    run: abandoned(lease, now, 'invalid'),
-  };
+/**
+ * Whether an attempt may run under `lease` (`start`, `resume`): the schedule's spec, or the
+ * decision that ends the lease because the schedule no longer validates or is paused — nothing
+ * is called, and a paused schedule has no due time until it is resumed.
+ */
+function runnableUnder(
+  validation: Subject['validation'],
+  lease: Lease,
+  now: number,
+):
+  | { spec: ScheduleSpec }
+  | { ended: Decision<{ kind: 'invalid'; problems: string[] } | { kind: 'paused' }> } {
+  if (!validation.ok) {
+    return {
+      ended: decision(
+        { kind: 'invalid', problems: validation.problems },
+        {
+          state: { ...invalidFields(validation.problems), lease: null, lastLeaseId: lease.id },
+          run: abandoned(lease, now, 'invalid'),
+        },
+      ),
+    };
+  }
+  if (!validation.spec.enabled) {
+    return {
+      ended: decision(
+        { kind: 'paused' },
+        {
+          state: {
+            status: 'paused',
+            nextDueAt: null,
+            escalatesAt: null,
+            lease: null,
+            lastLeaseId: lease.id,
+          },
+          run: abandoned(lease, now, 'paused'),
+        },
+      ),
+    };
+  }
+  return { spec: validation.spec };
 }
 
 /** The run record of a lease that ended without an attempt (paused, invalid). */

@@ -8,10 +8,8 @@
  * Also writes a throwaway service-account key: the client signs its own JWT with it (no token
  * exchange, no network), so the CLI runs with no real credentials.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll } from 'vitest';
-import { standInKeyFile } from './stand-in-key.js';
+import { reply, replyError as error, serveStandIn, standInKeyFile } from './stand-in.js';
 
 /** A job as the REST API carries it (JSON: durations "95s", enums as numbers). */
 export type RestJob = Record<string, unknown> & { name: string };
@@ -45,93 +43,61 @@ function camel(path: string): string {
   return path.replace(/_([a-z])/g, (_match, letter: string) => letter.toUpperCase());
 }
 
-function reply(response: ServerResponse, status: number, body: unknown): void {
-  response.writeHead(status, { 'content-type': 'application/json' });
-  response.end(JSON.stringify(body));
-}
-
-function error(response: ServerResponse, status: number, code: string, message: string): void {
-  reply(response, status, { error: { code: status, message, status: code } });
-}
-
-async function readBody(request: IncomingMessage): Promise<Record<string, unknown> | null> {
-  let text = '';
-  for await (const chunk of request) text += (chunk as Buffer).toString();
-  return text === '' ? null : (JSON.parse(text) as Record<string, unknown>);
-}
-
 /** Starts the stand-in on a free loopback port; closed after the file's tests. */
 export async function startSchedulerStandIn(): Promise<SchedulerStandIn> {
   const jobs = new Map<string, RestJob>();
   const requests: ReceivedRequest[] = [];
   const stamp = () => new Date().toISOString();
 
-  const server = createServer((request, response) => {
-    void (async () => {
-      const url = new URL(request.url ?? '/', 'http://stand-in');
-      const body = await readBody(request);
-      requests.push({
-        method: request.method ?? '',
-        path: url.pathname,
-        query: Object.fromEntries(url.searchParams),
-        body,
-        authorization: request.headers.authorization,
-      });
-      const one = JOB_PATH.exec(url.pathname);
-      const many = JOBS_PATH.exec(url.pathname);
-      if (one && request.method === 'GET' && one[2] === undefined) {
-        const job = jobs.get(one[1] ?? '');
-        if (!job) return error(response, 404, 'NOT_FOUND', 'Job not found.');
-        return reply(response, 200, job);
-      }
-      if (many && request.method === 'POST') {
-        const name = typeof body?.name === 'string' ? body.name : '';
-        if (!name.startsWith(`${many[1] ?? ''}/jobs/`)) {
-          return error(response, 400, 'INVALID_ARGUMENT', `job name ${name} not under the parent`);
-        }
-        if (jobs.has(name)) return error(response, 409, 'ALREADY_EXISTS', 'Job already exists.');
-        const job: RestJob = { ...body, name, state: JOB_STATE.ENABLED, userUpdateTime: stamp() };
-        jobs.set(name, job);
-        return reply(response, 200, job);
-      }
-      if (one && request.method === 'PATCH') {
-        const name = one[1] ?? '';
-        const job = jobs.get(name);
-        if (!job) return error(response, 404, 'NOT_FOUND', 'Job not found.');
-        const mask = (url.searchParams.get('updateMask') ?? '').split(',').filter(Boolean);
-        if (mask.length === 0) return error(response, 400, 'INVALID_ARGUMENT', 'no update mask');
-        for (const path of mask.map(camel)) job[path] = body?.[path];
-        job.userUpdateTime = stamp();
-        return reply(response, 200, job);
-      }
-      if (one && request.method === 'POST' && one[2] !== undefined) {
-        const job = jobs.get(one[1] ?? '');
-        if (!job) return error(response, 404, 'NOT_FOUND', 'Job not found.');
-        job.state = one[2] === 'pause' ? JOB_STATE.PAUSED : JOB_STATE.ENABLED;
-        return reply(response, 200, job);
-      }
-      return error(response, 404, 'NOT_FOUND', `no route for ${request.method} ${url.pathname}`);
-    })().catch((failure: unknown) => {
-      error(response, 500, 'INTERNAL', String(failure));
+  const server = await serveStandIn((request, response) => {
+    const { url, body } = request;
+    requests.push({
+      method: request.method,
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      body,
+      authorization: request.authorization,
     });
+    const one = JOB_PATH.exec(url.pathname);
+    const many = JOBS_PATH.exec(url.pathname);
+    if (one && request.method === 'GET' && one[2] === undefined) {
+      const job = jobs.get(one[1] ?? '');
+      if (!job) return error(response, 404, 'NOT_FOUND', 'Job not found.');
+      return reply(response, 200, job);
+    }
+    if (many && request.method === 'POST') {
+      const name = typeof body?.name === 'string' ? body.name : '';
+      if (!name.startsWith(`${many[1] ?? ''}/jobs/`)) {
+        return error(response, 400, 'INVALID_ARGUMENT', `job name ${name} not under the parent`);
+      }
+      if (jobs.has(name)) return error(response, 409, 'ALREADY_EXISTS', 'Job already exists.');
+      const job: RestJob = { ...body, name, state: JOB_STATE.ENABLED, userUpdateTime: stamp() };
+      jobs.set(name, job);
+      return reply(response, 200, job);
+    }
+    if (one && request.method === 'PATCH') {
+      const name = one[1] ?? '';
+      const job = jobs.get(name);
+      if (!job) return error(response, 404, 'NOT_FOUND', 'Job not found.');
+      const mask = (url.searchParams.get('updateMask') ?? '').split(',').filter(Boolean);
+      if (mask.length === 0) return error(response, 400, 'INVALID_ARGUMENT', 'no update mask');
+      for (const path of mask.map(camel)) job[path] = body?.[path];
+      job.userUpdateTime = stamp();
+      return reply(response, 200, job);
+    }
+    if (one && request.method === 'POST' && one[2] !== undefined) {
+      const job = jobs.get(one[1] ?? '');
+      if (!job) return error(response, 404, 'NOT_FOUND', 'Job not found.');
+      job.state = one[2] === 'pause' ? JOB_STATE.PAUSED : JOB_STATE.ENABLED;
+      return reply(response, 200, job);
+    }
+    return error(response, 404, 'NOT_FOUND', `no route for ${request.method} ${url.pathname}`);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-
-  const credentialsFile = standInKeyFile('scheduler', 'tester@stand-in.iam.gserviceaccount.com');
-
   const standIn: SchedulerStandIn = {
-    endpoint: `http://127.0.0.1:${port}`,
-    credentialsFile,
+    ...server,
+    credentialsFile: standInKeyFile('scheduler', 'tester@stand-in.iam.gserviceaccount.com'),
     jobs,
     requests,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((failure) => {
-          if (failure) reject(failure);
-          else resolve();
-        });
-      }),
   };
   return standIn;
 }
