@@ -136,7 +136,15 @@ export async function runTick(
         }
       }
       try {
-        const summary = await runSubTick(deps, settings, index, options.traceparent);
+        // Publishing ends with the sub-tick (or the publish timeout, if longer: a cold
+        // publisher needs a moment), and never past the tick's budget: a hanging Pub/Sub costs
+        // the claims of this sub-tick (given back, due again), never the next minute's tick
+        // (which would find the planner lease held and answer `busy`).
+        const publishBy = Math.min(
+          clock.now() + Math.max(periodMs, settings.publishTimeoutSeconds * 1_000),
+          started + budgetMs,
+        );
+        const summary = await runSubTick(deps, settings, index, options.traceparent, publishBy);
         subTicks.push(summary);
         recent = [...recent, summary].slice(-RECENT_SUMMARIES);
         await store.writeRecentSummaries(recent);
@@ -177,6 +185,7 @@ export async function runSubTick(
   settings: Settings,
   index: number,
   traceparent?: string,
+  publishBy?: number,
 ): Promise<SubTickSummary> {
   const now = deps.clock.now();
   const meter = new ReadMeter();
@@ -195,7 +204,12 @@ export async function runSubTick(
     settings,
   );
   const claims = await claimPlanned(deps, settings, decided.dispatch, screened.read, tally);
-  const published = await publishClaims(deps, claims, traceparent);
+  const published = await publishClaims(
+    deps,
+    claims,
+    traceparent,
+    publishBy ?? now + settings.subTickSeconds * 1_000,
+  );
   const released = await unclaimUnpublished(deps, claims, published);
 
   const summary: SubTickSummary = {
@@ -417,11 +431,25 @@ function lapsedLongSync(
   );
 }
 
-/** Publishes one dispatch message per claim to its lane's topic. */
-function publishClaims(
+/** Why a dispatch message counts as not published: its sub-tick's deadline passed first. */
+export class PublishDeadlineError extends Error {
+  constructor(readonly deadline: number) {
+    super(`not published by ${iso(deadline)}, the end of its sub-tick`);
+    this.name = 'PublishDeadlineError';
+  }
+}
+
+/**
+ * Publishes one dispatch message per claim to its lane's topic, each by `deadline` at the
+ * latest. A message still unconfirmed then counts as failed and its claim is given back; should
+ * Pub/Sub take it after all, the worker finds the lease gone and drops it (stale), so the
+ * schedule is never synced twice for it.
+ */
+async function publishClaims(
   deps: TickDeps,
   claims: readonly Claimed[],
   traceparent: string | undefined,
+  deadline: number,
 ): Promise<PublishOutcome[]> {
   const messages = claims.map(({ schedule, lease, lane }): DispatchMessage => ({
     v: 1,
@@ -430,7 +458,31 @@ function publishClaims(
     dueAt: iso(lease.dueAt),
     lane,
   }));
-  return deps.bus.publish(messages, traceparent);
+  if (messages.length === 0) return [];
+  let cancel: (() => void) | undefined;
+  const expired = new Promise<'expired'>((resolve) => {
+    cancel = deps.clock.after(Math.max(0, deadline - deps.clock.now()), () => {
+      resolve('expired');
+    });
+  });
+  try {
+    // One call per message (Pub/Sub's publisher batches them all the same), so the messages
+    // confirmed before the deadline keep their claims.
+    return await Promise.all(
+      messages.map(async (message): Promise<PublishOutcome> => {
+        const outcome = await Promise.race([
+          deps.bus.publish([message], traceparent).then(([result]) => result),
+          expired,
+        ]);
+        if (outcome === 'expired') {
+          return { ok: false, message, error: new PublishDeadlineError(deadline) };
+        }
+        return outcome ?? { ok: false, message, error: new Error('the bus gave no outcome') };
+      }),
+    );
+  } finally {
+    cancel?.();
+  }
 }
 
 /**

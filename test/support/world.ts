@@ -6,13 +6,15 @@
 import { checkSettings, checkTopology } from '../../infra/check/history.js';
 import { SIMULATED } from '../../infra/sim/population.js';
 import { World } from '../../infra/sim/world.js';
+import type { TickResult } from '../../functions/planner/tick.js';
+import type { BusLink } from '../../functions/bus/memory.js';
 import type { ValidationContext } from '../../functions/schedule/spec.js';
 import { DIRECT_LINK } from '../../functions/store/memory.js';
 import { capturingLogger } from './fixtures.js';
 
 export const WORLD_BEGIN = Date.parse('2026-06-20T08:00:00Z');
 
-export function testWorld(options: { validation?: ValidationContext } = {}) {
+export function testWorld(options: { validation?: ValidationContext; busLink?: BusLink } = {}) {
   const settings = checkSettings();
   const topology = checkTopology(settings);
   const { logger, lines } = capturingLogger('world');
@@ -27,8 +29,9 @@ export function testWorld(options: { validation?: ValidationContext } = {}) {
     sharedLimit: null,
     validation: options.validation ?? SIMULATED,
     logger,
+    ...(options.busLink ? { busLink: options.busLink } : {}),
   });
-  const ticks: Promise<unknown>[] = [];
+  const ticks: Promise<TickResult | null>[] = [];
   /** Cloud Scheduler: a tick at the top of every minute from the start for `minutes`. */
   const runMinutes = async (minutes: number): Promise<void> => {
     for (let minute = 0; minute < minutes; minute++) {
@@ -41,5 +44,5 @@ export function testWorld(options: { validation?: ValidationContext } = {}) {
   };
   /** Calls of the target made for `id`. */
   const callsOf = (id: string) => world.calls.filter((call) => call.scheduleId === id);
-  return { world, settings, topology, lines, runMinutes, callsOf };
+  return { world, settings, topology, lines, runMinutes, callsOf, ticks };
 }
