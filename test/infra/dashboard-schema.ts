@@ -345,6 +345,10 @@ export function dashboardProblems(dashboard: Dashboard, metrics: readonly LogMet
     ) {
       problems.push(`${where}: ${metric.name} has no points on ${parsed.resourceType}`);
     }
+    const reducer = query.aggregation?.crossSeriesReducer;
+    if (reducer !== undefined && /_(TRUE|FALSE)$/.test(reducer)) {
+      problems.push(`${where}: ${reducer} reduces booleans; pacer's metrics are numbers`);
+    }
     const aligner = query.aggregation?.perSeriesAligner;
     const plottable = PLOTTABLE_ALIGNERS[metric.metricDescriptor.valueType];
     if (aligner === undefined || !plottable.includes(aligner)) {

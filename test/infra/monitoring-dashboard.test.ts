@@ -64,13 +64,27 @@ const metricsOf = (title: string) => {
 };
 
 describe('the dashboards', () => {
-  it('are pacer.json alone, in the Dashboard API’s shape', () => {
-    expect(files).toEqual(['pacer.json']);
-    expect(parsed.success ? [] : parsed.error.issues).toEqual([]);
+  it.each(files)('%s is in the Dashboard API’s shape', (file) => {
+    const text = readFileSync(join(DASHBOARDS, file), 'utf8');
+    const result = Dashboard.safeParse(JSON.parse(text));
+    expect(result.success ? [] : result.error.issues).toEqual([]);
   });
 
-  it('chart only deployed metrics, by labels they extract, with aligners that plot them', () => {
-    expect(dashboardProblems(dashboard, metrics)).toEqual([]);
+  it.each(files)(
+    '%s charts only deployed metrics, by labels they extract, with aligners that plot them',
+    (file) => {
+      const result = Dashboard.safeParse(JSON.parse(readFileSync(join(DASHBOARDS, file), 'utf8')));
+      expect(result.success && dashboardProblems(result.data, metrics)).toEqual([]);
+    },
+  );
+
+  it('include pacer.json, with distinct display names', () => {
+    expect(files).toContain('pacer.json');
+    expect(parsed.success).toBe(true);
+    const names = files.map(
+      (file) => (JSON.parse(readFileSync(join(DASHBOARDS, file), 'utf8')) as Dashboard).displayName,
+    );
+    expect(new Set(names).size).toBe(files.length);
   });
 
   it('show due, dispatched, deferred, in flight and oldest lag for every lane', () => {
@@ -206,6 +220,14 @@ describe('the checks fail on a broken copy', () => {
           perSeriesAligner: 'ALIGN_MAX',
         }),
       /ALIGN_MAX does not plot a DISTRIBUTION/,
+    ],
+    [
+      'a reducer of booleans',
+      (d) =>
+        Object.assign(firstSet(d).timeSeriesQuery.timeSeriesFilter.aggregation!, {
+          crossSeriesReducer: 'REDUCE_FRACTION_TRUE',
+        }),
+      /REDUCE_FRACTION_TRUE reduces booleans/,
     ],
     [
       'a metric that is not deployed',
