@@ -1,6 +1,7 @@
 /**
- * cloudbuild.yaml runs the checks and the deploy in the right order, and refers only to
- * scripts, npm scripts and substitutions that exist: a renamed script breaks this test, not a
+ * cloudbuild.yaml runs CI's own checks (.ci/run, so `npm test` and the shell lint) and then the
+ * deploy, on a maintained Node image whose Debian has the Java the emulators need, and refers only
+ * to scripts, options and substitutions that exist: a renamed script breaks this test, not a
  * production build.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -28,38 +29,43 @@ function textOf(step: (typeof config.steps)[number]): string {
 const all = config.steps.map(textOf).join('\n');
 
 describe('cloudbuild.yaml', () => {
-  it('installs, lints, type-checks, tests, builds, then deploys', () => {
-    expect(config.steps.map((step) => step.id)).toEqual([
-      'install',
-      'lint',
-      'typecheck',
-      'test',
-      'build',
-      'deploy',
+  it('runs what CI runs, then deploys', () => {
+    expect(config.steps.map((step) => step.id)).toEqual(['ci', 'deploy']);
+    expect(textOf(config.steps[0]!)).toBe('bash .ci/run');
+    const ci = readFileSync(new URL('.ci/run', root), 'utf8');
+    // .ci/run installs the tools (the emulators and their Java among them), installs the
+    // packages, lints the shell scripts and runs the README's test command, which builds dist/
+    // for the deploy's --skip-build.
+    const commands = ci.split('\n').filter((line) => /^(bash|npm) /.test(line));
+    expect(commands).toEqual([
+      'bash .ci/install-tools --emulators',
+      'npm ci --no-audit --no-fund',
+      'npm run lint:sh',
+      'npm test',
     ]);
-    expect(textOf(config.steps[0]!)).toBe('npm ci --no-audit --no-fund');
+    expect(scripts.test).toMatch(
+      /^npm run typecheck && npm run lint:js && npm run build && vitest run$/,
+    );
   });
 
-  it('runs only npm scripts that exist', () => {
-    const used = [...all.matchAll(/npm run (?:-s )?([\w:-]+)/g)].map((match) => match[1]!);
-    expect(used).toEqual(['lint', 'typecheck', 'test:unit', 'test:integration', 'build']);
-    for (const name of used) expect(Object.keys(scripts)).toContain(name);
-    // lint includes shellcheck; the functions build in the cloud through gcp-build.
-    expect(scripts.lint).toContain('lint:sh');
-    expect(scripts['gcp-build']).toBe('npm run build');
+  it('runs every step on Node 22 on Debian 13 (node:20 is past its end of life)', () => {
+    for (const step of config.steps) expect(step.name, step.id).toBe('node:22-trixie');
+    // Debian 13 has openjdk-21-jre-headless, which install-tools picks for the current emulators.
+    expect(readFileSync(new URL('.ci/install-tools', root), 'utf8')).toContain(
+      'openjdk-21-jre-headless',
+    );
   });
 
   it('runs only repository scripts that exist', () => {
     const files = [...all.matchAll(/bash ((?:\.ci|infra)\/[\w./-]+)/g)].map((match) => match[1]!);
-    expect(new Set(files)).toEqual(new Set(['.ci/install-tools', 'infra/deploy.sh']));
+    expect(new Set(files)).toEqual(new Set(['.ci/run', '.ci/install-tools', 'infra/deploy.sh']));
     for (const file of files) expect(existsSync(new URL(file, root)), file).toBe(true);
+    expect(scripts['gcp-build']).toBe('npm run build');
   });
 
-  it('tests on the emulators, then deploys what it built with the options from its substitutions', () => {
-    expect(textOf(config.steps.find((step) => step.id === 'test')!)).toContain(
-      'install-tools --emulators',
-    );
+  it('deploys what it built with the options from its substitutions', () => {
     const deploy = config.steps.find((step) => step.id === 'deploy')!;
+    expect(textOf(deploy)).toContain('bash .ci/install-tools --gcloud');
     expect(textOf(deploy)).toContain('--skip-build');
     const help = readFileSync(new URL('infra/deploy.sh', root), 'utf8');
     for (const option of textOf(deploy).match(/--[a-z-]+/g) ?? []) {
