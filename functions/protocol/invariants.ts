@@ -27,13 +27,7 @@ import type { Patch } from './patch.js';
 import { liveLease, owedSince, pausedByFailures, type ScheduleState } from './state.js';
 
 export type InvariantName =
-  | 'overlap'
-  | 'owed'
-  | 'stuck'
-  | 'inactive'
-  | 'lease'
-  | 'attempts'
-  | 'paused';
+  'overlap' | 'owed' | 'stuck' | 'inactive' | 'lease' | 'attempts' | 'paused';
 
 export interface Violation {
   invariant: InvariantName;
