@@ -190,7 +190,7 @@ export function renderList(result: ListResult, now: number): string {
               header: 'PAUSED',
               value: (row: ScheduleRow) =>
                 row.pause === null ? NONE : describePause(row.pause, now),
-              maxWidth: 60,
+              maxWidth: 100,
             },
           ]
         : []),
