@@ -133,5 +133,7 @@ export const LOG_EVENTS = [
   'deadletter.recorded',
   'deadletter.duplicate',
   'deadletter.unrecordable',
+  // pauseAfterFailures: a schedule paused by its consecutive dead letters (an alert keys on it)
+  'schedule.paused_by_failures',
 ] as const;
 export type LogEvent = (typeof LOG_EVENTS)[number];

@@ -4,12 +4,13 @@
  * lane's topic and marks the dead letter replayed.
  */
 import { randomUUID } from 'node:crypto';
-import type { DocumentData } from '@google-cloud/firestore';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { DocumentData, DocumentSnapshot, QuerySnapshot } from '@google-cloud/firestore';
 import { PubSubBus } from '../bus/publisher.js';
 import { replayDeadLetter, type ReplayOutcome } from '../deadletter/replay.js';
 import { perLane } from '../planner/plan.js';
 import { deadLettersQuery, openDeadLettersByRecencyQuery } from '../store/queries.js';
-import { millis } from '../store/state.js';
+import { millis, timestamp } from '../store/state.js';
 import { describeTopology } from '../topology.js';
 import type { CliContext } from './context.js';
 import { OperationError } from './errors.js';
@@ -136,6 +137,139 @@ function whyNot(outcome: Exclude<ReplayOutcome, { kind: 'replayed' }>): string {
     case 'publish_failed':
       return `publishing failed (${outcome.error}); the schedule and the dead letter are as they were`;
   }
+}
+
+/** Replays `replay --all` starts per second by default, and at most. */
+export const DEFAULT_REPLAY_RATE = 5;
+export const MAX_REPLAY_RATE = 50;
+/** Dead letters `replay --all` replays at most in one run by default. */
+export const DEFAULT_REPLAY_LIMIT = 1_000;
+
+export interface ReplayAllOptions {
+  /** Only this schedule's dead letters. */
+  scheduleId?: string;
+  /** Only dead letters recorded at or after this time (ms). */
+  since?: number;
+  /** Replays started per second. */
+  rate: number;
+  /** The most dead letters replayed in this run. */
+  limit: number;
+}
+
+export interface ReplayAllResult {
+  /** Open (never replayed) dead letters that matched. */
+  matched: number;
+  replayed: ReplayResult[];
+  /** Not replayed, with why: their letters stay open for a later run. */
+  skipped: { id: string; scheduleId: string | null; reason: string }[];
+  /** More matched than `limit`: run it again for the rest. */
+  more: boolean;
+}
+
+/**
+ * Replays every open dead letter (never replayed; optionally of one schedule, recorded since a
+ * time), newest first, at most `rate` per second so that a bulk replay does not flood the lanes
+ * or the targets. Idempotent: a replayed letter is no longer open, so running it again skips it.
+ * A letter whose schedule is in flight (possibly by an earlier replay of this run), paused or
+ * gone is skipped and stays open. Progress goes to stderr.
+ */
+export async function replayAll(
+  context: CliContext,
+  options: ReplayAllOptions,
+  sleep: (ms: number) => Promise<void> = (ms) => delay(ms),
+): Promise<ReplayAllResult> {
+  let query = openDeadLettersByRecencyQuery(context.db);
+  if (options.since !== undefined) {
+    query = query.where('recordedAt', '>=', timestamp(options.since));
+  }
+  const letters: { id: string; scheduleId: string | null }[] = [];
+  let more = false;
+  let after: DocumentSnapshot | null = null;
+  // Paged by the index on (replayedAt, recordedAt); the schedule is matched here, not in the query.
+  for (;;) {
+    const page: QuerySnapshot = await (after === null ? query : query.startAfter(after))
+      .limit(REPLAY_PAGE_SIZE)
+      .get();
+    for (const doc of page.docs) {
+      const scheduleId = stringOrNull(doc.get('scheduleId'));
+      if (options.scheduleId !== undefined && scheduleId !== options.scheduleId) continue;
+      if (letters.length === options.limit) {
+        more = true;
+        break;
+      }
+      letters.push({ id: doc.id, scheduleId });
+    }
+    if (more || page.size < REPLAY_PAGE_SIZE) break;
+    after = page.docs.at(-1) ?? null;
+  }
+
+  const topology = describeTopology(context.settings);
+  const bus = new PubSubBus(context.pubsub, {
+    topics: perLane((lane) => topology.lanes[lane].topic),
+    timeoutMs: context.settings.publishTimeoutSeconds * 1_000,
+  });
+  const result: ReplayAllResult = { matched: letters.length, replayed: [], skipped: [], more };
+  const spacingMs = 1_000 / options.rate;
+  try {
+    for (const [index, letter] of letters.entries()) {
+      if (index > 0) await sleep(spacingMs);
+      const outcome = await replayDeadLetter(
+        {
+          store: context.store,
+          bus,
+          newId: randomUUID,
+          dispatchGraceMs: context.settings.dispatchGraceSeconds * 1_000,
+          thresholds: context.settings.laneThresholds,
+        },
+        letter.id,
+      );
+      if (outcome.kind === 'replayed') result.replayed.push({ id: letter.id, ...outcome });
+      else result.skipped.push({ ...letter, reason: whyNot(outcome) });
+      const done = index + 1;
+      if (done % PROGRESS_EVERY === 0 || done === letters.length) {
+        context.out.note(
+          `${done} of ${letters.length} dead letters: ${result.replayed.length} replayed, ${result.skipped.length} skipped`,
+        );
+      }
+    }
+  } finally {
+    await bus.close();
+  }
+  return result;
+}
+
+/** Dead letters read per page, and replays between progress lines. */
+const REPLAY_PAGE_SIZE = 200;
+const PROGRESS_EVERY = 10;
+
+export function renderReplayedAll(result: ReplayAllResult): string {
+  if (result.matched === 0) return 'no open dead letters match; nothing to replay';
+  const lines = [
+    `replayed ${result.replayed.length} of ${result.matched} open dead letters${result.more ? ' (more match: run it again for the rest)' : ''}`,
+  ];
+  if (result.replayed.length > 0) {
+    lines.push(
+      renderTable(
+        [
+          { header: 'DEAD LETTER', value: (row: ReplayResult) => row.id },
+          { header: 'SCHEDULE', value: (row) => row.scheduleId },
+          { header: 'LANE', value: (row) => row.lane },
+          { header: 'LEASE', value: (row) => row.leaseId },
+        ],
+        result.replayed,
+      ),
+    );
+  }
+  if (result.skipped.length > 0) {
+    lines.push(
+      '',
+      'skipped (left open):',
+      ...result.skipped.map(
+        (row) => `  ${row.id} (schedule ${row.scheduleId ?? NONE}): ${row.reason}`,
+      ),
+    );
+  }
+  return lines.join('\n');
 }
 
 export function renderReplayed(result: ReplayResult): string {

@@ -35,6 +35,14 @@ import {
 } from './output.js';
 import { isoOrNull, plain } from './plain.js';
 import { existingData } from './schedules.js';
+import { describePause, pauseView, type PauseView } from './pause-note.js';
+import {
+  DEFAULT_UPCOMING,
+  upcomingJson,
+  upcomingRuns,
+  renderUpcoming,
+  type UpcomingJson,
+} from './upcoming.js';
 
 /** One record of `schedules/{id}/runs`. */
 export interface RunRecord {
@@ -215,6 +223,10 @@ export interface ExplainResult {
   lastError: { code: string; message: string; at: string } | null;
   consecutiveFailures: number;
   runCount: number;
+  /** Who paused it, when and why (`null`: not paused, or paused by hand in the document). */
+  pause: PauseView | null;
+  /** The next due points, each with the lane and rule in force at it (none when not planned). */
+  upcoming: UpcomingJson[];
   runs: {
     limit: number;
     shown: number;
@@ -249,7 +261,7 @@ export const DEFAULT_RUNS = 20;
 export async function explainSchedule(
   context: CliContext,
   id: string,
-  options: { runs: number },
+  options: { runs: number; upcoming?: number },
 ): Promise<ExplainResult> {
   const now = context.clock();
   const ref = context.db.collection(SCHEDULES).doc(id);
@@ -272,6 +284,16 @@ export async function explainSchedule(
       ? null
       : compareWithCadence({ cadence: spec.cadence, runs, owedDueAt: owed, now });
 
+  const upcoming =
+    spec === null
+      ? []
+      : upcomingRuns(
+          spec,
+          state,
+          now,
+          context.settings.laneThresholds,
+          options.upcoming ?? DEFAULT_UPCOMING,
+        );
   return {
     id,
     name: typeof data.name === 'string' ? data.name : null,
@@ -326,6 +348,8 @@ export async function explainSchedule(
           },
     consecutiveFailures: state.consecutiveFailures,
     runCount: state.runCount,
+    pause: pauseView(state.pause),
+    upcoming: upcoming.map(upcomingJson),
     runs: {
       limit: options.runs,
       shown: runs.length,
@@ -396,7 +420,8 @@ export function renderExplain(result: ExplainResult, now: number): string {
   const lastError = result.lastError;
   const header = renderFields([
     ['id', result.id],
-    ['name', result.name],
+    // The id stands in for a schedule without a name.
+    ['name', result.name ?? result.id],
     [
       'status',
       `${result.status ?? 'unplanned'}${result.enabled ? '' : ' (disabled)'}, health ${result.health ?? NONE}`,
@@ -433,9 +458,11 @@ export function renderExplain(result: ExplainResult, now: number): string {
         ? null
         : `${lastError.code}: ${lastError.message}, at ${formatTimeFrom(lastError.at, now)}${result.consecutiveFailures > 0 ? `; ${plural(result.consecutiveFailures, 'failure')} in a row` : ''}`,
     ],
+    ['paused', result.pause === null ? null : describePause(result.pause, now)],
     ['completed runs', String(result.runCount)],
   ]);
   const sections = [header];
+  if (result.valid) sections.push(renderUpcoming(result.upcoming, now));
   if (!result.valid) {
     sections.push(
       [

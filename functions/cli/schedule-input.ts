@@ -109,6 +109,7 @@ export interface ScheduleFlags {
   otherwise?: string;
   after?: string;
   url?: string;
+  method?: string;
   header?: string[];
   secretHeader?: string[];
   handler?: string;
@@ -118,6 +119,7 @@ export interface ScheduleFlags {
   payload?: string;
   label?: string[];
   disabled?: boolean;
+  pauseAfterFailures?: string;
 }
 
 /** Which flags belong to which cadence kind or target type. */
@@ -127,7 +129,7 @@ const CADENCE_FLAGS = {
   event: { flag: '--event-starts-at', extras: ['tier', 'otherwise', 'after'] },
 } as const;
 const TARGET_FLAGS = {
-  http: { flag: '--url', extras: ['header', 'secretHeader'] },
+  http: { flag: '--url', extras: ['header', 'secretHeader', 'method'] },
   handler: { flag: '--handler', extras: [] },
 } as const;
 
@@ -197,6 +199,7 @@ export function scheduleFromFlags(
     document.target = defined({
       type: 'http',
       url: flags.url,
+      method: flags.method,
       headers: Object.keys(headers).length > 0 ? headers : undefined,
     });
   } else if (targetType === 'handler') {
@@ -210,6 +213,12 @@ export function scheduleFromFlags(
     document.maxRunSeconds = /^\d+$/.test(flags.maxRunSeconds)
       ? Number(flags.maxRunSeconds)
       : flags.maxRunSeconds;
+  }
+  if (flags.pauseAfterFailures !== undefined) {
+    // As with maxRunSeconds: validation words what is not a whole number in range.
+    document.pauseAfterFailures = /^\d+$/.test(flags.pauseAfterFailures)
+      ? Number(flags.pauseAfterFailures)
+      : flags.pauseAfterFailures;
   }
   if (flags.payload !== undefined) {
     try {

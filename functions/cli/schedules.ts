@@ -7,11 +7,7 @@
  * pacer's `state`, so a schedule is planned at once even where the reconciler function (the
  * Firestore trigger) is not deployed.
  */
-import firestore, {
-  type DocumentData,
-  type DocumentReference,
-  type DocumentSnapshot,
-} from '@google-cloud/firestore';
+import type { DocumentData, DocumentReference, DocumentSnapshot } from '@google-cloud/firestore';
 import { errorMessage } from '../errors.js';
 import { reconcileSchedule, type ReconcileOutcome } from '../reconciler/reconcile.js';
 import { validateSchedule, validationFor, STATE_FIELD } from '../schedule/spec.js';
@@ -32,6 +28,16 @@ import {
 } from './output.js';
 import { isoOrNull, plain } from './plain.js';
 import type { ScheduleInput } from './schedule-input.js';
+import { describePause, pauseView, type PauseView } from './pause-note.js';
+import {
+  DEFAULT_UPCOMING,
+  renderUpcoming,
+  upcomingJson,
+  upcomingRuns,
+  type UpcomingJson,
+} from './upcoming.js';
+import { notePause, resumeFields } from '../protocol/pause.js';
+import { stateUpdate } from '../store/state.js';
 
 /** One schedule as `list` and the write commands show it. */
 export interface ScheduleRow {
@@ -47,6 +53,8 @@ export interface ScheduleRow {
   health: string | null;
   /** Why it is invalid (`status: invalid`). */
   error: string | null;
+  /** Who paused it, when and why (`null`: not paused, or paused by hand in the document). */
+  pause: PauseView | null;
 }
 
 /** A schedule document as a {@link ScheduleRow}. */
@@ -63,6 +71,7 @@ export function scheduleRow(id: string, data: DocumentData, now: number): Schedu
     lastSuccessAt: isoOrNull(state.lastSuccessAt),
     health: state.health,
     error: state.error,
+    pause: pauseView(state.pause),
   };
 }
 
@@ -169,10 +178,22 @@ export function renderList(result: ListResult, now: number): string {
   return renderTable(
     [
       { header: 'ID', value: (row) => row.id },
-      { header: 'NAME', value: (row) => row.name ?? NONE, maxWidth: 40 },
+      // The id stands in for a schedule without a name.
+      { header: 'NAME', value: (row) => row.name ?? row.id, maxWidth: 40 },
       ...stateColumns(now),
       { header: 'LAST SUCCESS', value: (row) => formatTime(row.lastSuccessAt) },
       { header: 'HEALTH', value: (row) => row.health ?? NONE },
+      // Only when a schedule shown has a pause note, so other listings keep their width.
+      ...(result.schedules.some((row) => row.pause !== null)
+        ? [
+            {
+              header: 'PAUSED',
+              value: (row: ScheduleRow) =>
+                row.pause === null ? NONE : describePause(row.pause, now),
+              maxWidth: 100,
+            },
+          ]
+        : []),
     ],
     result.schedules,
   );
@@ -204,13 +225,31 @@ export interface ShowResult {
   problems: string[];
   cadence: string | null;
   target: string | null;
+  /** Who paused it, when and why (`null`: not paused, or paused by hand in the document). */
+  pause: PauseView | null;
+  /** The next due points, each with the lane and rule in force at it (none when not planned). */
+  upcoming: UpcomingJson[];
 }
 
-export async function showSchedule(context: CliContext, id: string): Promise<ShowResult> {
+export async function showSchedule(
+  context: CliContext,
+  id: string,
+  options: { upcoming?: number } = {},
+): Promise<ShowResult> {
   const snapshot = await context.db.collection(SCHEDULES).doc(id).get();
   const data = existingData(snapshot, id);
   const { [STATE_FIELD]: state, ...fields } = data;
   const validation = validateSchedule(data, validationFor(context.settings));
+  const planned = readState(data);
+  const upcoming = validation.ok
+    ? upcomingRuns(
+        validation.spec,
+        planned,
+        context.clock(),
+        context.settings.laneThresholds,
+        options.upcoming ?? DEFAULT_UPCOMING,
+      )
+    : [];
   return {
     id,
     fields: plain(fields) as Record<string, unknown>,
@@ -219,19 +258,23 @@ export async function showSchedule(context: CliContext, id: string): Promise<Sho
     problems: validation.ok ? [] : validation.problems,
     cadence: validation.ok ? describeCadence(validation.spec.cadence) : null,
     target: validation.ok ? describeTarget(validation.spec.target) : null,
+    pause: pauseView(planned.pause),
+    upcoming: upcoming.map(upcomingJson),
   };
 }
 
-export function renderShow(result: ShowResult): string {
+export function renderShow(result: ShowResult, now: number): string {
   const lines = [
     renderFields([
       ['id', result.id],
       ['cadence', result.cadence],
       ['target', result.target],
       ['valid', result.valid ? 'yes' : 'no'],
+      ['paused', result.pause === null ? null : describePause(result.pause, now)],
     ]),
   ];
   if (!result.valid) lines.push('', 'problems:', ...result.problems.map((p) => `  ${p}`));
+  if (result.valid) lines.push('', renderUpcoming(result.upcoming, now));
   lines.push('', 'fields:', indentBlock(yamlish(result.fields)));
   lines.push(
     '',
@@ -266,19 +309,33 @@ function indentBlock(text: string): string {
 // ---------------------------------------------------------------------------------------------
 // pause, resume
 
-/** Sets `enabled` and reconciles: pausing takes the schedule out of planning, resuming puts it back. */
+/**
+ * Sets `enabled` and reconciles: pausing takes the schedule out of planning, resuming puts it
+ * back. A pause leaves a note of who paused it, when (the CLI's clock) and why (`note`); a resume
+ * clears the note, and with it a pause pacer made after failures (`pauseAfterFailures`), and
+ * starts the count of dead letters in a row again. `enabled` and the note are one write.
+ */
 export async function setEnabled(
   context: CliContext,
   id: string,
   enabled: boolean,
+  note: { by: string; reason: string | null } = { by: 'unknown', reason: null },
 ): Promise<ScheduleRow> {
   const ref = context.db.collection(SCHEDULES).doc(id);
-  try {
-    await ref.update({ enabled });
-  } catch (error) {
-    if (isNotFound(error)) throw new OperationError(`no schedule "${id}"`);
-    throw error;
-  }
+  const validation = validationFor(context.settings);
+  await context.db.runTransaction(async (transaction) => {
+    const snapshot = await transaction.get(ref);
+    const data = existingData(snapshot, id);
+    const state = readState(data);
+    const patch = enabled
+      ? { state: resumeFields(state) }
+      : notePause(
+          { id, data, state, validation: validateSchedule(data, validation) },
+          note,
+          context.clock(),
+        ).patch;
+    transaction.update(ref, { enabled, ...(patch === null ? {} : stateUpdate(patch)) });
+  });
   await reconcileEach(context, [id]);
   const [row] = await readRows(context, [ref]);
   if (row === undefined) throw new OperationError(`schedule "${id}" was deleted meanwhile`);
@@ -294,6 +351,7 @@ export function renderRow(row: ScheduleRow, now: number): string {
     ],
     ['lane', row.lane ?? NONE],
     ['next due', formatTimeFrom(row.nextDueAt, now)],
+    ['paused', row.pause === null ? null : describePause(row.pause, now)],
     ['error', row.error],
   ]);
 }
@@ -504,10 +562,6 @@ export function existingData(snapshot: DocumentSnapshot, id: string): DocumentDa
   const data = snapshot.data();
   if (!snapshot.exists || data === undefined) throw new OperationError(`no schedule "${id}"`);
   return data;
-}
-
-function isNotFound(error: unknown): boolean {
-  return (error as { code?: unknown }).code === firestore.GrpcStatus.NOT_FOUND;
 }
 
 /** Runs `work` over `items`, at most `limit` at a time, results in the order of `items`. */

@@ -14,7 +14,8 @@ import {
   ReadMeter,
   statusQuery,
 } from '../store/queries.js';
-import { readState } from '../store/state.js';
+import { readState, SCHEDULES } from '../store/state.js';
+import { describePause, pauseView, type PauseView } from './pause-note.js';
 import { errorMessage } from '../errors.js';
 import { describeTopology } from '../topology.js';
 import type { Backend, CliContext } from './context.js';
@@ -71,6 +72,15 @@ export interface StatusResult {
   recentTicks: TickStatus[];
   failing: { count: number; ids: string[] };
   invalid: { count: number; ids: string[] };
+  /**
+   * Paused schedules: how many, how many of them pacer paused after failures
+   * (`pauseAfterFailures`), and the first few with who paused them, when and why.
+   */
+  paused: {
+    count: number;
+    byFailures: number;
+    examples: { id: string; pause: PauseView | null }[];
+  };
   deadLetters: { open: number };
   /** Long syncs (`runner: "job"`) an attempt runs now, under a lease that has not lapsed. */
   longSyncs: LongSyncStatus[];
@@ -93,7 +103,7 @@ export async function readStatus(context: CliContext): Promise<StatusResult> {
   const { db, store } = context;
   const now = context.clock();
   const meter = new ReadMeter();
-  const [due, inFlight, summaries, failing, invalid, openDeadLetters, longSyncs, tickJob] =
+  const [due, inFlight, summaries, failing, invalid, openDeadLetters, longSyncs, tickJob, paused] =
     await Promise.all([
       Promise.all(LANES.map((lane) => store.countDue(lane, now, meter))),
       Promise.all(LANES.map((lane) => store.countInFlight(lane, now, meter))),
@@ -103,6 +113,7 @@ export async function readStatus(context: CliContext): Promise<StatusResult> {
       count(openDeadLettersQuery(db)),
       readLongSyncs(db, now),
       readTickJob(context),
+      readPaused(db),
     ]);
   const latest = summaries.at(-1);
   return {
@@ -130,6 +141,7 @@ export async function readStatus(context: CliContext): Promise<StatusResult> {
       })),
     failing,
     invalid,
+    paused,
     deadLetters: { open: openDeadLetters },
     longSyncs,
     tickJob,
@@ -156,6 +168,24 @@ async function readLongSyncs(db: CliContext['db'], now: number): Promise<LongSyn
       ];
     })
     .sort((a, b) => (a.startedAt ?? '').localeCompare(b.startedAt ?? ''));
+}
+
+/** Paused schedules, with the notes of the first few. */
+async function readPaused(db: CliContext['db']): Promise<StatusResult['paused']> {
+  const query = statusQuery(db, 'paused');
+  const [total, byFailures, examples] = await Promise.all([
+    count(query),
+    count(db.collection(SCHEDULES).where('state.health', '==', 'paused_by_failures')),
+    query.limit(EXAMPLE_IDS).get(),
+  ]);
+  return {
+    count: total,
+    byFailures,
+    examples: examples.docs.map((doc) => ({
+      id: doc.id,
+      pause: pauseView(readState(doc.data()).pause),
+    })),
+  };
 }
 
 /** The tick job, read from Cloud Scheduler when there is one to read. */
@@ -268,6 +298,16 @@ export function renderStatus(result: StatusResult, now: number): string {
     renderFields([
       ['failing schedules', examples(result.failing)],
       ['invalid schedules', examples(result.invalid)],
+      [
+        'paused schedules',
+        result.paused.count === 0
+          ? '0'
+          : `${result.paused.count}${result.paused.byFailures > 0 ? ` (${result.paused.byFailures} by failures: pacer schedules resume ID)` : ''}`,
+      ],
+      ...result.paused.examples.map(
+        ({ id, pause }) =>
+          [`  ${id}`, pause === null ? 'paused (no note)' : describePause(pause, now)] as const,
+      ),
       [
         'open dead letters',
         `${result.deadLetters.open}${result.deadLetters.open > 0 ? ` (pacer dead-letters list --open)` : ''}`,

@@ -16,6 +16,7 @@ import type { Clock } from '../clock.js';
 import type { Settings } from '../config.js';
 import { errorMessage, isContentError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { logPausedByFailures } from './paused.js';
 import { release } from '../protocol/decisions.js';
 import type { DeadLetterRecord, DeadLetterStore, ScheduleStore } from '../store/port.js';
 
@@ -100,6 +101,9 @@ export async function recordDeadLetter(
       },
       recordedAt: now,
     };
+    if (message && released === 'paused_by_failures') {
+      logPausedByFailures(log, message.scheduleId);
+    }
     const created = await deps.store.createDeadLetter(id, record);
     if (created === 'exists') {
       log.info({ event: 'deadletter.duplicate' }, `dead letter ${id} was already recorded`);

@@ -30,6 +30,7 @@ import type { Decision, Patch, RunFields } from './patch.js';
 import {
   liveLease,
   owedSince,
+  pausedByFailures,
   plannedLane,
   type LastError,
   type Lease,
@@ -47,6 +48,17 @@ export interface Subject {
 }
 
 const decision = <T>(outcome: T, patch: Patch | null = null): Decision<T> => ({ outcome, patch });
+
+/**
+ * The validation the protocol plans with: a schedule pacer paused after failures
+ * (`pauseAfterFailures`) counts as disabled, whatever its `enabled` says, until it is resumed.
+ */
+export function plannedValidation(subject: Subject): Validation {
+  const { validation, state } = subject;
+  return validation.ok && pausedByFailures(state)
+    ? { ok: true, spec: { ...validation.spec, enabled: false } }
+    : validation;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Where a schedule goes next.
@@ -170,7 +182,8 @@ function afterLease(
   now: number,
   thresholds: LaneThresholds,
 ): { fields: Partial<ScheduleState>; status: ScheduleStatus; nextDueAt: number | null } {
-  const { validation, state } = subject;
+  const { state } = subject;
+  const validation = plannedValidation(subject);
   if (!validation.ok) {
     return {
       fields: { ...invalidFields(validation.problems), lease: null },
@@ -225,7 +238,8 @@ export function screen(
   now: number,
   thresholds: LaneThresholds,
 ): Decision<Screening> {
-  const { state, validation } = subject;
+  const { state } = subject;
+  const validation = plannedValidation(subject);
   if (liveLease(state, now) !== null) return decision({ kind: 'held' });
   if (state.nextDueAt === null || state.nextDueAt > now) return decision({ kind: 'not_due' });
   if (!validation.ok) {
@@ -401,12 +415,12 @@ export function start(
   now: number,
 ): Decision<StartOutcome> {
   if (subject === null) return decision({ kind: 'missing' });
-  const { state, validation } = subject;
+  const { state } = subject;
   const held = heldBy(state, request.leaseId);
   if (held.kind !== 'ours') return decision(held);
   const lease = held.lease;
   if (lease.running && lease.until > now) return decision({ kind: 'running', until: lease.until });
-  const runnable = runnableUnder(validation, lease, now);
+  const runnable = runnableUnder(plannedValidation(subject), lease, now);
   if ('ended' in runnable) return runnable.ended;
   const { spec } = runnable;
   const attempt = lease.attempt + 1;
@@ -487,7 +501,7 @@ export function resume(
   });
   if (lease === null || lease.until <= now) return decision({ kind: 'lost' });
   const { state } = subject;
-  const runnable = runnableUnder(subject.validation, lease, now);
+  const runnable = runnableUnder(plannedValidation(subject), lease, now);
   if ('ended' in runnable) return runnable.ended;
   const { spec } = runnable;
   const running: Lease = {
@@ -567,6 +581,7 @@ export function complete(
         lastDurationMs: now - request.startedAt,
         lastError: null,
         consecutiveFailures: 0,
+        consecutiveDeadLetters: 0,
         runCount: state.runCount + 1,
         health: 'ok',
       },
@@ -618,7 +633,11 @@ export function holdForRetry(
   });
 }
 
-export type ReleaseOutcome = 'released' | 'not_held' | 'running' | 'missing';
+/**
+ * `paused_by_failures`: released, and the dead letter was the schedule's `pauseAfterFailures`-th
+ * in a row, so it is paused (`health: paused_by_failures`) until an operator resumes it.
+ */
+export type ReleaseOutcome = 'released' | 'paused_by_failures' | 'not_held' | 'running' | 'missing';
 
 /**
  * Ends a lease whose message was dead-lettered, if it is still that lease: the schedule goes on
@@ -650,11 +669,29 @@ export function release(
     return decision('running');
   }
   const after = afterLease(subject, lease, now, request.thresholds);
-  return decision('released', {
+  const deadLetters = state.consecutiveDeadLetters + 1;
+  const limit = subject.validation.ok ? subject.validation.spec.pauseAfterFailures : undefined;
+  // `pauseAfterFailures` dead letters in a row: out of planning until an operator resumes it.
+  const pauses = limit !== undefined && deadLetters >= limit && after.status === 'active';
+  return decision(pauses ? 'paused_by_failures' : 'released', {
     state: {
       ...after.fields,
+      ...(pauses
+        ? {
+            status: 'paused' as const,
+            nextDueAt: null,
+            escalatesAt: null,
+            pause: {
+              cause: 'failures' as const,
+              by: 'pacer',
+              at: now,
+              reason: `${deadLetters} consecutive dead letters (pauseAfterFailures: ${limit})`,
+            },
+          }
+        : {}),
       lastLeaseId: lease.id,
-      health: 'failing',
+      health: pauses ? 'paused_by_failures' : 'failing',
+      consecutiveDeadLetters: deadLetters,
       consecutiveFailures: state.consecutiveFailures + 1,
       ...(request.error ? { lastError: { ...request.error, at: now } } : {}),
     },
@@ -796,7 +833,8 @@ export function reconcile(
   options: { force?: boolean } = {},
 ): Decision<ReconcileOutcome> {
   if (subject === null) return decision({ kind: 'missing', status: null });
-  const { state, validation } = subject;
+  const { state } = subject;
+  const validation = plannedValidation(subject);
   const hash = specHash(subject.data);
   const changed = options.force === true || state.specHash !== hash;
   const live = liveLease(state, now);
@@ -821,17 +859,20 @@ export function reconcile(
 
   const spec = validation.spec;
   const wanted: ScheduleStatus = spec.enabled ? 'active' : 'paused';
+  // An operator's pause note lasts while the schedule is disabled: enabled again, it goes.
+  const staleNote = spec.enabled && state.pause?.cause === 'operator';
+  const noteFields: Partial<ScheduleState> = staleNote ? { pause: null } : {};
   if (live !== null) {
     const status = state.status === 'finished' ? 'finished' : wanted;
-    if (!changed && state.status === status && state.nextDueAt === live.until) {
+    if (!changed && !staleNote && state.status === status && state.nextDueAt === live.until) {
       return decision({ kind: 'unchanged', status: state.status });
     }
     return decision(
       { kind: 'in_flight', status, leaseId: live.id },
-      { state: { status, error: null, specHash: hash, nextDueAt: live.until } },
+      { state: { status, error: null, specHash: hash, nextDueAt: live.until, ...noteFields } },
     );
   }
-  if (!changed && consistent(state, spec.enabled)) {
+  if (!changed && !staleNote && consistent(state, spec.enabled)) {
     return decision({ kind: 'unchanged', status: state.status });
   }
 
@@ -847,6 +888,7 @@ export function reconcile(
     ...aheadFields(planned),
     error: null,
     specHash: hash,
+    ...noteFields,
     // A lapsed lease stays while its point is owed (its attempts carry over); otherwise it goes.
     ...(keepsOwed ? {} : { lease: null }),
   };

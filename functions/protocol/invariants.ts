@@ -14,16 +14,20 @@
  * 5. `lease` — while a lease holds, `nextDueAt` is not before its end;
  * 6. `attempts` — a target that keeps failing reaches a dead letter: never more failed calls in a
  *    row than the attempt limit within one series of leases (planned leases that replace each
- *    other as they lapse; a replay is a series of its own), however its messages are delivered.
+ *    other as they lapse; a replay is a series of its own), however its messages are delivered;
+ * 7. `paused` — a schedule with `pauseAfterFailures: N` is paused by its N-th dead letter in a
+ *    row, and a schedule pacer paused after failures is never claimed (dispatched) nor started
+ *    again until it is resumed.
  *
  * Pure: the monitor keeps what it has seen and answers with violations; it never reads a clock.
  */
 import { iso } from '../schedule/time.js';
 import { DEPLOYED, validateSchedule, type ValidationContext } from '../schedule/spec.js';
 import type { Patch } from './patch.js';
-import { liveLease, owedSince, type ScheduleState } from './state.js';
+import { liveLease, owedSince, pausedByFailures, type ScheduleState } from './state.js';
 
-export type InvariantName = 'overlap' | 'owed' | 'stuck' | 'inactive' | 'lease' | 'attempts';
+export type InvariantName =
+  'overlap' | 'owed' | 'stuck' | 'inactive' | 'lease' | 'attempts' | 'paused';
 
 export interface Violation {
   invariant: InvariantName;
@@ -77,6 +81,7 @@ export class ProtocolMonitor {
     const violations: Violation[] = [];
     const owed = owedPointDropped(write);
     if (owed !== null) violations.push(owed);
+    violations.push(...this.pausedByFailures(write));
     const { before, after } = write;
     // An attempt started: the schedule must be active, valid and enabled right then.
     const lease = after?.lease ?? null;
@@ -109,6 +114,42 @@ export class ProtocolMonitor {
       to !== null &&
       (to.id === from.id || (to.kind === 'planned' && from.kind === 'planned'));
     if (from !== null && !carried) this.failedInARow.set(write.id, { count: 0, since: write.at });
+    return violations;
+  }
+
+  /** The `paused` invariant on one write. */
+  private pausedByFailures(write: ObservedWrite): Violation[] {
+    const { before, after } = write;
+    const violations: Violation[] = [];
+    const lease = after?.lease ?? null;
+    if (before !== null && pausedByFailures(before) && lease !== null) {
+      const claimed = lease.id !== before.lease?.id;
+      const started = lease.running && lease.attemptId !== before.lease?.attemptId;
+      if (claimed || started) {
+        violations.push({
+          invariant: 'paused',
+          scheduleId: write.id,
+          at: write.at,
+          message: `lease ${lease.id} was ${claimed ? 'claimed' : 'started'} while the schedule was paused after failures (${before.pause?.reason ?? 'no reason'})`,
+        });
+      }
+    }
+    if (after !== null && write.patch?.run?.fields.status === 'dead_lettered' && write.data) {
+      const validation = validateSchedule(write.data, this.validation);
+      const limit = validation.ok ? validation.spec.pauseAfterFailures : undefined;
+      if (
+        limit !== undefined &&
+        after.consecutiveDeadLetters >= limit &&
+        after.status === 'active'
+      ) {
+        violations.push({
+          invariant: 'paused',
+          scheduleId: write.id,
+          at: write.at,
+          message: `${after.consecutiveDeadLetters} dead letters in a row (pauseAfterFailures: ${limit}) and the schedule is still active`,
+        });
+      }
+    }
     return violations;
   }
 

@@ -9,7 +9,22 @@ import type { ScheduleSpec } from '../schedule/spec.js';
 
 export const STATUSES = ['active', 'paused', 'finished', 'invalid'] as const;
 export type ScheduleStatus = (typeof STATUSES)[number];
-export type Health = 'ok' | 'failing';
+/** `paused_by_failures`: `pauseAfterFailures` dead letters in a row paused it (see {@link Pause}). */
+export type Health = 'ok' | 'failing' | 'paused_by_failures';
+export const HEALTHS: readonly Health[] = ['ok', 'failing', 'paused_by_failures'];
+
+/**
+ * Who paused a schedule, when and why. `operator`: `pacer schedules pause` (with `enabled:
+ * false`, which is what keeps it paused); the note goes when it is enabled again. `failures`:
+ * pacer itself, after `pauseAfterFailures` consecutive dead letters; this note alone keeps the
+ * schedule paused (its `enabled` stays true) until `pacer schedules resume` clears it.
+ */
+export interface Pause {
+  cause: 'operator' | 'failures';
+  by: string;
+  at: number;
+  reason: string | null;
+}
 
 /**
  * What a lease was taken for: `planned`, the schedule's own due point (the planner's claim);
@@ -83,6 +98,10 @@ export interface ScheduleState {
   specHash: string | null;
   error: string | null;
   health: Health | null;
+  /** Dead letters since the last success (a replay's too): what `pauseAfterFailures` counts. */
+  consecutiveDeadLetters: number;
+  /** Who paused it, when and why; `null` when it is not paused (or was paused by hand in the document). */
+  pause: Pause | null;
 }
 
 /** A state with nothing in it: a schedule pacer has not reconciled yet. */
@@ -105,7 +124,14 @@ export const EMPTY_STATE: ScheduleState = Object.freeze({
   specHash: null,
   error: null,
   health: null,
+  consecutiveDeadLetters: 0,
+  pause: null,
 });
+
+/** Whether pacer paused the schedule after failures, so that only a resume plans it again. */
+export function pausedByFailures(state: ScheduleState): boolean {
+  return state.pause?.cause === 'failures';
+}
 
 /** The lease, if it has not lapsed at `now`. */
 export function liveLease(state: ScheduleState, now: number): Lease | null {

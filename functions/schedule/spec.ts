@@ -324,8 +324,18 @@ const headerValueSchema = z.union(
   },
 );
 
+/** The methods an http target may be called with; POST unless the schedule says otherwise. */
+export const HTTP_METHODS = ['POST', 'PUT', 'PATCH'] as const;
+export type HttpMethod = (typeof HTTP_METHODS)[number];
+
 const httpTargetSchema = z.strictObject({
   type: z.literal('http'),
+  method: z
+    .enum(HTTP_METHODS, {
+      error: (issue) =>
+        `${show(issue.input)} is not a method pacer calls a target with (use ${HTTP_METHODS.join(', ')})`,
+    })
+    .optional(),
   url: z
     .string()
     .max(MAX_URL_LENGTH)
@@ -434,14 +444,20 @@ function isPlainMap(value: unknown): value is Record<string, unknown> {
   return prototype === Object.prototype || prototype === null;
 }
 
+/** The most consecutive dead letters `pauseAfterFailures` may wait for. */
+export const MAX_PAUSE_AFTER_FAILURES = 1_000;
+
 const specSchema = z.strictObject({
-  name: z.string().trim().min(1).max(200),
+  // Optional: wherever a name is shown, the schedule's id stands in for a missing one.
+  name: z.string().trim().min(1).max(200).optional(),
   enabled: z.boolean().optional(),
   cadence: cadenceSchema,
   target: targetSchema,
   lane: laneField.optional(),
   runner: z.enum(RUNNERS).optional(),
   maxRunSeconds: z.int().min(1).max(MAX_JOB_RUN_SECONDS).optional(),
+  /** Pause the schedule after this many consecutive dead letters (until it is resumed). */
+  pauseAfterFailures: z.int().min(1).max(MAX_PAUSE_AFTER_FAILURES).optional(),
   payload: payloadSchema.optional(),
   labels: z
     .record(z.string(), z.string())

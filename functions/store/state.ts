@@ -12,7 +12,15 @@ import {
 } from '@google-cloud/firestore';
 import type { Patch, RunFields } from '../protocol/patch.js';
 import { isLane } from '../schedule/lane.js';
-import { isStatus, type LastError, type Lease, type ScheduleState } from '../protocol/state.js';
+import {
+  HEALTHS,
+  isStatus,
+  type Health,
+  type LastError,
+  type Lease,
+  type Pause,
+  type ScheduleState,
+} from '../protocol/state.js';
 
 export const SCHEDULES = 'schedules';
 export const RUNS = 'runs';
@@ -46,7 +54,9 @@ export function readState(data: DocumentData | undefined): ScheduleState {
     skippedCount: count(state.skippedCount),
     specHash: typeof state.specHash === 'string' ? state.specHash : null,
     error: typeof state.error === 'string' ? state.error : null,
-    health: state.health === 'ok' || state.health === 'failing' ? state.health : null,
+    health: HEALTHS.includes(state.health as Health) ? (state.health as Health) : null,
+    consecutiveDeadLetters: count(state.consecutiveDeadLetters),
+    pause: readPause(state.pause),
   };
 }
 
@@ -122,6 +132,10 @@ function stateValue(key: keyof ScheduleState, value: unknown): unknown {
       return timestamp(value as number | null);
     case 'lease':
       return value === null ? null : leaseData(value as Lease);
+    case 'pause': {
+      const pause = value as Pause | null;
+      return pause === null ? null : { ...pause, at: timestamp(pause.at) };
+    }
     case 'lastError': {
       const error = value as LastError | null;
       return error === null ? null : { ...error, at: timestamp(error.at) };
@@ -203,6 +217,19 @@ function readLease(value: unknown, stateDueAt: number | null): Lease | null {
     dueAt,
     owedSince: planTime(value.owedSince) ?? planTime(value.resumeAt) ?? dueAt,
     ...(renewedAt === null ? {} : { renewedAt }),
+  };
+}
+
+/** A pause note as stored; `null` when there is none or it is unreadable. */
+function readPause(value: unknown): Pause | null {
+  if (!isRecord(value)) return null;
+  const at = planTime(value.at);
+  if (at === null || (value.cause !== 'operator' && value.cause !== 'failures')) return null;
+  return {
+    cause: value.cause,
+    by: typeof value.by === 'string' ? value.by : 'unknown',
+    at,
+    reason: typeof value.reason === 'string' ? value.reason : null,
   };
 }
 

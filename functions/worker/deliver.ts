@@ -28,6 +28,7 @@ import type { Clock } from '../clock.js';
 import type { Settings } from '../config.js';
 import { errorCode, errorMessage, isRetryable, PacerError } from '../errors.js';
 import { traceFields, type Logger } from '../log.js';
+import { logPausedByFailures } from '../deadletter/paused.js';
 import { executionTimeoutSeconds, type JobAttempt, type JobLauncher } from '../job/launcher.js';
 import {
   complete,
@@ -610,5 +611,6 @@ async function giveUp(
     },
     `gave up on ${message.scheduleId} after ${attempts} attempt(s) (${reason}): ${failure?.message ?? 'no error recorded'}`,
   );
+  if (released === 'paused_by_failures') logPausedByFailures(log, message.scheduleId);
   return 'dead_lettered';
 }

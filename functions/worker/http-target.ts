@@ -1,8 +1,9 @@
 /**
- * The `http` syncer: POSTs `{ scheduleId, dueAt, lane, attempt, payload }` as JSON to the
- * schedule's URL and classifies the answer. 2xx is success; network errors, timeouts, 408, 429
- * and 5xx are retryable; any other status is permanent. Targets that resolve to private,
- * loopback, link-local or metadata addresses are refused unless their network is allowed
+ * The `http` syncer: sends `{ scheduleId, dueAt, lane, attempt, payload }` as JSON to the
+ * schedule's URL (POST, or the target's `method`: PUT or PATCH) and classifies the answer. 2xx
+ * is success; network errors, timeouts, 408, 429 and 5xx are retryable; any other status is
+ * permanent. Targets that resolve to private, loopback, link-local or metadata addresses are
+ * refused unless their network is allowed
  * (`PACER_ALLOW_TARGET_NETWORKS`), checked on the address actually connected to.
  */
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
@@ -73,7 +74,7 @@ export async function syncHttp(
 
   return new Promise<SyncResult>((resolve, reject) => {
     const request = client.request(url, {
-      method: 'POST',
+      method: target.method ?? 'POST',
       headers,
       signal: context.signal,
       lookup: guardedLookup(url, allowed, options.lookup ?? DNS),

@@ -23,6 +23,7 @@ import { replayDeadLetter } from '../../functions/deadletter/replay.js';
 import { perLane } from '../../functions/planner/plan.js';
 import { ProtocolMonitor, type Violation } from '../../functions/protocol/invariants.js';
 import type { ScheduleState } from '../../functions/protocol/state.js';
+import { resumeSchedule } from '../../functions/protocol/pause.js';
 import { reconcileSchedule } from '../../functions/reconciler/reconcile.js';
 import { iso } from '../../functions/schedule/time.js';
 import type { ScheduleWrite } from '../../functions/store/memory.js';
@@ -123,8 +124,8 @@ export function checkTopology(settings: Settings): Topology {
 }
 
 /**
- * The population: every cadence kind, a target that always fails and one that often does; in a
- * long history, a long sync too.
+ * The population: every cadence kind, a target that always fails and one that often does, one
+ * that always fails and pauses after 2 dead letters in a row; in a long history, a long sync too.
  */
 export function population(
   profile: HistoryProfile = 'standard',
@@ -158,6 +159,10 @@ export function population(
       document: doc({ kind: 'cron', expression: '*/3 * * * *', catchUpWithin: '1m' }),
     },
     { id: 'failing', document: doc({ kind: 'interval', every: '1m' }) },
+    {
+      id: 'fragile',
+      document: doc({ kind: 'interval', every: '1m' }, { pauseAfterFailures: 2 }),
+    },
     { id: 'flaky', document: doc({ kind: 'interval', every: '1m' }, { lane: 'medium' }) },
     ...(profile === 'long'
       ? [
@@ -191,6 +196,7 @@ function targetFor(rng: Rng, activeUntil: number): (call: CallRecord) => TargetB
     const roll = rng();
     switch (call.scheduleId) {
       case 'failing':
+      case 'fragile':
         return { durationMs, outcome: 'retryable' };
       case 'flaky':
         return {
@@ -559,6 +565,26 @@ function scheduleOperator(
         note(id, 'operator: deletes it');
         documents.delete(id);
         world.store.delete(id);
+        return;
+      }
+      if (roll < 0.35 && world.store.peek(id)?.state.pause?.cause === 'failures') {
+        count('operator');
+        note(id, 'operator: resumes it after its failures');
+        const process = world.spawn('operator');
+        void process
+          .run(() =>
+            world
+              .storeFor(process)
+              .transact(id, (subject, now) =>
+                resumeSchedule(subject, now, settings.laneThresholds),
+              ),
+          )
+          .then(
+            (outcome) => {
+              note(id, `operator: resume ${outcome.kind}`);
+            },
+            () => undefined,
+          );
         return;
       }
       if (roll < 0.35) {

@@ -9,6 +9,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface Hit {
   path: string;
+  /** The HTTP method it was called with. */
+  method: string;
   body: Record<string, unknown>;
   at: number;
   /** Whether the client went away before the answer (aborted, killed). */
@@ -35,6 +37,7 @@ export class TestTarget {
         const n = this.hits.filter((hit) => hit.path === path).length;
         const hit: Hit = {
           path,
+          method: request.method ?? 'GET',
           body: JSON.parse(raw || '{}') as Record<string, unknown>,
           at: Date.now(),
           aborted: false,

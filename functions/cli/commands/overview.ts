@@ -4,6 +4,7 @@
 import type { Command } from 'commander';
 import { DEFAULT_RUNS, explainSchedule, renderExplain } from '../explain.js';
 import { readStatus, renderStatus } from '../status.js';
+import { DEFAULT_UPCOMING, MAX_UPCOMING } from '../upcoming.js';
 import { wholeNumber, type CommandKit } from './kit.js';
 
 export function overviewCommands(program: Command, { execute }: CommandKit): void {
@@ -14,7 +15,13 @@ export function overviewCommands(program: Command, { execute }: CommandKit): voi
     )
     .argument('<id>', 'schedule id')
     .option('--runs <n>', 'how many recent runs to compare', wholeNumber(1, 500), DEFAULT_RUNS)
-    .action(async (id: string, options: { runs: number }, command: Command) => {
+    .option(
+      '--upcoming <n>',
+      'how many next due points to list, with the lane and tier in force at each',
+      wholeNumber(0, MAX_UPCOMING),
+      DEFAULT_UPCOMING,
+    )
+    .action(async (id: string, options: { runs: number; upcoming: number }, command: Command) => {
       await execute(command, (context) => explainSchedule(context, id, options), renderExplain);
     });
 

@@ -3,7 +3,10 @@
  */
 import { Option, type Command } from 'commander';
 import { LANES, type Lane } from '../../schedule/lane.js';
-import { RUNNERS } from '../../schedule/spec.js';
+import { HTTP_METHODS, RUNNERS } from '../../schedule/spec.js';
+import { MAX_PAUSE_REASON } from '../../protocol/pause.js';
+import { operatorName } from '../pause-note.js';
+import { DEFAULT_UPCOMING, MAX_UPCOMING } from '../upcoming.js';
 import { STATUSES } from '../../protocol/state.js';
 import type { GlobalOptions } from '../context.js';
 import { describeCadence } from '../describe.js';
@@ -79,6 +82,16 @@ export function scheduleCommands(program: Command, { io, notes, execute }: Comma
     .option('--otherwise <duration>', 'event: interval before the first tier (default 60m)')
     .option('--after <duration>', 'event: keep syncing this long after the start (default 1h)')
     .option('--url <url>', 'http target: POST to this URL')
+    .addOption(
+      new Option(
+        '--method <method>',
+        'http target: call it with this method (default POST)',
+      ).choices(HTTP_METHODS),
+    )
+    .option(
+      '--pause-after-failures <n>',
+      'pause the schedule after this many dead letters in a row (until resumed)',
+    )
     .option('--header <name=value>', 'http target: a header; repeat for more', collect)
     .option(
       '--secret-header <name=PACER_SECRET_X>',
@@ -166,8 +179,14 @@ and its status, lane and next due time are printed.`,
     .command('show')
     .description("a schedule's fields and state as stored, and whether it validates")
     .argument('<id>', 'schedule id')
-    .action(async (id: string, _options: unknown, command: Command) => {
-      await execute(command, (context) => showSchedule(context, id), renderShow);
+    .option(
+      '--upcoming <n>',
+      'how many next due points to list, with the lane and tier in force at each',
+      wholeNumber(0, MAX_UPCOMING),
+      DEFAULT_UPCOMING,
+    )
+    .action(async (id: string, options: { upcoming: number }, command: Command) => {
+      await execute(command, (context) => showSchedule(context, id, options), renderShow);
     });
 
   schedules
@@ -176,13 +195,29 @@ and its status, lane and next due time are printed.`,
       'set enabled: false and take the schedule out of planning (a run in flight finishes)',
     )
     .argument('<id>', 'schedule id')
-    .action(async (id: string, _options: unknown, command: Command) => {
-      await execute(command, (context) => setEnabled(context, id, false), renderRow);
+    .option(
+      '--reason <text>',
+      `why, kept with who paused it and when (at most ${MAX_PAUSE_REASON} characters)`,
+    )
+    .option('--by <name>', 'who pauses it (default: PACER_OPERATOR, else the OS user)')
+    .action(async (id: string, options: { reason?: string; by?: string }, command: Command) => {
+      const reason = options.reason?.trim() ?? null;
+      if (reason !== null && (reason === '' || reason.length > MAX_PAUSE_REASON)) {
+        throw new UsageError(`--reason must be 1 to ${MAX_PAUSE_REASON} characters`);
+      }
+      const by = operatorName(options.by, io.env);
+      await execute(
+        command,
+        (context) => setEnabled(context, id, false, { by, reason }),
+        renderRow,
+      );
     });
 
   schedules
     .command('resume')
-    .description('set enabled: true and plan the schedule again from its cadence')
+    .description(
+      'set enabled: true, clear the pause note (and a pause after failures), and plan the schedule again from its cadence',
+    )
     .argument('<id>', 'schedule id')
     .action(async (id: string, _options: unknown, command: Command) => {
       await execute(command, (context) => setEnabled(context, id, true), renderRow);
@@ -308,6 +343,8 @@ const SCHEDULE_FLAG_KEYS = [
   'otherwise',
   'after',
   'url',
+  'method',
+  'pauseAfterFailures',
   'header',
   'secretHeader',
   'handler',

@@ -244,7 +244,6 @@ describe('schedules from flags', () => {
       'id: "a/b" must not contain "/"',
       'cadence.every: "5 min" is not a duration (use 90s, 5m, 4h, 1d)',
       'maxRunSeconds: expected a number, got "lots"',
-      'name: is required',
     ]);
   });
 

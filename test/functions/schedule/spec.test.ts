@@ -64,6 +64,25 @@ describe('a valid schedule', () => {
     }
   });
 
+  it('needs no name (the id stands in), takes PUT or PATCH for an http target and a pauseAfterFailures', () => {
+    const result = validateSchedule({
+      cadence: { kind: 'interval', every: '5m' },
+      target: { type: 'http', url: 'https://api.example.com/sync', method: 'PUT' },
+      pauseAfterFailures: 3,
+    });
+    expect(result).toMatchObject({
+      ok: true,
+      spec: { target: { method: 'PUT' }, pauseAfterFailures: 3 },
+    });
+    expect(result.ok && result.spec.name).toBeUndefined();
+    const patch = validateSchedule(
+      withChange(
+        (doc) => (doc.target = { type: 'http', url: 'https://x.example.com', method: 'PATCH' }),
+      ),
+    );
+    expect(patch.ok).toBe(true);
+  });
+
   it("ignores pacer's own state map", () => {
     const result = validateSchedule(withChange((doc) => (doc.state = { status: 'active' })));
     expect(result.ok).toBe(true);
@@ -218,7 +237,28 @@ describe('a bad schedule is rejected with the field path and what was wrong', ()
         'name: expected a string, got 42',
       ],
     ],
-    ['a missing name', withChange((doc) => delete doc.name), ['name: is required']],
+    [
+      'an http method pacer does not call with',
+      withChange(
+        (doc) => (doc.target = { type: 'http', url: 'https://x.example.com', method: 'GET' }),
+      ),
+      ['target.method: "GET" is not a method pacer calls a target with (use POST, PUT, PATCH)'],
+    ],
+    [
+      'a pauseAfterFailures of zero',
+      withChange((doc) => (doc.pauseAfterFailures = 0)),
+      ['pauseAfterFailures: 0 is too small (at least 1)'],
+    ],
+    [
+      'a pauseAfterFailures beyond its bound',
+      withChange((doc) => (doc.pauseAfterFailures = 1_001)),
+      ['pauseAfterFailures: 1001 is too large (at most 1000)'],
+    ],
+    [
+      'a pauseAfterFailures that is not a whole number',
+      withChange((doc) => (doc.pauseAfterFailures = 2.5)),
+      ['pauseAfterFailures: expected a whole number, got 2.5'],
+    ],
     ['an empty name', withChange((doc) => (doc.name = '  ')), ['name: must not be empty']],
     [
       'a run time beyond what a function may run',
