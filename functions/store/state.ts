@@ -12,7 +12,13 @@ import {
 } from '@google-cloud/firestore';
 import type { Patch, RunFields } from '../protocol/patch.js';
 import { isLane } from '../schedule/lane.js';
-import { isStatus, type LastError, type Lease, type ScheduleState } from '../protocol/state.js';
+import {
+  isStatus,
+  LEASE_KINDS,
+  type LastError,
+  type Lease,
+  type ScheduleState,
+} from '../protocol/state.js';
 
 export const SCHEDULES = 'schedules';
 export const RUNS = 'runs';
@@ -193,7 +199,7 @@ function readLease(value: unknown, stateDueAt: number | null): Lease | null {
   const renewedAt = planTime(value.renewedAt);
   return {
     id: value.id,
-    kind: value.kind === 'replay' ? 'replay' : 'planned',
+    kind: LEASE_KINDS.find((kind) => kind === value.kind) ?? 'planned',
     until,
     attempt: count(value.attempt),
     dispatchedAt,
