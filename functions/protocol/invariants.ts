@@ -14,7 +14,10 @@
  * 5. `lease` — while a lease holds, `nextDueAt` is not before its end;
  * 6. `attempts` — a target that keeps failing reaches a dead letter: never more failed calls in a
  *    row than the attempt limit within one series of leases (planned leases that replace each
- *    other as they lapse; a replay is a series of its own), however its messages are delivered.
+ *    other as they lapse; a replay is a series of its own), however its messages are delivered;
+ * 7. `operator` — a run an operator asks for (`manual`, `backfill`) is dispatched only to an
+ *    active, valid, enabled schedule, and a backfill never dispatches a point that already has a
+ *    successful run.
  *
  * Pure: the monitor keeps what it has seen and answers with violations; it never reads a clock.
  */
@@ -23,7 +26,8 @@ import { DEPLOYED, validateSchedule, type ValidationContext } from '../schedule/
 import type { Patch } from './patch.js';
 import { liveLease, owedSince, type ScheduleState } from './state.js';
 
-export type InvariantName = 'overlap' | 'owed' | 'stuck' | 'inactive' | 'lease' | 'attempts';
+export type InvariantName =
+  'overlap' | 'owed' | 'stuck' | 'inactive' | 'lease' | 'attempts' | 'operator';
 
 export interface Violation {
   invariant: InvariantName;
@@ -72,9 +76,12 @@ export class ProtocolMonitor {
     private readonly validation: ValidationContext = DEPLOYED,
   ) {}
 
+  /** Due points with a successful run, by schedule. */
+  private readonly served = new Map<string, Set<number>>();
+
   /** A write landed. */
   write(write: ObservedWrite): Violation[] {
-    const violations: Violation[] = [];
+    const violations: Violation[] = [...this.operatorRun(write)];
     const owed = owedPointDropped(write);
     if (owed !== null) violations.push(owed);
     const { before, after } = write;
@@ -109,6 +116,43 @@ export class ProtocolMonitor {
       to !== null &&
       (to.id === from.id || (to.kind === 'planned' && from.kind === 'planned'));
     if (from !== null && !carried) this.failedInARow.set(write.id, { count: 0, since: write.at });
+    return violations;
+  }
+
+  /**
+   * The `operator` invariant on one write: a `manual` or `backfill` lease is claimed only on an
+   * active, valid, enabled schedule, and a backfill lease never serves a point already served.
+   */
+  private operatorRun(write: ObservedWrite): Violation[] {
+    const { before, after } = write;
+    const ended = before?.lease ?? null;
+    if (ended !== null && write.patch?.run?.fields.status === 'succeeded') {
+      const points = this.served.get(write.id) ?? new Set<number>();
+      points.add(ended.dueAt);
+      this.served.set(write.id, points);
+    }
+    const lease = after?.lease ?? null;
+    if (lease === null || lease.id === ended?.id) return [];
+    if (lease.kind !== 'manual' && lease.kind !== 'backfill') return [];
+    const validation = write.data === null ? null : validateSchedule(write.data, this.validation);
+    const violations: Violation[] = [];
+    if (before?.status !== 'active' || validation?.ok !== true || !validation.spec.enabled) {
+      const disabled = validation?.ok === true && !validation.spec.enabled;
+      violations.push({
+        invariant: 'operator',
+        scheduleId: write.id,
+        at: write.at,
+        message: `a ${lease.kind} run (lease ${lease.id}) was dispatched to a schedule that is ${before?.status ?? 'new'}${disabled ? ' and disabled' : ''}`,
+      });
+    }
+    if (lease.kind === 'backfill' && this.served.get(write.id)?.has(lease.dueAt) === true) {
+      violations.push({
+        invariant: 'operator',
+        scheduleId: write.id,
+        at: write.at,
+        message: `a backfill (lease ${lease.id}) dispatched the point ${iso(lease.dueAt)}, which was served already`,
+      });
+    }
     return violations;
   }
 
