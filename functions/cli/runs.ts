@@ -158,13 +158,12 @@ export async function backfill(
 
 function progressLine(progress: BackfillProgress): string {
   const at = `[${progress.done}/${progress.of}] ${iso(progress.dueAt)}`;
-  switch (progress.event) {
+  switch (progress.step) {
     case 'dispatched':
       return `${at} dispatched (lease ${progress.leaseId ?? ''})`;
     case 'ended':
       return `${at} ${progress.outcome ?? 'ended'}`;
     case 'waiting':
-    case 'publish_failed':
       return `${at} waiting: ${progress.reason ?? ''}`;
   }
 }

@@ -165,7 +165,7 @@ export interface BackfillOptions {
 }
 
 export interface BackfillProgress {
-  event: 'dispatched' | 'ended' | 'waiting' | 'publish_failed';
+  step: 'dispatched' | 'ended' | 'waiting';
   dueAt: number;
   leaseId?: string;
   outcome?: BackfillPointOutcome;
@@ -298,7 +298,7 @@ export async function runBackfill(
     record.dispatched.push({ dueAt, leaseId: dispatched.leaseId, outcome: 'queued' });
     await saveProgress(deps.backfills, record, scheduleId, id);
     options.onProgress?.({
-      event: 'dispatched',
+      step: 'dispatched',
       dueAt,
       leaseId: dispatched.leaseId,
       done: done.length,
@@ -310,7 +310,7 @@ export async function runBackfill(
     done.push({ dueAt, leaseId: dispatched.leaseId, outcome });
     await saveProgress(deps.backfills, record, scheduleId, id);
     options.onProgress?.({
-      event: 'ended',
+      step: 'ended',
       dueAt,
       leaseId: dispatched.leaseId,
       outcome,
@@ -396,7 +396,7 @@ async function dispatchPoint(
         const reason = waitReason(outcome);
         if (reason !== lastReason) {
           lastReason = reason;
-          options.onProgress?.({ event: 'waiting', dueAt, reason, ...progress });
+          options.onProgress?.({ step: 'waiting', dueAt, reason, ...progress });
         }
         await deps.sleep(options.pollMs);
       }

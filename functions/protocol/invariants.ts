@@ -125,6 +125,8 @@ export class ProtocolMonitor {
    */
   private operatorRun(write: ObservedWrite): Violation[] {
     const { before, after } = write;
+    // A deleted schedule's run history goes with it: a schedule of the same id starts afresh.
+    if (after === null) this.served.delete(write.id);
     const ended = before?.lease ?? null;
     if (ended !== null && write.patch?.run?.fields.status === 'succeeded') {
       const points = this.served.get(write.id) ?? new Set<number>();
