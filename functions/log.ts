@@ -120,6 +120,7 @@ export const LOG_EVENTS = [
   'lease.renew_failed',
   'handler.echo',
   'sync.handed_off',
+  'sync.operator_run',
   // long syncs (job executions)
   'job.started',
   'job.finished',

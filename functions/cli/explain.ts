@@ -57,6 +57,8 @@ export interface RunRecord {
   lateMs: number | null;
   /** The last error, as `code: message`. */
   error: string | null;
+  /** Why it ran: `planned`, `replay`, `manual` (`schedules trigger`), `backfill`. */
+  runKind?: string;
 }
 
 export type TimelineEntry =
@@ -251,6 +253,8 @@ export type TimelineJson =
       durationMs: number | null;
       lateMs: number | null;
       error: string | null;
+      /** Why it ran: `planned`, `replay`, `manual`, `backfill`. */
+      runKind: string;
     }
   | { kind: 'gap'; from: string; to: string; missed: number; exact: boolean }
   | { kind: 'due'; dueAt: string };
@@ -376,6 +380,7 @@ export function readRun(leaseId: string, data: Record<string, unknown>): RunReco
     finishedAt: millis(data.finishedAt),
     durationMs: typeof data.durationMs === 'number' ? data.durationMs : null,
     lateMs: typeof data.lateMs === 'number' ? data.lateMs : null,
+    runKind: typeof data.kind === 'string' ? data.kind : 'planned',
     error:
       typeof lastError === 'object' && lastError !== null
         ? `${typeof lastError.code === 'string' ? lastError.code : 'unexpected'}: ${typeof lastError.message === 'string' ? lastError.message : ''}`
@@ -398,6 +403,7 @@ function timelineJson(entry: TimelineEntry): TimelineJson {
         durationMs: entry.run.durationMs,
         lateMs: entry.run.lateMs,
         error: entry.run.error,
+        runKind: entry.run.runKind ?? 'planned',
       };
     case 'gap':
       return {
@@ -526,8 +532,10 @@ function markOf(entry: TimelineJson): string {
 
 function noteOf(entry: TimelineJson): string {
   switch (entry.kind) {
-    case 'run':
-      return entry.error ?? '';
+    case 'run': {
+      const why = entry.runKind === 'planned' ? '' : `${entry.runKind} run`;
+      return [why, entry.error ?? ''].filter((part) => part !== '').join(': ');
+    }
     case 'gap': {
       const count = `${entry.exact ? '' : 'at least '}${plural(entry.missed, 'due point')}`;
       return entry.missed === 1 ? `gap: ${count}` : `gap: ${count} through ${formatTime(entry.to)}`;

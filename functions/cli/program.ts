@@ -18,6 +18,7 @@ import {
 import { deadLetterCommands } from './commands/dead-letters.js';
 import type { CliIo, CommandKit } from './commands/kit.js';
 import { overviewCommands } from './commands/overview.js';
+import { runCommands } from './commands/runs.js';
 import { scheduleCommands } from './commands/schedules.js';
 import { tickJobCommands } from './commands/tick-job.js';
 import { AnsweredFailure, describeFailure, EXIT_OK, EXIT_USAGE } from './errors.js';
@@ -115,6 +116,7 @@ Exit codes: 0 done, 1 the operation failed, 2 bad usage or input.`,
 
   const kit: CommandKit = { io, notes, execute };
   scheduleCommands(program, kit);
+  runCommands(program, kit);
   overviewCommands(program, kit);
   deadLetterCommands(program, kit);
   tickJobCommands(program, kit);

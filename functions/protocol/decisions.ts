@@ -133,7 +133,7 @@ export function escalationWhileHeld(
 }
 
 /** Held by `lease` until its end: due again then unless it ends first. */
-function heldFields(
+export function heldFields(
   state: ScheduleState,
   spec: ScheduleSpec | null,
   lease: Lease,
@@ -173,7 +173,7 @@ export function problemText(problems: readonly string[]): string {
 /**
  * The state after a lease ends without anyone holding the schedule: `outcome` is what happened
  * to the lease's point. A planned lease moves the schedule on from the point it served (or gave
- * up on); a replay returns it to where its own cadence stood. Paused, invalid and finished
+ * up on); a replay, a manual run or a backfill returns it to where its own cadence stood. Paused, invalid and finished
  * schedules leave planning.
  */
 function afterLease(
@@ -194,7 +194,7 @@ function afterLease(
   const spec = validation.spec;
   const lastServed = lease.kind === 'planned' ? lease.dueAt : state.dueAt;
   const next =
-    lease.kind === 'replay' && spec.enabled
+    lease.kind !== 'planned' && spec.enabled
       ? { status: 'active' as const, ...plannedAt(spec, lease.owedSince, thresholds) }
       : ahead(spec, lastServed, now, thresholds);
   return {

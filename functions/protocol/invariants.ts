@@ -18,6 +18,9 @@
  * 7. `paused` — a schedule with `pauseAfterFailures: N` is paused by its N-th dead letter in a
  *    row, and a schedule pacer paused after failures is never claimed (dispatched) nor started
  *    again until it is resumed.
+ * 8. `operator` — a run an operator asks for (`manual`, `backfill`) is dispatched only to an
+ *    active, valid, enabled schedule, and a backfill never dispatches a point that already has a
+ *    successful run.
  *
  * Pure: the monitor keeps what it has seen and answers with violations; it never reads a clock.
  */
@@ -27,7 +30,7 @@ import type { Patch } from './patch.js';
 import { liveLease, owedSince, pausedByFailures, type ScheduleState } from './state.js';
 
 export type InvariantName =
-  'overlap' | 'owed' | 'stuck' | 'inactive' | 'lease' | 'attempts' | 'paused';
+  'overlap' | 'owed' | 'stuck' | 'inactive' | 'lease' | 'attempts' | 'paused' | 'operator';
 
 export interface Violation {
   invariant: InvariantName;
@@ -76,9 +79,12 @@ export class ProtocolMonitor {
     private readonly validation: ValidationContext = DEPLOYED,
   ) {}
 
+  /** Due points with a successful run, by schedule. */
+  private readonly served = new Map<string, Set<number>>();
+
   /** A write landed. */
   write(write: ObservedWrite): Violation[] {
-    const violations: Violation[] = [];
+    const violations: Violation[] = [...this.operatorRun(write)];
     const owed = owedPointDropped(write);
     if (owed !== null) violations.push(owed);
     violations.push(...this.pausedByFailures(write));
@@ -149,6 +155,45 @@ export class ProtocolMonitor {
           message: `${after.consecutiveDeadLetters} dead letters in a row (pauseAfterFailures: ${limit}) and the schedule is still active`,
         });
       }
+    }
+    return violations;
+  }
+
+  /**
+   * The `operator` invariant on one write: a `manual` or `backfill` lease is claimed only on an
+   * active, valid, enabled schedule, and a backfill lease never serves a point already served.
+   */
+  private operatorRun(write: ObservedWrite): Violation[] {
+    const { before, after } = write;
+    // A deleted schedule's run history goes with it: a schedule of the same id starts afresh.
+    if (after === null) this.served.delete(write.id);
+    const ended = before?.lease ?? null;
+    if (ended !== null && write.patch?.run?.fields.status === 'succeeded') {
+      const points = this.served.get(write.id) ?? new Set<number>();
+      points.add(ended.dueAt);
+      this.served.set(write.id, points);
+    }
+    const lease = after?.lease ?? null;
+    if (lease === null || lease.id === ended?.id) return [];
+    if (lease.kind !== 'manual' && lease.kind !== 'backfill') return [];
+    const validation = write.data === null ? null : validateSchedule(write.data, this.validation);
+    const violations: Violation[] = [];
+    if (before?.status !== 'active' || validation?.ok !== true || !validation.spec.enabled) {
+      const disabled = validation?.ok === true && !validation.spec.enabled;
+      violations.push({
+        invariant: 'operator',
+        scheduleId: write.id,
+        at: write.at,
+        message: `a ${lease.kind} run (lease ${lease.id}) was dispatched to a schedule that is ${before?.status ?? 'new'}${disabled ? ' and disabled' : ''}`,
+      });
+    }
+    if (lease.kind === 'backfill' && this.served.get(write.id)?.has(lease.dueAt) === true) {
+      violations.push({
+        invariant: 'operator',
+        scheduleId: write.id,
+        at: write.at,
+        message: `a backfill (lease ${lease.id}) dispatched the point ${iso(lease.dueAt)}, which was served already`,
+      });
     }
     return violations;
   }

@@ -28,10 +28,14 @@ export interface Pause {
 
 /**
  * What a lease was taken for: `planned`, the schedule's own due point (the planner's claim);
- * `replay`, a dead letter's point served again on request (its end returns the schedule to its
- * own cadence, `owedSince`, without moving it).
+ * `replay`, a dead letter's point served again on request; `manual`, a run an operator asked for
+ * now (`pacer schedules trigger`); `backfill`, a past cadence point served on an operator's
+ * request (`pacer schedules backfill`). Every kind but `planned` ends by returning the schedule
+ * to its own cadence, `owedSince`, without moving it.
  */
-export type LeaseKind = 'planned' | 'replay';
+export type LeaseKind = 'planned' | 'replay' | 'manual' | 'backfill';
+
+export const LEASE_KINDS: readonly LeaseKind[] = ['planned', 'replay', 'manual', 'backfill'];
 
 /**
  * A hold on a schedule: a dispatched message waiting for a worker, or a worker running an

@@ -15,6 +15,7 @@ import { isLane } from '../schedule/lane.js';
 import {
   HEALTHS,
   isStatus,
+  LEASE_KINDS,
   type Health,
   type LastError,
   type Lease,
@@ -207,7 +208,7 @@ function readLease(value: unknown, stateDueAt: number | null): Lease | null {
   const renewedAt = planTime(value.renewedAt);
   return {
     id: value.id,
-    kind: value.kind === 'replay' ? 'replay' : 'planned',
+    kind: LEASE_KINDS.find((kind) => kind === value.kind) ?? 'planned',
     until,
     attempt: count(value.attempt),
     dispatchedAt,

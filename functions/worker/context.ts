@@ -2,6 +2,7 @@
  * What a syncer gets for one sync, and what it gives back.
  */
 import type { Logger } from '../log.js';
+import type { LeaseKind } from '../protocol/state.js';
 import type { Lane } from '../schedule/lane.js';
 
 export interface SyncContext {
@@ -9,6 +10,11 @@ export interface SyncContext {
   leaseId: string;
   /** The due point this sync serves (ms). */
   dueAt: number;
+  /**
+   * Why it runs: `planned` (its own cadence), `replay` (a dead letter sent again), `manual`
+   * (`pacer schedules trigger`), `backfill` (`pacer schedules backfill`, serving `dueAt`).
+   */
+  kind?: LeaseKind;
   lane: Lane;
   /** 1 for the first delivery, counted in Firestore across redeliveries. */
   attempt: number;

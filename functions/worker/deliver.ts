@@ -376,11 +376,17 @@ async function runAttempt(
   const { deps, lane, message, attemptId } = delivery;
   const { settings, clock } = deps;
   const { spec, attempt, dueAt } = started;
-  const run = delivery.log.child({ attempt });
+  const run = delivery.log.child({ attempt, runKind: started.leaseKind });
   run.info(
     { event: 'sync.started', dueAt: iso(dueAt), lateMs: started.startedAt - dueAt },
     `syncing ${message.scheduleId} (attempt ${attempt}, due ${iso(dueAt)})`,
   );
+  if (started.leaseKind === 'manual' || started.leaseKind === 'backfill') {
+    run.info(
+      { event: 'sync.operator_run', dueAt: iso(dueAt) },
+      `${started.leaseKind} run of ${message.scheduleId} asked for by an operator`,
+    );
+  }
 
   const leaseMs = settings.leaseSeconds * 1_000;
   const hold = holdLease({
@@ -416,6 +422,7 @@ async function runAttempt(
         scheduleId: message.scheduleId,
         leaseId: message.leaseId,
         dueAt,
+        kind: started.leaseKind,
         lane,
         attempt,
         payload: spec.payload ?? {},

@@ -1,5 +1,5 @@
 /**
- * The `http` syncer: sends `{ scheduleId, dueAt, lane, attempt, payload }` as JSON to the
+ * The `http` syncer: sends `{ scheduleId, dueAt, lane, attempt, kind, payload }` as JSON to the
  * schedule's URL (POST, or the target's `method`: PUT or PATCH) and classifies the answer. 2xx
  * is success; network errors, timeouts, 408, 429 and 5xx are retryable; any other status is
  * permanent. Targets that resolve to private, loopback, link-local or metadata addresses are
@@ -59,6 +59,8 @@ export async function syncHttp(
       dueAt: iso(context.dueAt),
       lane: context.lane,
       attempt: context.attempt,
+      // Which point this call serves and why: `manual` and `backfill` are an operator's.
+      kind: context.kind ?? 'planned',
       payload: context.payload,
     }),
   );

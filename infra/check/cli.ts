@@ -63,7 +63,15 @@ export async function check(
     (options.threads ?? 1) > 1
       ? await runInThreads(options, options.threads ?? 1, progress)
       : await runHere(options, progress);
-  const did = ['calls', 'failed calls', 'dead letters', 'crashes', 'operator']
+  const did = [
+    'calls',
+    'failed calls',
+    'dead letters',
+    'crashes',
+    'operator',
+    'manual runs',
+    'backfilled points',
+  ]
     .map(
       (what) =>
         `${(counts[what] ?? 0).toLocaleString('en')} ${what === 'operator' ? 'operator actions' : what}`,

@@ -4,7 +4,8 @@
  * in-memory store and bus (../sim/world.ts), while faults are injected at random points — worker
  * and planner crashes, lost answers, failed and slow store operations, transaction conflicts,
  * failed, duplicate and late deliveries, two planners, clock skew between processes — and an
- * operator edits, pauses, resumes, breaks, fixes, deletes and replays. After every step the
+ * operator edits, pauses, resumes, breaks, fixes, deletes and replays, triggers runs and backfills
+ * ranges (./operator-runs.ts). After every step the
  * protocol's invariants (functions/protocol/invariants.ts) are checked; the first violation ends
  * the history.
  *
@@ -31,6 +32,7 @@ import { describeTopology, type Topology } from '../../functions/topology.js';
 import { SIMULATED, SIMULATED_TARGET } from '../sim/population.js';
 import { stream, uniform, type Rng } from '../sim/random.js';
 import { World, type CallRecord, type SimProcess, type TargetBehaviour } from '../sim/world.js';
+import { scheduleOperatorRuns } from './operator-runs.js';
 
 /** The kinds of fault a history may inject; shrinking a failing history turns them off. */
 export const FAULT_KINDS = [
@@ -436,6 +438,17 @@ export async function runHistory(options: HistoryOptions): Promise<HistoryResult
       note,
       count,
     );
+
+  if (on('operator'))
+    scheduleOperatorRuns(world, stream(options.seed, 'operator-runs'), {
+      settings,
+      topology,
+      from: BEGIN,
+      until: BEGIN + activeMs,
+      ids: wanted.map((schedule) => schedule.id),
+      note,
+      count,
+    });
 
   let steps = 0;
   const end = BEGIN + activeMs + drainMs;
