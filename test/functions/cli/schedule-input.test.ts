@@ -175,6 +175,35 @@ describe('schedules from flags', () => {
     });
   });
 
+  it('builds a schedule without a name, with a method and pauseAfterFailures', () => {
+    const result = scheduleFromFlags({
+      ...base,
+      name: undefined,
+      every: '5m',
+      method: 'PATCH',
+      pauseAfterFailures: '3',
+    });
+    expect(result.ok && result.schedules[0]?.document).toEqual({
+      cadence: { kind: 'interval', every: '5m' },
+      target: { type: 'http', url: 'https://t.example.com/', method: 'PATCH' },
+      pauseAfterFailures: 3,
+    });
+    expect(
+      problemsOf(scheduleFromFlags({ ...base, every: '5m', pauseAfterFailures: 'often' })),
+    ).toEqual(['pauseAfterFailures: expected a number, got "often"']);
+    expect(
+      problemsOf(
+        scheduleFromFlags({
+          ...base,
+          url: undefined,
+          handler: 'example.echo',
+          every: '5m',
+          method: 'PUT',
+        }),
+      ),
+    ).toEqual(['--method: only goes with --url, not --handler']);
+  });
+
   it('builds an event schedule with tiers and a cron schedule with a handler', () => {
     const event = scheduleFromFlags({
       ...base,

@@ -88,6 +88,20 @@ const rows: Row[] = [
     ],
   },
   {
+    name: 'a cron schedule across the autumn DST change in Berlin: 02:30 happens twice on 25 October and runs once',
+    spec: spec({
+      cadence: { kind: 'cron', expression: '30 2 * * *', timezone: 'Europe/Berlin' },
+    }),
+    state: active(t('2026-10-24T00:30:00Z')),
+    now: '2026-10-24T00:00:00Z',
+    count: 3,
+    expected: [
+      '2026-10-24T00:30:00.000Z low',
+      '2026-10-25T00:30:00.000Z low',
+      '2026-10-26T01:30:00.000Z low',
+    ],
+  },
+  {
     name: 'a point owed already comes first; the missed ones after it are coalesced',
     spec: spec({ cadence: { kind: 'interval', every: '10m', startAt: '2026-06-20T00:00:00Z' } }),
     state: active(t('2026-06-20T10:00:00Z')),
