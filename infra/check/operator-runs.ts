@@ -65,7 +65,7 @@ export function scheduleOperatorRuns(world: World, rng: Rng, context: OperatorRu
             triggerRun(depsFor(process), id, {
               ...(lane === undefined ? {} : { lane }),
               waitMs,
-              pollMs: 2_000,
+              pollMs: 5_000,
             }),
           )
           .then(
@@ -94,7 +94,7 @@ export function scheduleOperatorRuns(world: World, rng: Rng, context: OperatorRu
               lane: lane ?? 'low',
               max,
               dryRun: false,
-              pollMs: 2_000,
+              pollMs: 5_000,
               spacingMs: 1_000,
               maxPoints: 1_000,
             }),

@@ -92,6 +92,7 @@ describe('the http syncer', () => {
       dueAt: '2026-06-20T08:29:00.000Z',
       lane: 'high',
       attempt: 2,
+      kind: 'planned',
       payload: { raceId: 974559 },
     });
     expect(request?.headers).toMatchObject({

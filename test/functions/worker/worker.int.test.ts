@@ -216,6 +216,7 @@ describe('a due schedule', () => {
       dueAt: new Date(dueAt).toISOString(),
       lane: 'high',
       attempt: 1,
+      kind: 'planned',
       payload: { id: 'complete' },
     });
     const run = await project.firestore.doc(`${SCHEDULES}/complete/${RUNS}/${leaseId}`).get();

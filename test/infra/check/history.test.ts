@@ -65,7 +65,11 @@ describe('the protocol checker', () => {
     expect([...seen].sort()).toEqual([...traced].sort());
     expect(counts.calls).toBeGreaterThan(500);
     expect(counts['dead letters']).toBeGreaterThan(50);
-  });
+    // The operator's triggers and backfills reach the store and the targets.
+    expect(counts['manual runs']).toBeGreaterThan(20);
+    expect(counts['backfilled points']).toBeGreaterThan(5);
+    // Twenty histories take seconds, more on a shared machine: not a timed assertion.
+  }, 120_000);
 
   it('reads its command line', () => {
     expect(parseCheckArgs(['--seeds', '2000'])).toEqual({ seeds: 2000, first: 1 });

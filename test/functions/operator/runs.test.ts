@@ -1,0 +1,174 @@
+/**
+ * The operator's runs on the in-memory world (the real planner, workers and store): a backfill
+ * serves each past point once, one call at a time, leaves the schedule's own runs on time, and
+ * adds nothing when run again; a trigger waits for a running sync, or refuses.
+ */
+import { describe, expect, it } from 'vitest';
+import { MemoryDispatchBus } from '../../../functions/bus/memory.js';
+import {
+  runBackfill,
+  triggerRun,
+  type BackfillResult,
+  type DispatchOutcome,
+  type OperatorRunDeps,
+} from '../../../functions/operator/runs.js';
+import { perLane } from '../../../functions/planner/plan.js';
+import { reconcileSchedule } from '../../../functions/reconciler/reconcile.js';
+import { MemoryBackfills } from '../../../functions/store/backfills.js';
+import { SIMULATED_TARGET } from '../../../infra/sim/population.js';
+import type { CallRecord } from '../../../infra/sim/world.js';
+import { testWorld, WORLD_BEGIN } from '../../support/world.js';
+
+const MIN = 60_000;
+
+function setUp() {
+  const built = testWorld();
+  const { world, settings, topology } = built;
+  const backfills = new MemoryBackfills((id) => world.store.runRecords(id));
+  const process = world.spawn('operator');
+  const deps: OperatorRunDeps & { backfills: MemoryBackfills } = {
+    store: world.storeFor(process),
+    bus: new MemoryDispatchBus(
+      world.pubsub,
+      perLane((lane) => topology.lanes[lane].topic),
+    ),
+    newId: () => world.newId('op-'),
+    dispatchGraceMs: settings.dispatchGraceSeconds * 1_000,
+    thresholds: settings.laneThresholds,
+    sleep: (ms) => process.clock.sleep(ms),
+    backfills,
+  };
+  /** Writes a schedule and reconciles it, as the reconciler's trigger would. */
+  const put = async (id: string, document: Record<string, unknown>) => {
+    world.store.put(id, document);
+    await reconcileSchedule(world.store, id, { thresholds: settings.laneThresholds });
+  };
+  return { ...built, deps, put };
+}
+
+/** The most calls in flight at once. */
+function mostAtOnce(calls: readonly CallRecord[]): number {
+  return Math.max(
+    0,
+    ...calls.map(
+      (call) =>
+        calls.filter((other) => other.start <= call.start && (other.end ?? Infinity) > call.start)
+          .length,
+    ),
+  );
+}
+
+const backfillOptions = {
+  from: WORLD_BEGIN - 60 * MIN,
+  to: WORLD_BEGIN,
+  lane: 'low' as const,
+  max: 100,
+  dryRun: false,
+  pollMs: 1_000,
+  spacingMs: 500,
+  maxPoints: 1_000,
+};
+
+describe('a backfill on the world', () => {
+  it('serves each unserved point once, oldest first, beside the schedule’s own runs; again adds nothing', async () => {
+    const { world, deps, put, runMinutes, callsOf } = setUp();
+    await put('grid', {
+      name: 'grid',
+      cadence: {
+        kind: 'interval',
+        every: '10m',
+        startAt: new Date(WORLD_BEGIN - 120 * MIN).toISOString(),
+      },
+      target: SIMULATED_TARGET,
+    });
+    const results: BackfillResult[] = [];
+    world.clock.at(WORLD_BEGIN + 2 * MIN, () => {
+      void runBackfill(deps, 'grid', backfillOptions).then((result) => results.push(result));
+    });
+    world.clock.at(WORLD_BEGIN + 14 * MIN, () => {
+      void runBackfill(deps, 'grid', backfillOptions).then((result) => results.push(result));
+    });
+    await runMinutes(16);
+
+    expect(results.map((result) => result.kind)).toEqual(['finished', 'finished']);
+    const [first, again] = results;
+    if (first?.kind !== 'finished' || again?.kind !== 'finished') throw new Error('not finished');
+    // 08:00 was the schedule's own first point, served by the planner before the backfill.
+    expect(first.served).toEqual([WORLD_BEGIN]);
+    expect(first.dispatched.map((point) => [point.dueAt, point.outcome])).toEqual(
+      [60, 50, 40, 30, 20, 10].map((m) => [WORLD_BEGIN - m * MIN, 'succeeded']),
+    );
+    expect(again.dispatched).toEqual([]);
+    expect(again.served).toHaveLength(7);
+
+    const calls = callsOf('grid');
+    expect(mostAtOnce(calls)).toBe(1);
+    const dueAts = calls.map((call) => call.dueAt);
+    // Every point once, and the schedule's own 08:10 point served on its way.
+    expect(new Set(dueAts).size).toBe(dueAts.length);
+    expect(dueAts).toContain(WORLD_BEGIN + 10 * MIN);
+    const own = calls.find((call) => call.dueAt === WORLD_BEGIN + 10 * MIN);
+    expect((own?.start ?? Infinity) - (WORLD_BEGIN + 10 * MIN)).toBeLessThan(2 * MIN);
+    expect(world.store.peek('grid')?.state.dueAt).toBe(WORLD_BEGIN + 10 * MIN);
+  });
+
+  it('refuses a range reaching into the future and one with too many points, dispatching nothing', async () => {
+    const { world, deps, put, runMinutes, callsOf } = setUp();
+    await put('minutely', {
+      name: 'minutely',
+      cadence: { kind: 'interval', every: '1m' },
+      target: SIMULATED_TARGET,
+    });
+    const results: BackfillResult[] = [];
+    world.clock.at(WORLD_BEGIN + 30_000, () => {
+      void runBackfill(deps, 'minutely', { ...backfillOptions, to: WORLD_BEGIN + 5 * MIN }).then(
+        (result) => results.push(result),
+      );
+      void runBackfill(deps, 'minutely', {
+        ...backfillOptions,
+        from: WORLD_BEGIN - 3 * 24 * 60 * MIN,
+      }).then((result) => results.push(result));
+    });
+    await runMinutes(2);
+    expect(results).toEqual([
+      { kind: 'refused', reason: '--to (2026-06-20T08:05:00.000Z) is in the future' },
+      {
+        kind: 'refused',
+        reason: 'the range holds more than 1000 cadence points; backfill a shorter range',
+      },
+    ]);
+    expect(callsOf('minutely').every((call) => call.dueAt >= WORLD_BEGIN)).toBe(true);
+  });
+});
+
+describe('a trigger on the world', () => {
+  it('waits for the running sync, runs once, and leaves the cadence where it stood', async () => {
+    const { world, deps, put, runMinutes, callsOf } = setUp();
+    await put('hourly', {
+      name: 'hourly',
+      cadence: { kind: 'interval', every: '1h' },
+      target: SIMULATED_TARGET,
+    });
+    const outcomes: DispatchOutcome[] = [];
+    const waitedFor: string[] = [];
+    // The planner dispatches the first point at the first tick; its call takes 200 ms.
+    world.clock.at(WORLD_BEGIN + 50, () => {
+      void triggerRun(deps, 'hourly', { waitMs: 0, pollMs: 100 }).then((o) => outcomes.push(o));
+      void triggerRun(deps, 'hourly', {
+        waitMs: 30_000,
+        pollMs: 100,
+        onWait: (busy) => waitedFor.push(busy.leaseId),
+      }).then((o) => outcomes.push(o));
+    });
+    await runMinutes(3);
+    expect(outcomes.map((outcome) => outcome.kind)).toEqual(['busy', 'dispatched']);
+    expect(waitedFor).toHaveLength(1);
+    const calls = callsOf('hourly');
+    expect(calls).toHaveLength(2);
+    expect(mostAtOnce(calls)).toBe(1);
+    expect(world.store.peek('hourly')?.state).toMatchObject({
+      dueAt: calls[0]?.dueAt,
+      nextDueAt: (calls[0]?.dueAt ?? 0) + 60 * MIN,
+    });
+  });
+});
