@@ -9,8 +9,12 @@ import type { DocumentData, DocumentSnapshot, QuerySnapshot } from '@google-clou
 import { PubSubBus } from '../bus/publisher.js';
 import { replayDeadLetter, type ReplayOutcome } from '../deadletter/replay.js';
 import { perLane } from '../planner/plan.js';
-import { deadLettersQuery, openDeadLettersByRecencyQuery } from '../store/queries.js';
-import { millis, timestamp } from '../store/state.js';
+import {
+  deadLettersQuery,
+  openDeadLettersByRecencyQuery,
+  openDeadLettersSinceQuery,
+} from '../store/queries.js';
+import { millis } from '../store/state.js';
 import { describeTopology } from '../topology.js';
 import type { CliContext } from './context.js';
 import { OperationError } from './errors.js';
@@ -178,10 +182,10 @@ export async function replayAll(
   options: ReplayAllOptions,
   sleep: (ms: number) => Promise<void> = (ms) => delay(ms),
 ): Promise<ReplayAllResult> {
-  let query = openDeadLettersByRecencyQuery(context.db);
-  if (options.since !== undefined) {
-    query = query.where('recordedAt', '>=', timestamp(options.since));
-  }
+  const query =
+    options.since === undefined
+      ? openDeadLettersByRecencyQuery(context.db)
+      : openDeadLettersSinceQuery(context.db, options.since);
   const letters: { id: string; scheduleId: string | null }[] = [];
   let more = false;
   let after: DocumentSnapshot | null = null;

@@ -11,10 +11,11 @@ import {
   failingQuery,
   longSyncsQuery,
   openDeadLettersQuery,
+  pausedByFailuresQuery,
   ReadMeter,
   statusQuery,
 } from '../store/queries.js';
-import { readState, SCHEDULES } from '../store/state.js';
+import { readState } from '../store/state.js';
 import { describePause, pauseView, type PauseView } from './pause-note.js';
 import { errorMessage } from '../errors.js';
 import { describeTopology } from '../topology.js';
@@ -175,7 +176,7 @@ async function readPaused(db: CliContext['db']): Promise<StatusResult['paused']>
   const query = statusQuery(db, 'paused');
   const [total, byFailures, examples] = await Promise.all([
     count(query),
-    count(db.collection(SCHEDULES).where('state.health', '==', 'paused_by_failures')),
+    count(pausedByFailuresQuery(db)),
     query.limit(EXAMPLE_IDS).get(),
   ]);
   return {

@@ -6,9 +6,10 @@
 import type { DocumentData, Firestore } from '@google-cloud/firestore';
 import type { BackfillRecord, BackfillStore } from '../operator/runs.js';
 import { isLane } from '../schedule/lane.js';
-import { millis, RUNS, SCHEDULES, timestamp } from './state.js';
+import { runningBackfillsQuery, runsBetweenQuery } from './queries.js';
+import { BACKFILLS, millis, RUNS, SCHEDULES, timestamp } from './state.js';
 
-export const BACKFILLS = 'backfills';
+export { BACKFILLS };
 
 export class FirestoreBackfills implements BackfillStore {
   constructor(private readonly db: Firestore) {}
@@ -30,10 +31,7 @@ export class FirestoreBackfills implements BackfillStore {
   }
 
   async cancelBackfills(scheduleId: string, at: number): Promise<string[]> {
-    const running = await this.schedule(scheduleId)
-      .collection(BACKFILLS)
-      .where('status', '==', 'running')
-      .get();
+    const running = await runningBackfillsQuery(this.db, scheduleId).get();
     await Promise.all(
       running.docs.map((doc) =>
         doc.ref.update({
@@ -47,11 +45,7 @@ export class FirestoreBackfills implements BackfillStore {
   }
 
   async servedPoints(scheduleId: string, from: number, to: number): Promise<number[]> {
-    const runs = await this.schedule(scheduleId)
-      .collection(RUNS)
-      .where('dueAt', '>=', timestamp(from))
-      .where('dueAt', '<=', timestamp(to))
-      .get();
+    const runs = await runsBetweenQuery(this.db, scheduleId, from, to).get();
     return runs.docs
       .filter((doc) => doc.get('status') === 'succeeded')
       .map((doc) => millis(doc.get('dueAt')))

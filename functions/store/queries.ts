@@ -6,7 +6,7 @@
  */
 import { FieldPath, type Firestore, type Query } from '@google-cloud/firestore';
 import type { Lane } from '../schedule/lane.js';
-import { DEAD_LETTERS, RUNS, SCHEDULES, timestamp } from './state.js';
+import { BACKFILLS, DEAD_LETTERS, RUNS, SCHEDULES, timestamp } from './state.js';
 
 /** Due schedules of a lane, most overdue first. */
 export function dueQuery(db: Firestore, lane: Lane, now: number): Query {
@@ -93,6 +93,40 @@ export function openDeadLettersByRecencyQuery(db: Firestore): Query {
   return db.collection(DEAD_LETTERS).where('replayedAt', '==', null).orderBy('recordedAt', 'desc');
 }
 
+/** Open dead letters recorded at or after `since`, newest first (`dead-letters replay --all`). */
+export function openDeadLettersSinceQuery(db: Firestore, since: number): Query {
+  return openDeadLettersByRecencyQuery(db).where('recordedAt', '>=', timestamp(since));
+}
+
+/** Schedules pacer paused after failures (`health: paused_by_failures`). */
+export function pausedByFailuresQuery(db: Firestore): Query {
+  return db.collection(SCHEDULES).where('state.health', '==', 'paused_by_failures');
+}
+
+/** A schedule's backfills still running (`schedules/{id}/backfills`). */
+export function runningBackfillsQuery(db: Firestore, scheduleId: string): Query {
+  return db
+    .collection(SCHEDULES)
+    .doc(scheduleId)
+    .collection(BACKFILLS)
+    .where('status', '==', 'running');
+}
+
+/** A schedule's runs for due points in `[from, to]` (`schedules/{id}/runs`). */
+export function runsBetweenQuery(
+  db: Firestore,
+  scheduleId: string,
+  from: number,
+  to: number,
+): Query {
+  return db
+    .collection(SCHEDULES)
+    .doc(scheduleId)
+    .collection(RUNS)
+    .where('dueAt', '>=', timestamp(from))
+    .where('dueAt', '<=', timestamp(to));
+}
+
 /** Every builder, with example arguments: the index test runs each one. */
 export const QUERY_BUILDERS: Record<string, (db: Firestore) => Query> = {
   dueQuery: (db) => dueQuery(db, 'high', 0),
@@ -107,6 +141,10 @@ export const QUERY_BUILDERS: Record<string, (db: Firestore) => Query> = {
     scheduleListQuery(db, { status: 'active', lane: 'high', failing: true }),
   runsQuery: (db) => runsQuery(db, 'example'),
   openDeadLettersByRecencyQuery,
+  openDeadLettersSinceQuery: (db) => openDeadLettersSinceQuery(db, 0),
+  pausedByFailuresQuery,
+  runningBackfillsQuery: (db) => runningBackfillsQuery(db, 'example'),
+  runsBetweenQuery: (db) => runsBetweenQuery(db, 'example', 0, 1),
 };
 
 /**

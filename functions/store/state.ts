@@ -25,6 +25,8 @@ import {
 
 export const SCHEDULES = 'schedules';
 export const RUNS = 'runs';
+/** A schedule's backfills: `schedules/{id}/backfills/{backfillId}`. */
+export const BACKFILLS = 'backfills';
 export const DEAD_LETTERS = 'deadLetters';
 export const CONFIG_DOC = 'pacer/config';
 export const PLANNER_DOC = 'pacer/planner';
