@@ -663,6 +663,19 @@ export async function startGoogleFake(options: FakeOptions): Promise<GoogleFake>
     }
     m = /^\/v2\/(projects\/[^/]+\/locations\/[^/]+\/operations\/[^/]+)$/.exec(path);
     if (m && method === 'GET') return pollOperation(m[1] ?? '');
+    // `gcloud functions list --regions` asks the v1 API for the locations and gen 1 functions
+    // (none here), then v2 for the gen 2 ones.
+    m = /^\/v1\/projects\/([^/]+)\/locations$/.exec(path);
+    if (m && method === 'GET') {
+      return {
+        locations: ['europe-west1', 'us-central1'].map((id) => ({
+          name: `projects/${projectId}/locations/${id}`,
+          locationId: id,
+        })),
+      };
+    }
+    m = /^\/v1\/projects\/[^/]+\/locations\/[^/]+\/functions$/.exec(path);
+    if (m && method === 'GET') return { functions: [] };
     m = /^\/v2\/projects\/[^/]+\/locations(?:\/[^/]+\/runtimes)?$/.exec(path);
     if (m && method === 'GET')
       return { locations: [], runtimes: [{ name: 'nodejs22', stage: 'GA', environment: 'GEN_2' }] };
