@@ -46,8 +46,8 @@ Options:
   --destroy                  remove what the deploy creates (the parts chosen with --only, or
                              all), in reverse order: tick job, dashboards, alert policies,
                              metrics, subscriptions, topics, functions, the job and its role,
-                             IAM bindings, service accounts. Firestore (database, indexes,
-                             rules) stays unless --delete-data; APIs stay enabled
+                             IAM bindings, service accounts. The Firestore database stays
+                             unless --delete-data; its rules and the APIs stay
   --delete-data              with --destroy: delete the Firestore database too (its data is
                              lost; its id cannot be reused for a while)
   --skip-build               use dist/ as built (npm run build) instead of building first
