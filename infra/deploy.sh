@@ -41,9 +41,28 @@ Options:
                              Cloud Scheduler, Eventarc and Pub/Sub of this project reach them;
                              docs/operations.md); IAM still requires each caller's OIDC token
   --dry-run                  print every command in order, run none (read-only checks
-                             included; everything is treated as missing)
+                             included; everything is treated as missing, or, with
+                             --destroy, as present)
+  --destroy                  remove what the deploy creates (the parts chosen with --only, or
+                             all), in reverse order: tick job, dashboards, alert policies,
+                             metrics, subscriptions, topics, functions, the job and its role,
+                             IAM bindings, service accounts. The Firestore database stays
+                             unless --delete-data; its rules and the APIs stay
+  --delete-data              with --destroy: delete the Firestore database too (its data is
+                             lost; its id cannot be reused for a while)
   --skip-build               use dist/ as built (npm run build) instead of building first
   -h, --help                 this help
+
+Endpoints (tests against a local fake, private service connect): gcloud's own settings
+(CLOUDSDK_API_ENDPOINT_OVERRIDES_<API>, e.g. ..._PUBSUB=https://pubsub-psc.example/) for
+every API gcloud calls; PACER_FIREBASERULES_ENDPOINT (default
+https://firebaserules.googleapis.com/) for the Firebase Rules API, called with curl;
+PACER_SCHEDULER_ENDPOINT for the Cloud Scheduler client of the tick part (pacer tick-job).
+Waiting: PACER_DEPLOY_WAIT_SECONDS (default 900) is the longest wait for a new database, a new
+log-based metric (alert policies refuse it for up to 10 minutes) or the Eventarc service agent;
+PACER_DEPLOY_POLL_SECONDS (default 15) the pause between tries.
+Dashboards: every PACER_DASHBOARDS_DIR/*.json (default infra/monitoring/dashboards), known by
+its displayName.
 
 pacer settings (PACER_CAP_HIGH, PACER_INFLIGHT_HIGH, ...) set in the environment are validated,
 deployed as the functions' environment and size the deployment (max instances per lane,
@@ -79,6 +98,13 @@ RUNTIME=nodejs22
 INDEXES=infra/firestore.indexes.json
 RULES=infra/firestore.rules
 HELPER=(node dist/infra/deploy/helper.js)
+# Endpoints the deploy calls without gcloud (gcloud's own: CLOUDSDK_API_ENDPOINT_OVERRIDES_<API>).
+RULES_ENDPOINT=${PACER_FIREBASERULES_ENDPOINT:-https://firebaserules.googleapis.com/}
+# How long the deploy waits for what Google Cloud finishes after answering (a new database, a
+# new log-based metric becoming usable in alert policies), and how often it looks again.
+WAIT_SECONDS=${PACER_DEPLOY_WAIT_SECONDS:-900}
+POLL_SECONDS=${PACER_DEPLOY_POLL_SECONDS:-15}
+DASHBOARDS=${PACER_DASHBOARDS_DIR:-infra/monitoring/dashboards}
 PACER=(node dist/functions/cli/main.js)
 DATABASE='(default)'
 
@@ -95,6 +121,8 @@ push_endpoint_base=""
 ingress=internal-only
 dry_run=false
 skip_build=false
+destroy=false
+delete_data=false
 
 value_of() {
   # value_of OPTION "$@": the option's value, from --opt=value or the next argument.
@@ -138,6 +166,8 @@ while [ $# -gt 0 ]; do
       esac
       ;;
     --dry-run) dry_run=true ;;
+    --destroy) destroy=true ;;
+    --delete-data) delete_data=true ;;
     --skip-build) skip_build=true ;;
     -h | --help)
       usage
@@ -148,6 +178,19 @@ while [ $# -gt 0 ]; do
 done
 
 [ -n "$project" ] || usage_error "no project: pass --project or set PACER_PROJECT or GOOGLE_CLOUD_PROJECT"
+
+# Notification channels as full names, for a create and an update alike (gcloud expands bare ids
+# only for --notification-channels, never in a policy file).
+if [ -n "$notification_channels" ]; then
+  expanded=""
+  IFS=',' read -r -a channel_list <<<"$notification_channels"
+  for channel in "${channel_list[@]}"; do
+    if [ -z "$channel" ]; then continue; fi
+    if [[ $channel != */* ]]; then channel="projects/$project/notificationChannels/$channel"; fi
+    expanded+="${expanded:+,}$channel"
+  done
+  notification_channels=$expanded
+fi
 
 parts=()
 if [ -z "$only" ]; then
@@ -266,6 +309,77 @@ run_iam() {
   done
 }
 
+# run_retry PATTERN CMD...: a change that can fail for a while after what it depends on was
+# created (a log-based metric not yet known to alert policies, the Eventarc service agent's
+# permissions propagating). Tried again every POLL_SECONDS, for up to WAIT_SECONDS, while its
+# error matches PATTERN (grep -E); any other error stops the deploy.
+run_retry() {
+  local pattern=$1 waited=0
+  shift
+  show "$@"
+  if $dry_run; then return 0; fi
+  commands_run=$((commands_run + 1))
+  while true; do
+    if "$@" 2>"$work/retry.err"; then
+      cat "$work/retry.err" >&2
+      return 0
+    fi
+    if ! grep -qE "$pattern" "$work/retry.err" || [ "$waited" -ge "$WAIT_SECONDS" ]; then
+      cat "$work/retry.err" >&2
+      die "failed: $(show "$@")"
+    fi
+    note "not ready yet ($(grep -m1 -oE "$pattern" "$work/retry.err")): again in ${POLL_SECONDS}s (waited ${waited}s of ${WAIT_SECONDS}s)"
+    sleep "$POLL_SECONDS"
+    waited=$((waited + POLL_SECONDS))
+  done
+}
+
+# wait_for WHAT CMD...: waits (POLL_SECONDS apart, up to WAIT_SECONDS) until the read-only CMD
+# finds what a create just started (a Firestore database exists only once its operation is
+# done). Nothing to wait for in a dry run.
+wait_for() {
+  local what=$1 waited=0
+  shift
+  if $dry_run; then return 0; fi
+  while true; do
+    if "$@" >/dev/null 2>"$work/wait.err"; then return 0; fi
+    if ! not_found "$work/wait.err"; then
+      cat "$work/wait.err" >&2
+      die "failed: $(show "$@")"
+    fi
+    if [ "$waited" -ge "$WAIT_SECONDS" ]; then die "$what still missing after ${WAIT_SECONDS}s"; fi
+    note "waiting for $what (${waited}s so far)"
+    sleep "$POLL_SECONDS"
+    waited=$((waited + POLL_SECONDS))
+  done
+}
+
+# read_policy CMD...: reads an IAM policy (a get-iam-policy --format=json) into a file named
+# in POLICY_FILE; empty in a dry run or when the resource does not exist yet.
+POLICY_FILE=""
+policies_read=0
+read_policy() {
+  POLICY_FILE=""
+  if check "$@"; then
+    policies_read=$((policies_read + 1))
+    POLICY_FILE="$work/policy-$policies_read.json"
+    printf '%s' "$CHECK_OUT" >"$POLICY_FILE"
+  fi
+}
+
+# bind POLICY ROLE MEMBER EXPRESSION CMD...: runs the add-iam-policy-binding CMD unless POLICY
+# (a file from read_policy, or empty) already grants ROLE to MEMBER (with the condition
+# EXPRESSION, or none when empty): gcloud's add-iam-policy-binding always rewrites the policy.
+bind() {
+  local policy=$1 role=$2 member=$3 expression=$4
+  shift 4
+  if [ -n "$policy" ] && "${HELPER[@]}" has-binding "$policy" "$role" "$member" "$expression"; then
+    note "${member#*:} has $role"
+    return 0
+  fi
+  run_iam "$@"
+}
+
 # run_unless_exists CMD...: a create that another deploy (or an identical resource listed a
 # moment ago) may have done already; ALREADY_EXISTS is success.
 run_unless_exists() {
@@ -281,6 +395,13 @@ run_unless_exists() {
   die "failed: $(show "$@")"
 }
 
+# not_found FILE: whether a gcloud error (in FILE) says the resource does not exist. gcloud words
+# it per client: NOT_FOUND (most), "ResponseError: status=[404]" (Cloud Functions), "instance
+# [...] not found" (Resource Manager, Monitoring), "Cannot find job" (Cloud Run).
+not_found() {
+  grep -qE 'NOT_FOUND|status=\[404\]|instance \[[^]]*\] not found|Cannot find (job|service)' "$1"
+}
+
 # check CMD...: a read-only command; its output is left in CHECK_OUT. Returns 0 when it answered
 # and 3 when the resource does not exist. In a dry run it is printed, not run, and everything is
 # treated as missing. Any other failure (permissions, network) stops the deploy: it never counts
@@ -293,7 +414,7 @@ check() {
   local status=0
   CHECK_OUT=$("$@" 2>"$work/check.err") || status=$?
   if [ "$status" -eq 0 ]; then return 0; fi
-  if grep -q 'NOT_FOUND' "$work/check.err"; then return 3; fi
+  if not_found "$work/check.err"; then return 3; fi
   cat "$work/check.err" >&2
   die "failed: $(show "$@")"
 }
@@ -303,7 +424,10 @@ check() {
 ACCESS_TOKEN=""
 rest() {
   local method=$1 url=$2 body=${3:-}
-  local shown="curl -sS -X $method -H \"Authorization: Bearer \$(gcloud auth print-access-token)\""
+  local shown="curl -sS -X $method"
+  if [ "${CLOUDSDK_AUTH_DISABLE_CREDENTIALS:-}" != true ]; then
+    shown+=" -H \"Authorization: Bearer \$(gcloud auth print-access-token)\""
+  fi
   shown+=" -H 'x-goog-user-project: $project' -H 'Content-Type: application/json'"
   if [ -n "$body" ]; then shown+=" --data-binary @$(quote "$body")"; fi
   shown+=" $(quote "$url")"
@@ -312,10 +436,13 @@ rest() {
     return 3
   fi
   printf '+ %s\n' "$shown"
-  if [ -z "$ACCESS_TOKEN" ]; then ACCESS_TOKEN=$(gcloud auth print-access-token); fi
   local args=(-sS -o "$work/rest.json" -w '%{http_code}' -X "$method"
-    -H "Authorization: Bearer $ACCESS_TOKEN" -H "x-goog-user-project: $project"
-    -H 'Content-Type: application/json')
+    -H "x-goog-user-project: $project" -H 'Content-Type: application/json')
+  # Without credentials (gcloud's auth/disable_credentials, as against a local fake), no token.
+  if [ "${CLOUDSDK_AUTH_DISABLE_CREDENTIALS:-}" != true ]; then
+    if [ -z "$ACCESS_TOKEN" ]; then ACCESS_TOKEN=$(gcloud auth print-access-token); fi
+    args+=(-H "Authorization: Bearer $ACCESS_TOKEN")
+  fi
   if [ -n "$body" ]; then args+=(--data-binary "@$body"); fi
   local status
   status=$(curl "${args[@]}" "$url")
@@ -360,12 +487,14 @@ done
 
 sa_email() { printf '%s@%s.iam.gserviceaccount.com' "${T[sa.$1.id]}" "$project"; }
 
-if $dry_run; then
+if $delete_data && ! $destroy; then usage_error "--delete-data goes with --destroy"; fi
+
+if $dry_run && ! $destroy; then
   note "dry run: every command in order, none run; read-only checks are printed and everything"
   note "is treated as missing (the commands of a first deploy). Values known only when it runs"
   note "are shown as <...>."
 fi
-note "pacer deploy: project $project${region:+, region $region}; parts: ${parts[*]}"
+$destroy || note "pacer deploy: project $project${region:+, region $region}; parts: ${parts[*]}"
 if [ ${#settings_from_file[@]} -gt 0 ]; then note "settings from $settings_file: ${settings_from_file[*]}"; fi
 
 # ---------------------------------------------------------------------------------------------
@@ -374,6 +503,7 @@ if [ ${#settings_from_file[@]} -gt 0 ]; then note "settings from $settings_file:
 PUBSUB_AGENT=""
 pubsub_agent() {
   # Pub/Sub's service agent forwards dead letters and mints push and Eventarc OIDC tokens.
+  # Created once per project: it holds roles/pubsub.serviceAgent on the project from then on.
   if [ -n "$PUBSUB_AGENT" ]; then return 0; fi
   local number='<PROJECT_NUMBER>'
   if check gcloud projects describe "$project" --format='value(projectNumber)'; then
@@ -381,47 +511,114 @@ pubsub_agent() {
   elif ! $dry_run; then
     die "project $project not found"
   fi
-  run gcloud beta services identity create --service=pubsub.googleapis.com --project="$project" --format=none
   PUBSUB_AGENT="service-$number@gcp-sa-pubsub.iam.gserviceaccount.com"
+  project_policy
+  if [ -n "$PROJECT_POLICY" ] && "${HELPER[@]}" has-binding "$PROJECT_POLICY" \
+    roles/pubsub.serviceAgent "serviceAccount:$PUBSUB_AGENT"; then
+    note "Pub/Sub service agent $PUBSUB_AGENT exists"
+  else
+    run gcloud beta services identity create --service=pubsub.googleapis.com --project="$project" --format=none
+  fi
+}
+
+# project_policy: the project's IAM policy, read once (PROJECT_POLICY: a file, or empty in a dry
+# run). Bindings added later are not in it; nothing reads those again.
+PROJECT_POLICY=""
+project_policy_read=false
+project_policy() {
+  if $project_policy_read; then return 0; fi
+  read_policy gcloud projects get-iam-policy "$project" --format=json
+  PROJECT_POLICY=$POLICY_FILE
+  project_policy_read=true
 }
 
 part_apis() {
-  note "--- apis"
-  run gcloud services enable "${APIS[@]}" --project="$project"
+  note "--- apis: enable those not enabled"
+  local enabled="" missing=() api
+  if check gcloud services list --enabled --project="$project" --format='value(config.name)'; then
+    enabled=$CHECK_OUT
+  fi
+  for api in "${APIS[@]}"; do
+    if ! grep -qxF "$api" <<<"$enabled"; then missing+=("$api"); fi
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    note "every API pacer needs is enabled"
+    return 0
+  fi
+  run gcloud services enable "${missing[@]}" --project="$project"
+}
+
+# The account Cloud Build builds the functions and the job as (unless --build-service-account):
+# a new project's default build account may lack what a functions build needs.
+BUILD_SA_ID=pacer-build
+BUILD_SA_ROLES=(roles/cloudbuild.builds.builder)
+build_account() {
+  # The full name gcloud requires for --build-service-account.
+  local email=${build_service_account:-$BUILD_SA_ID@$project.iam.gserviceaccount.com}
+  email=${email##*/serviceAccounts/}
+  printf 'projects/%s/serviceAccounts/%s' "$project" "$email"
 }
 
 part_accounts() {
   note "--- accounts: one service account per role, project roles, token minting for OIDC"
-  local role email project_role
+  local role email project_role database_role listed="" condition member
+  if check gcloud iam service-accounts list --project="$project" --format='value(email)'; then
+    listed=$CHECK_OUT
+  fi
+  local ids=() names=()
   for role in ${T[service_accounts]}; do
-    email=$(sa_email "$role")
-    if check gcloud iam service-accounts describe "$email" --project="$project" --format='value(email)'; then
+    ids+=("${T[sa.$role.id]}")
+    names+=("${T[sa.$role.display_name]}")
+  done
+  if [ -z "$build_service_account" ]; then
+    ids+=("$BUILD_SA_ID")
+    names+=("pacer builds (Cloud Build, functions and job)")
+  fi
+  local i
+  for i in "${!ids[@]}"; do
+    email="${ids[$i]}@$project.iam.gserviceaccount.com"
+    if grep -qxF "$email" <<<"$listed"; then
       note "service account $email exists"
     else
-      run gcloud iam service-accounts create "${T[sa.$role.id]}" --project="$project" \
-        --display-name="${T[sa.$role.display_name]}"
+      run gcloud iam service-accounts create "${ids[$i]}" --project="$project" \
+        --display-name="${names[$i]}"
     fi
+  done
+  project_policy
+  condition="resource.name == \"projects/$project/databases/$DATABASE\""
+  for role in ${T[service_accounts]}; do
+    member="serviceAccount:$(sa_email "$role")"
     for project_role in ${T[sa.$role.project_roles]}; do
-      run_iam gcloud projects add-iam-policy-binding "$project" --member="serviceAccount:$email" \
+      bind "$PROJECT_POLICY" "$project_role" "$member" "" \
+        gcloud projects add-iam-policy-binding "$project" --member="$member" \
         --role="$project_role" --condition=None --format=none
     done
     for database_role in ${T[sa.$role.database_roles]}; do
       # Firestore's finest IAM resource is a database: the role holds on pacer's database only.
-      run_iam gcloud projects add-iam-policy-binding "$project" --member="serviceAccount:$email" \
+      bind "$PROJECT_POLICY" "$database_role" "$member" "$condition" \
+        gcloud projects add-iam-policy-binding "$project" --member="$member" \
         --role="$database_role" --format=none \
-        --condition="expression=resource.name == \"projects/$project/databases/$DATABASE\",title=pacer-database-only,description=only the pacer Firestore database"
+        --condition="expression=$condition,title=pacer-database-only,description=only the pacer Firestore database"
       # A binding without the condition (an earlier deploy's) would hold on every database.
-      if check gcloud projects get-iam-policy "$project" --flatten='bindings[].members' \
-        --filter="bindings.role=$database_role AND bindings.members=serviceAccount:$email AND -bindings.condition:*" \
-        --format='value(bindings.role)' && [ -n "$CHECK_OUT" ]; then
-        run_iam gcloud projects remove-iam-policy-binding "$project" --member="serviceAccount:$email" \
+      if [ -n "$PROJECT_POLICY" ] && "${HELPER[@]}" has-binding "$PROJECT_POLICY" "$database_role" "$member"; then
+        run_iam gcloud projects remove-iam-policy-binding "$project" --member="$member" \
           --role="$database_role" --condition=None --format=none
       fi
     done
   done
+  if [ -z "$build_service_account" ]; then
+    member="serviceAccount:$BUILD_SA_ID@$project.iam.gserviceaccount.com"
+    for project_role in "${BUILD_SA_ROLES[@]}"; do
+      bind "$PROJECT_POLICY" "$project_role" "$member" "" \
+        gcloud projects add-iam-policy-binding "$project" --member="$member" \
+        --role="$project_role" --condition=None --format=none
+    done
+  fi
   pubsub_agent
   for role in push events; do
-    run_iam gcloud iam service-accounts add-iam-policy-binding "$(sa_email "$role")" \
+    read_policy gcloud iam service-accounts get-iam-policy "$(sa_email "$role")" --project="$project" --format=json
+    bind "$POLICY_FILE" roles/iam.serviceAccountTokenCreator "serviceAccount:$PUBSUB_AGENT" "" \
+      gcloud iam service-accounts add-iam-policy-binding "$(sa_email "$role")" \
       --project="$project" --member="serviceAccount:$PUBSUB_AGENT" \
       --role=roles/iam.serviceAccountTokenCreator --condition=None --format=none
   done
@@ -430,7 +627,8 @@ part_accounts() {
 DATABASE_LOCATION=""
 database_location() {
   # The Firestore database's location (the reconciler's trigger must be there); creates the
-  # database when there is none.
+  # database when there is none, and waits until it exists: the create's operation takes a
+  # while (usually under a minute), and the database is NOT_FOUND until it is done.
   if [ -n "$DATABASE_LOCATION" ]; then return 0; fi
   if check gcloud firestore databases describe --database="$DATABASE" --project="$project" --format='value(locationId)'; then
     DATABASE_LOCATION=$CHECK_OUT
@@ -439,8 +637,11 @@ database_location() {
     fi
   else
     DATABASE_LOCATION=${firestore_location:-$region}
-    run gcloud firestore databases create --database="$DATABASE" --location="$DATABASE_LOCATION" \
+    # ALREADY_EXISTS: an earlier deploy's create is still running.
+    run_unless_exists gcloud firestore databases create --database="$DATABASE" --location="$DATABASE_LOCATION" \
       --type=firestore-native --project="$project"
+    wait_for "the Firestore database $DATABASE" \
+      gcloud firestore databases describe --database="$DATABASE" --project="$project" --format='value(name)'
   fi
 }
 
@@ -497,7 +698,7 @@ part_firestore() {
 deploy_rules() {
   # gcloud has no command for Firestore rules: the Firebase Rules API, as the Firebase CLI does
   # (a ruleset, then the cloud.firestore release pointing at it).
-  local api=https://firebaserules.googleapis.com/v1
+  local api="${RULES_ENDPOINT%/}/v1"
   local release="projects/$project/releases/cloud.firestore"
   local released=false current
   if rest GET "$api/$release"; then
@@ -542,7 +743,9 @@ grant_secrets() {
   for ref in ${secret_refs[@]+"${secret_refs[@]}"}; do
     secret_id=${ref#*=}
     secret_id=${secret_id%:*}
-    run_iam gcloud secrets add-iam-policy-binding "$secret_id" --project="$project" \
+    read_policy gcloud secrets get-iam-policy "$secret_id" --project="$project" --format=json
+    bind "$POLICY_FILE" roles/secretmanager.secretAccessor "serviceAccount:$(sa_email "$1")" "" \
+      gcloud secrets add-iam-policy-binding "$secret_id" --project="$project" \
       --member="serviceAccount:$(sa_email "$1")" --role=roles/secretmanager.secretAccessor \
       --condition=None --format=none
   done
@@ -552,9 +755,28 @@ part_functions() {
   note "--- functions: gen 2, $RUNTIME, private, sized per function"
   env_file
   grant_secrets worker
+  function_labels
   local fn
   for fn in ${T[functions]}; do deploy_function "$fn" "$ENV_FILE"; done
 }
+
+# source_hash: SOURCE_HASH, the hash of the sources the build compiles (infra/deploy/sources.ts).
+SOURCE_HASH=""
+source_hash() {
+  if [ -z "$SOURCE_HASH" ]; then SOURCE_HASH=$("${HELPER[@]}" source-hash .) || die "cannot hash the sources"; fi
+}
+
+# function_labels: DEPLOYED_FUNCTIONS, name<TAB>pacer-source label<TAB>state of each function in
+# the region, read once.
+DEPLOYED_FUNCTIONS=""
+function_labels() {
+  if check gcloud functions list --regions="$region" --project="$project" --format=json; then
+    printf '%s' "${CHECK_OUT:-[]}" >"$work/functions.json"
+    DEPLOYED_FUNCTIONS=$("${HELPER[@]}" function-labels "$work/functions.json" "$SOURCE_LABEL") ||
+      die "cannot read the functions listed"
+  fi
+}
+SOURCE_LABEL=pacer-source
 
 part_jobs() {
   local runner_role="projects/$project/roles/${T[job.runner_role]}"
@@ -576,18 +798,43 @@ part_jobs() {
   else
     args+=(--clear-secrets)
   fi
-  run "${args[@]}"
+  # As for the functions: left alone when its sources and flags are what its label says.
+  source_hash
+  local hash current=""
+  hash=$({ printf '%s\n' "$SOURCE_HASH" "${args[@]//$work/WORK}" "$(cat "$ENV_FILE")"; } | sha256sum | cut -c1-40)
+  # (run jobs deploy has --labels only: the job's labels are the deploy's.)
+  args+=(--labels="$SOURCE_LABEL=$hash")
+  if check gcloud run jobs describe "$job" --project="$project" --region="$job_region" --format=json; then
+    printf '%s' "$CHECK_OUT" >"$work/job.json"
+    current=$("${HELPER[@]}" job-label "$work/job.json" "$SOURCE_LABEL")
+  fi
+  if [ "$current" = "$hash" ]; then
+    note "job $job unchanged ($SOURCE_LABEL=$hash)"
+  else
+    run "${args[@]}"
+  fi
   # The workers may start executions of this job with overrides, and do nothing else with it.
-  if check gcloud iam roles describe "${T[job.runner_role]}" --project="$project" --format='value(name)'; then
+  if check gcloud iam roles describe "${T[job.runner_role]}" --project="$project" --format=json; then
+    printf '%s' "$CHECK_OUT" >"$work/role.json"
+    printf '{"title":"%s","includedPermissions":["%s"]}\n' "${T[job.runner_role_title]}" \
+      "${T[job.runner_role_permissions]//,/\",\"}" >"$work/role-wanted.json"
+  fi
+  if [ -f "$work/role.json" ] && "${HELPER[@]}" contains "$work/role-wanted.json" "$work/role.json"; then
+    note "custom role ${T[job.runner_role]} unchanged"
+  elif [ -f "$work/role.json" ]; then
     run gcloud iam roles update "${T[job.runner_role]}" --project="$project" \
-      --permissions="${T[job.runner_role_permissions]}" --format=none
+      --title="${T[job.runner_role_title]}" --permissions="${T[job.runner_role_permissions]}" --format=none
   else
     run_unless_exists gcloud iam roles create "${T[job.runner_role]}" --project="$project" \
       --title="${T[job.runner_role_title]}" --permissions="${T[job.runner_role_permissions]}" \
       --stage=GA --format=none
   fi
-  run_iam gcloud run jobs add-iam-policy-binding "$job" --project="$project" --region="$job_region" \
-    --member="serviceAccount:$(sa_email "${T[job.runner]}")" --role="$runner_role" --format=none
+  local runner
+  runner="serviceAccount:$(sa_email "${T[job.runner]}")"
+  read_policy gcloud run jobs get-iam-policy "$job" --project="$project" --region="$job_region" --format=json
+  bind "$POLICY_FILE" "$runner_role" "$runner" "" \
+    gcloud run jobs add-iam-policy-binding "$job" --project="$project" --region="$job_region" \
+    --member="$runner" --role="$runner_role" --format=none
 }
 
 deploy_function() {
@@ -619,10 +866,30 @@ deploy_function() {
       args+=(--clear-secrets)
     fi
   fi
-  if [ -n "$build_service_account" ]; then args+=(--build-service-account="$build_service_account"); fi
-  run "${args[@]}"
-  run_iam gcloud functions add-invoker-policy-binding "$fn" --region="$region" --project="$project" \
-    --member="serviceAccount:$(sa_email "${T[$key.invoker]}")"
+  args+=(--build-service-account="$(build_account)")
+  # The function is left alone when its sources and every flag (settings included) are what
+  # its label says it was deployed from: no upload, no build, no new revision.
+  source_hash
+  local hash current
+  hash=$({ printf '%s\n' "$SOURCE_HASH" "${args[@]//$work/WORK}" "$(cat "$env_file")"; } | sha256sum | cut -c1-40)
+  args+=(--update-labels="$SOURCE_LABEL=$hash")
+  current=$(awk -F'\t' -v fn="$fn" '$1 == fn { print $2 "\t" $3 }' <<<"$DEPLOYED_FUNCTIONS")
+  if [ "$current" = "$hash"$'\t'ACTIVE ]; then
+    note "function $fn unchanged ($SOURCE_LABEL=$hash)"
+  elif [ "${T[$key.trigger]}" = firestore ]; then
+    # The first Eventarc trigger of a project can fail while its service agent's permissions
+    # propagate (minutes).
+    run_retry 'Eventarc Service Agent|eventarc-service-agent|Permission denied while using the Eventarc' "${args[@]}"
+  else
+    run "${args[@]}"
+  fi
+  local invoker
+  invoker="serviceAccount:$(sa_email "${T[$key.invoker]}")"
+  # add-invoker-policy-binding binds roles/run.invoker on the function's Cloud Run service.
+  read_policy gcloud run services get-iam-policy "$fn" --region="$region" --project="$project" --format=json
+  bind "$POLICY_FILE" roles/run.invoker "$invoker" "" \
+    gcloud functions add-invoker-policy-binding "$fn" --region="$region" --project="$project" \
+    --member="$invoker"
 }
 
 FUNCTION_URL=""
@@ -706,19 +973,27 @@ ensure_subscription() {
 
 part_pubsub_iam() {
   note "--- pubsub-iam: who may publish where; what dead-lettering needs"
-  local topic role sub
-  for topic in ${T[topics]}; do
-    for role in ${T[topic.$topic.publishers]}; do
-      run_iam gcloud pubsub topics add-iam-policy-binding "$topic" --project="$project" \
-        --member="serviceAccount:$(sa_email "$role")" --role=roles/pubsub.publisher --format=none
-    done
-  done
+  local topic role sub member
   pubsub_agent
-  run_iam gcloud pubsub topics add-iam-policy-binding "${T[dead_letter_topic]}" --project="$project" \
-    --member="serviceAccount:$PUBSUB_AGENT" --role=roles/pubsub.publisher --format=none
+  for topic in ${T[topics]}; do
+    read_policy gcloud pubsub topics get-iam-policy "$topic" --project="$project" --format=json
+    for role in ${T[topic.$topic.publishers]}; do
+      member="serviceAccount:$(sa_email "$role")"
+      bind "$POLICY_FILE" roles/pubsub.publisher "$member" "" \
+        gcloud pubsub topics add-iam-policy-binding "$topic" --project="$project" \
+        --member="$member" --role=roles/pubsub.publisher --format=none
+    done
+    if [ "$topic" = "${T[dead_letter_topic]}" ]; then
+      bind "$POLICY_FILE" roles/pubsub.publisher "serviceAccount:$PUBSUB_AGENT" "" \
+        gcloud pubsub topics add-iam-policy-binding "$topic" --project="$project" \
+        --member="serviceAccount:$PUBSUB_AGENT" --role=roles/pubsub.publisher --format=none
+    fi
+  done
   for sub in ${T[subscriptions]}; do
     if [ "${T[sub.$sub.dead_letter]}" = true ]; then
-      run_iam gcloud pubsub subscriptions add-iam-policy-binding "$sub" --project="$project" \
+      read_policy gcloud pubsub subscriptions get-iam-policy "$sub" --project="$project" --format=json
+      bind "$POLICY_FILE" roles/pubsub.subscriber "serviceAccount:$PUBSUB_AGENT" "" \
+        gcloud pubsub subscriptions add-iam-policy-binding "$sub" --project="$project" \
         --member="serviceAccount:$PUBSUB_AGENT" --role=roles/pubsub.subscriber --format=none
     fi
   done
@@ -732,8 +1007,8 @@ part_tick() {
 }
 
 part_monitoring() {
-  note "--- monitoring: log-based metrics and alert policies (infra/monitoring)"
-  local listing kind file name status
+  note "--- monitoring: log-based metrics, alert policies (infra/monitoring) and dashboards ($DASHBOARDS)"
+  local listing kind file name
   listing=$("${HELPER[@]}" monitoring infra/monitoring) || die "cannot read infra/monitoring"
   while IFS=$'\t' read -r kind file name; do
     case $kind in
@@ -741,6 +1016,49 @@ part_monitoring() {
       policies) ensure_policy "$file" "$name" ;;
       *) die "cannot read infra/monitoring" ;;
     esac
+  done <<<"$listing"
+  ensure_dashboards
+}
+
+# Dashboards: every DIR/*.json (PACER_DASHBOARDS_DIR, default infra/monitoring/dashboards), a
+# Dashboard API body. A dashboard is known by its displayName (unique among the project's
+# dashboards): created when no dashboard has it, updated (with the current etag) when it
+# differs, left alone when equal.
+ensure_dashboards() {
+  local listing file display listed="" names count name status
+  listing=$("${HELPER[@]}" dashboards "$DASHBOARDS") || die "cannot read $DASHBOARDS"
+  if [ -z "$listing" ]; then
+    note "no dashboards in $DASHBOARDS"
+    return 0
+  fi
+  if check gcloud monitoring dashboards list --project="$project" --format=json; then
+    printf '%s' "${CHECK_OUT:-[]}" >"$work/dashboards.json"
+    listed="$work/dashboards.json"
+  fi
+  while IFS=$'\t' read -r file display; do
+    names=""
+    if [ -n "$listed" ]; then names=$("${HELPER[@]}" dashboard-find "$listed" "$display"); fi
+    count=$(printf '%s' "$names" | grep -c . || true)
+    if [ "$count" -eq 0 ]; then
+      run_retry 'Cannot find metric' gcloud monitoring dashboards create --project="$project" \
+        --config-from-file="$file" --format=none
+    elif [ "$count" -eq 1 ]; then
+      name=$names
+      "${HELPER[@]}" dashboard-current "$listed" "$name" >"$work/dashboard.json"
+      status=0
+      "${HELPER[@]}" contains "$file" "$work/dashboard.json" || status=$?
+      case $status in
+        0) note "dashboard \"$display\" unchanged" ;;
+        1)
+          "${HELPER[@]}" dashboard-file "$file" "$listed" "$name" >"$work/dashboard-new.json"
+          run_retry 'Cannot find metric' gcloud monitoring dashboards update "${name##*/}" \
+            --project="$project" --config-from-file="$work/dashboard-new.json" --format=none
+          ;;
+        *) die "cannot compare $file" ;;
+      esac
+    else
+      die "$count dashboards are named \"$display\": delete all but one, then deploy again"
+    fi
   done <<<"$listing"
 }
 
@@ -768,9 +1086,12 @@ ensure_policy() {
   fi
   count=$(printf '%s' "$names" | grep -c . || true)
   if [ "$count" -eq 0 ]; then
-    local create=(gcloud alpha monitoring policies create --project="$project" --policy-from-file="$file")
-    if [ -n "$notification_channels" ]; then create+=(--notification-channels="$notification_channels"); fi
-    run "${create[@]}"
+    local sent
+    sent="$work/$(basename "$file" .yaml).json"
+    "${HELPER[@]}" policy-file "$file" "$notification_channels" >"$sent" || die "cannot read $file"
+    # A log-based metric is unknown to alert policies for up to 10 minutes after its creation.
+    run_retry 'Cannot find metric' gcloud alpha monitoring policies create --project="$project" \
+      --policy-from-file="$sent"
   elif [ "$count" -eq 1 ]; then
     policy=$names
     check gcloud alpha monitoring policies describe "$policy" --project="$project" --format=json ||
@@ -782,13 +1103,194 @@ ensure_policy() {
     "${HELPER[@]}" contains "$work/policy-new.json" "$work/policy.json" || status=$?
     case $status in
       0) note "alert policy \"$display\" unchanged" ;;
-      1) run gcloud alpha monitoring policies update "$policy" --project="$project" --policy-from-file="$work/policy-new.json" ;;
+      1) run_retry 'Cannot find metric' gcloud alpha monitoring policies update "$policy" --project="$project" --policy-from-file="$work/policy-new.json" ;;
       *) die "cannot compare $file" ;;
     esac
   else
     die "$count alert policies are named \"$display\": delete all but one, then deploy again"
   fi
 }
+
+# ---------------------------------------------------------------------------------------------
+# --destroy: what the parts create, removed in reverse order
+
+# present CMD...: whether a resource exists (a read-only check). In a dry run everything is
+# treated as present, so that every delete is printed.
+present() {
+  if $dry_run; then
+    show "$@"
+    return 0
+  fi
+  check "$@"
+}
+
+destroy_tick() {
+  note "--- tick: the Cloud Scheduler job"
+  if present gcloud scheduler jobs describe "${T[tick_job]}" --location="$region" --project="$project" --format='value(name)'; then
+    run gcloud scheduler jobs delete "${T[tick_job]}" --location="$region" --project="$project" --quiet
+  fi
+}
+
+destroy_monitoring() {
+  note "--- monitoring: dashboards, alert policies, then their log-based metrics"
+  local listing kind file name names policy
+  listing=$("${HELPER[@]}" dashboards "$DASHBOARDS") || die "cannot read $DASHBOARDS"
+  if [ -n "$listing" ]; then
+    names=""
+    if present gcloud monitoring dashboards list --project="$project" --format=json; then
+      if $dry_run; then
+        names=$(cut -f2 <<<"$listing" | sed 's/^/<dashboard named /; s/$/>/')
+      else
+        printf '%s' "${CHECK_OUT:-[]}" >"$work/dashboards.json"
+        while IFS=$'\t' read -r file name; do
+          "${HELPER[@]}" dashboard-find "$work/dashboards.json" "$name"
+        done <<<"$listing" >"$work/dashboard-names"
+        names=$(cat "$work/dashboard-names")
+      fi
+    fi
+    while IFS= read -r name; do
+      if [ -n "$name" ]; then run gcloud monitoring dashboards delete "${name##*/}" --project="$project" --quiet; fi
+    done <<<"$names"
+  fi
+  listing=$("${HELPER[@]}" monitoring infra/monitoring) || die "cannot read infra/monitoring"
+  while IFS=$'\t' read -r kind file name; do
+    if [ "$kind" != policies ]; then continue; fi
+    if $dry_run; then
+      show gcloud alpha monitoring policies list --project="$project" --filter="displayName=\"$name\"" --format='value(name)'
+      run gcloud alpha monitoring policies delete "<policy named $name>" --project="$project" --quiet
+      continue
+    fi
+    check gcloud alpha monitoring policies list --project="$project" \
+      --filter="displayName=\"$name\"" --format='value(name)' || true
+    while IFS= read -r policy; do
+      if [ -n "$policy" ]; then run gcloud alpha monitoring policies delete "$policy" --project="$project" --quiet; fi
+    done <<<"$CHECK_OUT"
+  done <<<"$listing"
+  while IFS=$'\t' read -r kind file name; do
+    if [ "$kind" != metrics ]; then continue; fi
+    if present gcloud logging metrics describe "$name" --project="$project" --format='value(name)'; then
+      run gcloud logging metrics delete "$name" --project="$project" --quiet
+    fi
+  done <<<"$listing"
+}
+
+destroy_pubsub() {
+  note "--- pubsub: subscriptions, then topics"
+  local sub topic
+  for sub in ${T[subscriptions]}; do
+    if present gcloud pubsub subscriptions describe "$sub" --project="$project" --format='value(name)'; then
+      run gcloud pubsub subscriptions delete "$sub" --project="$project" --quiet
+    fi
+  done
+  for topic in ${T[topics]}; do
+    if present gcloud pubsub topics describe "$topic" --project="$project" --format='value(name)'; then
+      run gcloud pubsub topics delete "$topic" --project="$project" --quiet
+    fi
+  done
+}
+
+destroy_jobs() {
+  local job=${T[job.name]} job_region=${PACER_JOB_REGION:-$region}
+  note "--- jobs: $job and its runner role"
+  if present gcloud run jobs describe "$job" --project="$project" --region="$job_region" --format='value(metadata.name)'; then
+    run gcloud run jobs delete "$job" --project="$project" --region="$job_region" --quiet
+  fi
+  if present gcloud iam roles describe "${T[job.runner_role]}" --project="$project" --format='value(name)'; then
+    run gcloud iam roles delete "${T[job.runner_role]}" --project="$project" --quiet --format=none
+  fi
+}
+
+destroy_functions() {
+  note "--- functions"
+  local fn
+  for fn in ${T[functions]}; do
+    if present gcloud functions describe "$fn" --region="$region" --project="$project" --format='value(name)'; then
+      run gcloud functions delete "$fn" --region="$region" --project="$project" --quiet
+    fi
+  done
+}
+
+destroy_firestore() {
+  if ! $delete_data; then
+    note "--- firestore: the database, its data, indexes and rules stay (--delete-data removes them)"
+    return 0
+  fi
+  note "--- firestore: the database and every document in it (--delete-data)"
+  if present gcloud firestore databases describe --database="$DATABASE" --project="$project" --format='value(name)'; then
+    run gcloud firestore databases delete --database="$DATABASE" --project="$project" --quiet
+  fi
+}
+
+destroy_accounts() {
+  note "--- accounts: project bindings, then the service accounts"
+  local role email member project_role database_role listed="" condition ids=()
+  condition="resource.name == \"projects/$project/databases/$DATABASE\""
+  project_policy
+  for role in ${T[service_accounts]}; do
+    member="serviceAccount:$(sa_email "$role")"
+    ids+=("${T[sa.$role.id]}")
+    for project_role in ${T[sa.$role.project_roles]}; do
+      if $dry_run || "${HELPER[@]}" has-binding "$PROJECT_POLICY" "$project_role" "$member"; then
+        run gcloud projects remove-iam-policy-binding "$project" --member="$member" \
+          --role="$project_role" --condition=None --format=none
+      fi
+    done
+    for database_role in ${T[sa.$role.database_roles]}; do
+      if $dry_run || "${HELPER[@]}" has-binding "$PROJECT_POLICY" "$database_role" "$member" "$condition"; then
+        run gcloud projects remove-iam-policy-binding "$project" --member="$member" \
+          --role="$database_role" --format=none \
+          --condition="expression=$condition,title=pacer-database-only,description=only the pacer Firestore database"
+      fi
+    done
+  done
+  if [ -z "$build_service_account" ]; then
+    ids+=("$BUILD_SA_ID")
+    member="serviceAccount:$BUILD_SA_ID@$project.iam.gserviceaccount.com"
+    for project_role in "${BUILD_SA_ROLES[@]}"; do
+      if $dry_run || "${HELPER[@]}" has-binding "$PROJECT_POLICY" "$project_role" "$member"; then
+        run gcloud projects remove-iam-policy-binding "$project" --member="$member" \
+          --role="$project_role" --condition=None --format=none
+      fi
+    done
+  fi
+  if check gcloud iam service-accounts list --project="$project" --format='value(email)'; then
+    listed=$CHECK_OUT
+  fi
+  local id
+  for id in "${ids[@]}"; do
+    email="$id@$project.iam.gserviceaccount.com"
+    if $dry_run || grep -qxF "$email" <<<"$listed"; then
+      run gcloud iam service-accounts delete "$email" --project="$project" --quiet
+    fi
+  done
+}
+
+if $destroy; then
+  if $dry_run; then
+    note "dry run of --destroy: every command in order, none run; every resource is treated as"
+    note "present (each delete is printed)"
+  fi
+  note "pacer destroy: project $project${region:+, region $region}; parts: ${parts[*]}"
+  for ((i = ${#parts[@]} - 1; i >= 0; i--)); do
+    case ${parts[$i]} in
+      tick) destroy_tick ;;
+      monitoring) destroy_monitoring ;;
+      pubsub) destroy_pubsub ;;
+      pubsub-iam) note "--- pubsub-iam: goes with the topics and subscriptions" ;;
+      jobs) destroy_jobs ;;
+      functions) destroy_functions ;;
+      firestore) destroy_firestore ;;
+      accounts) destroy_accounts ;;
+      apis) note "--- apis: left enabled (other services of the project may use them)" ;;
+    esac
+  done
+  if $dry_run; then
+    note "dry run: nothing was changed"
+  else
+    note "done: $commands_run changing commands run"
+  fi
+  exit 0
+fi
 
 for part in "${parts[@]}"; do
   case $part in

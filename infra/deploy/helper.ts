@@ -15,6 +15,14 @@
  *   policy-file FILE CHANNELS [EXISTING]   the alert policy to deploy, as JSON
  *   ruleset-body RULES                 the Firebase Rules API ruleset body
  *   ruleset-holds RULES RULESET        exit 0 when RULESET (JSON) holds exactly RULES
+ *   has-binding POLICY ROLE MEMBER [EXPRESSION]   exit 0 when the IAM policy (JSON) has it
+ *   source-hash ROOT [EXTRA...]        a label value for the functions' sources and settings
+ *   function-labels LISTED LABEL       name<TAB>label value<TAB>state, one function a line
+ *   job-label DESCRIBED LABEL          a label of the Cloud Run job (JSON), or -
+ *   dashboards DIR                     file<TAB>displayName, one dashboard file a line
+ *   dashboard-find LISTED DISPLAY      the names of the listed dashboards with that displayName
+ *   dashboard-current LISTED NAME      the listed dashboard NAME, as JSON
+ *   dashboard-file FILE LISTED NAME    FILE's dashboard as an update of NAME (name, etag)
  *
  * Optional file arguments are left out in a dry run (nothing was described). Only plan,
  * env-file and secret load pacer's settings and topology (slow to load); the rest stay light,
@@ -28,6 +36,7 @@ import {
   containsAll,
   DeployInputError,
   fieldActions,
+  hasBinding,
   indexCreateArgs,
   missingIndexes,
   policyWithChannels,
@@ -154,6 +163,77 @@ async function run(argv: readonly string[]): Promise<number> {
     case 'ruleset-holds': {
       const [file = '', ruleset = ''] = required(args, 2, 'ruleset-holds RULES RULESET');
       return rulesetHolds(readJson(ruleset), read(file)) ? 0 : 1;
+    }
+    case 'has-binding': {
+      const [file = '', role = '', member = '', expression = ''] = required(
+        args,
+        3,
+        'has-binding POLICY ROLE MEMBER [EXPRESSION]',
+      );
+      return hasBinding(readJson(file), role, member, expression) ? 0 : 1;
+    }
+    case 'source-hash': {
+      const [root = '', ...extra] = required(args, 1, 'source-hash ROOT [EXTRA...]');
+      const { sourceHash } = await import('./sources.js');
+      out(sourceHash(root, extra));
+      return 0;
+    }
+    case 'function-labels': {
+      const [file = '', label = ''] = required(args, 2, 'function-labels LISTED LABEL');
+      const listed = readJson(file) as {
+        name?: string;
+        state?: string;
+        labels?: Record<string, string>;
+      }[];
+      for (const fn of listed) {
+        out(`${fn.name?.split('/').pop() ?? ''}\t${fn.labels?.[label] ?? '-'}\t${fn.state ?? '-'}`);
+      }
+      return 0;
+    }
+    case 'job-label': {
+      const [file = '', label = ''] = required(args, 2, 'job-label DESCRIBED LABEL');
+      const job = readJson(file) as { metadata?: { labels?: Record<string, string> } };
+      out(job.metadata?.labels?.[label] ?? '-');
+      return 0;
+    }
+    case 'dashboards': {
+      const [dir = ''] = required(args, 1, 'dashboards DIR');
+      let files: string[];
+      try {
+        files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+      } catch {
+        files = []; // no dashboards directory: no dashboards
+      }
+      for (const file of files.sort()) {
+        const path = join(dir, file);
+        out(`${path}\t${topLevel(path, 'displayName')}`);
+      }
+      return 0;
+    }
+    case 'dashboard-find': {
+      const [listed = '', display = ''] = required(args, 2, 'dashboard-find LISTED DISPLAY_NAME');
+      const all = (readJson(listed) ?? []) as { name?: string; displayName?: string }[];
+      for (const dashboard of all.filter((d) => d.displayName === display)) {
+        out(dashboard.name ?? '');
+      }
+      return 0;
+    }
+    case 'dashboard-file': {
+      const [file = '', listed = '', name = ''] = required(
+        args,
+        3,
+        'dashboard-file FILE LISTED NAME',
+      );
+      const all = readJson(listed) as { name?: string; etag?: string }[];
+      const existing = all.find((d) => d.name === name);
+      out(JSON.stringify({ ...(readJson(file) as object), name, etag: existing?.etag }, null, 2));
+      return 0;
+    }
+    case 'dashboard-current': {
+      const [listed = '', name = ''] = required(args, 2, 'dashboard-current LISTED NAME');
+      const all = readJson(listed) as { name?: string }[];
+      out(JSON.stringify(all.find((d) => d.name === name) ?? {}));
+      return 0;
     }
     default:
       throw new DeployInputError(`unknown helper command ${JSON.stringify(command ?? '')}`);

@@ -13,6 +13,7 @@ import { DeployInputError } from './resources.js';
 import {
   describeTopology,
   SERVICE_ACCOUNTS,
+  TICK_JOB,
   type ServiceAccountRole,
   type Topology,
 } from '../../functions/topology.js';
@@ -307,6 +308,7 @@ export function planLines(plan: DeployPlan): string[] {
     ['job.command', job.command],
     ['job.args', job.args.join(',')],
   );
+  lines.push(['tick_job', TICK_JOB.name]);
   lines.push(['subscriptions', plan.subscriptions.map((sub) => sub.name).join(' ')]);
   for (const sub of plan.subscriptions) {
     const key = `sub.${sub.name}`;

@@ -130,22 +130,56 @@ export function fieldActions(override: FieldOverride, field: DescribedField | nu
  * element by element with the same length, scalars equal (numbers compared as numbers, since
  * the APIs return some as strings). Keys only `actual` has (server-set fields) don't matter.
  */
-export function containsAll(actual: unknown, wanted: unknown): boolean {
+export function containsAll(actual: unknown, wanted: unknown, key = ''): boolean {
+  // The APIs leave fields at their defaults out (proto3 JSON): `thresholdValue: 0`, a label's
+  // `valueType: STRING`, `false`, `""`, `[]`. Absent is what the file says then.
+  if (actual === undefined && isDefault(wanted, key)) return true;
   if (Array.isArray(wanted)) {
     return (
       Array.isArray(actual) &&
       actual.length === wanted.length &&
-      wanted.every((item, i) => containsAll(actual[i], item))
+      wanted.every((item, i) => containsAll(actual[i], item, key))
     );
   }
   if (typeof wanted === 'object' && wanted !== null) {
     if (typeof actual !== 'object' || actual === null || Array.isArray(actual)) return false;
-    return Object.entries(wanted).every(([key, value]) =>
-      containsAll((actual as Record<string, unknown>)[key], value),
+    return Object.entries(wanted).every(([field, value]) =>
+      containsAll((actual as Record<string, unknown>)[field], value, field),
     );
   }
   if (typeof wanted === 'number' && typeof actual === 'string') return Number(actual) === wanted;
   return actual === wanted;
+}
+
+/** Whether `value` is what proto3 JSON leaves out (field `key`'s default). */
+function isDefault(value: unknown, key: string): boolean {
+  if (value === 0 || value === false || value === '' || value === null) return true;
+  if (Array.isArray(value) && value.length === 0) return true;
+  return key === 'valueType' && value === 'STRING';
+}
+
+/** An IAM policy as `get-iam-policy --format=json` prints it. */
+interface IamPolicy {
+  bindings?: { role?: string; members?: string[]; condition?: { expression?: string } }[];
+}
+
+/**
+ * Whether `policy` grants `role` to `member`: with exactly the condition `expression`, or
+ * without a condition when `expression` is empty. (gcloud's add-iam-policy-binding always
+ * writes the policy, even when the binding is there: the deploy reads it first.)
+ */
+export function hasBinding(
+  policy: unknown,
+  role: string,
+  member: string,
+  expression = '',
+): boolean {
+  return ((policy as IamPolicy | null)?.bindings ?? []).some(
+    (binding) =>
+      binding.role === role &&
+      (binding.members ?? []).includes(member) &&
+      (binding.condition?.expression ?? '') === expression,
+  );
 }
 
 /**

@@ -97,12 +97,14 @@ describe('infra/deploy.sh --dry-run', () => {
       'pacer-tick',
       'pacer-events',
       'pacer-long-sync',
+      // Cloud Build builds the functions as this account (issue 14, item 4).
+      'pacer-build',
     ]);
+    // Listed once, before any is created.
+    const check = indexOf((c) => c.slice(0, 4).join(' ') === 'gcloud iam service-accounts list');
+    expect(check).toBeGreaterThanOrEqual(0);
     for (const id of created) {
-      const check = indexOf((c) => c.includes('describe') && c.includes(email(id!)));
-      const create = indexOf((c) => c.includes('create') && c.includes(id!));
-      expect(check).toBeGreaterThanOrEqual(0);
-      expect(check).toBeLessThan(create);
+      expect(check).toBeLessThan(indexOf((c) => c.includes('create') && c.includes(id!)));
     }
     const projectRoles = gcloud('projects', 'add-iam-policy-binding').map(
       (c) => `${flag(c, 'member')} ${flag(c, 'role')} ${flag(c, 'condition')}`,
@@ -117,10 +119,16 @@ describe('infra/deploy.sh --dry-run', () => {
         `serviceAccount:${email('pacer-reconciler')} roles/datastore.user ${databaseOnly}`,
         `serviceAccount:${email('pacer-worker')} roles/datastore.user ${databaseOnly}`,
         `serviceAccount:${email('pacer-long-sync')} roles/datastore.user ${databaseOnly}`,
+        `serviceAccount:${email('pacer-build')} roles/cloudbuild.builds.builder None`,
       ].sort(),
     );
-    // An earlier deploy's unconditional binding is looked for (and removed when found).
-    expect(gcloud('projects', 'get-iam-policy')).toHaveLength(5);
+    // The policy is read once, before any binding (gcloud's add-iam-policy-binding always
+    // writes): a binding already there is not added again, and an earlier deploy's
+    // unconditional Firestore binding is removed.
+    expect(gcloud('projects', 'get-iam-policy')).toHaveLength(1);
+    expect(indexOf((c) => c.includes('get-iam-policy'))).toBeLessThan(
+      indexOf((c) => c.includes('add-iam-policy-binding')),
+    );
   });
 
   it('creates the topics with 7-day retention, the dead-letter topic first', () => {
@@ -203,6 +211,12 @@ describe('infra/deploy.sh --dry-run', () => {
       expect(flag(deploy, 'env-vars-file')).toBeDefined();
       // Off the internet: only Cloud Scheduler, Eventarc and Pub/Sub of the project reach it.
       expect(flag(deploy, 'ingress-settings')).toBe('internal-only');
+      // Built as pacer's build account, named as gcloud requires it (issue 14, item 4).
+      expect(flag(deploy, 'build-service-account')).toBe(
+        `projects/${PROJECT}/serviceAccounts/${email('pacer-build')}`,
+      );
+      // What a later deploy compares to skip an unchanged function.
+      expect(flag(deploy, 'update-labels')).toMatch(/^pacer-source=[0-9a-f]{40}$/);
     }
     expect(full.stdout).not.toContain('--allow-unauthenticated');
     for (const lane of LANES) {
@@ -376,13 +390,14 @@ describe('infra/deploy.sh --dry-run', () => {
         .sort()
         .map((file) => `infra/monitoring/metrics/${file}`),
     );
+    // Each policy file as JSON, with the notification channels as full names (issue 14, item 5).
     const policies = gcloud('alpha', 'monitoring', 'policies', 'create').map((c) =>
-      flag(c, 'policy-from-file'),
+      flag(c, 'policy-from-file')?.split('/').pop(),
     );
     expect(policies).toEqual(
       readdirSync(join(dir, 'policies'))
         .sort()
-        .map((file) => `infra/monitoring/policies/${file}`),
+        .map((file) => file.replace(/\.yaml$/, '.json')),
     );
   });
 });

@@ -17,6 +17,7 @@ import {
 } from '../../../infra/deploy/plan.js';
 import {
   containsAll,
+  hasBinding,
   fieldActions,
   indexCreateArgs,
   missingIndexes,
@@ -295,6 +296,36 @@ describe('comparing what is deployed with its file', () => {
     expect(containsAll({ ...described, metricDescriptor: {} }, file)).toBe(false);
     // The APIs return some numbers as strings.
     expect(containsAll({ thresholdValue: '2' }, { thresholdValue: 2 })).toBe(true);
+  });
+
+  it('takes a field left out as its default, as the APIs leave defaults out (issue 14, item 7)', () => {
+    expect(containsAll({}, { thresholdValue: 0 })).toBe(true);
+    expect(containsAll({}, { thresholdValue: 1 })).toBe(false);
+    expect(containsAll({ thresholdValue: 1 }, { thresholdValue: 0 })).toBe(false);
+    const label = { key: 'lane', description: 'd' };
+    expect(containsAll({ labels: [label] }, { labels: [{ ...label, valueType: 'STRING' }] })).toBe(
+      true,
+    );
+    expect(containsAll({ labels: [label] }, { labels: [{ ...label, valueType: 'INT64' }] })).toBe(
+      false,
+    );
+    expect(containsAll({}, { enabled: false, tags: [], note: '' })).toBe(true);
+  });
+
+  it('finds a binding in an IAM policy, with its condition or without one', () => {
+    const member = 'serviceAccount:a@p.iam.gserviceaccount.com';
+    const policy = {
+      bindings: [
+        { role: 'roles/run.invoker', members: ['user:x', member] },
+        { role: 'roles/datastore.user', members: [member], condition: { expression: 'e' } },
+      ],
+    };
+    expect(hasBinding(policy, 'roles/run.invoker', member)).toBe(true);
+    expect(hasBinding(policy, 'roles/run.invoker', 'user:y')).toBe(false);
+    expect(hasBinding(policy, 'roles/datastore.user', member, 'e')).toBe(true);
+    expect(hasBinding(policy, 'roles/datastore.user', member)).toBe(false);
+    expect(hasBinding(policy, 'roles/datastore.user', member, 'f')).toBe(false);
+    expect(hasBinding({}, 'roles/run.invoker', member)).toBe(false);
   });
 
   it('keeps an alert policy’s notification channels unless new ones are given', () => {
