@@ -29,6 +29,12 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/**/*.int.test.ts'],
+          // The deploy contract runs ~300 gcloud commands (tens of minutes): its own command,
+          // `npm run test:deploy`, not `npm test`.
+          exclude:
+            process.env.PACER_DEPLOY_CONTRACT === '1'
+              ? []
+              : ['test/infra/deploy/contract.int.test.ts'],
           globalSetup: ['test/support/global-setup.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
