@@ -133,5 +133,9 @@ export const LOG_EVENTS = [
   'deadletter.recorded',
   'deadletter.duplicate',
   'deadletter.unrecordable',
+  // provider rate limits
+  'ratelimit.held',
+  'ratelimit.save_failed',
+  'ratelimit.blocked',
 ] as const;
 export type LogEvent = (typeof LOG_EVENTS)[number];

@@ -38,6 +38,8 @@ import type {
 } from '../store/port.js';
 import { ReadMeter } from '../store/queries.js';
 import { allocate, perLane, plan, type Candidate } from './plan.js';
+import type { RateLimitStore } from '../ratelimit/store.js';
+import { chargeDispatched, gateCandidates, type RateLimitMemory } from './rate-limits.js';
 
 export interface TickDeps {
   store: ScheduleStore & PlannerStore;
@@ -48,6 +50,8 @@ export interface TickDeps {
   newId: () => string;
   /** Who is planning, for the planner lease (instance and process). */
   holder: string;
+  /** Provider keys' buckets and blocks (`rateLimits/{key}`); without it, no key is limited. */
+  rateLimits?: RateLimitStore;
 }
 
 export interface LaneSummary {
@@ -79,6 +83,8 @@ export interface SubTickSummary {
   escalated: number;
   /** Schedules whose step failed on their own (logged as `schedule.error`); the rest went on. */
   errors: number;
+  /** Due schedules held back by their provider key's rate limit or block. */
+  rateLimited?: number;
 }
 
 export type TickResult =
@@ -116,6 +122,8 @@ export async function runTick(
   const periodMs = settings.subTickSeconds * 1_000;
   const subTicks: SubTickSummary[] = [];
   let failedSubTicks = 0;
+  // The provider keys' tokens, kept for the whole tick (see ./rate-limits.ts).
+  const rateMemory: RateLimitMemory = new Map();
   try {
     let recent = await store.readRecentSummaries<SubTickSummary>();
     for (let index = 0; ; index++) {
@@ -136,7 +144,7 @@ export async function runTick(
         }
       }
       try {
-        const summary = await runSubTick(deps, settings, index, options.traceparent);
+        const summary = await runSubTick(deps, settings, index, options.traceparent, rateMemory);
         subTicks.push(summary);
         recent = [...recent, summary].slice(-RECENT_SUMMARIES);
         await store.writeRecentSummaries(recent);
@@ -177,6 +185,7 @@ export async function runSubTick(
   settings: Settings,
   index: number,
   traceparent?: string,
+  rateMemory: RateLimitMemory = new Map(),
 ): Promise<SubTickSummary> {
   const now = deps.clock.now();
   const meter = new ReadMeter();
@@ -190,13 +199,30 @@ export async function runSubTick(
     perLaneAsync((lane) => deps.store.countDue(lane, now, meter)),
   ]);
   const screened = await readAndScreen(deps, settings, now, due, inFlight, meter, tally);
+  const gated =
+    deps.rateLimits === undefined
+      ? null
+      : await gateCandidates(
+          deps.rateLimits,
+          settings,
+          rateMemory,
+          screened.candidates,
+          screened.read,
+          now,
+          meter,
+          deps.logger,
+        );
   const decided = plan(
-    { due, candidates: perLane((lane) => screened.candidates[lane]), inFlight, now },
+    { due, candidates: perLane((lane) => (gated ?? screened).candidates[lane]), inFlight, now },
     settings,
   );
   const claims = await claimPlanned(deps, settings, decided.dispatch, screened.read, tally);
   const published = await publishClaims(deps, claims, traceparent);
   const released = await unclaimUnpublished(deps, claims, published);
+  if (deps.rateLimits !== undefined && gated !== null) {
+    const sent = published.flatMap((result) => (result.ok ? [result.message.scheduleId] : []));
+    await chargeDispatched(deps.rateLimits, rateMemory, gated, sent, now, deps.logger);
+  }
 
   const summary: SubTickSummary = {
     at: iso(now),
@@ -226,6 +252,7 @@ export async function runSubTick(
     skipped: tally.skipped,
     escalated: tally.escalated,
     errors: tally.errors,
+    ...(gated === null ? {} : { rateLimited: gated.held }),
   };
   report(deps.logger, settings, summary);
   return summary;

@@ -107,6 +107,7 @@ export const QUERY_BUILDERS: Record<string, (db: Firestore) => Query> = {
     scheduleListQuery(db, { status: 'active', lane: 'high', failing: true }),
   runsQuery: (db) => runsQuery(db, 'example'),
   openDeadLettersByRecencyQuery,
+  inFlightByKeyQuery: (db) => inFlightByKeyQuery(db, 'provider', 0),
 };
 
 /**
@@ -127,4 +128,12 @@ export class ReadMeter {
   document(): void {
     this.documents += 1;
   }
+}
+
+/** Schedules of a provider key whose lease has not lapsed (a key's calls in flight). */
+export function inFlightByKeyQuery(db: Firestore, key: string, now: number): Query {
+  return db
+    .collection(SCHEDULES)
+    .where('rateLimitKey', '==', key)
+    .where('state.lease.until', '>', timestamp(now));
 }
