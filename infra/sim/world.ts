@@ -118,6 +118,7 @@ function outcomeCounts(): Record<DeliveryOutcome | 'failed', number> {
     dead_lettered: 0,
     handed_off: 0,
     retrying: 0,
+    rate_limited: 0,
     failed: 0,
   };
 }
