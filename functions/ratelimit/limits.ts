@@ -93,7 +93,11 @@ export function formatRateLimits(limits: RateLimits): string {
   return entries
     .map(
       ([key, limit]) =>
-        `${key}:${FIELDS.flatMap((field) => (limit[field] === null ? [] : [`${field}=${limit[field]}`])).join(',')}`,
+        `${key}:${FIELDS.flatMap((field) =>
+          limit[field] === null || (field === 'burst' && !limitsRate(limit))
+            ? []
+            : [`${field}=${limit[field]}`],
+        ).join(',')}`,
     )
     .join(';');
 }
@@ -107,4 +111,8 @@ export function describeLimit(limit: KeyLimit): string {
     limit.concurrency === null ? null : `${limit.concurrency} at once`,
   ];
   return parts.filter((part) => part !== null).join(', ');
+}
+
+function limitsRate(limit: KeyLimit): boolean {
+  return limit.perMinute !== null || limit.perHour !== null;
 }
