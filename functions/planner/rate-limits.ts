@@ -79,7 +79,11 @@ export async function gateCandidates(
   });
   const keyed = (lane: keyof PerLane<unknown>): KeyedCandidate[] =>
     candidates[lane].map((candidate) => ({ ...candidate, key: keys.get(candidate.id) ?? null }));
-  const admission = admit({ high: keyed('high'), medium: keyed('medium'), low: keyed('low') }, budgets, now);
+  const admission = admit(
+    { high: keyed('high'), medium: keyed('medium'), low: keyed('low') },
+    budgets,
+    now,
+  );
   let held = 0;
   for (const [key, count] of admission.held) {
     held += count;

@@ -100,8 +100,7 @@ export function take(bucket: Bucket, limit: KeyLimit, now: number, count: number
 
 /** Blocks the key until `until` (a later block wins; an earlier one changes nothing). */
 export function blockUntil(bucket: Bucket, until: number): Bucket {
-  const blockedUntil =
-    bucket.blockedUntil === null ? until : Math.max(bucket.blockedUntil, until);
+  const blockedUntil = bucket.blockedUntil === null ? until : Math.max(bucket.blockedUntil, until);
   return { ...bucket, blockedUntil };
 }
 

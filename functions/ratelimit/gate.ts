@@ -100,6 +100,7 @@ export function bucketOf(
   blockedUntil: number | null,
   now: number,
 ): Bucket {
-  const base = kept === null ? fullBucket(limit ?? UNLIMITED, now) : { ...kept, blockedUntil: null };
+  const base =
+    kept === null ? fullBucket(limit ?? UNLIMITED, now) : { ...kept, blockedUntil: null };
   return refill({ ...base, blockedUntil }, limit ?? UNLIMITED, now);
 }

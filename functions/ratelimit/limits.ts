@@ -45,12 +45,16 @@ export function parseRateLimits(
       const [name, value, extra] = pair.split('=').map((part) => part.trim());
       const field = FIELDS.find((known) => known === name);
       if (field === undefined || value === undefined || extra !== undefined) {
-        problems.push(`${key}: ${JSON.stringify(pair)} is not one of ${FIELDS.join(', ')} = a number`);
+        problems.push(
+          `${key}: ${JSON.stringify(pair)} is not one of ${FIELDS.join(', ')} = a number`,
+        );
         continue;
       }
       const number = Number(value);
       if (!/^\d+$/.test(value) || number < 1 || number > MAX[field]) {
-        problems.push(`${key}.${field}: ${JSON.stringify(value)} is not a whole number from 1 to ${MAX[field]}`);
+        problems.push(
+          `${key}.${field}: ${JSON.stringify(value)} is not a whole number from 1 to ${MAX[field]}`,
+        );
         continue;
       }
       values[field] = number;

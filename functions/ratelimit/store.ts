@@ -36,7 +36,9 @@ export interface RateLimitStore {
   /** Every saved key (`pacer status`). */
   listKeys(): Promise<Map<string, SavedKey>>;
   /** Saves the planner's tokens, one write per key; never touches a block. */
-  saveTokens(tokens: ReadonlyMap<string, Pick<Bucket, 'minute' | 'hour' | 'refilledAt'>>): Promise<void>;
+  saveTokens(
+    tokens: ReadonlyMap<string, Pick<Bucket, 'minute' | 'hour' | 'refilledAt'>>,
+  ): Promise<void>;
   /** Blocks `key` until `until` unless it is blocked longer already; the block in force after. */
   block(key: string, until: number, cause: BlockCause): Promise<number>;
   /** How many schedules of `key` hold a lease that has not lapsed at `now`. */

@@ -472,8 +472,7 @@ const specSchema = z.strictObject({
   rateLimitKey: z
     .string()
     .regex(RATE_LIMIT_KEY, {
-      error: (issue) =>
-        `${show(issue.input)} is not a rate limit key (${RATE_LIMIT_KEY_HINT})`,
+      error: (issue) => `${show(issue.input)} is not a rate limit key (${RATE_LIMIT_KEY_HINT})`,
     })
     .optional(),
 });

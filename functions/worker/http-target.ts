@@ -115,7 +115,11 @@ export async function syncHttp(
         const rateLimited = isRateLimitStatus(status) && typeof retryAfter === 'string';
         reject(
           new PacerError(
-            rateLimited ? 'target_rate_limited' : retryable ? 'target_unavailable' : 'target_rejected',
+            rateLimited
+              ? 'target_rate_limited'
+              : retryable
+                ? 'target_unavailable'
+                : 'target_rejected',
             `${url.origin}${url.pathname} answered ${status}${rateLimited ? ` (Retry-After: ${retryAfter})` : ''}${snippet ? `: ${snippet}` : ''}`,
             { ...detail, snippet, ...(rateLimited ? { retryAfter } : {}) },
           ),

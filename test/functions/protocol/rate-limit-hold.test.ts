@@ -4,12 +4,7 @@
  * starts before then, and after it the planner claims again with the attempts carried over.
  */
 import { describe, expect, it } from 'vitest';
-import {
-  claim,
-  holdForRateLimit,
-  screen,
-  start,
-} from '../../../functions/protocol/decisions.js';
+import { claim, holdForRateLimit, screen, start } from '../../../functions/protocol/decisions.js';
 import { owedSince } from '../../../functions/protocol/state.js';
 import { after, at, interval, subject, THRESHOLDS } from './subjects.js';
 

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { blockUntil, fullBucket, take, type KeyLimit } from '../../../functions/ratelimit/bucket.js';
+import {
+  blockUntil,
+  fullBucket,
+  take,
+  type KeyLimit,
+} from '../../../functions/ratelimit/bucket.js';
 import {
   admit,
   charge,

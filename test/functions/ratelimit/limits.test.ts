@@ -62,9 +62,7 @@ describe('the rateLimits setting', () => {
     expect(loadSettings({ PACER_RATE_LIMITS: 'p:perHour=1000,burst=10' }).rateLimits).toEqual({
       p: { perMinute: null, perHour: 1000, burst: 10, concurrency: null },
     });
-    expect(() => loadSettings({ PACER_RATE_LIMITS: 'p:perHour=ten' })).toThrow(
-      'PACER_RATE_LIMITS',
-    );
+    expect(() => loadSettings({ PACER_RATE_LIMITS: 'p:perHour=ten' })).toThrow('PACER_RATE_LIMITS');
   });
 
   it('is live in pacer/config', () => {
