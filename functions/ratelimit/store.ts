@@ -187,7 +187,7 @@ export class MemoryRateLimits implements RateLimitStore {
     let count = 0;
     for (const id of this.schedules.ids()) {
       const schedule = this.schedules.peek(id);
-      if (schedule === null || !schedule.validation.ok) continue;
+      if (!schedule?.validation.ok) continue;
       if (schedule.validation.spec.rateLimitKey !== key) continue;
       if (liveLease(schedule.state, now) !== null) count++;
     }

@@ -90,7 +90,7 @@ function mostInAnyWindow(times: readonly number[], windowMs: number): number {
   let most = 0;
   let first = 0;
   for (let last = 0; last < sorted.length; last++) {
-    while ((sorted[last] as number) - (sorted[first] as number) >= windowMs) first++;
+    while ((sorted[last]!) - (sorted[first]!) >= windowMs) first++;
     most = Math.max(most, last - first + 1);
   }
   return most;
@@ -177,7 +177,7 @@ describe('a target answering 429 with Retry-After: 30', () => {
     expect(state.nextDueAt).toBe(t0 + 30_000);
     expect(state.consecutiveFailures).toBe(0);
     const runs = await refused.ref.collection(RUNS).get();
-    expect(runs.docs.map((run) => run.get('status'))).toEqual(['rate_limited']);
+    expect(runs.docs.map((run) => run.get('status') as unknown)).toEqual(['rate_limited']);
 
     // Another schedule of the key, and one of another key, fall due during the block.
     await seedSchedules(project.firestore, [
