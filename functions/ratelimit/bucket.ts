@@ -109,7 +109,7 @@ export function blockUntil(bucket: Bucket, until: number): Bucket {
  * or the moment its emptiest bucket holds a whole token again.
  */
 export function readyAt(bucket: Bucket, limit: KeyLimit, now: number): number {
-  const from = isBlocked(bucket, now) ? (bucket.blockedUntil!) : now;
+  const from = Math.max(now, bucket.blockedUntil ?? now);
   const filled = refill(bucket, limit, from);
   const wait = (tokens: number, perWindow: number | null, windowMs: number): number => {
     if (perWindow === null || tokens + EPSILON >= 1) return 0;
