@@ -90,7 +90,7 @@ function mostInAnyWindow(times: readonly number[], windowMs: number): number {
   let most = 0;
   let first = 0;
   for (let last = 0; last < sorted.length; last++) {
-    while ((sorted[last]!) - (sorted[first]!) >= windowMs) first++;
+    while (sorted[last]! - sorted[first]! >= windowMs) first++;
     most = Math.max(most, last - first + 1);
   }
   return most;

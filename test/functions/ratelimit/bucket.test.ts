@@ -141,7 +141,7 @@ describe('the budget a bucket keeps', () => {
       let start = 0;
       let most = 0;
       for (let end = 0; end < taken.length; end++) {
-        while ((taken[end]!) - (taken[start]!) >= window) start++;
+        while (taken[end]! - taken[start]! >= window) start++;
         most = Math.max(most, end - start + 1);
       }
       expect(most).toBeLessThanOrEqual(cap);
