@@ -39,6 +39,8 @@ import type { JobAttempt } from '../../functions/job/launcher.js';
 import type { ValidationContext } from '../../functions/schedule/spec.js';
 import { SIMULATED, SIMULATED_TARGET } from './population.js';
 import { VirtualClock } from './clock.js';
+import { MemoryRateLimits } from '../../functions/ratelimit/store.js';
+import type { ProviderLimiter } from './target.js';
 
 /** How a call of the target goes (drawn by the scenario or scripted by the checker). */
 export interface TargetBehaviour {
@@ -90,6 +92,8 @@ export interface WorldOptions {
   target: (call: CallRecord) => TargetBehaviour;
   /** The provider's limit on calls in flight across all schedules. */
   sharedLimit: number | null;
+  /** The provider's limit on calls per minute and hour: beyond it, 429 with `Retry-After`. */
+  providerLimit?: ProviderLimiter;
   /** A new process's clock offset from true time (ms). */
   skew?: () => number;
   /** What schedules are validated against; the simulator's handlers by default. */
@@ -231,6 +235,8 @@ const SILENT: Logger = pino({ level: 'silent' });
 export class World {
   readonly clock: VirtualClock;
   readonly store: MemoryStore;
+  /** Provider keys' buckets and blocks (`rateLimits/{key}`), beside the store. */
+  readonly rateLimits: MemoryRateLimits;
   readonly pubsub: MemoryPubSub;
   readonly calls: CallRecord[] = [];
   /** Every sub-tick summary a planner wrote, in order. */
@@ -255,6 +261,7 @@ export class World {
       { now: () => this.clock.now(), validation: options.validation ?? SIMULATED },
       options.storeLink(null),
     );
+    this.rateLimits = new MemoryRateLimits(this.store);
     this.pubsub = new MemoryPubSub(
       { now: () => this.clock.now(), after: (ms, action) => void this.clock.after(ms, action) },
       options.busLink,
@@ -332,6 +339,7 @@ export class World {
           clock: process.clock,
           newId: () => this.newId('lease-'),
           holder: `${holder}:${process.id}`,
+          rateLimits: this.rateLimits,
         }),
       )
       .catch(() => null)
@@ -387,6 +395,7 @@ export class World {
     const { settings, topology } = this.options;
     return {
       store: this.storeFor(process),
+      rateLimits: this.rateLimits,
       deadLetters: new MemoryDeadLetterBus(this.guardedBus(process), topology.deadLetter.topic),
       settings,
       topology,
@@ -501,6 +510,19 @@ export class World {
       this.options.onCall?.(record, 'end');
       return Promise.reject(
         new PacerError('target_unavailable', 'the provider answered 429: too many calls'),
+      );
+    }
+    const limited = this.options.providerLimit?.admit(now);
+    if (limited !== undefined && !limited.ok) {
+      record.end = now;
+      record.outcome = 'rejected';
+      this.options.onCall?.(record, 'end');
+      return Promise.reject(
+        new PacerError(
+          'target_rate_limited',
+          `the provider answered 429: over its rate limit (Retry-After: ${limited.retryAfterSeconds})`,
+          { status: 429, retryAfter: String(limited.retryAfterSeconds) },
+        ),
       );
     }
     this.callsInFlight++;

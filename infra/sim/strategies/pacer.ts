@@ -23,7 +23,7 @@ import type {
   SyncAttempt,
 } from '../record.js';
 import type { Outage, Scenario } from '../scenario.js';
-import { drawCall } from '../target.js';
+import { drawCall, ProviderLimiter } from '../target.js';
 import { World, type CallRecord } from '../world.js';
 
 /** How long the simulation goes on after the window, so that syncs started in it can finish. */
@@ -49,6 +49,9 @@ export async function runPacer(
     busLink: duplicatingLink(() => made.clock, rng, scenario.failures.duplicateDelivery),
     target: () => drawCall(rng, scenario.syncDuration, scenario.failures),
     sharedLimit: scenario.sharedLimit,
+    ...(scenario.rateLimit === null
+      ? {}
+      : { providerLimit: new ProviderLimiter(scenario.rateLimit) }),
   });
   made.clock = world.clock;
 
