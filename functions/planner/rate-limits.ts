@@ -1,7 +1,7 @@
 /**
  * The planner's side of provider rate limits: before the plan, read the keys of the due
- * candidates (their block, their calls in flight) and admit only what their budgets allow; after
- * the dispatch, take the tokens of what went out and save each key's buckets once. The math is
+ * candidates (their block, their calls in flight) and admit only what their budgets allow; then
+ * take the tokens of what the plan chose and save each key's buckets once, before any claim. The math is
  * pure (../ratelimit/gate.ts, ../ratelimit/bucket.ts); this file only reads and writes.
  *
  * The tokens live in memory for the whole tick ({@link RateLimitMemory}, one per tick): only the
@@ -11,7 +11,7 @@
 import type { PerLane, Settings } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Bucket } from '../ratelimit/bucket.js';
-import { admit, bucketOf, charge, type KeyBudget, type KeyedCandidate } from '../ratelimit/gate.js';
+import { admit, bucketOf, type KeyBudget, type KeyedCandidate } from '../ratelimit/gate.js';
 import type { RateLimitStore } from '../ratelimit/store.js';
 import { errorMessage } from '../errors.js';
 import { iso } from '../schedule/time.js';
@@ -70,7 +70,9 @@ export async function gateCandidates(
   );
   named.forEach((key, i) => {
     const limit = settings.rateLimits[key] ?? null;
-    const kept = memory.get(key) ?? saved.get(key)?.tokens ?? null;
+    // The saved tokens are the truth (taken in transactions); memory only fills in for a key
+    // whose document could not be read back.
+    const kept = saved.get(key)?.tokens ?? memory.get(key) ?? null;
     budgets.set(key, {
       limit,
       bucket: bucketOf(limit, kept, saved.get(key)?.blockedUntil ?? null, now),
@@ -103,36 +105,57 @@ export async function gateCandidates(
 }
 
 /**
- * Takes the tokens of what was dispatched and saves each key's buckets (one write per key). A
- * failed save is logged: the tick goes on with the tokens in memory.
+ * Takes the tokens of everything the plan chose, before it is claimed: one transaction per key
+ * on `rateLimits/{key}` (its one write this sub-tick), so a planner that dies after its claims
+ * leaves the next one nothing it spent, and a planner whose lease lapsed mid-sub-tick cannot
+ * spend a token the next one spends too. A key that gives fewer tokens than planned (another
+ * planner took them) dispatches only that many, in plan order; one whose transaction fails
+ * dispatches none this sub-tick (fail closed). A claim that then fails keeps its token spent
+ * (never over budget). Returns what may be claimed.
  */
-export async function chargeDispatched(
+export async function chargePlanned(
   store: RateLimitStore,
   memory: RateLimitMemory,
   gated: Gated,
-  dispatchedIds: readonly string[],
+  planned: readonly Candidate[],
   now: number,
   logger: Logger,
-): Promise<void> {
-  if (gated.budgets.size === 0) return;
-  const after = charge(
-    gated.budgets,
-    dispatchedIds.map((id) => gated.keys.get(id) ?? null),
-    now,
-  );
-  const tokens = new Map(
-    [...after].map(([key, bucket]) => [
-      key,
-      { minute: bucket.minute, hour: bucket.hour, refilledAt: bucket.refilledAt },
-    ]),
-  );
-  for (const [key, bucket] of tokens) memory.set(key, bucket);
-  try {
-    await store.saveTokens(tokens);
-  } catch (error) {
-    logger.error(
-      { event: 'ratelimit.save_failed', keys: [...tokens.keys()], err: error },
-      `could not save the rate limit buckets: ${errorMessage(error)}`,
-    );
+): Promise<Candidate[]> {
+  const wanted = new Map<string, number>();
+  for (const candidate of planned) {
+    const key = gated.keys.get(candidate.id) ?? null;
+    if (key !== null && gated.budgets.get(key)?.limit != null) {
+      wanted.set(key, (wanted.get(key) ?? 0) + 1);
+    }
   }
+  const granted = new Map<string, number>();
+  await Promise.all(
+    [...wanted].map(async ([key, count]) => {
+      const limit = gated.budgets.get(key)?.limit;
+      if (limit == null) return;
+      try {
+        const { taken, bucket } = await store.takeTokens(key, limit, count, now);
+        granted.set(key, taken);
+        memory.set(key, {
+          minute: bucket.minute,
+          hour: bucket.hour,
+          refilledAt: bucket.refilledAt,
+        });
+      } catch (error) {
+        granted.set(key, 0);
+        logger.error(
+          { event: 'ratelimit.save_failed', key, err: error },
+          `could not take the tokens of ${key}; its schedules wait for the next sub-tick: ${errorMessage(error)}`,
+        );
+      }
+    }),
+  );
+  return planned.filter((candidate) => {
+    const key = gated.keys.get(candidate.id) ?? null;
+    const left = key === null ? undefined : granted.get(key);
+    if (key === null || left === undefined) return true;
+    if (left <= 0) return false;
+    granted.set(key, left - 1);
+    return true;
+  });
 }

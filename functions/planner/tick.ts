@@ -39,7 +39,7 @@ import type {
 import { ReadMeter } from '../store/queries.js';
 import { allocate, perLane, plan, type Candidate } from './plan.js';
 import type { RateLimitStore } from '../ratelimit/store.js';
-import { chargeDispatched, gateCandidates, type RateLimitMemory } from './rate-limits.js';
+import { chargePlanned, gateCandidates, type RateLimitMemory } from './rate-limits.js';
 
 export interface TickDeps {
   store: ScheduleStore & PlannerStore;
@@ -199,6 +199,9 @@ export async function runSubTick(
     perLaneAsync((lane) => deps.store.countDue(lane, now, meter)),
   ]);
   const screened = await readAndScreen(deps, settings, now, due, inFlight, meter, tally);
+  // The buckets are counted when the candidates are in hand, not when the sub-tick began: a slow
+  // read must not let a stale moment's tokens pay for claims made much later.
+  const gateNow = deps.clock.now();
   const gated =
     deps.rateLimits === undefined
       ? null
@@ -208,7 +211,7 @@ export async function runSubTick(
           rateMemory,
           screened.candidates,
           screened.read,
-          now,
+          gateNow,
           meter,
           deps.logger,
         );
@@ -216,13 +219,20 @@ export async function runSubTick(
     { due, candidates: perLane((lane) => (gated ?? screened).candidates[lane]), inFlight, now },
     settings,
   );
-  const claims = await claimPlanned(deps, settings, decided.dispatch, screened.read, tally);
+  const dispatch =
+    deps.rateLimits === undefined || gated === null
+      ? decided.dispatch
+      : await chargePlanned(
+          deps.rateLimits,
+          rateMemory,
+          gated,
+          decided.dispatch,
+          gateNow,
+          deps.logger,
+        );
+  const claims = await claimPlanned(deps, settings, dispatch, screened.read, tally);
   const published = await publishClaims(deps, claims, traceparent);
   const released = await unclaimUnpublished(deps, claims, published);
-  if (deps.rateLimits !== undefined && gated !== null) {
-    const sent = published.flatMap((result) => (result.ok ? [result.message.scheduleId] : []));
-    await chargeDispatched(deps.rateLimits, rateMemory, gated, sent, now, deps.logger);
-  }
 
   const summary: SubTickSummary = {
     at: iso(now),

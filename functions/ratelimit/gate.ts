@@ -5,7 +5,7 @@
  *
  * Candidates are admitted high lane first and, within a lane, most overdue first, each key up
  * to its room (whole tokens in its emptiest bucket, and concurrency left); the rest are held.
- * Tokens are taken only for what was dispatched, so a candidate the plan's caps leave behind
+ * Tokens are taken only for what the plan chose, so a candidate the plan's caps leave behind
  * costs nothing.
  */
 import type { PerLane } from '../config.js';

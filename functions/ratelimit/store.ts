@@ -12,7 +12,21 @@ import { liveLease } from '../protocol/state.js';
 import type { MemoryStore } from '../store/memory.js';
 import { inFlightByKeyQuery, type ReadMeter } from '../store/queries.js';
 import { millis, timestamp } from '../store/state.js';
-import type { Bucket } from './bucket.js';
+import { available, take, type Bucket, type KeyLimit } from './bucket.js';
+import { bucketOf } from './gate.js';
+
+/** How many of `count` tokens a saved key can give at `now`, and its bucket after. */
+function takeFrom(
+  saved: SavedKey | null,
+  limit: KeyLimit,
+  count: number,
+  now: number,
+): { taken: number; bucket: Bucket } {
+  // Blocks are the gate's business; tokens are taken as the bucket stands.
+  const bucket = bucketOf(limit, saved?.tokens ?? null, null, now);
+  const taken = Math.min(count, available(bucket, limit, now));
+  return { taken, bucket: take(bucket, limit, now, taken) };
+}
 
 export const RATE_LIMITS = 'rateLimits';
 
@@ -39,6 +53,17 @@ export interface RateLimitStore {
   saveTokens(
     tokens: ReadonlyMap<string, Pick<Bucket, 'minute' | 'hour' | 'refilledAt'>>,
   ): Promise<void>;
+  /**
+   * Takes up to `count` tokens of `key` at `now` from its saved buckets, in one transaction (so
+   * two planners — one whose lease lapsed mid-sub-tick — never spend the same token); answers
+   * how many it took and the buckets after.
+   */
+  takeTokens(
+    key: string,
+    limit: KeyLimit,
+    count: number,
+    now: number,
+  ): Promise<{ taken: number; bucket: Bucket }>;
   /** Blocks `key` until `until` unless it is blocked longer already; the block in force after. */
   block(key: string, until: number, cause: BlockCause): Promise<number>;
   /** How many schedules of `key` hold a lease that has not lapsed at `now`. */
@@ -83,6 +108,34 @@ export class FirestoreRateLimits implements RateLimitStore {
       );
     }
     await batch.commit();
+  }
+
+  takeTokens(
+    key: string,
+    limit: KeyLimit,
+    count: number,
+    now: number,
+  ): Promise<{ taken: number; bucket: Bucket }> {
+    const ref = this.db.collection(RATE_LIMITS).doc(key);
+    return this.db.runTransaction(async (transaction) => {
+      const snapshot = await transaction.get(ref);
+      const result = takeFrom(
+        snapshot.exists ? savedKey(snapshot.data() ?? {}) : null,
+        limit,
+        count,
+        now,
+      );
+      transaction.set(
+        ref,
+        {
+          tokens: { minute: result.bucket.minute, hour: result.bucket.hour },
+          refilledAt: timestamp(result.bucket.refilledAt),
+          updatedAt: FieldValue.serverTimestamp(),
+        },
+        { merge: true },
+      );
+      return result;
+    });
   }
 
   block(key: string, until: number, cause: BlockCause): Promise<number> {
@@ -142,6 +195,8 @@ export class MemoryRateLimits implements RateLimitStore {
   readonly keys = new Map<string, SavedKey>();
   /** Writes per key, as Firestore would bill them (the simulator's cost line, the tests). */
   readonly writes = new Map<string, number>();
+  /** Called when a block is recorded (the protocol checker watches them). */
+  private readonly blockListeners: ((key: string, until: number) => void)[] = [];
 
   constructor(private readonly schedules: MemoryStore) {}
 
@@ -173,6 +228,27 @@ export class MemoryRateLimits implements RateLimitStore {
     return Promise.resolve();
   }
 
+  takeTokens(
+    key: string,
+    limit: KeyLimit,
+    count: number,
+    now: number,
+  ): Promise<{ taken: number; bucket: Bucket }> {
+    const saved = this.keys.get(key) ?? null;
+    const result = takeFrom(saved, limit, count, now);
+    this.keys.set(key, {
+      tokens: {
+        minute: result.bucket.minute,
+        hour: result.bucket.hour,
+        refilledAt: result.bucket.refilledAt,
+      },
+      blockedUntil: saved?.blockedUntil ?? null,
+      blockedBy: saved?.blockedBy ?? null,
+    });
+    this.writes.set(key, (this.writes.get(key) ?? 0) + 1);
+    return Promise.resolve(result);
+  }
+
   block(key: string, until: number, cause: BlockCause): Promise<number> {
     const saved = this.keys.get(key) ?? { tokens: null, blockedUntil: null, blockedBy: null };
     if (saved.blockedUntil !== null && saved.blockedUntil >= until) {
@@ -180,7 +256,12 @@ export class MemoryRateLimits implements RateLimitStore {
     }
     this.keys.set(key, { ...saved, blockedUntil: until, blockedBy: cause });
     this.writes.set(key, (this.writes.get(key) ?? 0) + 1);
+    for (const listener of this.blockListeners) listener(key, until);
     return Promise.resolve(until);
+  }
+
+  onBlock(listener: (key: string, until: number) => void): void {
+    this.blockListeners.push(listener);
   }
 
   countInFlight(key: string, now: number, meter: ReadMeter): Promise<number> {

@@ -45,8 +45,12 @@ import type { ProviderLimiter } from './target.js';
 /** How a call of the target goes (drawn by the scenario or scripted by the checker). */
 export interface TargetBehaviour {
   durationMs: number;
-  /** `crash`: the worker running the call dies `durationMs` into it. */
-  outcome: 'success' | 'retryable' | 'permanent' | 'crash';
+  /**
+   * `crash`: the worker running the call dies `durationMs` into it; `rate_limited`: a 429 with
+   * `Retry-After` (seconds in `retryAfterSeconds`, 20 by default) after `durationMs`.
+   */
+  outcome: 'success' | 'retryable' | 'permanent' | 'crash' | 'rate_limited';
+  retryAfterSeconds?: number;
 }
 
 export type CallOutcome =
@@ -59,7 +63,9 @@ export type CallOutcome =
   /** Stopped by the worker: its lease was lost or about to lapse. */
   | 'aborted'
   /** Refused at once: the provider's shared limit was full (a 429). */
-  | 'rejected';
+  | 'rejected'
+  /** Refused for the provider's rate limit: a 429 with `Retry-After`. */
+  | 'rate_limited';
 
 /** One call of a schedule's target. */
 export interface CallRecord {
@@ -515,7 +521,7 @@ export class World {
     const limited = this.options.providerLimit?.admit(now);
     if (limited !== undefined && !limited.ok) {
       record.end = now;
-      record.outcome = 'rejected';
+      record.outcome = 'rate_limited';
       this.options.onCall?.(record, 'end');
       return Promise.reject(
         new PacerError(
@@ -554,6 +560,21 @@ export class World {
             finish('crash', new Error('the worker crashed'));
             process.kill();
             return;
+          case 'rate_limited': {
+            const seconds = behaviour.retryAfterSeconds ?? 20;
+            finish(
+              'rate_limited',
+              new PacerError(
+                'target_rate_limited',
+                `the target answered 429 (Retry-After: ${seconds})`,
+                {
+                  status: 429,
+                  retryAfter: String(seconds),
+                },
+              ),
+            );
+            return;
+          }
         }
       });
       const { signal } = context;

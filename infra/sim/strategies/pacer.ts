@@ -143,7 +143,8 @@ function duplicatingLink(clock: () => VirtualClock | undefined, rng: Rng, rate: 
 
 function syncAttempt(call: CallRecord): SyncAttempt[] {
   if (call.end === null || call.outcome === null) return [];
-  const outcome: AttemptOutcome = call.outcome;
+  // A refusal for the provider's rate limit is a 429 before any work, as the report counts it.
+  const outcome: AttemptOutcome = call.outcome === 'rate_limited' ? 'rejected' : call.outcome;
   return [
     {
       scheduleId: call.scheduleId,
