@@ -4,6 +4,11 @@
  * last ran and how long its recent sub-ticks took, which schedules are failing or invalid, and
  * how many dead letters wait for an operator.
  */
+import {
+  readRateLimitStatus,
+  renderRateLimits,
+  type RateLimitKeyStatus,
+} from './rate-limit-status.js';
 import type { Query } from '@google-cloud/firestore';
 import type { SubTickSummary } from '../planner/tick.js';
 import { LANES, type Lane } from '../schedule/lane.js';
@@ -75,6 +80,8 @@ export interface StatusResult {
   /** Long syncs (`runner: "job"`) an attempt runs now, under a lease that has not lapsed. */
   longSyncs: LongSyncStatus[];
   tickJob: TickJobStatus;
+  /** Provider keys: budget, use and block (./rate-limit-status.ts). */
+  rateLimits: RateLimitKeyStatus[];
 }
 
 export interface LongSyncStatus {
@@ -93,17 +100,27 @@ export async function readStatus(context: CliContext): Promise<StatusResult> {
   const { db, store } = context;
   const now = context.clock();
   const meter = new ReadMeter();
-  const [due, inFlight, summaries, failing, invalid, openDeadLetters, longSyncs, tickJob] =
-    await Promise.all([
-      Promise.all(LANES.map((lane) => store.countDue(lane, now, meter))),
-      Promise.all(LANES.map((lane) => store.countInFlight(lane, now, meter))),
-      store.readRecentSummaries<SubTickSummary>(),
-      countWithExamples(failingQuery(db)),
-      countWithExamples(statusQuery(db, 'invalid')),
-      count(openDeadLettersQuery(db)),
-      readLongSyncs(db, now),
-      readTickJob(context),
-    ]);
+  const [
+    due,
+    inFlight,
+    summaries,
+    failing,
+    invalid,
+    openDeadLetters,
+    longSyncs,
+    tickJob,
+    rateLimits,
+  ] = await Promise.all([
+    Promise.all(LANES.map((lane) => store.countDue(lane, now, meter))),
+    Promise.all(LANES.map((lane) => store.countInFlight(lane, now, meter))),
+    store.readRecentSummaries<SubTickSummary>(),
+    countWithExamples(failingQuery(db)),
+    countWithExamples(statusQuery(db, 'invalid')),
+    count(openDeadLettersQuery(db)),
+    readLongSyncs(db, now),
+    readTickJob(context),
+    readRateLimitStatus(context),
+  ]);
   const latest = summaries.at(-1);
   return {
     project: context.backend.projectId,
@@ -133,6 +150,7 @@ export async function readStatus(context: CliContext): Promise<StatusResult> {
     deadLetters: { open: openDeadLetters },
     longSyncs,
     tickJob,
+    rateLimits,
   };
 }
 
@@ -265,6 +283,7 @@ export function renderStatus(result: StatusResult, now: number): string {
           ],
           result.longSyncs,
         )}`,
+    renderRateLimits(result.rateLimits, now),
     renderFields([
       ['failing schedules', examples(result.failing)],
       ['invalid schedules', examples(result.invalid)],
