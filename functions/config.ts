@@ -189,8 +189,7 @@ const optionalText = (pattern: RegExp, expects: string) => ({
 });
 
 const rateLimitList = {
-  expects:
-    'KEY:perMinute=N,perHour=N,burst=N,concurrency=N;KEY2:... (any of the four; burst below the smallest rate), or none',
+  expects: 'KEY:perMinute=N,perHour=N,burst=N,concurrency=N;KEY2:… (any of them), or none',
   show: (value: unknown) => formatRateLimits(value as Record<string, KeyLimit>),
   parse: (raw: unknown) => {
     if (typeof raw !== 'string') return { ok: false } as const;
@@ -459,7 +458,7 @@ export const SETTINGS: readonly SettingDefinition[] = [
   },
   {
     path: 'rateLimits',
-    doc: "Provider rate limits per key (a schedule's `rateLimitKey`): calls per minute and per hour (token buckets holding `burst`, refilled so that no window of a minute or an hour sees more than its limit) and calls in flight. The planner never dispatches beyond them, high lane first; a key not listed is limited only by a target's `Retry-After`.",
+    doc: "Per provider key (a schedule's `rateLimitKey`): calls per minute and hour (token buckets: no sliding minute or hour sees more) and in flight; high lane first. See docs/schedules.md.",
     env: 'PACER_RATE_LIMITS',
     default: {},
     live: true,
