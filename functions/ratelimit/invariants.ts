@@ -1,13 +1,16 @@
 /**
  * What provider rate limits promise, as code, for the protocol checker (infra/check): fed every
- * dispatch the planner makes of a keyed schedule (its claim, at the store's time) and every
- * block a worker records, it answers with violations:
+ * dispatch the planner makes of a keyed schedule and every block a worker records, it answers
+ * with violations. The planner counts a dispatch's token at some moment between its due query's
+ * read (`readAt`, the claim's decision time) and its claim landing (`landedAt`), by its own
+ * clock; so a dispatch is judged only where that whole span says so, and windows are widened by
+ * `slackMs` (the skew between two processes' clocks):
  *
- * - `rate` — never more dispatches of a key in any window of a minute or an hour than its
- *   budget allows ({@link allowedInWindow}, widened by `slackMs`: the planner takes tokens at its
- *   own clock before it claims, so its claims may spread a little around the moment it counted);
- * - `blocked` — nothing of a blocked key is dispatched after the block was recorded and before
- *   it ends (less the same slack: the planner judges the block by its own clock).
+ * - `rate` — never more dispatches of a key in any window of a minute or an hour than its budget
+ *   allows ({@link allowedInWindow}): counted are the dispatches whose whole span lies in the
+ *   window;
+ * - `blocked` — nothing of a blocked key is dispatched by a planner that read after the block
+ *   was recorded and claimed before it ended (less the slack).
  *
  * Pure: it keeps what it has seen; it never reads a clock.
  */
@@ -22,14 +25,16 @@ export interface RateViolation {
   message: string;
 }
 
+interface Dispatch {
+  readAt: number;
+  landedAt: number;
+}
+
 export class RateLimitMonitor {
-  private readonly dispatches = new Map<string, number[]>();
+  private readonly dispatches = new Map<string, Dispatch[]>();
   private readonly blocks = new Map<string, { from: number; until: number }[]>();
 
-  /**
-   * @param slackMs how far the planner's clock and its claims may stray from the store's time:
-   *   windows are judged `slackMs` wider, and a block's last `slackMs` are not judged
-   */
+  /** @param slackMs how far two processes' clocks may differ */
   constructor(
     private readonly limits: RateLimits,
     private readonly slackMs: number,
@@ -40,25 +45,24 @@ export class RateLimitMonitor {
     this.blocks.set(key, [...(this.blocks.get(key) ?? []), { from: at, until }]);
   }
 
-  /** The planner dispatched `scheduleId` of `key` at `at` (its claim's decision time). */
-  dispatched(key: string, scheduleId: string, at: number): RateViolation[] {
+  /** The planner dispatched `scheduleId` of `key`: read at `readAt`, claimed at `landedAt`. */
+  dispatched(key: string, scheduleId: string, readAt: number, landedAt: number): RateViolation[] {
     const violations: RateViolation[] = [];
     for (const block of this.blocks.get(key) ?? []) {
-      if (at >= block.from && at < block.until - this.slackMs) {
+      if (readAt >= block.from && landedAt < block.until - this.slackMs) {
         violations.push({
           invariant: 'blocked',
           scheduleId,
-          at,
-          message: `dispatched while key ${key} was blocked (from ${iso(block.from)} until ${iso(block.until)})`,
+          at: landedAt,
+          message: `dispatched (read ${iso(readAt)}, claimed ${iso(landedAt)}) while key ${key} was blocked (from ${iso(block.from)} until ${iso(block.until)})`,
         });
       }
     }
-    const times = [...(this.dispatches.get(key) ?? []), at];
-    // Kept for two hours around the newest: enough for every window a late observation opens.
-    const newest = Math.max(...times);
+    const all = [...(this.dispatches.get(key) ?? []), { readAt, landedAt }];
+    const newest = Math.max(...all.map((dispatch) => dispatch.landedAt));
     this.dispatches.set(
       key,
-      times.filter((time) => time > newest - 2 * HOUR_MS),
+      all.filter((dispatch) => dispatch.landedAt > newest - 3 * HOUR_MS),
     );
     const limit = this.limits[key];
     if (limit === undefined) return violations;
@@ -67,16 +71,19 @@ export class RateLimitMonitor {
       ['hour', HOUR_MS],
     ] as const) {
       const allowed = allowedInWindow(limit, windowMs + this.slackMs);
-      // Every window holding this dispatch (claims may be observed out of order): those ending
-      // at it or at any later dispatch within the window's length.
-      for (const end of times.filter((time) => time >= at && time < at + windowMs)) {
-        const inWindow = times.filter((time) => time > end - windowMs && time <= end).length;
-        if (inWindow > allowed) {
+      // Windows ending where a dispatch landed, near this one (observations come out of order).
+      for (const end of all
+        .map((dispatch) => dispatch.landedAt)
+        .filter((time) => time >= readAt && time < landedAt + windowMs)) {
+        const inside = all.filter(
+          (dispatch) => dispatch.readAt >= end - windowMs && dispatch.landedAt <= end,
+        ).length;
+        if (inside > allowed) {
           violations.push({
             invariant: 'rate',
             scheduleId,
-            at,
-            message: `${inWindow} dispatches of key ${key} in the ${name} to ${iso(end)}; its budget allows ${allowed}`,
+            at: landedAt,
+            message: `${inside} dispatches of key ${key} in the ${name} to ${iso(end)}; its budget allows ${allowed}`,
           });
           break;
         }

@@ -398,12 +398,9 @@ export async function runHistory(options: HistoryOptions): Promise<HistoryResult
   });
 
   // Provider keys: every block a worker records, every dispatch the planner makes of a keyed
-  // schedule (its claim). The planner judges time by its own clock: the slack covers a sub-tick's
-  // spread and the skew between two processes.
-  const rateMonitor = new RateLimitMonitor(
-    settings.rateLimits,
-    settings.subTickSeconds * 1_000 + 2 * MAX_SKEW_MS,
-  );
+  // schedule (its claim). The planner judges time by its own clock: the slack covers the skew
+  // between two processes.
+  const rateMonitor = new RateLimitMonitor(settings.rateLimits, 2 * MAX_SKEW_MS);
   const claimedLeases = new Set<string>();
   world.rateLimits.onBlock((key, until) => {
     note(null, `key ${key} blocked until ${iso(until)}`);
@@ -418,7 +415,7 @@ export async function runHistory(options: HistoryOptions): Promise<HistoryResult
     const claimed = plannerClaim(write, claimedLeases);
     if (claimed !== null) {
       count('keyed dispatches');
-      report(rateMonitor.dispatched(claimed.key, write.id, claimed.at));
+      report(rateMonitor.dispatched(claimed.key, write.id, claimed.at, write.at));
     }
     if (write.after !== null && (write.cause === 'operator' || rngs.faults() < 0.2)) {
       triggerReconcile(write.id);
@@ -495,10 +492,7 @@ export async function runHistory(options: HistoryOptions): Promise<HistoryResult
  * claim given back restores a lease already seen), with its key and its dispatch time (the
  * claim's decision time); `null` for any other write.
  */
-function plannerClaim(
-  write: ScheduleWrite,
-  seen: Set<string>,
-): { key: string; at: number } | null {
+function plannerClaim(write: ScheduleWrite, seen: Set<string>): { key: string; at: number } | null {
   const lease = write.after?.lease ?? null;
   if (lease?.kind !== 'planned' || lease.running || lease.startedAt !== null) return null;
   if (seen.has(lease.id)) return null;
