@@ -10,6 +10,8 @@ import { PacerError } from './errors.js';
 import { DURATION_HINT, formatDuration, parseDuration } from './schedule/duration.js';
 import type { Lane, LaneThresholds } from './schedule/lane.js';
 import { parseSecretBindings } from './worker/secrets.js';
+import type { KeyLimit } from './ratelimit/bucket.js';
+import { formatRateLimits, parseRateLimits } from './ratelimit/limits.js';
 
 export type PerLane<T> = Record<Lane, T>;
 
@@ -68,6 +70,8 @@ export interface Settings {
     /** Human-readable logs (needs the dev dependency pino-pretty); never in production. */
     pretty: boolean;
   };
+  /** Per provider key (a schedule's `rateLimitKey`): calls per minute and hour, and in flight. */
+  rateLimits: Record<string, KeyLimit>;
 }
 
 export const JOB_LAUNCHERS = ['cloud-run', 'local'] as const;
@@ -183,6 +187,16 @@ const optionalText = (pattern: RegExp, expects: string) => ({
       ? ({ ok: true, value: '' } as const)
       : fromZod(z.string().regex(pattern))(raw),
 });
+
+const rateLimitList = {
+  expects: 'KEY:perMinute=N,perHour=N,burst=N,concurrency=N;KEY2:… (any of them), or none',
+  show: (value: unknown) => formatRateLimits(value as Record<string, KeyLimit>),
+  parse: (raw: unknown) => {
+    if (typeof raw !== 'string') return { ok: false } as const;
+    const parsed = parseRateLimits(raw);
+    return parsed.ok ? ({ ok: true, value: parsed.limits } as const) : ({ ok: false } as const);
+  },
+};
 
 const oneOf = (values: readonly string[]) => ({
   expects: `one of ${values.join(', ')}`,
@@ -441,6 +455,14 @@ export const SETTINGS: readonly SettingDefinition[] = [
     default: false,
     live: false,
     ...flag,
+  },
+  {
+    path: 'rateLimits',
+    doc: "Per provider key (a schedule's `rateLimitKey`): calls per minute and hour (token buckets: no sliding minute or hour sees more) and in flight; high lane first. See docs/schedules.md.",
+    env: 'PACER_RATE_LIMITS',
+    default: {},
+    live: true,
+    ...rateLimitList,
   },
 ];
 

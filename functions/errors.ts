@@ -18,6 +18,11 @@ export const ERROR_CODES = {
   target_timeout: { retryable: true },
   /** The target answered 408, 429 or 5xx. */
   target_unavailable: { retryable: true },
+  /**
+   * The target answered 429 or 503 with `Retry-After` (`details.retryAfter`): retried after it,
+   * without counting the attempt, and the schedule's provider key is blocked until then.
+   */
+  target_rate_limited: { retryable: true },
   /** The target answered another 4xx: asking again will not help. */
   target_rejected: { retryable: false },
   /** The target's address is private, loopback, link-local or metadata, and not allowed. */

@@ -136,5 +136,9 @@ export const LOG_EVENTS = [
   'deadletter.unrecordable',
   // pauseAfterFailures: a schedule paused by its consecutive dead letters (an alert keys on it)
   'schedule.paused_by_failures',
+  // provider rate limits
+  'ratelimit.held',
+  'ratelimit.save_failed',
+  'ratelimit.blocked',
 ] as const;
 export type LogEvent = (typeof LOG_EVENTS)[number];

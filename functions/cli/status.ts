@@ -4,6 +4,11 @@
  * last ran and how long its recent sub-ticks took, which schedules are failing or invalid, and
  * how many dead letters wait for an operator.
  */
+import {
+  readRateLimitStatus,
+  renderRateLimits,
+  type RateLimitKeyStatus,
+} from './rate-limit-status.js';
 import type { Query } from '@google-cloud/firestore';
 import type { SubTickSummary } from '../planner/tick.js';
 import { LANES, type Lane } from '../schedule/lane.js';
@@ -86,6 +91,8 @@ export interface StatusResult {
   /** Long syncs (`runner: "job"`) an attempt runs now, under a lease that has not lapsed. */
   longSyncs: LongSyncStatus[];
   tickJob: TickJobStatus;
+  /** Provider keys: budget, use and block (./rate-limit-status.ts). */
+  rateLimits: RateLimitKeyStatus[];
 }
 
 export interface LongSyncStatus {
@@ -104,18 +111,29 @@ export async function readStatus(context: CliContext): Promise<StatusResult> {
   const { db, store } = context;
   const now = context.clock();
   const meter = new ReadMeter();
-  const [due, inFlight, summaries, failing, invalid, openDeadLetters, longSyncs, tickJob, paused] =
-    await Promise.all([
-      Promise.all(LANES.map((lane) => store.countDue(lane, now, meter))),
-      Promise.all(LANES.map((lane) => store.countInFlight(lane, now, meter))),
-      store.readRecentSummaries<SubTickSummary>(),
-      countWithExamples(failingQuery(db)),
-      countWithExamples(statusQuery(db, 'invalid')),
-      count(openDeadLettersQuery(db)),
-      readLongSyncs(db, now),
-      readTickJob(context),
-      readPaused(db),
-    ]);
+  const [
+    due,
+    inFlight,
+    summaries,
+    failing,
+    invalid,
+    openDeadLetters,
+    longSyncs,
+    tickJob,
+    paused,
+    rateLimits,
+  ] = await Promise.all([
+    Promise.all(LANES.map((lane) => store.countDue(lane, now, meter))),
+    Promise.all(LANES.map((lane) => store.countInFlight(lane, now, meter))),
+    store.readRecentSummaries<SubTickSummary>(),
+    countWithExamples(failingQuery(db)),
+    countWithExamples(statusQuery(db, 'invalid')),
+    count(openDeadLettersQuery(db)),
+    readLongSyncs(db, now),
+    readTickJob(context),
+    readPaused(db),
+    readRateLimitStatus(context),
+  ]);
   const latest = summaries.at(-1);
   return {
     project: context.backend.projectId,
@@ -146,6 +164,7 @@ export async function readStatus(context: CliContext): Promise<StatusResult> {
     deadLetters: { open: openDeadLetters },
     longSyncs,
     tickJob,
+    rateLimits,
   };
 }
 
@@ -296,6 +315,7 @@ export function renderStatus(result: StatusResult, now: number): string {
           ],
           result.longSyncs,
         )}`,
+    renderRateLimits(result.rateLimits, now),
     renderFields([
       ['failing schedules', examples(result.failing)],
       ['invalid schedules', examples(result.invalid)],

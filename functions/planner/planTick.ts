@@ -9,6 +9,7 @@ import { PubSubBus } from '../bus/publisher.js';
 import { systemClock } from '../clock.js';
 import { validationFor } from '../schedule/spec.js';
 import { FirestoreStore } from '../store/firestore.js';
+import { FirestoreRateLimits } from '../ratelimit/store.js';
 import { perLane } from './plan.js';
 import { LiveConfig } from '../store/live-config.js';
 import { traceFields, traceparentFrom } from '../log.js';
@@ -31,6 +32,7 @@ function tickDeps(): TickDeps {
       clock: systemClock,
       newId: randomUUID,
       holder,
+      rateLimits: new FirestoreRateLimits(firestore),
     };
   }
   return deps;

@@ -38,6 +38,8 @@ import type {
 } from '../store/port.js';
 import { ReadMeter } from '../store/queries.js';
 import { allocate, perLane, plan, type Candidate } from './plan.js';
+import type { RateLimitStore } from '../ratelimit/store.js';
+import { chargePlanned, gateCandidates, type RateLimitMemory } from './rate-limits.js';
 
 export interface TickDeps {
   store: ScheduleStore & PlannerStore;
@@ -48,6 +50,8 @@ export interface TickDeps {
   newId: () => string;
   /** Who is planning, for the planner lease (instance and process). */
   holder: string;
+  /** Provider keys' buckets and blocks (`rateLimits/{key}`); without it, no key is limited. */
+  rateLimits?: RateLimitStore;
 }
 
 export interface LaneSummary {
@@ -79,6 +83,8 @@ export interface SubTickSummary {
   escalated: number;
   /** Schedules whose step failed on their own (logged as `schedule.error`); the rest went on. */
   errors: number;
+  /** Due schedules held back by their provider key's rate limit or block. */
+  rateLimited?: number;
 }
 
 export type TickResult =
@@ -116,6 +122,8 @@ export async function runTick(
   const periodMs = settings.subTickSeconds * 1_000;
   const subTicks: SubTickSummary[] = [];
   let failedSubTicks = 0;
+  // The provider keys' tokens, kept for the whole tick (see ./rate-limits.ts).
+  const rateMemory: RateLimitMemory = new Map();
   try {
     let recent = await store.readRecentSummaries<SubTickSummary>();
     for (let index = 0; ; index++) {
@@ -144,7 +152,14 @@ export async function runTick(
           clock.now() + Math.max(periodMs, settings.publishTimeoutSeconds * 1_000),
           started + budgetMs,
         );
-        const summary = await runSubTick(deps, settings, index, options.traceparent, publishBy);
+        const summary = await runSubTick(
+          deps,
+          settings,
+          index,
+          options.traceparent,
+          rateMemory,
+          publishBy,
+        );
         subTicks.push(summary);
         recent = [...recent, summary].slice(-RECENT_SUMMARIES);
         await store.writeRecentSummaries(recent);
@@ -185,6 +200,7 @@ export async function runSubTick(
   settings: Settings,
   index: number,
   traceparent?: string,
+  rateMemory: RateLimitMemory = new Map(),
   publishBy?: number,
 ): Promise<SubTickSummary> {
   const now = deps.clock.now();
@@ -199,11 +215,38 @@ export async function runSubTick(
     perLaneAsync((lane) => deps.store.countDue(lane, now, meter)),
   ]);
   const screened = await readAndScreen(deps, settings, now, due, inFlight, meter, tally);
+  // The buckets are counted when the candidates are in hand, not when the sub-tick began: a slow
+  // read must not let a stale moment's tokens pay for claims made much later.
+  const gateNow = deps.clock.now();
+  const gated =
+    deps.rateLimits === undefined
+      ? null
+      : await gateCandidates(
+          deps.rateLimits,
+          settings,
+          rateMemory,
+          screened.candidates,
+          screened.read,
+          gateNow,
+          meter,
+          deps.logger,
+        );
   const decided = plan(
-    { due, candidates: perLane((lane) => screened.candidates[lane]), inFlight, now },
+    { due, candidates: perLane((lane) => (gated ?? screened).candidates[lane]), inFlight, now },
     settings,
   );
-  const claims = await claimPlanned(deps, settings, decided.dispatch, screened.read, tally);
+  const dispatch =
+    deps.rateLimits === undefined || gated === null
+      ? decided.dispatch
+      : await chargePlanned(
+          deps.rateLimits,
+          rateMemory,
+          gated,
+          decided.dispatch,
+          gateNow,
+          deps.logger,
+        );
+  const claims = await claimPlanned(deps, settings, dispatch, screened.read, tally);
   const published = await publishClaims(
     deps,
     claims,
@@ -240,6 +283,7 @@ export async function runSubTick(
     skipped: tally.skipped,
     escalated: tally.escalated,
     errors: tally.errors,
+    ...(gated === null ? {} : { rateLimited: gated.held }),
   };
   report(deps.logger, settings, summary);
   return summary;

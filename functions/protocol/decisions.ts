@@ -634,6 +634,45 @@ export function holdForRetry(
 }
 
 /**
+ * A target refused the attempt for its rate limit (429 or 503 with `Retry-After`): the attempt
+ * is given back (it does not count toward dead-lettering), and the schedule is held, not
+ * running, until `until`, when the planner dispatches it again (its attempts carried over, the
+ * point owed kept). The hold takes a lease of its own (`holdLeaseId`), so a late redelivery of
+ * the refused message is stale and calls nothing before then.
+ */
+export function holdForRateLimit(
+  subject: Subject | null,
+  request: AttemptRef & {
+    holdLeaseId: string;
+    until: number;
+    error: { code: string; message: string };
+    thresholds: LaneThresholds;
+  },
+  now: number,
+): Decision<'held' | 'lost'> {
+  const lease = subject === null ? null : runsAttempt(subject.state, request);
+  if (subject === null || lease === null) return decision('lost');
+  const lastError = { ...request.error, at: now };
+  const held: Lease = {
+    ...lease,
+    id: request.holdLeaseId,
+    attempt: Math.max(0, lease.attempt - 1),
+    until: Math.max(now, request.until),
+    running: false,
+    attemptId: null,
+  };
+  const spec = subject.validation.ok ? subject.validation.spec : null;
+  return decision('held', {
+    state: { ...heldFields(subject.state, spec, held, now, request.thresholds), lastError },
+    run: {
+      leaseId: lease.id,
+      fields: { status: 'rate_limited', attempt: lease.attempt, lastError, finishedAt: now },
+      appendError: { attempt: lease.attempt, ...lastError },
+    },
+  });
+}
+
+/**
  * `paused_by_failures`: released, and the dead letter was the schedule's `pauseAfterFailures`-th
  * in a row, so it is paused (`health: paused_by_failures`) until an operator resumes it.
  */

@@ -30,7 +30,17 @@ import type { Patch } from './patch.js';
 import { liveLease, owedSince, pausedByFailures, type ScheduleState } from './state.js';
 
 export type InvariantName =
-  'overlap' | 'owed' | 'stuck' | 'inactive' | 'lease' | 'attempts' | 'paused' | 'operator';
+  | 'overlap'
+  | 'owed'
+  | 'stuck'
+  | 'inactive'
+  | 'lease'
+  | 'attempts'
+  | 'paused'
+  | 'operator'
+  /** Provider rate limits (functions/ratelimit/invariants.ts). */
+  | 'rate'
+  | 'blocked';
 
 export interface Violation {
   invariant: InvariantName;
@@ -225,6 +235,9 @@ export class ProtocolMonitor {
 
   /** A call of a target ended (or was aborted, or its worker crashed). */
   callEnded(call: ObservedCall): Violation[] {
+    // A refusal for the provider's rate limit (429 with Retry-After) is not a failure of the
+    // sync: its attempt is given back, and it counts toward no dead letter.
+    if (call.outcome === 'rate_limited') return [];
     const series = this.failedInARow.get(call.scheduleId) ?? { count: 0, since: -Infinity };
     // A call started before its series ended (say, the schedule was deleted under it) counts for
     // nothing that follows.

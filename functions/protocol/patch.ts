@@ -7,7 +7,14 @@
 import type { Lane } from '../schedule/lane.js';
 import type { LastError, LeaseKind, ScheduleState } from './state.js';
 
-export type RunStatus = 'running' | 'retrying' | 'succeeded' | 'dead_lettered' | 'abandoned';
+export type RunStatus =
+  | 'running'
+  | 'retrying'
+  | 'succeeded'
+  | 'dead_lettered'
+  | 'abandoned'
+  /** A target's `Retry-After`: the attempt was given back, the schedule held until then. */
+  | 'rate_limited';
 
 /** Fields of a run record; times in ms. Merged into what is there. */
 export interface RunFields {

@@ -4,6 +4,7 @@
  * CLI, their own code) into a {@link ScheduleSpec} with defaults filled in, or into a list of
  * problems, each naming the field path and what was wrong with it.
  */
+import { RATE_LIMIT_KEY, RATE_LIMIT_KEY_HINT } from '../ratelimit/limits.js';
 import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
 import { DURATION_HINT, duration, formatDuration, parseDuration } from './duration.js';
@@ -482,6 +483,12 @@ const specSchema = z.strictObject({
           });
         }
       }
+    })
+    .optional(),
+  rateLimitKey: z
+    .string()
+    .regex(RATE_LIMIT_KEY, {
+      error: (issue) => `${show(issue.input)} is not a rate limit key (${RATE_LIMIT_KEY_HINT})`,
     })
     .optional(),
 });

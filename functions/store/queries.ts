@@ -145,6 +145,7 @@ export const QUERY_BUILDERS: Record<string, (db: Firestore) => Query> = {
   pausedByFailuresQuery,
   runningBackfillsQuery: (db) => runningBackfillsQuery(db, 'example'),
   runsBetweenQuery: (db) => runsBetweenQuery(db, 'example', 0, 1),
+  inFlightByKeyQuery: (db) => inFlightByKeyQuery(db, 'provider', 0),
 };
 
 /**
@@ -165,4 +166,12 @@ export class ReadMeter {
   document(): void {
     this.documents += 1;
   }
+}
+
+/** Schedules of a provider key whose lease has not lapsed (a key's calls in flight). */
+export function inFlightByKeyQuery(db: Firestore, key: string, now: number): Query {
+  return db
+    .collection(SCHEDULES)
+    .where('rateLimitKey', '==', key)
+    .where('state.lease.until', '>', timestamp(now));
 }

@@ -45,6 +45,8 @@ import { iso } from '../schedule/time.js';
 import type { ScheduleStore } from '../store/port.js';
 import type { Topology } from '../topology.js';
 import { holdLease } from './heartbeat.js';
+import type { RateLimitStore } from '../ratelimit/store.js';
+import { holdRateLimited } from './rate-limited.js';
 import { redactSecrets } from './secrets.js';
 import { runSyncer, type SyncerOptions } from './syncer.js';
 
@@ -60,6 +62,8 @@ export interface WorkerDeps {
   syncer: SyncerOptions;
   /** Starts the job executions of `runner: "job"` syncs. */
   jobs: JobLauncher;
+  /** Where a target's `Retry-After` blocks its provider key; without it, only the schedule waits. */
+  rateLimits?: RateLimitStore;
 }
 
 export type DeliveryOutcome =
@@ -74,7 +78,9 @@ export type DeliveryOutcome =
   /** A `runner: "job"` sync handed to a job execution, which now holds its lease. */
   | 'handed_off'
   /** A job execution's attempt failed and is held; the execution retries it after a backoff. */
-  | 'retrying';
+  | 'retrying'
+  /** The target refused for its rate limit: held until its `Retry-After`, the attempt not counted. */
+  | 'rate_limited';
 
 /** One delivery being handled: what every step needs. */
 interface Delivery {
@@ -440,6 +446,8 @@ async function runAttempt(
       );
       return 'lost';
     }
+    const limited = await holdRateLimited(deps, message, attemptId, spec, error, run);
+    if (limited !== null) return limited;
     return failAttempt(delivery, attempt, error, run);
   }
   await hold.stop();

@@ -9,6 +9,7 @@ import { createJobLauncher, lazyJobLauncher } from '../job/launcher.js';
 import { runtime } from '../runtime.js';
 import { validationFor } from '../schedule/spec.js';
 import { FirestoreStore } from '../store/firestore.js';
+import { FirestoreRateLimits } from '../ratelimit/store.js';
 import type { WorkerDeps } from './deliver.js';
 
 export function workerDepsFor(service: string, env = process.env): WorkerDeps {
@@ -31,5 +32,6 @@ export function workerDepsFor(service: string, env = process.env): WorkerDeps {
       secretHosts: new Map(Object.entries(settings.secretHosts)),
     },
     jobs: lazyJobLauncher(() => createJobLauncher(settings, env, logger)),
+    rateLimits: new FirestoreRateLimits(firestore),
   };
 }

@@ -12,6 +12,7 @@ import https from 'node:https';
 import { isIP } from 'node:net';
 import type { Env } from '../config.js';
 import { PacerError } from '../errors.js';
+import { isRateLimitStatus } from '../ratelimit/retry-after.js';
 import type { HttpTarget } from '../schedule/spec.js';
 import { iso } from '../schedule/time.js';
 import { judgeAddress, parseNetworks, type Cidr } from './address-policy.js';
@@ -111,11 +112,19 @@ export async function syncHttp(
           return;
         }
         const retryable = status === 408 || status === 429 || status >= 500;
+        const retryAfter = response.headers['retry-after'];
+        // A 429 or 503 saying when to come back: the worker blocks the schedule's provider key
+        // until then and retries without counting the attempt (functions/worker/deliver.ts).
+        const rateLimited = isRateLimitStatus(status) && typeof retryAfter === 'string';
         reject(
           new PacerError(
-            retryable ? 'target_unavailable' : 'target_rejected',
-            `${url.origin}${url.pathname} answered ${status}${snippet ? `: ${snippet}` : ''}`,
-            { ...detail, snippet },
+            rateLimited
+              ? 'target_rate_limited'
+              : retryable
+                ? 'target_unavailable'
+                : 'target_rejected',
+            `${url.origin}${url.pathname} answered ${status}${rateLimited ? ` (Retry-After: ${retryAfter})` : ''}${snippet ? `: ${snippet}` : ''}`,
+            { ...detail, snippet, ...(rateLimited ? { retryAfter } : {}) },
           ),
         );
       };

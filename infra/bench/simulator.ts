@@ -43,6 +43,7 @@ export function simulatorSection(directory: string): BenchSection {
                 .join(' / '),
               'high p99 late': p99 === undefined ? '—' : duration(p99),
               synced: result.total.syncs.toLocaleString('en'),
+              'refused (429)': result.total.outcomes.rejected.toLocaleString('en'),
               duplicates: result.duplicates.toLocaleString('en'),
               'dead letters':
                 result.deadLetters === null ? '—' : result.deadLetters.toLocaleString('en'),

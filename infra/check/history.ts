@@ -23,6 +23,7 @@ import { loadSettings, type Settings } from '../../functions/config.js';
 import { replayDeadLetter } from '../../functions/deadletter/replay.js';
 import { perLane } from '../../functions/planner/plan.js';
 import { ProtocolMonitor, type Violation } from '../../functions/protocol/invariants.js';
+import { RateLimitMonitor } from '../../functions/ratelimit/invariants.js';
 import type { ScheduleState } from '../../functions/protocol/state.js';
 import { resumeSchedule } from '../../functions/protocol/pause.js';
 import { reconcileSchedule } from '../../functions/reconciler/reconcile.js';
@@ -112,8 +113,16 @@ export function checkSettings(): Settings {
     PACER_TICK_BUDGET_SECONDS: '55',
     PACER_DEFAULT_MAX_RUN_SECONDS: '20',
     PACER_PUBLISH_TIMEOUT_SECONDS: '10',
+    // The metered schedules share one provider key, tighter than their demand.
+    PACER_RATE_LIMITS: `${METERED_KEY}:perMinute=2,burst=1`,
   });
 }
+
+/** The provider key of the metered schedules. */
+export const METERED_KEY = 'provider';
+
+/** The most a process's clock strays from true time in a history (`clock-skew`). */
+const MAX_SKEW_MS = 5_000;
 
 export function checkTopology(settings: Settings): Topology {
   const topology = describeTopology(settings);
@@ -166,6 +175,13 @@ export function population(
       document: doc({ kind: 'interval', every: '1m' }, { pauseAfterFailures: 2 }),
     },
     { id: 'flaky', document: doc({ kind: 'interval', every: '1m' }, { lane: 'medium' }) },
+    // Three schedules of one provider key whose budget binds whenever they fall due together
+    // (it refills 1 a minute; they ask for 0.75); while faults happen, the target now and then
+    // refuses one with 429 and Retry-After.
+    ...['metered-a', 'metered-b', 'metered-c'].map((id) => ({
+      id,
+      document: doc({ kind: 'interval', every: '4m' }, { rateLimitKey: METERED_KEY }),
+    })),
     ...(profile === 'long'
       ? [
           {
@@ -205,6 +221,16 @@ function targetFor(rng: Rng, activeUntil: number): (call: CallRecord) => TargetB
           durationMs,
           outcome: roll < 0.3 ? 'retryable' : roll < 0.4 ? 'permanent' : 'success',
         };
+      case 'metered-a':
+      case 'metered-b':
+      case 'metered-c':
+        return roll < 0.1 && call.start < activeUntil
+          ? {
+              durationMs: Math.min(durationMs, 500),
+              outcome: 'rate_limited',
+              retryAfterSeconds: 40,
+            }
+          : { durationMs, outcome: 'success' };
       default:
         return { durationMs, outcome: roll < 0.03 ? 'retryable' : 'success' };
     }
@@ -379,10 +405,26 @@ export async function runHistory(options: HistoryOptions): Promise<HistoryResult
     },
   });
 
+  // Provider keys: every block a worker records, every dispatch the planner makes of a keyed
+  // schedule (its claim). The planner judges time by its own clock: the slack covers the skew
+  // between two processes.
+  const rateMonitor = new RateLimitMonitor(settings.rateLimits, 2 * MAX_SKEW_MS);
+  const claimedLeases = new Set<string>();
+  world.rateLimits.onBlock((key, until) => {
+    note(null, `key ${key} blocked until ${iso(until)}`);
+    count('key blocks');
+    rateMonitor.blocked(key, until, world.clock.now());
+  });
+
   // Every write is observed; and, as Firestore's trigger does, reconciled a moment later.
   world.store.onWrite((write: ScheduleWrite) => {
     note(write.id, describeWrite(write));
     report(monitor.write(write));
+    const claimed = plannerClaim(write, claimedLeases);
+    if (claimed !== null) {
+      count('keyed dispatches');
+      report(rateMonitor.dispatched(claimed.key, write.id, claimed.at, write.at));
+    }
     if (write.after !== null && (write.cause === 'operator' || rngs.faults() < 0.2)) {
       triggerReconcile(write.id);
     }
@@ -464,6 +506,20 @@ export async function runHistory(options: HistoryOptions): Promise<HistoryResult
   return { seed: options.seed, steps, violation, trace, counts };
 }
 
+/**
+ * A keyed schedule the planner just claimed: a planned lease not seen before, not started (a
+ * claim given back restores a lease already seen), with its key and its dispatch time (the
+ * claim's decision time); `null` for any other write.
+ */
+function plannerClaim(write: ScheduleWrite, seen: Set<string>): { key: string; at: number } | null {
+  const lease = write.after?.lease ?? null;
+  if (lease?.kind !== 'planned' || lease.running || lease.startedAt !== null) return null;
+  if (seen.has(lease.id)) return null;
+  seen.add(lease.id);
+  const key = write.data?.rateLimitKey;
+  return typeof key === 'string' ? { key, at: lease.dispatchedAt } : null;
+}
+
 /** Every schedule's state now. */
 function* states(world: World): Iterable<{ id: string; state: ScheduleState }> {
   for (const id of world.store.ids()) {
@@ -517,7 +573,10 @@ function scheduleOperator(
   count: (what: string) => void,
 ): void {
   const { settings, topology, profile, activeMs } = context;
-  const ids = [...documents.keys()];
+  // The metered schedules keep their cadence: an edit to a faster one would ask more of their
+  // key than its budget gives, and the high lane would take it all (as it should), leaving a
+  // lower lane's metered schedule owing past the drain.
+  const ids = [...documents.keys()].filter((id) => !id.startsWith('metered-'));
   let at = BEGIN;
   for (;;) {
     at += uniform(rng, 20_000, 150_000);

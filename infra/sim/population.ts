@@ -10,7 +10,12 @@ import {
   type ValidationContext,
 } from '../../functions/schedule/spec.js';
 import { stream, standardNormal, uniform, type Rng } from './random.js';
-import type { Scenario, ScheduleGroup, TimeDistribution } from './scenario.js';
+import {
+  PROVIDER_KEY,
+  type Scenario,
+  type ScheduleGroup,
+  type TimeDistribution,
+} from './scenario.js';
 
 /** A schedule in the simulation. */
 export interface SimSchedule {
@@ -49,7 +54,7 @@ export function buildPopulation(scenario: Scenario): Population {
   const schedules: SimSchedule[] = [];
 
   scenario.schedules.forEach((inline, index) => {
-    const document = { target: SIMULATED_TARGET, ...inline.document };
+    const document = { target: SIMULATED_TARGET, ...inline.document, ...providerKey(scenario) };
     const validation = validateSchedule(document, SIMULATED);
     if (!validation.ok) {
       problems.push(...validation.problems.map((problem) => `schedules[${index}].${problem}`));
@@ -73,7 +78,8 @@ export function buildPopulation(scenario: Scenario): Population {
       problems.push(...validation.problems.map((problem) => `generate[${index}].${problem}`));
       return;
     }
-    for (const { id, document } of made) {
+    for (const { id, document: generated } of made) {
+      const document = { ...generated, ...providerKey(scenario) };
       const spec = validateSchedule(document, SIMULATED);
       if (!spec.ok) throw new Error(`generated schedule ${id} is invalid: ${spec.problems[0]}`);
       schedules.push({ id, spec: spec.spec, document, createdAt: createdAt(), group: group.id });
@@ -142,4 +148,9 @@ export function drawTime(
   }
   const step = distribution.roundToMs;
   return step === null ? Math.floor(time) : Math.round(time / step) * step;
+}
+
+/** The provider key every schedule names when the scenario's provider limits its rate. */
+function providerKey(scenario: Scenario): { rateLimitKey?: string } {
+  return scenario.rateLimit === null ? {} : { rateLimitKey: PROVIDER_KEY };
 }

@@ -9,6 +9,8 @@
  * into a typed {@link Scenario} with times and durations in milliseconds, or into a list of
  * problems, each naming its field path, in pacer's wording.
  */
+import type { KeyLimit } from '../../functions/ratelimit/bucket.js';
+import type { ProviderRateLimit } from './target.js';
 import { z } from 'zod';
 import { SETTINGS, loadSettings, type PerLane, type Settings } from '../../functions/config.js';
 import { PacerError } from '../../functions/errors.js';
@@ -106,6 +108,12 @@ export interface Scenario {
   workers: PerLane<number>;
   /** A provider's limit on concurrent syncs across lanes; `null` for none. */
   sharedLimit: number | null;
+  /**
+   * A provider's limit on calls per minute and hour (`null`: none): calls beyond it are refused
+   * with 429 and `Retry-After`. Every schedule then names the key {@link PROVIDER_KEY}, and pacer
+   * gets a matching budget unless `pacer.settings` sets `PACER_RATE_LIMITS` itself.
+   */
+  rateLimit: ProviderRateLimit | null;
   syncDuration: DurationDistribution;
   failures: FailureRates;
   outages: Outage[];
@@ -121,6 +129,9 @@ const DERIVED_SETTINGS: Record<string, string> = {
   PACER_INFLIGHT_LOW: 'workers.low',
   PACER_INFLIGHT_TOTAL: 'sharedLimit',
 };
+
+/** The key every schedule of a scenario with a `rateLimit` names. */
+export const PROVIDER_KEY = 'provider';
 
 export const SIM_DURATION_HINT = 'use 250ms, 90s, 5m, 4h, 1d';
 const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
@@ -238,6 +249,15 @@ const scenarioSchema = z.strictObject({
     low: z.int().min(1),
   }),
   sharedLimit: z.int().min(1).nullable().optional(),
+  rateLimit: z
+    .strictObject({
+      perMinute: z.int().min(2).optional(),
+      perHour: z.int().min(2).optional(),
+    })
+    .refine((limit) => limit.perMinute !== undefined || limit.perHour !== undefined, {
+      error: 'needs perMinute, perHour or both',
+    })
+    .optional(),
   syncDuration: durationDistributionSchema,
   failures: z
     .strictObject({
@@ -302,6 +322,13 @@ export function parseScenario(raw: unknown): ScenarioParse {
       })),
       workers: parsed.workers,
       sharedLimit: parsed.sharedLimit ?? null,
+      rateLimit:
+        parsed.rateLimit === undefined
+          ? null
+          : {
+              perMinute: parsed.rateLimit.perMinute ?? null,
+              perHour: parsed.rateLimit.perHour ?? null,
+            },
       syncDuration: durationDistribution(parsed.syncDuration),
       failures: {
         retryable: failures.retryable ?? 0,
@@ -426,6 +453,17 @@ function pacerSettings(parsed: RawScenario, problems: string[]): Settings | null
     for (const problem of listed) problems.push(`pacer.settings.${problem}`);
     return null;
   }
+  if (parsed.rateLimit !== undefined && given.PACER_RATE_LIMITS === undefined) {
+    settings.rateLimits = {
+      [PROVIDER_KEY]: matchingBudget(
+        {
+          perMinute: parsed.rateLimit.perMinute ?? null,
+          perHour: parsed.rateLimit.perHour ?? null,
+        },
+        settings.subTickSeconds,
+      ),
+    };
+  }
   settings.inFlightBudget = { ...parsed.workers };
   settings.totalInFlightBudget = parsed.sharedLimit ?? null;
   const reserved = LANES.reduce((sum, lane) => sum + settings.reserved[lane], 0);
@@ -435,6 +473,26 @@ function pacerSettings(parsed: RawScenario, problems: string[]): Settings | null
     );
   }
   return settings;
+}
+
+/**
+ * pacer's budget for a provider's limit: the same rates, and the smallest burst that still lets
+ * a sub-tick take what its bucket refilled since the last one (so the whole rate is usable).
+ */
+export function matchingBudget(limit: ProviderRateLimit, subTickSeconds: number): KeyLimit {
+  const perSubTick = (rate: number | null, windowSeconds: number) =>
+    rate === null ? 1 : Math.ceil((rate * subTickSeconds) / windowSeconds) + 1;
+  const rates = [limit.perMinute, limit.perHour].filter((rate): rate is number => rate !== null);
+  const burst = Math.min(
+    Math.max(perSubTick(limit.perMinute, 60), perSubTick(limit.perHour, 3_600)),
+    Math.min(...rates) - 1,
+  );
+  return {
+    perMinute: limit.perMinute,
+    perHour: limit.perHour,
+    burst: Math.max(1, burst),
+    concurrency: null,
+  };
 }
 
 function timeDistribution(

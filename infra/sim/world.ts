@@ -39,12 +39,18 @@ import type { JobAttempt } from '../../functions/job/launcher.js';
 import type { ValidationContext } from '../../functions/schedule/spec.js';
 import { SIMULATED, SIMULATED_TARGET } from './population.js';
 import { VirtualClock } from './clock.js';
+import { MemoryRateLimits } from '../../functions/ratelimit/store.js';
+import type { ProviderLimiter } from './target.js';
 
 /** How a call of the target goes (drawn by the scenario or scripted by the checker). */
 export interface TargetBehaviour {
   durationMs: number;
-  /** `crash`: the worker running the call dies `durationMs` into it. */
-  outcome: 'success' | 'retryable' | 'permanent' | 'crash';
+  /**
+   * `crash`: the worker running the call dies `durationMs` into it; `rate_limited`: a 429 with
+   * `Retry-After` (seconds in `retryAfterSeconds`, 20 by default) after `durationMs`.
+   */
+  outcome: 'success' | 'retryable' | 'permanent' | 'crash' | 'rate_limited';
+  retryAfterSeconds?: number;
 }
 
 export type CallOutcome =
@@ -57,7 +63,9 @@ export type CallOutcome =
   /** Stopped by the worker: its lease was lost or about to lapse. */
   | 'aborted'
   /** Refused at once: the provider's shared limit was full (a 429). */
-  | 'rejected';
+  | 'rejected'
+  /** Refused for the provider's rate limit: a 429 with `Retry-After`. */
+  | 'rate_limited';
 
 /** One call of a schedule's target. */
 export interface CallRecord {
@@ -90,6 +98,8 @@ export interface WorldOptions {
   target: (call: CallRecord) => TargetBehaviour;
   /** The provider's limit on calls in flight across all schedules. */
   sharedLimit: number | null;
+  /** The provider's limit on calls per minute and hour: beyond it, 429 with `Retry-After`. */
+  providerLimit?: ProviderLimiter;
   /** A new process's clock offset from true time (ms). */
   skew?: () => number;
   /** What schedules are validated against; the simulator's handlers by default. */
@@ -118,6 +128,7 @@ function outcomeCounts(): Record<DeliveryOutcome | 'failed', number> {
     dead_lettered: 0,
     handed_off: 0,
     retrying: 0,
+    rate_limited: 0,
     failed: 0,
   };
 }
@@ -230,6 +241,8 @@ const SILENT: Logger = pino({ level: 'silent' });
 export class World {
   readonly clock: VirtualClock;
   readonly store: MemoryStore;
+  /** Provider keys' buckets and blocks (`rateLimits/{key}`), beside the store. */
+  readonly rateLimits: MemoryRateLimits;
   readonly pubsub: MemoryPubSub;
   readonly calls: CallRecord[] = [];
   /** Every sub-tick summary a planner wrote, in order. */
@@ -254,6 +267,7 @@ export class World {
       { now: () => this.clock.now(), validation: options.validation ?? SIMULATED },
       options.storeLink(null),
     );
+    this.rateLimits = new MemoryRateLimits(this.store);
     this.pubsub = new MemoryPubSub(
       { now: () => this.clock.now(), after: (ms, action) => void this.clock.after(ms, action) },
       options.busLink,
@@ -331,6 +345,7 @@ export class World {
           clock: process.clock,
           newId: () => this.newId('lease-'),
           holder: `${holder}:${process.id}`,
+          rateLimits: this.rateLimits,
         }),
       )
       .catch(() => null)
@@ -386,6 +401,7 @@ export class World {
     const { settings, topology } = this.options;
     return {
       store: this.storeFor(process),
+      rateLimits: this.rateLimits,
       deadLetters: new MemoryDeadLetterBus(this.guardedBus(process), topology.deadLetter.topic),
       settings,
       topology,
@@ -502,6 +518,19 @@ export class World {
         new PacerError('target_unavailable', 'the provider answered 429: too many calls'),
       );
     }
+    const limited = this.options.providerLimit?.admit(now);
+    if (limited !== undefined && !limited.ok) {
+      record.end = now;
+      record.outcome = 'rate_limited';
+      this.options.onCall?.(record, 'end');
+      return Promise.reject(
+        new PacerError(
+          'target_rate_limited',
+          `the provider answered 429: over its rate limit (Retry-After: ${limited.retryAfterSeconds})`,
+          { status: 429, retryAfter: String(limited.retryAfterSeconds) },
+        ),
+      );
+    }
     this.callsInFlight++;
     const behaviour = this.options.target(record);
     return new Promise((resolve, reject) => {
@@ -531,6 +560,21 @@ export class World {
             finish('crash', new Error('the worker crashed'));
             process.kill();
             return;
+          case 'rate_limited': {
+            const seconds = behaviour.retryAfterSeconds ?? 20;
+            finish(
+              'rate_limited',
+              new PacerError(
+                'target_rate_limited',
+                `the target answered 429 (Retry-After: ${seconds})`,
+                {
+                  status: 429,
+                  retryAfter: String(seconds),
+                },
+              ),
+            );
+            return;
+          }
         }
       });
       const { signal } = context;

@@ -24,6 +24,7 @@ describe('loadSettings', () => {
       jobs: { launcher: 'cloud-run', name: 'pacer-long-sync', region: '', startSeconds: 300 },
       alerts: { highDeferred: 10, backlog: 1_000 },
       log: { level: 'info', pretty: false },
+      rateLimits: {},
     });
   });
 

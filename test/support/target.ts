@@ -20,7 +20,13 @@ export interface Hit {
 }
 
 /** What to answer to the n-th request (0-based) on a path. */
-export type Behaviour = (n: number) => { status?: number; delayMs?: number; onArrive?: () => void };
+export type Behaviour = (n: number) => {
+  status?: number;
+  delayMs?: number;
+  onArrive?: () => void;
+  /** Headers of the answer besides its content type (`Retry-After`, say). */
+  headers?: Record<string, string>;
+};
 
 export class TestTarget {
   readonly hits: Hit[] = [];
@@ -52,7 +58,10 @@ export class TestTarget {
         behaviour.onArrive?.();
         setTimeout(() => {
           if (response.destroyed) return;
-          response.writeHead(behaviour.status ?? 200, { 'content-type': 'text/plain' });
+          response.writeHead(behaviour.status ?? 200, {
+            'content-type': 'text/plain',
+            ...behaviour.headers,
+          });
           response.end(`answer ${behaviour.status ?? 200}`);
         }, behaviour.delayMs ?? 0);
       });

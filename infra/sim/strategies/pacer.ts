@@ -23,7 +23,7 @@ import type {
   SyncAttempt,
 } from '../record.js';
 import type { Outage, Scenario } from '../scenario.js';
-import { drawCall } from '../target.js';
+import { drawCall, ProviderLimiter } from '../target.js';
 import { World, type CallRecord } from '../world.js';
 
 /** How long the simulation goes on after the window, so that syncs started in it can finish. */
@@ -49,6 +49,9 @@ export async function runPacer(
     busLink: duplicatingLink(() => made.clock, rng, scenario.failures.duplicateDelivery),
     target: () => drawCall(rng, scenario.syncDuration, scenario.failures),
     sharedLimit: scenario.sharedLimit,
+    ...(scenario.rateLimit === null
+      ? {}
+      : { providerLimit: new ProviderLimiter(scenario.rateLimit) }),
   });
   made.clock = world.clock;
 
@@ -140,7 +143,8 @@ function duplicatingLink(clock: () => VirtualClock | undefined, rng: Rng, rate: 
 
 function syncAttempt(call: CallRecord): SyncAttempt[] {
   if (call.end === null || call.outcome === null) return [];
-  const outcome: AttemptOutcome = call.outcome;
+  // A refusal for the provider's rate limit is a 429 before any work, as the report counts it.
+  const outcome: AttemptOutcome = call.outcome === 'rate_limited' ? 'rejected' : call.outcome;
   return [
     {
       scheduleId: call.scheduleId,

@@ -21,7 +21,7 @@ import type { SimSchedule } from '../population.js';
 import { stream } from '../random.js';
 import type { RunRecord, StrategyName, SyncAttempt } from '../record.js';
 import type { Scenario } from '../scenario.js';
-import { drawCall } from '../target.js';
+import { drawCall, ProviderLimiter } from '../target.js';
 
 interface LoopDesign {
   name: Extract<StrategyName, 'flat' | 'fixed-caps'>;
@@ -82,6 +82,8 @@ export function runSequential(
   }));
   const attempts: SyncAttempt[] = [];
   const consecutiveFailures = new Map<string, number>();
+  // The provider refuses calls over its rate limit; the old loops never heard of Retry-After.
+  const provider = scenario.rateLimit === null ? null : new ProviderLimiter(scenario.rateLimit);
   let now = scenario.start - scenario.warmUpMs;
 
   const outageAt = (at: number) =>
@@ -97,6 +99,22 @@ export function runSequential(
     for (const [index, entry] of cycle.entries()) {
       if (now >= scenario.end || outageAt(now) !== undefined) break;
       const dueAt = entry.state.nextDueAt ?? now;
+      const refused = provider?.admit(now).ok === false;
+      if (refused) {
+        // A 429 before any work: the schedule stays due for the next cycle.
+        const failures = consecutiveFailures.get(entry.schedule.id) ?? 0;
+        attempts.push({
+          scheduleId: entry.schedule.id,
+          dueAt,
+          start: now,
+          end: now,
+          outcome: 'rejected',
+          attempt: failures + 1,
+        });
+        consecutiveFailures.set(entry.schedule.id, failures + 1);
+        now += index < cycle.length - 1 ? design.pauseBetweenSyncsMs : 0;
+        continue;
+      }
       const call = drawCall(rng, scenario.syncDuration, scenario.failures);
       const end = now + call.durationMs;
       const failures = consecutiveFailures.get(entry.schedule.id) ?? 0;

@@ -28,6 +28,14 @@ const server = http.createServer((request, response) => {
     if (kind === 'status') {
       response.writeHead(Number(value), { 'content-type': 'text/plain' });
       response.end(`status ${value}`);
+    } else if (kind === 'limited') {
+      // /limited/STATUS/RETRY-AFTER
+      const retryAfter = decodeURIComponent((request.url ?? '').split('/')[3] ?? '');
+      response.writeHead(Number(value), {
+        'content-type': 'text/plain',
+        'retry-after': retryAfter,
+      });
+      response.end('slow down');
     } else if (kind === 'slow') {
       setTimeout(() => response.end('late'), Number(value));
     } else if (kind === 'big') {
@@ -120,6 +128,25 @@ describe('the http syncer', () => {
     expect(isRetryable(error)).toBe(retryable);
     expect(error.message).toContain(`answered ${status}: status ${status}`);
   });
+
+  it.each([
+    [429, '30'],
+    [503, 'Sat, 20 Jun 2026 08:30:00 GMT'],
+  ])(
+    'classifies a %i with Retry-After as target_rate_limited, keeping the header for the worker',
+    async (status, retryAfter) => {
+      const error = await failure(
+        syncHttp(target(`/limited/${status}/${encodeURIComponent(retryAfter)}`), context(), {
+          allowNetworks: LOOPBACK,
+          env: {},
+        }),
+      );
+      expect(error.code).toBe('target_rate_limited');
+      expect(isRetryable(error)).toBe(true);
+      expect(error.details).toMatchObject({ status, retryAfter });
+      expect(error.message).toContain(`answered ${status} (Retry-After: ${retryAfter})`);
+    },
+  );
 
   it('times out by the run time, retryably', async () => {
     const error = await failure(
