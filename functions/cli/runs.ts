@@ -23,6 +23,8 @@ import { FirestoreBackfills } from '../store/backfills.js';
 import { describeTopology } from '../topology.js';
 import type { CliContext } from './context.js';
 import { OperationError } from './errors.js';
+import { FirestoreRateLimits } from '../ratelimit/store.js';
+import { LiveConfig } from '../store/live-config.js';
 
 /** How often a waiting trigger or a backfill looks at the schedule again. */
 const POLL_MS = 1_000;
@@ -46,6 +48,10 @@ async function withDeps<T>(
       dispatchGraceMs: context.settings.dispatchGraceSeconds * 1_000,
       thresholds: context.settings.laneThresholds,
       sleep: (ms) => sleep(ms),
+      rateLimits: {
+        store: new FirestoreRateLimits(context.db),
+        limits: (await new LiveConfig(context.settings).refresh(context.store)).settings.rateLimits,
+      },
     });
   } finally {
     await bus.close();
@@ -75,9 +81,11 @@ export async function trigger(
       ...(options.lane === undefined ? {} : { lane: options.lane }),
       waitMs,
       pollMs: options.pollMs ?? POLL_MS,
-      onWait: (busy) => {
+      onWait: (wait) => {
         context.out.note(
-          `waiting: ${busyText(busy)}; up to ${options.waitSeconds} s for it to end`,
+          wait.kind === 'busy'
+            ? `waiting: ${busyText(wait)}; up to ${options.waitSeconds} s for it to end`
+            : `waiting: ${wait.reason}; up to ${options.waitSeconds} s`,
         );
       },
     }),
@@ -110,6 +118,10 @@ function whyNot(outcome: Exclude<DispatchOutcome, { kind: 'dispatched' }>, waitM
       return 'a run began or ended meanwhile; try again';
     case 'publish_failed':
       return `publishing failed (${outcome.error}); the schedule is as it was`;
+    case 'rate_limited':
+      return waitMs > 0
+        ? `${outcome.reason}, beyond the ${waitMs / 1_000} s it waited`
+        : `${outcome.reason}; pass --wait SECONDS to wait for it`;
   }
 }
 

@@ -23,9 +23,18 @@ import {
 import type { Lane, LaneThresholds } from '../schedule/lane.js';
 import { iso } from '../schedule/time.js';
 import type { ScheduleStore } from '../store/port.js';
+import { ReadMeter } from '../store/queries.js';
+import { readyAt } from '../ratelimit/bucket.js';
+import type { RateLimits } from '../ratelimit/limits.js';
+import type { RateLimitStore } from '../ratelimit/store.js';
 
 export interface OperatorRunDeps {
   store: ScheduleStore;
+  /**
+   * Provider rate limits: an operator's run of a schedule with a `rateLimitKey` spends a token
+   * of its key like a planned dispatch, and waits out a block (none given: no budgets apply).
+   */
+  rateLimits?: { store: RateLimitStore; limits: RateLimits };
   bus: DispatchBus;
   newId: () => string;
   /** How long the message may wait for a worker (the dispatch grace). */
@@ -38,19 +47,88 @@ export interface OperatorRunDeps {
 export type DispatchOutcome =
   | { kind: 'dispatched'; scheduleId: string; leaseId: string; lane: Lane; dueAt: number }
   | Exclude<OperatorRunOutcome, { kind: 'claimed' }>
-  | { kind: 'publish_failed'; error: string };
+  | { kind: 'publish_failed'; error: string }
+  /** The schedule's provider key has no call to spare (or is blocked) until `until`. */
+  | { kind: 'rate_limited'; key: string; until: number; reason: string };
+
+/** What an operator asks to claim. */
+interface ClaimRequest {
+  kind: OperatorRunKind;
+  dueAt?: number;
+  lane?: Lane;
+  expect?: { leaseId: string | null; lastLeaseId: string | null };
+}
+
+/**
+ * Takes one token of the schedule's provider key for an operator's run, as the planner would
+ * for a dispatch: `null` when the run may go (or the schedule names no key), else why not and
+ * until when. The token is spent even if the claim then fails: a budget is never overrun.
+ */
+async function admitByKey(
+  deps: OperatorRunDeps,
+  scheduleId: string,
+  request: ClaimRequest,
+): Promise<Exclude<DispatchOutcome, { kind: 'dispatched' }> | null> {
+  if (deps.rateLimits === undefined) return null;
+  const read = await peek(deps.store, scheduleId);
+  const key =
+    read?.subject.validation.ok === true
+      ? (read.subject.validation.spec.rateLimitKey ?? null)
+      : null;
+  if (read === null || key === null) return null;
+  // The claim as it would be decided now: no token is spent on a run that would not be claimed
+  // (a backfill waiting for its turn asks again every poll).
+  const probe = claimOperatorRun(
+    read.subject,
+    { ...request, leaseId: 'probe', graceMs: deps.dispatchGraceMs, thresholds: deps.thresholds },
+    read.now,
+  ).outcome;
+  if (probe.kind !== 'claimed') return probe;
+  const { store, limits } = deps.rateLimits;
+  const { now } = read;
+  const saved = (await store.readKeys([key], new ReadMeter())).get(key);
+  const blockedUntil = saved?.blockedUntil ?? null;
+  if (blockedUntil !== null && blockedUntil > now) {
+    const by = saved?.blockedBy;
+    return {
+      kind: 'rate_limited',
+      key,
+      until: blockedUntil,
+      reason: `key ${key} is blocked until ${iso(blockedUntil)}${by ? ` (${by.scheduleId}'s target answered ${by.status})` : ''}`,
+    };
+  }
+  const limit = limits[key];
+  if (limit === undefined) return null;
+  if (limit.concurrency !== null) {
+    const inFlight = await store.countInFlight(key, now, new ReadMeter());
+    if (inFlight >= limit.concurrency) {
+      return {
+        kind: 'rate_limited',
+        key,
+        until: now + 1_000,
+        reason: `key ${key} has ${inFlight} calls in flight, its concurrency limit`,
+      };
+    }
+  }
+  const { taken, bucket } = await store.takeTokens(key, limit, 1, now);
+  if (taken >= 1) return null;
+  const until = readyAt(bucket, limit, now);
+  return {
+    kind: 'rate_limited',
+    key,
+    until,
+    reason: `key ${key} has no call left in its budget until ${iso(until)}`,
+  };
+}
 
 /** Claims and publishes one operator run; gives the claim back if publishing fails. */
 export async function dispatchOperatorRun(
   deps: OperatorRunDeps,
   scheduleId: string,
-  request: {
-    kind: OperatorRunKind;
-    dueAt?: number;
-    lane?: Lane;
-    expect?: { leaseId: string | null; lastLeaseId: string | null };
-  },
+  request: ClaimRequest,
 ): Promise<DispatchOutcome> {
+  const limited = await admitByKey(deps, scheduleId, request);
+  if (limited !== null) return limited;
   const leaseId = deps.newId();
   const claim = await deps.store.transact(scheduleId, (subject, now) =>
     claimOperatorRun(
@@ -88,8 +166,12 @@ export interface TriggerOptions {
   waitMs: number;
   /** How often to look again while waiting. */
   pollMs: number;
-  /** Told what the trigger waits for, once per lease it waits on. */
-  onWait?: (busy: Extract<OperatorRunOutcome, { kind: 'busy' }>) => void;
+  /** Told what the trigger waits for, once per lease (or key budget) it waits on. */
+  onWait?: (
+    wait:
+      | Extract<OperatorRunOutcome, { kind: 'busy' }>
+      | Extract<DispatchOutcome, { kind: 'rate_limited' }>,
+  ) => void;
 }
 
 /**
@@ -109,9 +191,12 @@ export async function triggerRun(
       kind: 'manual',
       ...(options.lane === undefined ? {} : { lane: options.lane }),
     });
-    if (outcome.kind !== 'busy' || waited >= options.waitMs) return outcome;
-    if (toldAbout !== outcome.leaseId) {
-      toldAbout = outcome.leaseId;
+    if ((outcome.kind !== 'busy' && outcome.kind !== 'rate_limited') || waited >= options.waitMs) {
+      return outcome;
+    }
+    const about = outcome.kind === 'busy' ? outcome.leaseId : `${outcome.key}:${outcome.until}`;
+    if (toldAbout !== about) {
+      toldAbout = about;
       options.onWait?.(outcome);
     }
     const pause = Math.min(options.pollMs, options.waitMs - waited);
@@ -392,6 +477,7 @@ async function dispatchPoint(
       case 'busy':
       case 'owed':
       case 'changed':
+      case 'rate_limited':
       case 'publish_failed': {
         const reason = waitReason(outcome);
         if (reason !== lastReason) {
@@ -405,9 +491,14 @@ async function dispatchPoint(
 }
 
 function waitReason(
-  outcome: Extract<DispatchOutcome, { kind: 'busy' | 'owed' | 'changed' | 'publish_failed' }>,
+  outcome: Extract<
+    DispatchOutcome,
+    { kind: 'busy' | 'owed' | 'changed' | 'rate_limited' | 'publish_failed' }
+  >,
 ): string {
   switch (outcome.kind) {
+    case 'rate_limited':
+      return `${outcome.reason}; waiting`;
     case 'busy':
       return `${busyText(outcome)}; waiting until it ends`;
     case 'owed':

@@ -513,7 +513,10 @@ export async function runHistory(options: HistoryOptions): Promise<HistoryResult
  */
 function plannerClaim(write: ScheduleWrite, seen: Set<string>): { key: string; at: number } | null {
   const lease = write.after?.lease ?? null;
-  if (lease?.kind !== 'planned' || lease.running || lease.startedAt !== null) return null;
+  // Planned dispatches and the operator's (trigger, backfill) spend the same budget.
+  const dispatching =
+    lease?.kind === 'planned' || lease?.kind === 'manual' || lease?.kind === 'backfill';
+  if (lease == null || !dispatching || lease.running || lease.startedAt !== null) return null;
   if (seen.has(lease.id)) return null;
   seen.add(lease.id);
   const key = write.data?.rateLimitKey;

@@ -42,6 +42,7 @@ export function scheduleOperatorRuns(world: World, rng: Rng, context: OperatorRu
     thresholds: settings.laneThresholds,
     sleep: (ms) => process.clock.sleep(ms),
     backfills,
+    rateLimits: { store: world.rateLimits, limits: settings.rateLimits },
   });
   let at = context.from;
   for (;;) {

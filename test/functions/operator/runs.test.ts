@@ -157,7 +157,7 @@ describe('a trigger on the world', () => {
       void triggerRun(deps, 'hourly', {
         waitMs: 30_000,
         pollMs: 100,
-        onWait: (busy) => waitedFor.push(busy.leaseId),
+        onWait: (wait) => waitedFor.push(wait.kind === 'busy' ? wait.leaseId : wait.key),
       }).then((o) => outcomes.push(o));
     });
     await runMinutes(3);
@@ -170,5 +170,91 @@ describe('a trigger on the world', () => {
       dueAt: calls[0]?.dueAt,
       nextDueAt: (calls[0]?.dueAt ?? 0) + 60 * MIN,
     });
+  });
+});
+
+describe("the operator's runs and a provider key's budget", () => {
+  const LIMIT = { perMinute: 3, perHour: null, burst: 1, concurrency: null };
+  const keyed = {
+    name: 'keyed',
+    rateLimitKey: 'provider',
+    cadence: {
+      kind: 'interval',
+      every: '10m',
+      startAt: new Date(WORLD_BEGIN - 120 * MIN).toISOString(),
+    },
+    target: SIMULATED_TARGET,
+  };
+
+  /** The most calls of `calls` that started within any minute. */
+  const mostInAMinute = (calls: readonly CallRecord[]) =>
+    Math.max(
+      0,
+      ...calls.map(
+        (call) => calls.filter((o) => o.start >= call.start && o.start < call.start + MIN).length,
+      ),
+    );
+
+  it('a backfill spends the key’s tokens like the planner: never more than its budget in any minute', async () => {
+    const { world, deps, put, runMinutes, callsOf } = setUp();
+    const budgeted = {
+      ...deps,
+      rateLimits: { store: world.rateLimits, limits: { provider: LIMIT } },
+    };
+    await put('keyed', keyed);
+    const results: BackfillResult[] = [];
+    const waits: string[] = [];
+    world.clock.at(WORLD_BEGIN + 2 * MIN, () => {
+      void runBackfill(budgeted, 'keyed', {
+        ...backfillOptions,
+        spacingMs: 0,
+        onProgress: (progress) => {
+          if (progress.step === 'waiting') waits.push(progress.reason ?? '');
+        },
+      }).then((result) => results.push(result));
+    });
+    await runMinutes(8);
+
+    expect(results.map((result) => result.kind)).toEqual(['finished']);
+    const calls = callsOf('keyed').filter((call) => call.start >= WORLD_BEGIN + 2 * MIN);
+    expect(calls.length).toBeGreaterThanOrEqual(6);
+    // A bucket of 1 refilled at 2 a minute: 3 in any minute at the most.
+    expect(mostInAMinute(calls)).toBeLessThanOrEqual(3);
+    expect(waits.some((reason) => reason.includes('key provider has no call left'))).toBe(true);
+  });
+
+  it('without a budget the same backfill goes as fast as its runs end (the test can fail)', async () => {
+    const { deps, put, runMinutes, callsOf, world } = setUp();
+    await put('keyed', keyed);
+    world.clock.at(WORLD_BEGIN + 2 * MIN, () => {
+      void runBackfill(deps, 'keyed', { ...backfillOptions, spacingMs: 0 });
+    });
+    await runMinutes(8);
+    const calls = callsOf('keyed').filter((call) => call.start >= WORLD_BEGIN + 2 * MIN);
+    expect(mostInAMinute(calls)).toBeGreaterThan(3);
+  });
+
+  it('a trigger of a key with no call left says so, and with --wait goes once the budget allows', async () => {
+    const { world, deps, put, runMinutes } = setUp();
+    const budgeted = {
+      ...deps,
+      rateLimits: { store: world.rateLimits, limits: { provider: LIMIT } },
+    };
+    await put('keyed', keyed);
+    const outcomes: DispatchOutcome[] = [];
+    world.clock.at(WORLD_BEGIN + 2 * MIN, () => {
+      // The key's one token goes to the first trigger; the second has none left.
+      void world.rateLimits
+        .takeTokens('provider', LIMIT, 1, world.clock.now())
+        .then(() => triggerRun(budgeted, 'keyed', { waitMs: 0, pollMs: 100 }))
+        .then((outcome) => outcomes.push(outcome))
+        .then(() => triggerRun(budgeted, 'keyed', { waitMs: 60_000, pollMs: 1_000 }))
+        .then((outcome) => outcomes.push(outcome));
+    });
+    await runMinutes(4);
+    expect(outcomes.map((outcome) => outcome.kind)).toEqual(['rate_limited', 'dispatched']);
+    const [limited] = outcomes;
+    if (limited?.kind !== 'rate_limited') throw new Error('not rate limited');
+    expect(limited.reason).toMatch(/^key provider has no call left in its budget until /);
   });
 });
