@@ -488,6 +488,11 @@ export async function runHistory(options: HistoryOptions): Promise<HistoryResult
       from: BEGIN,
       until: BEGIN + activeMs,
       ids: wanted.map((schedule) => schedule.id),
+      budgeted: new Set(
+        wanted
+          .filter((schedule) => schedule.document.rateLimitKey === METERED_KEY)
+          .map((schedule) => schedule.id),
+      ),
       note,
       count,
     });

@@ -23,6 +23,13 @@ export interface OperatorRunsContext {
   until: number;
   /** The schedules the history has. */
   ids: readonly string[];
+  /**
+   * Schedules of a provider key whose budget binds: the operator runs them only in the first
+   * half of `[from, until)`. Their runs spend the key's tokens, as they must, so a backfill late
+   * in the history could starve the key's planned runs past the quiet drain by design (the end
+   * check demands every schedule healed by then).
+   */
+  budgeted?: ReadonlySet<string>;
   note: (scheduleId: string | null, text: string) => void;
   count: (what: string) => void;
 }
@@ -55,8 +62,9 @@ export function scheduleOperatorRuns(world: World, rng: Rng, context: OperatorRu
     const back = Math.round(uniform(rng, 2, 30)) * 60_000;
     const span = Math.round(uniform(rng, 1, 20)) * 60_000;
     const max = Math.round(uniform(rng, 1, 6));
+    const late = at > context.from + (context.until - context.from) / 2;
     world.clock.at(at, () => {
-      if (id === undefined) return;
+      if (id === undefined || (late && context.budgeted?.has(id) === true)) return;
       count('operator');
       if (roll < 0.5) {
         note(id, `operator: triggers a run${waitMs > 0 ? `, waiting up to ${waitMs} ms` : ''}`);

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryDispatchBus } from '../../../functions/bus/memory.js';
 import {
+  dispatchOperatorRun,
   runBackfill,
   triggerRun,
   type BackfillResult,
@@ -15,6 +16,7 @@ import {
 import { perLane } from '../../../functions/planner/plan.js';
 import { reconcileSchedule } from '../../../functions/reconciler/reconcile.js';
 import { MemoryBackfills } from '../../../functions/store/backfills.js';
+import { ReadMeter } from '../../../functions/store/queries.js';
 import { SIMULATED_TARGET } from '../../../infra/sim/population.js';
 import type { CallRecord } from '../../../infra/sim/world.js';
 import { testWorld, WORLD_BEGIN } from '../../support/world.js';
@@ -232,6 +234,25 @@ describe("the operator's runs and a provider key's budget", () => {
     await runMinutes(8);
     const calls = callsOf('keyed').filter((call) => call.start >= WORLD_BEGIN + 2 * MIN);
     expect(mostInAMinute(calls)).toBeGreaterThan(3);
+  });
+
+  it('a run that would not be claimed spends no token: a backfill may wait for its turn for long', async () => {
+    const { world, deps, put } = setUp();
+    const budgeted = {
+      ...deps,
+      rateLimits: { store: world.rateLimits, limits: { provider: LIMIT } },
+    };
+    await put('keyed', keyed);
+    // The schedule owes its own point (the planner has not served it yet): a backfill waits.
+    for (let i = 0; i < 5; i++) {
+      const outcome = await dispatchOperatorRun(budgeted, 'keyed', {
+        kind: 'backfill',
+        dueAt: WORLD_BEGIN - 60 * MIN,
+      });
+      expect(outcome.kind).toBe('owed');
+    }
+    const saved = (await world.rateLimits.readKeys(['provider'], new ReadMeter())).get('provider');
+    expect(saved?.tokens ?? null).toBeNull();
   });
 
   it('a trigger of a key with no call left says so, and with --wait goes once the budget allows', async () => {
