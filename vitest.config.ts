@@ -29,7 +29,7 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/**/*.int.test.ts'],
-          // The deploy contract runs ~300 gcloud commands (tens of minutes): its own command,
+          // The deploy contract runs ~300 gcloud commands (about 10 minutes): its own command,
           // `npm run test:deploy`, not `npm test`.
           exclude:
             process.env.PACER_DEPLOY_CONTRACT === '1'
