@@ -42,6 +42,8 @@ export interface Settings {
   laneThresholds: LaneThresholds;
   /** Seconds between sub-ticks within one planner invocation. */
   subTickSeconds: number;
+  /** A sub-tick also claims points due this far ahead; their workers start them on time. */
+  dispatchAheadSeconds: number;
   /** Sub-ticks start while less than this has passed since the tick began; also the `alert.tick_slow` budget. */
   tickBudgetSeconds: number;
   /** A schedule's run time when it sets no `maxRunSeconds`. */
@@ -364,6 +366,14 @@ export const SETTINGS: readonly SettingDefinition[] = [
     default: 10,
     live: true,
     ...wholeNumber(1, 60),
+  },
+  {
+    path: 'dispatchAheadSeconds',
+    doc: 'A sub-tick also claims points due within this many seconds (before the next sub-tick, at the defaults) and publishes them at once; the worker starts each at its point, never before. 0: only points already due.',
+    env: 'PACER_DISPATCH_AHEAD_SECONDS',
+    default: 10,
+    live: true,
+    ...wholeNumber(0, 30),
   },
   {
     path: 'tickBudgetSeconds',

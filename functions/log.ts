@@ -115,6 +115,7 @@ export const LOG_EVENTS = [
   'sync.duplicate',
   'sync.missing',
   'sync.paused',
+  'sync.early',
   'sync.malformed',
   'lease.lost',
   'lease.renew_failed',

@@ -10,7 +10,10 @@
  * - with a total budget (a downstream provider's limit), all lanes together never exceed it;
  *   under it the high lane goes first, but each lane with demand keeps its reserved minimum of
  *   in-flight slots, so none is starved completely;
- * - within a lane, the most overdue first.
+ * - within a lane, the most overdue first;
+ * - points claimed ahead (due before the next sub-tick, not yet due) get only the room the due
+ *   points of every lane leave: a lane's point to come never takes a slot from another lane's
+ *   point already due.
  */
 import type { PerLane } from '../config.js';
 import { LANES, type Lane } from '../schedule/lane.js';
@@ -108,8 +111,14 @@ export function plan(input: PlanInput, limits: PlanLimits): Plan {
     [...input.candidates[lane]].sort((a, b) => a.dueAt - b.dueAt || a.id.localeCompare(b.id)),
   );
   const due = perLane((lane) => Math.max(input.due[lane], sorted[lane].length));
-  const demand = perLane((lane) => sorted[lane].length);
-  const allowance = allocate(demand, input.inFlight, limits);
+  const dueNow = perLane((lane) => sorted[lane].filter((c) => c.dueAt <= input.now).length);
+  const first = allocate(dueNow, input.inFlight, limits);
+  const second = allocate(
+    perLane((lane) => sorted[lane].length - dueNow[lane]),
+    perLane((lane) => input.inFlight[lane] + first[lane]),
+    { ...limits, caps: perLane((lane) => Math.max(0, limits.caps[lane] - first[lane])) },
+  );
+  const allowance = perLane((lane) => first[lane] + second[lane]);
 
   const dispatch: Candidate[] = [];
   const lanes = perLane((lane): LanePlan => {

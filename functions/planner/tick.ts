@@ -210,9 +210,12 @@ export async function runSubTick(
   // Schedules that became more urgent while they waited move to the lane in force first, so
   // they are counted and planned there in this very sub-tick.
   await escalateWaiting(deps, settings, now, meter, tally);
+  // Points due before the next sub-tick are claimed now and published with their point; the
+  // worker starts each at its point. What is already due sorts first (most overdue first).
+  const aheadMs = settings.dispatchAheadSeconds * 1_000;
   const [inFlight, due] = await Promise.all([
     perLaneAsync((lane) => deps.store.countInFlight(lane, now, meter)),
-    perLaneAsync((lane) => deps.store.countDue(lane, now, meter)),
+    perLaneAsync((lane) => deps.store.countDue(lane, now + aheadMs, meter)),
   ]);
   const screened = await readAndScreen(deps, settings, now, due, inFlight, meter, tally);
   // The buckets are counted when the candidates are in hand, not when the sub-tick began: a slow
@@ -347,9 +350,10 @@ async function readAndScreen(
   tally: Tally,
 ): Promise<Screened> {
   const allowance = allocate(due, inFlight, settings);
+  const aheadMs = settings.dispatchAheadSeconds * 1_000;
   const reads = await perLaneAsync((lane) =>
     due[lane] > 0
-      ? deps.store.readDue(lane, now, Math.max(1, allowance[lane]), meter)
+      ? deps.store.readDue(lane, now + aheadMs, Math.max(1, allowance[lane]), meter)
       : Promise.resolve({ schedules: [], readTime: now }),
   );
   const candidates = perLane((): Candidate[] => []);
@@ -357,7 +361,7 @@ async function readAndScreen(
   const screenings = new Map<string, Screening>();
   const writes = LANES.flatMap((lane) =>
     decideEach(deps, reads[lane].schedules, tally, (schedule) => {
-      const decided = screen(schedule, reads[lane].readTime, settings.laneThresholds);
+      const decided = screen(schedule, reads[lane].readTime, settings.laneThresholds, aheadMs);
       const outcome = decided.outcome;
       screenings.set(schedule.id, outcome);
       if (outcome.kind === 'candidate') {
@@ -412,6 +416,7 @@ async function claimPlanned(
           // renewing it for as long as the sync runs.
           graceMs: settings.dispatchGraceSeconds * 1_000,
           thresholds: settings.laneThresholds,
+          aheadMs: settings.dispatchAheadSeconds * 1_000,
         },
         found.readTime,
       );

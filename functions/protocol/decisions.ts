@@ -237,11 +237,15 @@ export function screen(
   subject: Subject,
   now: number,
   thresholds: LaneThresholds,
+  aheadMs = 0,
 ): Decision<Screening> {
   const { state } = subject;
   const validation = plannedValidation(subject);
+  // Dispatched ahead: a point due by `now + aheadMs` (before the next sub-tick) is a candidate
+  // now; its worker waits for the point before it starts (see `start`).
+  const horizon = now + aheadMs;
   if (liveLease(state, now) !== null) return decision({ kind: 'held' });
-  if (state.nextDueAt === null || state.nextDueAt > now) return decision({ kind: 'not_due' });
+  if (state.nextDueAt === null || state.nextDueAt > horizon) return decision({ kind: 'not_due' });
   if (!validation.ok) {
     return decision(
       { kind: 'invalid', problems: validation.problems },
@@ -262,7 +266,7 @@ export function screen(
     return decision({ kind: 'settled', status: settled.outcome.status }, settled.patch);
   }
   const waitingSince = owedSince(state) ?? now;
-  if (waitingSince > now) {
+  if (waitingSince > horizon) {
     const next = plannedAt(spec, waitingSince, thresholds);
     return decision(
       { kind: 'resumed', nextDueAt: waitingSince },
@@ -272,7 +276,7 @@ export function screen(
   // The point this dispatch serves: the latest one owed by now (missed ones coalesce into it),
   // and the one a cron's catch-up window is judged against. The queue order stays by the oldest
   // point owed, so a schedule that has waited longest still goes first.
-  const serves = owedDueAt(spec.cadence, waitingSince, now);
+  const serves = owedDueAt(spec.cadence, waitingSince, Math.max(now, waitingSince));
   const late = catchUp(spec.cadence, serves, now);
   if (!late.run) {
     return decision(
@@ -299,9 +303,11 @@ export function screen(
 
 export interface ClaimRequest {
   leaseId: string;
-  /** How long the message may wait for a worker before the schedule is due again. */
+  /** How long the message may wait for a worker, from its due point, before it is due again. */
   graceMs: number;
   thresholds: LaneThresholds;
+  /** Claim points due up to this far ahead of `now` (dispatch ahead); 0 claims only due ones. */
+  aheadMs?: number;
 }
 
 export type ClaimOutcome =
@@ -312,42 +318,61 @@ export type ClaimOutcome =
 export type ClaimUndo = Pick<ScheduleState, 'lease' | 'nextDueAt' | 'escalatesAt' | 'lane'>;
 
 /**
- * The planner's claim of a due schedule: a new lease until `now + grace`, `nextDueAt` at its
- * end, serving the latest point owed. A lapsed lease's attempts carry over (same point owed).
- * Applied as a conditional write on the version the due query read.
+ * The planner's claim of a due schedule: a new lease until `grace` after its point (or after
+ * `now`, for a point already due), `nextDueAt` at its end, serving the latest point owed. A point
+ * due within `aheadMs` is claimed ahead: its worker starts it at the point, never before. A
+ * lapsed lease's attempts carry over (same point owed). Applied as a conditional write on the
+ * version the due query read.
  */
 export function claim(
   subject: Subject,
   request: ClaimRequest,
   now: number,
 ): Decision<ClaimOutcome> {
-  const screened = screen(subject, now, request.thresholds);
+  const screened = screen(subject, now, request.thresholds, request.aheadMs ?? 0);
   const screening = screened.outcome;
   if (screening.kind !== 'candidate') return decision({ kind: 'not_claimed', screening });
   const { state } = subject;
-  const carried = state.lease?.kind === 'planned' ? state.lease.attempt : 0;
-  const lease: Lease = {
+  const lease = freshLease({
     id: request.leaseId,
     kind: 'planned',
-    until: now + request.graceMs,
-    attempt: carried,
+    // A point claimed ahead: the message may wait for a worker `grace` past the point.
+    until: Math.max(now, screening.serves) + request.graceMs,
+    attempt: state.lease?.kind === 'planned' ? state.lease.attempt : 0,
+    dueAt: screening.serves,
+    owedSince: screening.waitingSince,
+    now,
+  });
+  return decision(
+    { kind: 'claimed', lease, lane: screening.lane, previous: claimUndo(state) },
+    { state: heldFields(state, screening.spec, lease, now, request.thresholds) },
+  );
+}
+
+/** A lease just taken at `now`, nothing started under it yet. */
+export function freshLease(
+  fields: Pick<Lease, 'id' | 'kind' | 'until' | 'attempt' | 'dueAt' | 'owedSince'> & {
+    now: number;
+  },
+): Lease {
+  const { now, ...rest } = fields;
+  return {
+    ...rest,
     dispatchedAt: now,
     startedAt: null,
     running: false,
     attemptId: null,
-    dueAt: screening.serves,
-    owedSince: screening.waitingSince,
   };
-  const previous: ClaimUndo = {
+}
+
+/** What a claim replaces, to give it back with {@link unclaim}. */
+export function claimUndo(state: ScheduleState): ClaimUndo {
+  return {
     lease: state.lease,
     nextDueAt: state.nextDueAt,
     escalatesAt: state.escalatesAt,
     lane: state.lane,
   };
-  return decision(
-    { kind: 'claimed', lease, lane: screening.lane, previous },
-    { state: heldFields(state, screening.spec, lease, now, request.thresholds) },
-  );
 }
 
 /**
@@ -392,7 +417,9 @@ export type StartOutcome =
   /** The document no longer validates: marked invalid, the lease ended. */
   | { kind: 'invalid'; problems: string[] }
   /** The schedule is disabled: paused, the lease ended, nothing called. */
-  | { kind: 'paused' };
+  | { kind: 'paused' }
+  /** Claimed ahead and its point is still to come: nothing starts before it. */
+  | { kind: 'early'; dueAt: number; inMs: number };
 
 /**
  * Starts an attempt under the message's lease: counts it, extends the lease to `now + leaseMs`,
@@ -422,6 +449,10 @@ export function start(
   if (lease.running && lease.until > now) return decision({ kind: 'running', until: lease.until });
   const runnable = runnableUnder(plannedValidation(subject), lease, now);
   if ('ended' in runnable) return runnable.ended;
+  // A point claimed ahead starts at the point, by the store's time, never before.
+  if (lease.kind === 'planned' && now < lease.dueAt) {
+    return decision({ kind: 'early', dueAt: lease.dueAt, inMs: lease.dueAt - now });
+  }
   const { spec } = runnable;
   const attempt = lease.attempt + 1;
   if (attempt > request.maxAttempts) {
@@ -798,30 +829,22 @@ export function claimReplay(
   const lane =
     state.lane ?? letter.lane ?? laneAt(spec.cadence, spec.lane, now, request.thresholds);
   const dueAt = letter.dueAt ?? own;
-  const lease: Lease = {
+  const lease = freshLease({
     id: request.leaseId,
     kind: 'replay',
     until: now + request.graceMs,
     attempt: 0,
-    dispatchedAt: now,
-    startedAt: null,
-    running: false,
-    attemptId: null,
     dueAt,
     owedSince: own,
-  };
+    now,
+  });
   return decision(
     {
       kind: 'claimed',
       scheduleId: letter.scheduleId,
       lane,
       dueAt,
-      previous: {
-        lease: state.lease,
-        nextDueAt: state.nextDueAt,
-        escalatesAt: state.escalatesAt,
-        lane: state.lane,
-      },
+      previous: claimUndo(state),
     },
     { state: { ...heldFields(state, spec, lease, now, request.thresholds), lane } },
   );

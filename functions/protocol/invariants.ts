@@ -21,6 +21,8 @@
  * 8. `operator` — a run an operator asks for (`manual`, `backfill`) is dispatched only to an
  *    active, valid, enabled schedule, and a backfill never dispatches a point that already has a
  *    successful run.
+ * 9. `early` — an attempt of a planned lease starts at its due point or later, by the store's
+ *    time: a point claimed ahead (dispatch ahead) waits for its point.
  *
  * Pure: the monitor keeps what it has seen and answers with violations; it never reads a clock.
  */
@@ -38,6 +40,7 @@ export type InvariantName =
   | 'attempts'
   | 'paused'
   | 'operator'
+  | 'early'
   /** Provider rate limits (functions/ratelimit/invariants.ts). */
   | 'rate'
   | 'blocked';
@@ -110,6 +113,14 @@ export class ProtocolMonitor {
       const validation = write.data === null ? null : validateSchedule(write.data, this.validation);
       const active = validation?.ok === true && validation.spec.enabled;
       this.started.set(attemptKey(write.id, lease.id, lease.attempt), active);
+      if (lease.kind === 'planned' && write.decidedAt < lease.dueAt) {
+        violations.push({
+          invariant: 'early',
+          scheduleId: write.id,
+          at: write.at,
+          message: `attempt ${lease.attempt} of lease ${lease.id} started ${lease.dueAt - write.decidedAt} ms before its point ${iso(lease.dueAt)}`,
+        });
+      }
       if (!active) {
         violations.push({
           invariant: 'inactive',

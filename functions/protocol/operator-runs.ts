@@ -9,7 +9,7 @@
 import { firstDueAt, laneAt, nextDueAt as cadenceNextDueAt } from '../schedule/cadence.js';
 import type { Lane, LaneThresholds } from '../schedule/lane.js';
 import type { Cadence } from '../schedule/spec.js';
-import { heldFields, type ClaimUndo, type Subject } from './decisions.js';
+import { claimUndo, freshLease, heldFields, type ClaimUndo, type Subject } from './decisions.js';
 import type { Decision } from './patch.js';
 import { liveLease, owedSince, type Lease, type LeaseKind } from './state.js';
 
@@ -102,26 +102,17 @@ export function claimOperatorRun(
     (request.kind === 'backfill'
       ? BACKFILL_LANE
       : (state.lane ?? laneAt(spec.cadence, spec.lane, now, request.thresholds)));
-  const lease: Lease = {
+  const lease = freshLease({
     id: request.leaseId,
     kind: request.kind,
     until: now + request.graceMs,
     attempt: 0,
-    dispatchedAt: now,
-    startedAt: null,
-    running: false,
-    attemptId: null,
     dueAt,
     owedSince: own,
-  };
-  const previous: ClaimUndo = {
-    lease: state.lease,
-    nextDueAt: state.nextDueAt,
-    escalatesAt: state.escalatesAt,
-    lane: state.lane,
-  };
+    now,
+  });
   return decision(
-    { kind: 'claimed', lease, lane, previous },
+    { kind: 'claimed', lease, lane, previous: claimUndo(state) },
     { state: { ...heldFields(state, spec, lease, now, request.thresholds), lane } },
   );
 }

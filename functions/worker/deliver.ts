@@ -130,11 +130,41 @@ export async function handleDelivery(
     attemptId: deps.newId(),
     runner: 'request',
   };
-  const sentAt = deps.clock.now();
-  const started = await startAttempt(delivery);
+  const { started, sentAt } = await startAtDuePoint(delivery);
   if (started.kind !== 'started') return answerUnstarted(delivery, started);
   if (started.spec.runner === 'job') return handOff(delivery, started);
   return runAttempt(delivery, started, sentAt);
+}
+
+/**
+ * The longest a worker waits for the point of a message claimed ahead (the planner claims at
+ * most `dispatchAheadSeconds`, at most 30, ahead; the rest is for clocks that disagree). The
+ * worker's timeout keeps a minute beyond the longest sync for this wait and the completion.
+ */
+export const MAX_AHEAD_WAIT_MS = 40_000;
+
+/** How often a worker asks again when the store's clock says the point has not come yet. */
+const EARLY_STARTS = 3;
+
+/**
+ * Starts the attempt at the message's due point: a point claimed ahead waits here, on this
+ * process's clock, then the store (whose time decides) is asked; should its clock still be
+ * behind, the worker waits what it says, a few times at most. `sentAt`: when the start that
+ * answered was sent (the lease holds from then).
+ */
+async function startAtDuePoint(
+  delivery: Delivery,
+): Promise<{ started: StartOutcome; sentAt: number }> {
+  const { clock } = delivery.deps;
+  const waitUntil = Date.parse(delivery.message.dueAt);
+  let wait = Math.min(waitUntil - clock.now(), MAX_AHEAD_WAIT_MS);
+  for (let asked = 0; ; asked++) {
+    if (wait > 0) await clock.sleep(wait);
+    const sentAt = clock.now();
+    const started = await startAttempt(delivery);
+    if (started.kind !== 'early' || asked + 1 >= EARLY_STARTS) return { started, sentAt };
+    wait = Math.min(Math.max(started.inMs, 10), MAX_AHEAD_WAIT_MS);
+  }
 }
 
 /**
@@ -361,6 +391,16 @@ async function answerUnstarted(
         `schedule ${scheduleId} is paused; nothing called, message acked`,
       );
       return 'paused';
+    case 'early':
+      // The store's clock still says the point is to come: Pub/Sub redelivers after its backoff
+      // (the lease holds `dispatchGraceSeconds` past the point).
+      log.warn(
+        { event: 'sync.early', dueAt: iso(started.dueAt), inMs: started.inMs },
+        `lease ${leaseId} of ${scheduleId} serves ${iso(started.dueAt)}, ${started.inMs} ms from now by the store's clock; redelivered later`,
+      );
+      throw new Error(
+        `not started: its point ${iso(started.dueAt)} is ${started.inMs} ms ahead of the store's clock`,
+      );
     case 'exhausted': {
       const last = started.lastError;
       return giveUp(

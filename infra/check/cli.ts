@@ -71,6 +71,7 @@ export async function check(
     'operator',
     'manual runs',
     'backfilled points',
+    'claimed ahead',
   ]
     .map(
       (what) =>

@@ -420,6 +420,10 @@ export async function runHistory(options: HistoryOptions): Promise<HistoryResult
   world.store.onWrite((write: ScheduleWrite) => {
     note(write.id, describeWrite(write));
     report(monitor.write(write));
+    const lease = write.after?.lease ?? null;
+    if (lease !== null && lease.id !== write.before?.lease?.id && lease.dueAt > write.decidedAt) {
+      count('claimed ahead');
+    }
     const claimed = plannerClaim(write, claimedLeases);
     if (claimed !== null) {
       count('keyed dispatches');

@@ -18,6 +18,7 @@ describe('loadSettings', () => {
       secretHosts: {},
       laneThresholds: { highMaxIntervalMs: 60_000, mediumMaxIntervalMs: 300_000 },
       subTickSeconds: 10,
+      dispatchAheadSeconds: 10,
       tickBudgetSeconds: 55,
       defaultMaxRunSeconds: 300,
       maxAttempts: 5,

@@ -8,14 +8,17 @@ import { SIMULATED } from '../../infra/sim/population.js';
 import { World } from '../../infra/sim/world.js';
 import type { TickResult } from '../../functions/planner/tick.js';
 import type { BusLink } from '../../functions/bus/memory.js';
+import type { Settings } from '../../functions/config.js';
 import type { ValidationContext } from '../../functions/schedule/spec.js';
 import { DIRECT_LINK } from '../../functions/store/memory.js';
 import { capturingLogger } from './fixtures.js';
 
 export const WORLD_BEGIN = Date.parse('2026-06-20T08:00:00Z');
 
-export function testWorld(options: { validation?: ValidationContext; busLink?: BusLink } = {}) {
-  const settings = checkSettings();
+export function testWorld(
+  options: { validation?: ValidationContext; busLink?: BusLink; settings?: Partial<Settings> } = {},
+) {
+  const settings = { ...checkSettings(), ...options.settings };
   const topology = checkTopology(settings);
   const { logger, lines } = capturingLogger('world');
   const world = new World({

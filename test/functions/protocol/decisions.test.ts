@@ -103,6 +103,69 @@ describe('the planner claims a due schedule', () => {
   });
 });
 
+describe('dispatch ahead: a point due before the next sub-tick', () => {
+  const AHEAD = 10_000;
+  const aheadRequest = (leaseId = 'L1') => ({ ...claimRequest(leaseId), aheadMs: AHEAD });
+
+  it.each([
+    ['due now', 0, 'candidate'],
+    ['due in 4 s', 4_000, 'candidate'],
+    ['due exactly at the horizon', AHEAD, 'candidate'],
+    ['due 1 ms past the horizon', AHEAD + 1, 'not_due'],
+  ])('%s: screened as %s', (_name, inMs, kind) => {
+    expect(screen(dueEveryMinute(NOW + inMs), NOW, THRESHOLDS, AHEAD).outcome.kind).toBe(kind);
+  });
+
+  it('is claimed now, serving its own point, its lease lapsing grace after that point', () => {
+    const due = dueEveryMinute(NOW + 7_000);
+    const decided = claim(due, aheadRequest(), NOW);
+    expect(decided.outcome).toMatchObject({
+      kind: 'claimed',
+      lease: {
+        dueAt: NOW + 7_000,
+        owedSince: NOW + 7_000,
+        dispatchedAt: NOW,
+        until: NOW + 7_000 + GRACE,
+        attempt: 0,
+      },
+    });
+    expect(after(due, decided).state.nextDueAt).toBe(NOW + 7_000 + GRACE);
+  });
+
+  it('without aheadMs, only what is due', () => {
+    expect(claim(dueEveryMinute(NOW + 7_000), claimRequest(), NOW).outcome.kind).toBe(
+      'not_claimed',
+    );
+  });
+
+  it('an overdue point is still served as the latest point owed, not pushed ahead', () => {
+    const due = dueEveryMinute(NOW - 3 * MINUTE);
+    const decided = claim(due, aheadRequest(), NOW);
+    expect(decided.outcome).toMatchObject({ lease: { dueAt: NOW, until: NOW + GRACE } });
+  });
+
+  it('its attempt starts at the point by the store clock, never before', () => {
+    const claimed = after(
+      dueEveryMinute(NOW + 7_000),
+      claim(dueEveryMinute(NOW + 7_000), aheadRequest(), NOW),
+    );
+    const early = start(claimed, startRequest('a1'), NOW + 6_999);
+    expect(early.outcome).toEqual({ kind: 'early', dueAt: NOW + 7_000, inMs: 1 });
+    expect(early.patch).toBeNull();
+    const onTime = start(claimed, startRequest('a1'), NOW + 7_000);
+    expect(onTime.outcome).toMatchObject({ kind: 'started', attempt: 1, dueAt: NOW + 7_000 });
+  });
+
+  it('a paused schedule is not kept waiting for its point: the lease ends at once', () => {
+    const claimed = after(
+      dueEveryMinute(NOW + 7_000),
+      claim(dueEveryMinute(NOW + 7_000), aheadRequest(), NOW),
+    );
+    const paused = edited(claimed, interval('1m', { enabled: false }));
+    expect(start(paused, startRequest('a1'), NOW + 1_000).outcome.kind).toBe('paused');
+  });
+});
+
 describe('screening what the due query found', () => {
   it('marks a document that no longer validates invalid, out of the due index', () => {
     const broken = edited(dueEveryMinute(), interval('5 min'));

@@ -1,0 +1,1 @@
+s|^  if (lease.kind === 'planned' \&\& now < lease.dueAt) {$|  if (lease.kind === 'planned' \&\& now < lease.dueAt \&\& lease.attempt < 0) {|

@@ -1,0 +1,72 @@
+/**
+ * Dispatch ahead: a sub-tick also claims the points due before the next sub-tick and publishes
+ * them at once; the worker starts each at its point. A schedule every 20 s whose points fall
+ * between sub-ticks (every 10 s) is then synced on time instead of waiting for the next
+ * sub-tick. The real planner and workers on the in-memory store and bus, on a virtual clock;
+ * lateness is what the worker logs (`sync.started`'s `lateMs`: its start, by the store's time,
+ * minus the point it serves).
+ */
+import { describe, expect, it } from 'vitest';
+import type { Settings } from '../../../functions/config.js';
+import { reconcileSchedule } from '../../../functions/reconciler/reconcile.js';
+import { SIMULATED_TARGET } from '../../../infra/sim/population.js';
+import { testWorld, WORLD_BEGIN } from '../../support/world.js';
+
+const MINUTES = 5;
+
+/** Schedules every 20 s, each with its first point `offsetsMs` after the first sub-tick. */
+async function twentySecondSyncs(settings: Partial<Settings>, offsetsMs = [3_000]) {
+  const context = testWorld({ settings });
+  const { world } = context;
+  for (const [i, offset] of offsetsMs.entries()) {
+    world.store.put(`race-${i}`, {
+      cadence: {
+        kind: 'interval',
+        every: '20s',
+        // At 3 s: points at :03, :23 and :43 of each minute, 3 to 7 s after a sub-tick.
+        startAt: new Date(WORLD_BEGIN + offset).toISOString(),
+      },
+      target: SIMULATED_TARGET,
+    });
+    await reconcileSchedule(world.store, `race-${i}`, {
+      thresholds: context.settings.laneThresholds,
+    });
+  }
+  await context.runMinutes(MINUTES);
+  const lateness = context.lines
+    .filter((line) => line.event === 'sync.started' && line.scheduleId === 'race-0')
+    .map((line) => line.lateMs as number);
+  return { ...context, lateness };
+}
+
+describe('dispatch ahead', () => {
+  it('starts each sync at its point, within a second and never before it', async () => {
+    const { lateness, world } = await twentySecondSyncs({ dispatchAheadSeconds: 10 });
+    expect(lateness.length).toBeGreaterThanOrEqual(MINUTES * 3 - 1);
+    for (const late of lateness) {
+      expect(late).toBeGreaterThanOrEqual(0);
+      expect(late).toBeLessThan(1_000);
+    }
+    const ahead = world.summaries.reduce((sum, s) => sum + s.lanes.high.dispatched, 0);
+    expect(ahead).toBeGreaterThanOrEqual(lateness.length);
+  });
+
+  it('without it, a point between sub-ticks waits for the next one', async () => {
+    const { lateness } = await twentySecondSyncs({ dispatchAheadSeconds: 0 });
+    expect(lateness.length).toBeGreaterThanOrEqual(MINUTES * 3 - 1);
+    // Points 3 s after a sub-tick start 7 s late, at the next one: never within a second.
+    for (const late of lateness.slice(1)) expect(late).toBeGreaterThan(2_000);
+  });
+
+  it('counts what waits for its point as in flight: one slot, two points ahead, one claim', async () => {
+    const { world, callsOf } = await twentySecondSyncs(
+      { dispatchAheadSeconds: 10, inFlightBudget: { high: 1, medium: 1, low: 1 } },
+      [3_000, 5_000],
+    );
+    const busy = world.summaries.map((s) => s.lanes.high.inFlight + s.lanes.high.dispatched);
+    expect(Math.max(...busy)).toBe(1);
+    // The second schedule's point (2 s after the first's) waited for the next sub-tick.
+    expect(callsOf('race-1').length).toBeGreaterThan(0);
+    expect(world.summaries.some((s) => s.lanes.high.deferred > 0)).toBe(true);
+  });
+});
