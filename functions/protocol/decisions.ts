@@ -645,23 +645,11 @@ export function holdForRetry(
   },
   now: number,
 ): Decision<'held' | 'lost'> {
-  const lease = subject === null ? null : runsAttempt(subject.state, request);
-  if (subject === null || lease === null) return decision('lost');
-  const lastError = { ...request.error, at: now };
-  const held: Lease = { ...lease, until: now + request.holdMs, running: false };
-  const spec = subject.validation.ok ? subject.validation.spec : null;
-  return decision('held', {
-    state: {
-      ...heldFields(subject.state, spec, held, now, request.thresholds),
-      lastError,
-      consecutiveFailures: subject.state.consecutiveFailures + 1,
-    },
-    run: {
-      leaseId: lease.id,
-      fields: { status: 'retrying', attempt: lease.attempt, lastError },
-      appendError: { attempt: lease.attempt, ...lastError },
-    },
-  });
+  return holdAttempt(subject, request, now, (lease, lastError, state) => ({
+    lease: { ...lease, until: now + request.holdMs, running: false },
+    state: { consecutiveFailures: state.consecutiveFailures + 1 },
+    run: { status: 'retrying', attempt: lease.attempt, lastError },
+  }));
 }
 
 /**
@@ -681,23 +669,49 @@ export function holdForRateLimit(
   },
   now: number,
 ): Decision<'held' | 'lost'> {
+  return holdAttempt(subject, request, now, (lease, lastError) => ({
+    lease: {
+      ...lease,
+      id: request.holdLeaseId,
+      attempt: Math.max(0, lease.attempt - 1),
+      until: Math.max(now, request.until),
+      running: false,
+      attemptId: null,
+    },
+    state: {},
+    run: { status: 'rate_limited', attempt: lease.attempt, lastError, finishedAt: now },
+  }));
+}
+
+/**
+ * Holds the schedule after its running attempt failed, if the attempt still runs under its
+ * lease (else `lost`): `hold` says the lease to hold it with, what else of the state changes,
+ * and the run record's fields; the error is kept as `lastError` and appended to the run's.
+ */
+function holdAttempt(
+  subject: Subject | null,
+  request: AttemptRef & { error: { code: string; message: string }; thresholds: LaneThresholds },
+  now: number,
+  hold: (
+    lease: Lease,
+    lastError: LastError,
+    state: ScheduleState,
+  ) => { lease: Lease; state: Partial<ScheduleState>; run: RunFields },
+): Decision<'held' | 'lost'> {
   const lease = subject === null ? null : runsAttempt(subject.state, request);
   if (subject === null || lease === null) return decision('lost');
   const lastError = { ...request.error, at: now };
-  const held: Lease = {
-    ...lease,
-    id: request.holdLeaseId,
-    attempt: Math.max(0, lease.attempt - 1),
-    until: Math.max(now, request.until),
-    running: false,
-    attemptId: null,
-  };
+  const held = hold(lease, lastError, subject.state);
   const spec = subject.validation.ok ? subject.validation.spec : null;
   return decision('held', {
-    state: { ...heldFields(subject.state, spec, held, now, request.thresholds), lastError },
+    state: {
+      ...heldFields(subject.state, spec, held.lease, now, request.thresholds),
+      lastError,
+      ...held.state,
+    },
     run: {
       leaseId: lease.id,
-      fields: { status: 'rate_limited', attempt: lease.attempt, lastError, finishedAt: now },
+      fields: held.run,
       appendError: { attempt: lease.attempt, ...lastError },
     },
   });
