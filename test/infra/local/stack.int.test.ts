@@ -193,6 +193,18 @@ describe('npm start', () => {
       },
       150_000,
     );
+    // Dispatch ahead: after its first sync (due at once when seeded, before the first tick), a
+    // high-lane event starts each sync within a second of its point, by the store's clock.
+    for (const id of highLaneEvents) {
+      const lateness = lines
+        .filter((line) => line.event === 'sync.started' && line.scheduleId === id)
+        .map((line) => line.lateMs as number);
+      expect(lateness.length, id).toBeGreaterThanOrEqual(2);
+      for (const late of lateness.slice(1)) {
+        expect(late, id).toBeGreaterThanOrEqual(0);
+        expect(late, id).toBeLessThan(1_000);
+      }
+    }
     await waitFor(
       'the always-failing target to be dead-lettered',
       async () => {
