@@ -44,6 +44,8 @@ export interface Settings {
   subTickSeconds: number;
   /** A sub-tick also claims points due this far ahead; their workers start them on time. */
   dispatchAheadSeconds: number;
+  /** While due points wait for in-flight room, the planner looks again this often (0: never). */
+  refillSeconds: number;
   /** Sub-ticks start while less than this has passed since the tick began; also the `alert.tick_slow` budget. */
   tickBudgetSeconds: number;
   /** A schedule's run time when it sets no `maxRunSeconds`. */
@@ -374,6 +376,14 @@ export const SETTINGS: readonly SettingDefinition[] = [
     default: 10,
     live: true,
     ...wholeNumber(0, 30),
+  },
+  {
+    path: 'refillSeconds',
+    doc: 'While points already due wait for in-flight room (a lane budget or the total), the planner runs a refill sub-tick this often between sub-ticks, so a slot a finished sync frees is taken within about this long. 0: only at sub-ticks.',
+    env: 'PACER_REFILL_SECONDS',
+    default: 1,
+    live: true,
+    ...wholeNumber(0, 60),
   },
   {
     path: 'tickBudgetSeconds',

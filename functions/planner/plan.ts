@@ -46,6 +46,12 @@ export interface LanePlan {
   deferred: number;
   /** How late the most overdue due schedule is, or null when nothing is due. */
   oldestLagMs: number | null;
+  /**
+   * Points due (or due before the next sub-tick) were left waiting for in-flight room (the
+   * lane's budget or the total), not for the lane's cap: a slot freed before the next sub-tick
+   * could take one.
+   */
+  waitingForRoom: boolean;
 }
 
 export interface Plan {
@@ -119,6 +125,8 @@ export function plan(input: PlanInput, limits: PlanLimits): Plan {
     { ...limits, caps: perLane((lane) => Math.max(0, limits.caps[lane] - first[lane])) },
   );
   const allowance = perLane((lane) => first[lane] + second[lane]);
+  const totalBusy = LANES.reduce((sum, lane) => sum + input.inFlight[lane] + allowance[lane], 0);
+  const totalFull = limits.totalInFlightBudget !== null && totalBusy >= limits.totalInFlightBudget;
 
   const dispatch: Candidate[] = [];
   const lanes = perLane((lane): LanePlan => {
@@ -132,6 +140,9 @@ export function plan(input: PlanInput, limits: PlanLimits): Plan {
       dispatched: chosen.length,
       deferred: due[lane] - chosen.length,
       oldestLagMs: oldest === undefined ? null : Math.max(0, input.now - oldest.dueAt),
+      waitingForRoom:
+        allowance[lane] < Math.min(due[lane], limits.caps[lane]) &&
+        (totalFull || input.inFlight[lane] + allowance[lane] >= limits.inFlightBudget[lane]),
     };
   });
   return { dispatch, lanes };

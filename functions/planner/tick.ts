@@ -85,6 +85,10 @@ export interface SubTickSummary {
   errors: number;
   /** Due schedules held back by their provider key's rate limit or block. */
   rateLimited?: number;
+  /** A refill sub-tick (between sub-ticks, while due points waited for room): no alerts. */
+  refill?: true;
+  /** Points due by the next sub-tick waited for in-flight room: refill sub-ticks follow. */
+  waitingForRoom?: boolean;
 }
 
 export type TickResult =
@@ -163,6 +167,10 @@ export async function runTick(
         subTicks.push(summary);
         recent = [...recent, summary].slice(-RECENT_SUMMARIES);
         await store.writeRecentSummaries(recent);
+        if (summary.waitingForRoom === true) {
+          const until = Math.min(started + (index + 1) * periodMs, started + budgetMs);
+          subTicks.push(...(await refill(deps, settings, index, until, rateMemory, options)));
+        }
       } catch (error) {
         // One sub-tick's failure (the store unavailable, say) must not cost the rest of the
         // minute: what it claimed and did not publish is due again after the dispatch grace.
@@ -188,6 +196,48 @@ export async function runTick(
   return { outcome: 'completed', durationMs, subTicks, failedSubTicks };
 }
 
+/**
+ * Refill sub-ticks: while points already due wait for in-flight room, a sub-tick every
+ * `refillSeconds` until `until` (the next sub-tick), so a slot a finished sync frees is taken
+ * within about that long, not at the next sub-tick. Each is a whole sub-tick — the same plan,
+ * budgets and conditional claims, under the same planner lease: one dispatcher decides every
+ * slot. It stops as soon as nothing waits for room. Logged as `tick.summary` with `refill:
+ * true`, raising no alerts, and not kept in `pacer/stats`.
+ */
+async function refill(
+  deps: TickDeps,
+  settings: Settings,
+  index: number,
+  until: number,
+  rateMemory: RateLimitMemory,
+  options: { traceparent?: string },
+): Promise<SubTickSummary[]> {
+  const everyMs = settings.refillSeconds * 1_000;
+  const summaries: SubTickSummary[] = [];
+  if (everyMs === 0) return summaries;
+  for (let at = deps.clock.now() + everyMs; at + everyMs / 2 < until; at += everyMs) {
+    const wait = at - deps.clock.now();
+    if (wait > 0) await deps.clock.sleep(wait);
+    if (deps.clock.now() + everyMs / 2 >= until) break;
+    const publishBy = Math.min(
+      deps.clock.now() + Math.max(everyMs, settings.publishTimeoutSeconds * 1_000),
+      until + settings.publishTimeoutSeconds * 1_000,
+    );
+    const summary = await runSubTick(
+      deps,
+      settings,
+      index,
+      options.traceparent,
+      rateMemory,
+      publishBy,
+      true,
+    );
+    summaries.push(summary);
+    if (summary.waitingForRoom !== true) break;
+  }
+  return summaries;
+}
+
 /** How many sub-tick summaries `pacer/stats` keeps (about ten minutes at the defaults). */
 export const RECENT_SUMMARIES = 60;
 
@@ -202,14 +252,16 @@ export async function runSubTick(
   traceparent?: string,
   rateMemory: RateLimitMemory = new Map(),
   publishBy?: number,
+  refilling = false,
 ): Promise<SubTickSummary> {
   const now = deps.clock.now();
   const meter = new ReadMeter();
   const tally = new Tally();
 
   // Schedules that became more urgent while they waited move to the lane in force first, so
-  // they are counted and planned there in this very sub-tick.
-  await escalateWaiting(deps, settings, now, meter, tally);
+  // they are counted and planned there in this very sub-tick (a refill leaves that to the next
+  // sub-tick: it only fills freed slots).
+  if (!refilling) await escalateWaiting(deps, settings, now, meter, tally);
   // Points due before the next sub-tick are claimed now and published with their point; the
   // worker starts each at its point. What is already due sorts first (most overdue first).
   const aheadMs = settings.dispatchAheadSeconds * 1_000;
@@ -287,8 +339,11 @@ export async function runSubTick(
     escalated: tally.escalated,
     errors: tally.errors,
     ...(gated === null ? {} : { rateLimited: gated.held }),
+    ...(refilling ? { refill: true as const } : {}),
+    waitingForRoom: LANES.some((lane) => decided.lanes[lane].waitingForRoom),
   };
-  report(deps.logger, settings, summary);
+  if (refilling) logRefill(deps.logger, summary);
+  else report(deps.logger, settings, summary);
   return summary;
 }
 
@@ -637,6 +692,15 @@ function logScreening(logger: Logger, id: string, outcome: Screening, tally: Tal
 }
 
 /** Logs the summary and raises the alert events operators and metrics key on. */
+/** A refill sub-tick's summary: logged only when it did something, and never an alert. */
+function logRefill(logger: Logger, summary: SubTickSummary): void {
+  if (summary.claimed === 0 && summary.errors === 0) return;
+  logger.info(
+    { event: 'tick.summary', ...summary },
+    `refill after sub-tick ${summary.subTick}: dispatched ${LANES.map((lane) => `${lane} ${summary.lanes[lane].dispatched}`).join(', ')}`,
+  );
+}
+
 function report(logger: Logger, settings: Settings, summary: SubTickSummary): void {
   logger.info(
     { event: 'tick.summary', ...summary },

@@ -72,6 +72,7 @@ export async function check(
     'manual runs',
     'backfilled points',
     'claimed ahead',
+    'refilled',
   ]
     .map(
       (what) =>

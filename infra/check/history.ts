@@ -110,6 +110,9 @@ export function checkSettings(): Settings {
     PACER_DISPATCH_GRACE_SECONDS: '10',
     PACER_MAX_ATTEMPTS: String(MAX_ATTEMPTS),
     PACER_SUBTICK_SECONDS: '10',
+    // One high-lane slot for its half-dozen 1-minute schedules: due points wait for room, so
+    // the planner's refill sub-ticks take part in the histories.
+    PACER_INFLIGHT_HIGH: '1',
     PACER_TICK_BUDGET_SECONDS: '55',
     PACER_DEFAULT_MAX_RUN_SECONDS: '20',
     PACER_PUBLISH_TIMEOUT_SECONDS: '10',
@@ -512,6 +515,7 @@ export async function runHistory(options: HistoryOptions): Promise<HistoryResult
   const violation = found.violation ?? finalCheck(world, end, drainMs);
   counts['dead letters'] = world.store.deadLetters().length;
   counts['failed calls'] = world.calls.filter((call) => call.outcome !== 'success').length;
+  counts.refilled = world.refills.reduce((sum, summary) => sum + summary.published, 0);
   return { seed: options.seed, steps, violation, trace, counts };
 }
 

@@ -247,6 +247,8 @@ export class World {
   readonly calls: CallRecord[] = [];
   /** Every sub-tick summary a planner wrote, in order. */
   readonly summaries: SubTickSummary[] = [];
+  /** The refill sub-ticks of the ticks that completed (not kept in pacer/stats). */
+  readonly refills: SubTickSummary[] = [];
   readonly deliveries = outcomeCounts();
   /** Job executions of `runner: "job"` syncs, by outcome ('failed': threw or crashed). */
   readonly jobs = outcomeCounts();
@@ -348,6 +350,12 @@ export class World {
           rateLimits: this.rateLimits,
         }),
       )
+      .then((result) => {
+        if (result.outcome === 'completed') {
+          this.refills.push(...result.subTicks.filter((summary) => summary.refill === true));
+        }
+        return result;
+      })
       .catch(() => null)
       .finally(() => {
         process.kill();

@@ -19,6 +19,7 @@ describe('loadSettings', () => {
       laneThresholds: { highMaxIntervalMs: 60_000, mediumMaxIntervalMs: 300_000 },
       subTickSeconds: 10,
       dispatchAheadSeconds: 10,
+      refillSeconds: 1,
       tickBudgetSeconds: 55,
       defaultMaxRunSeconds: 300,
       maxAttempts: 5,

@@ -185,14 +185,17 @@ function plannerCounts(world: World, settings: Settings, ticks: number): Planner
     skipped += summary.skipped;
     escalated += summary.escalated;
     for (const lane of LANES) {
-      const { due, dispatched, deferred, inFlight } = summary.lanes[lane];
+      const { due, dispatched, deferred, inFlight, oldestLagMs } = summary.lanes[lane];
       if (due === 0) continue;
+      // The reserve is owed to work already due: a lane whose only demand is a point to come
+      // (dispatched ahead) gets only the room due points leave, and is due at the next sub-tick.
+      const overdue = oldestLagMs !== null && oldestLagMs > 0;
       const counts = lanes[lane];
       counts.demandSubTicks += 1;
       counts.deferred += deferred;
       if (deferred > 0) counts.deferringSubTicks += 1;
       counts.maxDeferred = Math.max(counts.maxDeferred, deferred);
-      if (inFlight + dispatched < Math.min(settings.reserved[lane], inFlight + due)) {
+      if (overdue && inFlight + dispatched < Math.min(settings.reserved[lane], inFlight + due)) {
         counts.belowReserve += 1;
       }
     }

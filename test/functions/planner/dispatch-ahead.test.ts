@@ -70,3 +70,36 @@ describe('dispatch ahead', () => {
     expect(world.summaries.some((s) => s.lanes.high.deferred > 0)).toBe(true);
   });
 });
+
+describe('refill', () => {
+  /** Three schedules due together every 20 s, one high-lane slot, syncs of 200 ms. */
+  const crowded = (refillSeconds: number) =>
+    twentySecondSyncs(
+      { dispatchAheadSeconds: 10, refillSeconds, inFlightBudget: { high: 1, medium: 1, low: 1 } },
+      [3_000, 3_000, 3_000],
+    );
+  const startsOf = (lines: Record<string, unknown>[]) =>
+    lines
+      .filter((line) => line.event === 'sync.started')
+      .map((line) => ({ id: line.scheduleId as string, lateMs: line.lateMs as number }));
+
+  it('takes a slot a finished sync frees within about a second, never past the budget', async () => {
+    const { lines, world } = await crowded(1);
+    const starts = startsOf(lines);
+    // Each point of the three: the first on time, the two others each a refill later.
+    expect(starts.length).toBeGreaterThanOrEqual(3 * 3 * (MINUTES - 1));
+    for (const { lateMs } of starts) expect(lateMs).toBeLessThan(3_000);
+    const busy = [...world.summaries, ...world.refills].map(
+      (s) => s.lanes.high.inFlight + s.lanes.high.dispatched,
+    );
+    expect(Math.max(...busy)).toBe(1);
+    expect(world.refills.reduce((sum, s) => sum + s.published, 0)).toBeGreaterThan(0);
+  });
+
+  it('without it, the others wait for the next sub-tick', async () => {
+    const { lines, world } = await crowded(0);
+    const late = startsOf(lines).map((start) => start.lateMs);
+    expect(world.refills).toEqual([]);
+    expect(late.filter((ms) => ms >= 7_000).length).toBeGreaterThan(late.length / 2);
+  });
+});

@@ -137,6 +137,7 @@ describe('plan', () => {
       dispatched: 2,
       deferred: 1,
       oldestLagMs: 25 * 60_000,
+      waitingForRoom: false,
     });
     // high used its whole cap, so nothing flowed down to medium
     expect(result.lanes.medium).toMatchObject({
@@ -151,8 +152,69 @@ describe('plan', () => {
       dispatched: 0,
       deferred: 0,
       oldestLagMs: null,
+      waitingForRoom: false,
     });
   });
+
+  it('gives points not yet due (dispatch ahead) only the room due points of every lane leave', () => {
+    // Two slots in all: high has a point due in 5 s, medium one overdue. The overdue medium
+    // point goes first; the high point to come takes the other slot.
+    const now = at(30);
+    const ahead = (id: string, lane: Lane, inMs: number): Candidate => ({
+      id,
+      lane,
+      dueAt: now + inMs,
+    });
+    const limits = { ...defaults, totalInFlightBudget: 2, reserved: lanes(0, 0, 0) };
+    const input = (high: Candidate[], medium: Candidate[]) => ({
+      due: lanes(high.length, medium.length, 0),
+      candidates: { high, medium, low: [] },
+      inFlight: lanes(0, 0, 0),
+      now,
+    });
+    const oneSlot = plan(
+      input([ahead('h-soon', 'high', 5_000)], [candidate('m-late', 'medium', 20)]),
+      {
+        ...limits,
+        totalInFlightBudget: 1,
+      },
+    );
+    expect(oneSlot.dispatch.map((c) => c.id)).toEqual(['m-late']);
+    const twoSlots = plan(
+      input([ahead('h-soon', 'high', 5_000)], [candidate('m-late', 'medium', 20)]),
+      limits,
+    );
+    expect(twoSlots.dispatch.map((c) => c.id)).toEqual(['h-soon', 'm-late']);
+    // Within a lane: what is due before what is to come, however the candidates are ordered.
+    const mixed = plan(
+      input([ahead('h-soon', 'high', 1_000), candidate('h-due', 'high', 29)], []),
+      { ...limits, totalInFlightBudget: 1 },
+    );
+    expect(mixed.dispatch.map((c) => c.id)).toEqual(['h-due']);
+  });
+
+  it.each<[string, number, number, Partial<PlanLimits>, boolean]>([
+    ['room for all that is due', 3, 0, {}, false],
+    ['the lane budget is full', 3, 2, { inFlightBudget: lanes(2, 1_000, 1_000) }, true],
+    ['the total budget is full', 3, 2, { totalInFlightBudget: 2, reserved: lanes(0, 0, 0) }, true],
+    ['held back by the cap only', 3, 0, { caps: lanes(2, 20, 10) }, false],
+    ['nothing due', 0, 2, { inFlightBudget: lanes(2, 1_000, 1_000) }, false],
+  ])(
+    'says due points wait for in-flight room (a refill may take a freed slot): %s',
+    (_name, due, inFlight, limits, waiting) => {
+      const candidates = Array.from({ length: due }, (_, i) => candidate(`h${i}`, 'high', i));
+      const result = plan(
+        {
+          due: lanes(due, 0, 0),
+          candidates: { high: candidates, medium: [], low: [] },
+          inFlight: lanes(inFlight, 0, 0),
+          now: at(30),
+        },
+        { ...defaults, ...limits },
+      );
+      expect(result.lanes.high.waitingForRoom).toBe(waiting);
+    },
+  );
 
   it('counts everything due as deferred, not only the candidates that were read', () => {
     const result = plan(

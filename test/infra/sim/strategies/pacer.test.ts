@@ -67,9 +67,11 @@ describe('pacer in the simulator', () => {
     // The low lane's backoff, 30 s then 60 s, and the push's delivery latency (50 ms).
     expect(first[1]!.start - first[0]!.end).toBe(30_050);
     expect(first[2]!.start - first[1]!.end).toBe(60_050);
+    // (The point of 12:00, the run's end, is claimed ahead before the end and dead-lettered too.)
     expect(run.deadLetters?.map((letter) => [letter.reason, letter.dueAt])).toEqual([
       ['attempts', at('2026-06-20T10:00:00Z')],
       ['attempts', at('2026-06-20T11:00:00Z')],
+      ['attempts', at('2026-06-20T12:00:00Z')],
     ]);
   });
 
@@ -126,8 +128,9 @@ describe('pacer in the simulator', () => {
     const synced = inHour(successes(run.attempts));
     const during = synced.filter(
       (attempt) =>
-        attempt.start >= at('2026-06-20T10:20:00Z') && attempt.start < at('2026-06-20T10:30:00Z'),
+        attempt.start > at('2026-06-20T10:20:00Z') && attempt.start < at('2026-06-20T10:30:00Z'),
     );
+    // (The point of 10:20 itself was claimed ahead, at 10:19:50, before the outage began.)
     expect(during).toEqual([]);
     // Missed points are coalesced into one run at the return, serving the latest (10:30), then
     // the cadence goes on: one run per minute, none back to back for the points missed.
