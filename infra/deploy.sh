@@ -60,7 +60,9 @@ https://firebaserules.googleapis.com/) for the Firebase Rules API, called with c
 PACER_SCHEDULER_ENDPOINT for the Cloud Scheduler client of the tick part (pacer tick-job).
 Waiting: PACER_DEPLOY_WAIT_SECONDS (default 900) is the longest wait for a new database, a new
 log-based metric (alert policies refuse it for up to 10 minutes) or the Eventarc service agent;
-PACER_DEPLOY_POLL_SECONDS (default 15) the pause between tries.
+PACER_DEPLOY_POLL_SECONDS (default 15) the pause between tries. PACER_DEPLOY_PARALLEL
+(default 4): how many independent gcloud commands (one per metric, service account, topic,
+subscription; the deletes of --destroy) run at once.
 Dashboards: every PACER_DASHBOARDS_DIR/*.json (default infra/monitoring/dashboards), known by
 its displayName.
 
@@ -295,6 +297,42 @@ run() {
   if $dry_run; then return 0; fi
   commands_run=$((commands_run + 1))
   "$@" </dev/null
+}
+
+# spawn CMD...: a change independent of the others spawned with it (one metric, one service
+# account), started in the background, at most PARALLEL at a time: every gcloud command is a
+# Python start and a round trip, and a first deploy or a --destroy has dozens of them. Printed
+# as it starts; its output comes when await_spawned collects it, in order. Unless it is a dry
+# run.
+PARALLEL=${PACER_DEPLOY_PARALLEL:-4}
+[[ $PARALLEL =~ ^[1-9][0-9]*$ ]] || usage_error "PACER_DEPLOY_PARALLEL: expected a whole number from 1, got \"$PARALLEL\""
+SPAWNED=()
+SPAWNED_SHOWN=()
+SPAWN_FAILED=""
+spawned=0
+spawn() {
+  show "$@"
+  if $dry_run; then return 0; fi
+  commands_run=$((commands_run + 1))
+  if [ ${#SPAWNED[@]} -ge "$PARALLEL" ]; then collect_oldest; fi
+  spawned=$((spawned + 1))
+  "$@" </dev/null >"$work/spawned-$spawned.out" 2>"$work/spawned-$spawned.err" &
+  SPAWNED+=("$!:$spawned")
+  SPAWNED_SHOWN+=("$(show "$@")")
+}
+collect_oldest() {
+  local entry=${SPAWNED[0]} shown=${SPAWNED_SHOWN[0]} status=0
+  SPAWNED=("${SPAWNED[@]:1}")
+  SPAWNED_SHOWN=("${SPAWNED_SHOWN[@]:1}")
+  wait "${entry%%:*}" || status=$?
+  cat "$work/spawned-${entry#*:}.out"
+  cat "$work/spawned-${entry#*:}.err" >&2
+  if [ "$status" -ne 0 ] && [ -z "$SPAWN_FAILED" ]; then SPAWN_FAILED=$shown; fi
+}
+# await_spawned: waits for everything spawned; stops the deploy if any failed.
+await_spawned() {
+  while [ ${#SPAWNED[@]} -gt 0 ]; do collect_oldest; done
+  if [ -n "$SPAWN_FAILED" ]; then die "failed: $SPAWN_FAILED"; fi
 }
 
 # run_iam CMD...: an IAM binding. A service account just created can take a few seconds to be
@@ -624,11 +662,12 @@ part_accounts() {
     if grep -qxF "$email" <<<"$listed"; then
       note "service account $email exists"
     else
-      run gcloud iam service-accounts create "${ids[$i]}" --project="$project" \
+      spawn gcloud iam service-accounts create "${ids[$i]}" --project="$project" \
         --display-name="${names[$i]}"
       CREATED[sa:$email]=1
     fi
   done
+  await_spawned
   # The project's roles: read once, written once with every missing binding (before the
   # Pub/Sub agent below changes the policy). Firestore's finest IAM resource is a database: its
   # roles hold on pacer's database only, and a binding without the condition (an earlier
@@ -978,10 +1017,12 @@ part_pubsub() {
     TOPICS_LISTED=$CHECK_OUT
   fi
   for topic in ${T[topics]}; do ensure_topic "$topic"; done
+  await_spawned
   if check gcloud pubsub subscriptions list --project="$project" --format="value(name,${SUBSCRIPTION_FIELDS#value(}"; then
     SUBSCRIPTIONS_LISTED=$CHECK_OUT
   fi
   for sub in ${T[subscriptions]}; do ensure_subscription "$sub"; done
+  await_spawned
 }
 
 # listed LISTING NAME: the fields after NAME in its line of LISTING (a value(name,...) list, tab
@@ -1007,10 +1048,10 @@ ensure_topic() {
     if [ "$LISTED_OUT" = "$retention" ]; then
       note "topic $topic unchanged"
     else
-      run gcloud pubsub topics update "$topic" --project="$project" --message-retention-duration="$retention"
+      spawn gcloud pubsub topics update "$topic" --project="$project" --message-retention-duration="$retention"
     fi
   else
-    run gcloud pubsub topics create "$topic" --project="$project" --message-retention-duration="$retention"
+    spawn gcloud pubsub topics create "$topic" --project="$project" --message-retention-duration="$retention"
     CREATED[topic:$topic]=1
   fi
 }
@@ -1054,9 +1095,9 @@ ensure_subscription() {
     local fields
     IFS=$'\t' read -r -a fields <<<"$current"
     if [ -z "$dead_letter_topic" ] && [ -n "${fields[7]:-}" ]; then flags+=(--clear-dead-letter-policy); fi
-    run gcloud pubsub subscriptions update "$sub" --project="$project" "${flags[@]}"
+    spawn gcloud pubsub subscriptions update "$sub" --project="$project" "${flags[@]}"
   else
-    run gcloud pubsub subscriptions create "$sub" --project="$project" --topic="$topic" "${flags[@]}"
+    spawn gcloud pubsub subscriptions create "$sub" --project="$project" --topic="$topic" "${flags[@]}"
     CREATED[sub:$sub]=1
   fi
 }
@@ -1117,11 +1158,12 @@ ensure_metrics() {
   while IFS=$'\t' read -r action file name; do
     case $action in
       unchanged) note "metric $name unchanged" ;;
-      update) run gcloud logging metrics update "$name" --config-from-file="$file" --project="$project" ;;
-      create) run gcloud logging metrics create "$name" --config-from-file="$file" --project="$project" ;;
+      update) spawn gcloud logging metrics update "$name" --config-from-file="$file" --project="$project" ;;
+      create) spawn gcloud logging metrics create "$name" --config-from-file="$file" --project="$project" ;;
       *) die "cannot read infra/monitoring" ;;
     esac
   done <<<"$actions"
+  await_spawned
 }
 
 # Alert policies, known by displayName: one list, then each policy file created, updated or left
@@ -1250,18 +1292,20 @@ destroy_monitoring() {
       continue
     fi
     while IFS= read -r policy; do
-      run gcloud alpha monitoring policies delete "$policy" --project="$project" --quiet
+      spawn gcloud alpha monitoring policies delete "$policy" --project="$project" --quiet
     done < <(awk -F'\t' -v display="$name" '$2 == display { print $1 }' <<<"$policies")
   done <<<"$listing"
+  await_spawned
   if present gcloud logging metrics list --project="$project" --format='value(name)'; then
     metrics=$CHECK_OUT
   fi
   while IFS=$'\t' read -r kind file name; do
     if [ "$kind" != metrics ]; then continue; fi
     if $dry_run || grep -qxF "$name" <<<"$metrics"; then
-      run gcloud logging metrics delete "$name" --project="$project" --quiet
+      spawn gcloud logging metrics delete "$name" --project="$project" --quiet
     fi
   done <<<"$listing"
+  await_spawned
 }
 
 destroy_pubsub() {
@@ -1272,17 +1316,19 @@ destroy_pubsub() {
   fi
   for sub in ${T[subscriptions]}; do
     if $dry_run || grep -qxF "projects/$project/subscriptions/$sub" <<<"$listed"; then
-      run gcloud pubsub subscriptions delete "$sub" --project="$project" --quiet
+      spawn gcloud pubsub subscriptions delete "$sub" --project="$project" --quiet
     fi
   done
+  await_spawned
   if present gcloud pubsub topics list --project="$project" --format='value(name)'; then
     listed=$CHECK_OUT
   fi
   for topic in ${T[topics]}; do
     if $dry_run || grep -qxF "projects/$project/topics/$topic" <<<"$listed"; then
-      run gcloud pubsub topics delete "$topic" --project="$project" --quiet
+      spawn gcloud pubsub topics delete "$topic" --project="$project" --quiet
     fi
   done
+  await_spawned
 }
 
 destroy_jobs() {
@@ -1304,9 +1350,10 @@ destroy_functions() {
   fi
   for fn in ${T[functions]}; do
     if $dry_run || grep -qE "(^|/)$fn\$" <<<"$listed"; then
-      run gcloud functions delete "$fn" --region="$region" --project="$project" --quiet
+      spawn gcloud functions delete "$fn" --region="$region" --project="$project" --quiet
     fi
   done
+  await_spawned
 }
 
 destroy_firestore() {
@@ -1343,9 +1390,10 @@ destroy_accounts() {
   for id in "${ids[@]}"; do
     email="$id@$project.iam.gserviceaccount.com"
     if $dry_run || grep -qxF "$email" <<<"$listed"; then
-      run gcloud iam service-accounts delete "$email" --project="$project" --quiet
+      spawn gcloud iam service-accounts delete "$email" --project="$project" --quiet
     fi
   done
+  await_spawned
 }
 
 if $destroy; then

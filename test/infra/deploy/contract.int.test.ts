@@ -8,7 +8,7 @@
  * start); see docs/operations.md, "Testing the deploy".
  */
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
@@ -45,6 +45,8 @@ function envFor(target: GoogleFake): Record<string, string> {
     // Short pauses between tries: what the fake makes the deploy wait for is seconds here.
     PACER_DEPLOY_POLL_SECONDS: '2',
     PACER_DEPLOY_WAIT_SECONDS: '120',
+    // gcloud's time here is CPU (a Python start), not the network: no more at once than cores.
+    PACER_DEPLOY_PARALLEL: String(Math.min(4, availableParallelism())),
   };
 }
 
