@@ -13,7 +13,10 @@ createRequire(import.meta.url)('./test/support/loopback-guard.cjs');
 
 // Two projects: `unit` is pure logic, no I/O, runs in seconds; `integration` talks to the real
 // Firestore and Pub/Sub emulators, which its global setup starts once per run (each test file
-// then works in its own project id).
+// then works in its own project id). The deploy contract (test/infra/deploy/contract.int.test.ts)
+// is an integration file like the others: it runs infra/deploy.sh with gcloud against its own
+// fake of Google's APIs on a port of its own, and sets its own timeouts (minutes: every gcloud
+// command is a Python start); `npm run test:deploy` runs it alone.
 export default defineConfig({
   test: {
     globalSetup: ['test/support/loopback-setup.ts'],
@@ -29,12 +32,6 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/**/*.int.test.ts'],
-          // The deploy contract runs ~300 gcloud commands (about 10 minutes): its own command,
-          // `npm run test:deploy`, not `npm test`.
-          exclude:
-            process.env.PACER_DEPLOY_CONTRACT === '1'
-              ? []
-              : ['test/infra/deploy/contract.int.test.ts'],
           globalSetup: ['test/support/global-setup.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,

@@ -60,7 +60,9 @@ https://firebaserules.googleapis.com/) for the Firebase Rules API, called with c
 PACER_SCHEDULER_ENDPOINT for the Cloud Scheduler client of the tick part (pacer tick-job).
 Waiting: PACER_DEPLOY_WAIT_SECONDS (default 900) is the longest wait for a new database, a new
 log-based metric (alert policies refuse it for up to 10 minutes) or the Eventarc service agent;
-PACER_DEPLOY_POLL_SECONDS (default 15) the pause between tries.
+PACER_DEPLOY_POLL_SECONDS (default 15) the pause between tries. PACER_DEPLOY_PARALLEL
+(default 4): how many independent gcloud commands (one per metric, service account, topic,
+subscription; the deletes of --destroy) run at once.
 Dashboards: every PACER_DASHBOARDS_DIR/*.json (default infra/monitoring/dashboards), known by
 its displayName.
 
@@ -259,8 +261,13 @@ if [ -n "$settings_file" ]; then
   done <"$settings_file"
 fi
 
-# Prompts would hang a deploy in CI; every command below is meant to run unattended.
+# Prompts would hang a deploy in CI; every command below is meant to run unattended. Each gcloud
+# command is a Python start (a second or two of CPU): no update check, usage report or survey
+# on top (unless set otherwise).
 export CLOUDSDK_CORE_DISABLE_PROMPTS=1
+export CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK=${CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK:-1}
+export CLOUDSDK_CORE_DISABLE_USAGE_REPORTING=${CLOUDSDK_CORE_DISABLE_USAGE_REPORTING:-true}
+export CLOUDSDK_SURVEY_DISABLE_PROMPTS=${CLOUDSDK_SURVEY_DISABLE_PROMPTS:-1}
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -289,7 +296,43 @@ run() {
   show "$@"
   if $dry_run; then return 0; fi
   commands_run=$((commands_run + 1))
-  "$@"
+  "$@" </dev/null
+}
+
+# spawn CMD...: a change independent of the others spawned with it (one metric, one service
+# account), started in the background, at most PARALLEL at a time: every gcloud command is a
+# Python start and a round trip, and a first deploy or a --destroy has dozens of them. Printed
+# as it starts; its output comes when await_spawned collects it, in order. Unless it is a dry
+# run.
+PARALLEL=${PACER_DEPLOY_PARALLEL:-4}
+[[ $PARALLEL =~ ^[1-9][0-9]*$ ]] || usage_error "PACER_DEPLOY_PARALLEL: expected a whole number from 1, got \"$PARALLEL\""
+SPAWNED=()
+SPAWNED_SHOWN=()
+SPAWN_FAILED=""
+spawned=0
+spawn() {
+  show "$@"
+  if $dry_run; then return 0; fi
+  commands_run=$((commands_run + 1))
+  if [ ${#SPAWNED[@]} -ge "$PARALLEL" ]; then collect_oldest; fi
+  spawned=$((spawned + 1))
+  "$@" </dev/null >"$work/spawned-$spawned.out" 2>"$work/spawned-$spawned.err" &
+  SPAWNED+=("$!:$spawned")
+  SPAWNED_SHOWN+=("$(show "$@")")
+}
+collect_oldest() {
+  local entry=${SPAWNED[0]} shown=${SPAWNED_SHOWN[0]} status=0
+  SPAWNED=("${SPAWNED[@]:1}")
+  SPAWNED_SHOWN=("${SPAWNED_SHOWN[@]:1}")
+  wait "${entry%%:*}" || status=$?
+  cat "$work/spawned-${entry#*:}.out"
+  cat "$work/spawned-${entry#*:}.err" >&2
+  if [ "$status" -ne 0 ] && [ -z "$SPAWN_FAILED" ]; then SPAWN_FAILED=$shown; fi
+}
+# await_spawned: waits for everything spawned; stops the deploy if any failed.
+await_spawned() {
+  while [ ${#SPAWNED[@]} -gt 0 ]; do collect_oldest; done
+  if [ -n "$SPAWN_FAILED" ]; then die "failed: $SPAWN_FAILED"; fi
 }
 
 # run_iam CMD...: an IAM binding. A service account just created can take a few seconds to be
@@ -300,7 +343,7 @@ run_iam() {
   commands_run=$((commands_run + 1))
   local attempt
   for attempt in 1 2 3 4 5 6; do
-    if "$@" 2>"$work/iam.err"; then return 0; fi
+    if "$@" </dev/null 2>"$work/iam.err"; then return 0; fi
     if ! grep -qiE 'does not exist|not found' "$work/iam.err" || [ "$attempt" -eq 6 ]; then
       cat "$work/iam.err" >&2
       die "failed: $(show "$@")"
@@ -320,7 +363,7 @@ run_retry() {
   if $dry_run; then return 0; fi
   commands_run=$((commands_run + 1))
   while true; do
-    if "$@" 2>"$work/retry.err"; then
+    if "$@" </dev/null 2>"$work/retry.err"; then
       cat "$work/retry.err" >&2
       return 0
     fi
@@ -367,6 +410,45 @@ read_policy() {
   fi
 }
 
+# CREATED[KIND:NAME]: what this run created (in a dry run: would create). A resource created
+# moments ago has no IAM policy yet: nothing to read before binding on it.
+declare -A CREATED=()
+
+# read_policy_of KIND:NAME CMD...: read_policy, unless this run created the resource.
+read_policy_of() {
+  local created=$1
+  shift
+  if [ -n "${CREATED[$created]:-}" ]; then
+    POLICY_FILE=""
+    return 0
+  fi
+  read_policy "$@"
+}
+
+# apply_bindings CHANGES POLICY CMD...: one set-iam-policy for every binding change in the file
+# CHANGES (lines of add|remove<TAB>ROLE<TAB>MEMBER[<TAB>EXPRESSION<TAB>TITLE<TAB>DESCRIPTION])
+# against POLICY (a file from read_policy, or empty: no policy yet, or a dry run). CMD is the
+# set-iam-policy command with {} where the policy file goes; it is run only when something
+# changes (each change is printed), with the etag read, so a concurrent change is not lost.
+merges=0
+apply_bindings() {
+  local changes=$1 policy=$2 merged changed arg
+  shift 2
+  merges=$((merges + 1))
+  merged="$work/iam-policy-$merges.json"
+  changed=$("${HELPER[@]}" iam-merge "$policy" "$changes" "$merged") || die "cannot merge the IAM bindings"
+  if [ -z "$changed" ]; then
+    note "every binding is in place"
+    return 0
+  fi
+  printf '%s\n' "$changed" | sed 's/^/#   /'
+  local command=()
+  for arg in "$@"; do
+    if [ "$arg" = "{}" ]; then command+=("$merged"); else command+=("$arg"); fi
+  done
+  run_iam "${command[@]}"
+}
+
 # bind POLICY ROLE MEMBER EXPRESSION CMD...: runs the add-iam-policy-binding CMD unless POLICY
 # (a file from read_policy, or empty) already grants ROLE to MEMBER (with the condition
 # EXPRESSION, or none when empty): gcloud's add-iam-policy-binding always rewrites the policy.
@@ -386,7 +468,7 @@ run_unless_exists() {
   show "$@"
   if $dry_run; then return 0; fi
   commands_run=$((commands_run + 1))
-  if "$@" 2>"$work/create.err"; then return 0; fi
+  if "$@" </dev/null 2>"$work/create.err"; then return 0; fi
   if grep -q 'ALREADY_EXISTS\|already exists' "$work/create.err"; then
     note "already exists"
     return 0
@@ -412,7 +494,7 @@ check() {
   CHECK_OUT=""
   if $dry_run; then return 3; fi
   local status=0
-  CHECK_OUT=$("$@" 2>"$work/check.err") || status=$?
+  CHECK_OUT=$("$@" </dev/null 2>"$work/check.err") || status=$?
   if [ "$status" -eq 0 ]; then return 0; fi
   if not_found "$work/check.err"; then return 3; fi
   cat "$work/check.err" >&2
@@ -561,7 +643,7 @@ build_account() {
 
 part_accounts() {
   note "--- accounts: one service account per role, project roles, token minting for OIDC"
-  local role email project_role database_role listed="" condition member
+  local role email listed=""
   if check gcloud iam service-accounts list --project="$project" --format='value(email)'; then
     listed=$CHECK_OUT
   fi
@@ -580,48 +662,55 @@ part_accounts() {
     if grep -qxF "$email" <<<"$listed"; then
       note "service account $email exists"
     else
-      run gcloud iam service-accounts create "${ids[$i]}" --project="$project" \
+      spawn gcloud iam service-accounts create "${ids[$i]}" --project="$project" \
         --display-name="${names[$i]}"
+      CREATED[sa:$email]=1
     fi
   done
+  await_spawned
+  # The project's roles: read once, written once with every missing binding (before the
+  # Pub/Sub agent below changes the policy). Firestore's finest IAM resource is a database: its
+  # roles hold on pacer's database only, and a binding without the condition (an earlier
+  # deploy's) would hold on every database, so it goes.
   project_policy
-  condition="resource.name == \"projects/$project/databases/$DATABASE\""
-  for role in ${T[service_accounts]}; do
-    member="serviceAccount:$(sa_email "$role")"
-    for project_role in ${T[sa.$role.project_roles]}; do
-      bind "$PROJECT_POLICY" "$project_role" "$member" "" \
-        gcloud projects add-iam-policy-binding "$project" --member="$member" \
-        --role="$project_role" --condition=None --format=none
-    done
-    for database_role in ${T[sa.$role.database_roles]}; do
-      # Firestore's finest IAM resource is a database: the role holds on pacer's database only.
-      bind "$PROJECT_POLICY" "$database_role" "$member" "$condition" \
-        gcloud projects add-iam-policy-binding "$project" --member="$member" \
-        --role="$database_role" --format=none \
-        --condition="expression=$condition,title=pacer-database-only,description=only the pacer Firestore database"
-      # A binding without the condition (an earlier deploy's) would hold on every database.
-      if [ -n "$PROJECT_POLICY" ] && "${HELPER[@]}" has-binding "$PROJECT_POLICY" "$database_role" "$member"; then
-        run_iam gcloud projects remove-iam-policy-binding "$project" --member="$member" \
-          --role="$database_role" --condition=None --format=none
-      fi
-    done
-  done
-  if [ -z "$build_service_account" ]; then
-    member="serviceAccount:$BUILD_SA_ID@$project.iam.gserviceaccount.com"
-    for project_role in "${BUILD_SA_ROLES[@]}"; do
-      bind "$PROJECT_POLICY" "$project_role" "$member" "" \
-        gcloud projects add-iam-policy-binding "$project" --member="$member" \
-        --role="$project_role" --condition=None --format=none
-    done
-  fi
+  local bindings="$work/project-bindings"
+  project_bindings add >"$bindings"
+  apply_bindings "$bindings" "$PROJECT_POLICY" gcloud projects set-iam-policy "$project" {} --format=none
   pubsub_agent
   for role in push events; do
-    read_policy gcloud iam service-accounts get-iam-policy "$(sa_email "$role")" --project="$project" --format=json
+    read_policy_of "sa:$(sa_email "$role")" \
+      gcloud iam service-accounts get-iam-policy "$(sa_email "$role")" --project="$project" --format=json
     bind "$POLICY_FILE" roles/iam.serviceAccountTokenCreator "serviceAccount:$PUBSUB_AGENT" "" \
       gcloud iam service-accounts add-iam-policy-binding "$(sa_email "$role")" \
       --project="$project" --member="serviceAccount:$PUBSUB_AGENT" \
       --role=roles/iam.serviceAccountTokenCreator --condition=None --format=none
   done
+}
+
+# project_bindings add|remove: the project roles of pacer's accounts, as binding changes for
+# apply_bindings (with add, also the removal of an unconditional Firestore role).
+DATABASE_ONLY_TITLE=pacer-database-only
+DATABASE_ONLY_DESCRIPTION="only the pacer Firestore database"
+project_bindings() {
+  local kind=$1 role member project_role database_role condition
+  condition="resource.name == \"projects/$project/databases/$DATABASE\""
+  for role in ${T[service_accounts]}; do
+    member="serviceAccount:$(sa_email "$role")"
+    for project_role in ${T[sa.$role.project_roles]}; do
+      printf '%s\t%s\t%s\n' "$kind" "$project_role" "$member"
+    done
+    for database_role in ${T[sa.$role.database_roles]}; do
+      printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$kind" "$database_role" "$member" "$condition" \
+        "$DATABASE_ONLY_TITLE" "$DATABASE_ONLY_DESCRIPTION"
+      printf 'remove\t%s\t%s\n' "$database_role" "$member"
+    done
+  done
+  if [ -z "$build_service_account" ]; then
+    member="serviceAccount:$BUILD_SA_ID@$project.iam.gserviceaccount.com"
+    for project_role in "${BUILD_SA_ROLES[@]}"; do
+      printf '%s\t%s\t%s\n' "$kind" "$project_role" "$member"
+    done
+  fi
 }
 
 DATABASE_LOCATION=""
@@ -766,10 +855,13 @@ source_hash() {
   if [ -z "$SOURCE_HASH" ]; then SOURCE_HASH=$("${HELPER[@]}" source-hash .) || die "cannot hash the sources"; fi
 }
 
-# function_labels: DEPLOYED_FUNCTIONS, name<TAB>pacer-source label<TAB>state of each function in
-# the region, read once.
+# function_labels: DEPLOYED_FUNCTIONS, name<TAB>pacer-source label<TAB>state<TAB>URL of each
+# function in the region, from one list (read again after a function is deployed).
 DEPLOYED_FUNCTIONS=""
+FUNCTIONS_LISTED=false
 function_labels() {
+  DEPLOYED_FUNCTIONS=""
+  FUNCTIONS_LISTED=true
   if check gcloud functions list --regions="$region" --project="$project" --format=json; then
     printf '%s' "${CHECK_OUT:-[]}" >"$work/functions.json"
     DEPLOYED_FUNCTIONS=$("${HELPER[@]}" function-labels "$work/functions.json" "$SOURCE_LABEL") ||
@@ -812,6 +904,7 @@ part_jobs() {
     note "job $job unchanged ($SOURCE_LABEL=$hash)"
   else
     run "${args[@]}"
+    if [ -z "$current" ]; then CREATED[job:$job]=1; fi
   fi
   # The workers may start executions of this job with overrides, and do nothing else with it.
   if check gcloud iam roles describe "${T[job.runner_role]}" --project="$project" --format=json; then
@@ -831,7 +924,8 @@ part_jobs() {
   fi
   local runner
   runner="serviceAccount:$(sa_email "${T[job.runner]}")"
-  read_policy gcloud run jobs get-iam-policy "$job" --project="$project" --region="$job_region" --format=json
+  read_policy_of "job:$job" \
+    gcloud run jobs get-iam-policy "$job" --project="$project" --region="$job_region" --format=json
   bind "$POLICY_FILE" "$runner_role" "$runner" "" \
     gcloud run jobs add-iam-policy-binding "$job" --project="$project" --region="$job_region" \
     --member="$runner" --role="$runner_role" --format=none
@@ -874,19 +968,25 @@ deploy_function() {
   hash=$({ printf '%s\n' "$SOURCE_HASH" "${args[@]//$work/WORK}" "$(cat "$env_file")"; } | sha256sum | cut -c1-40)
   args+=(--update-labels="$SOURCE_LABEL=$hash")
   current=$(awk -F'\t' -v fn="$fn" '$1 == fn { print $2 "\t" $3 }' <<<"$DEPLOYED_FUNCTIONS")
+  if [ -z "$current" ]; then CREATED[fn:$fn]=1; fi
   if [ "$current" = "$hash"$'\t'ACTIVE ]; then
     note "function $fn unchanged ($SOURCE_LABEL=$hash)"
-  elif [ "${T[$key.trigger]}" = firestore ]; then
-    # The first Eventarc trigger of a project can fail while its service agent's permissions
-    # propagate (minutes).
-    run_retry 'Eventarc Service Agent|eventarc-service-agent|Permission denied while using the Eventarc' "${args[@]}"
   else
-    run "${args[@]}"
+    # Deployed now: its URL may be new, so the functions are listed again before one is used.
+    FUNCTIONS_LISTED=false
+    if [ "${T[$key.trigger]}" = firestore ]; then
+      # The first Eventarc trigger of a project can fail while its service agent's permissions
+      # propagate (minutes).
+      run_retry 'Eventarc Service Agent|eventarc-service-agent|Permission denied while using the Eventarc' "${args[@]}"
+    else
+      run "${args[@]}"
+    fi
   fi
   local invoker
   invoker="serviceAccount:$(sa_email "${T[$key.invoker]}")"
   # add-invoker-policy-binding binds roles/run.invoker on the function's Cloud Run service.
-  read_policy gcloud run services get-iam-policy "$fn" --region="$region" --project="$project" --format=json
+  read_policy_of "fn:$fn" \
+    gcloud run services get-iam-policy "$fn" --region="$region" --project="$project" --format=json
   bind "$POLICY_FILE" roles/run.invoker "$invoker" "" \
     gcloud functions add-invoker-policy-binding "$fn" --region="$region" --project="$project" \
     --member="$invoker"
@@ -897,9 +997,12 @@ function_url() {
   # The URL a push subscription or the tick job calls for function $1.
   if [ -n "$push_endpoint_base" ]; then
     FUNCTION_URL="$push_endpoint_base/$1"
-  elif check gcloud functions describe "$1" --region="$region" --project="$project" --format='value(serviceConfig.uri)'; then
-    FUNCTION_URL=$CHECK_OUT
-  elif $dry_run; then
+    return 0
+  fi
+  if ! $FUNCTIONS_LISTED; then function_labels; fi
+  FUNCTION_URL=$(awk -F'\t' -v fn="$1" '$1 == fn && $4 != "-" { print $4 }' <<<"$DEPLOYED_FUNCTIONS")
+  if [ -n "$FUNCTION_URL" ]; then return 0; fi
+  if $dry_run; then
     FUNCTION_URL="<URL of $1>"
   else
     die "function $1 is not deployed in $region: run the functions part first"
@@ -909,20 +1012,47 @@ function_url() {
 part_pubsub() {
   note "--- pubsub: topics (retention) and push subscriptions (OIDC, ack deadline, retry, dead letters)"
   local topic sub
+  TOPICS_LISTED="" SUBSCRIPTIONS_LISTED=""
+  if check gcloud pubsub topics list --project="$project" --format='value(name,messageRetentionDuration)'; then
+    TOPICS_LISTED=$CHECK_OUT
+  fi
   for topic in ${T[topics]}; do ensure_topic "$topic"; done
+  await_spawned
+  if check gcloud pubsub subscriptions list --project="$project" --format="value(name,${SUBSCRIPTION_FIELDS#value(}"; then
+    SUBSCRIPTIONS_LISTED=$CHECK_OUT
+  fi
   for sub in ${T[subscriptions]}; do ensure_subscription "$sub"; done
+  await_spawned
 }
 
+# listed LISTING NAME: the fields after NAME in its line of LISTING (a value(name,...) list, tab
+# separated), in LISTED_OUT; status 1 when NAME is not listed.
+LISTED_OUT=""
+listed() {
+  local line
+  LISTED_OUT=""
+  while IFS= read -r line; do
+    if [ "${line%%$'\t'*}" = "$2" ]; then
+      if [[ $line == *$'\t'* ]]; then LISTED_OUT=${line#*$'\t'}; fi
+      return 0
+    fi
+  done <<<"$1"
+  return 1
+}
+
+TOPICS_LISTED=""
+SUBSCRIPTIONS_LISTED=""
 ensure_topic() {
   local topic=$1 retention="${T[retention_seconds]}s"
-  if check gcloud pubsub topics describe "$topic" --project="$project" --format='value(messageRetentionDuration)'; then
-    if [ "$CHECK_OUT" = "$retention" ]; then
+  if listed "$TOPICS_LISTED" "projects/$project/topics/$topic"; then
+    if [ "$LISTED_OUT" = "$retention" ]; then
       note "topic $topic unchanged"
     else
-      run gcloud pubsub topics update "$topic" --project="$project" --message-retention-duration="$retention"
+      spawn gcloud pubsub topics update "$topic" --project="$project" --message-retention-duration="$retention"
     fi
   else
-    run gcloud pubsub topics create "$topic" --project="$project" --message-retention-duration="$retention"
+    spawn gcloud pubsub topics create "$topic" --project="$project" --message-retention-duration="$retention"
+    CREATED[topic:$topic]=1
   fi
 }
 
@@ -952,8 +1082,8 @@ ensure_subscription() {
     "${T[$key.ack_deadline]}" "${T[$key.min_backoff]}s" "${T[$key.max_backoff]}s" \
     "$dead_letter_topic" "$attempts")
   want+="${T[retention_seconds]}s"
-  if check gcloud pubsub subscriptions describe "$sub" --project="$project" --format="$SUBSCRIPTION_FIELDS"; then
-    local current=$CHECK_OUT
+  if listed "$SUBSCRIPTIONS_LISTED" "projects/$project/subscriptions/$sub"; then
+    local current=$LISTED_OUT
     local current_topic=${current%%$'\t'*}
     if [ "$current_topic" != "projects/$project/topics/$topic" ]; then
       die "subscription $sub is attached to $current_topic, not $topic; a subscription cannot change topics: delete it (gcloud pubsub subscriptions delete $sub --project=$project) and deploy again"
@@ -965,9 +1095,10 @@ ensure_subscription() {
     local fields
     IFS=$'\t' read -r -a fields <<<"$current"
     if [ -z "$dead_letter_topic" ] && [ -n "${fields[7]:-}" ]; then flags+=(--clear-dead-letter-policy); fi
-    run gcloud pubsub subscriptions update "$sub" --project="$project" "${flags[@]}"
+    spawn gcloud pubsub subscriptions update "$sub" --project="$project" "${flags[@]}"
   else
-    run gcloud pubsub subscriptions create "$sub" --project="$project" --topic="$topic" "${flags[@]}"
+    spawn gcloud pubsub subscriptions create "$sub" --project="$project" --topic="$topic" "${flags[@]}"
+    CREATED[sub:$sub]=1
   fi
 }
 
@@ -976,7 +1107,8 @@ part_pubsub_iam() {
   local topic role sub member
   pubsub_agent
   for topic in ${T[topics]}; do
-    read_policy gcloud pubsub topics get-iam-policy "$topic" --project="$project" --format=json
+    read_policy_of "topic:$topic" \
+      gcloud pubsub topics get-iam-policy "$topic" --project="$project" --format=json
     for role in ${T[topic.$topic.publishers]}; do
       member="serviceAccount:$(sa_email "$role")"
       bind "$POLICY_FILE" roles/pubsub.publisher "$member" "" \
@@ -991,7 +1123,8 @@ part_pubsub_iam() {
   done
   for sub in ${T[subscriptions]}; do
     if [ "${T[sub.$sub.dead_letter]}" = true ]; then
-      read_policy gcloud pubsub subscriptions get-iam-policy "$sub" --project="$project" --format=json
+      read_policy_of "sub:$sub" \
+        gcloud pubsub subscriptions get-iam-policy "$sub" --project="$project" --format=json
       bind "$POLICY_FILE" roles/pubsub.subscriber "serviceAccount:$PUBSUB_AGENT" "" \
         gcloud pubsub subscriptions add-iam-policy-binding "$sub" --project="$project" \
         --member="serviceAccount:$PUBSUB_AGENT" --role=roles/pubsub.subscriber --format=none
@@ -1008,16 +1141,58 @@ part_tick() {
 
 part_monitoring() {
   note "--- monitoring: log-based metrics, alert policies (infra/monitoring) and dashboards ($DASHBOARDS)"
-  local listing kind file name
-  listing=$("${HELPER[@]}" monitoring infra/monitoring) || die "cannot read infra/monitoring"
-  while IFS=$'\t' read -r kind file name; do
-    case $kind in
-      metrics) ensure_metric "$file" "$name" ;;
-      policies) ensure_policy "$file" "$name" ;;
+  ensure_metrics
+  ensure_policies
+  ensure_dashboards
+}
+
+# Log-based metrics: one list, then each metric file created, updated or left alone
+# (infra/deploy/monitoring.ts decides).
+ensure_metrics() {
+  local listed="" actions action file name
+  if check gcloud logging metrics list --project="$project" --format=json; then
+    printf '%s' "${CHECK_OUT:-[]}" >"$work/metrics.json"
+    listed="$work/metrics.json"
+  fi
+  actions=$("${HELPER[@]}" metric-actions infra/monitoring ${listed:+"$listed"}) || die "cannot read infra/monitoring"
+  while IFS=$'\t' read -r action file name; do
+    case $action in
+      unchanged) note "metric $name unchanged" ;;
+      update) spawn gcloud logging metrics update "$name" --config-from-file="$file" --project="$project" ;;
+      create) spawn gcloud logging metrics create "$name" --config-from-file="$file" --project="$project" ;;
       *) die "cannot read infra/monitoring" ;;
     esac
-  done <<<"$listing"
-  ensure_dashboards
+  done <<<"$actions"
+  await_spawned
+}
+
+# Alert policies, known by displayName: one list, then each policy file created, updated or left
+# alone. A log-based metric is unknown to alert policies for up to 10 minutes after its
+# creation: a create or update that meets one is tried again (run_retry).
+ensure_policies() {
+  local listed="" actions action file display detail
+  if check gcloud alpha monitoring policies list --project="$project" --format=json; then
+    printf '%s' "${CHECK_OUT:-[]}" >"$work/policies.json"
+    listed="$work/policies.json"
+  fi
+  mkdir -p "$work/policies"
+  actions=$("${HELPER[@]}" policy-actions infra/monitoring "$notification_channels" "$work/policies" \
+    ${listed:+"$listed"}) || die "cannot read infra/monitoring"
+  while IFS=$'\t' read -r action file display detail; do
+    case $action in
+      unchanged) note "alert policy \"$display\" unchanged" ;;
+      create)
+        run_retry 'Cannot find metric' gcloud alpha monitoring policies create --project="$project" \
+          --policy-from-file="$file"
+        ;;
+      update)
+        run_retry 'Cannot find metric' gcloud alpha monitoring policies update "$detail" \
+          --project="$project" --policy-from-file="$file"
+        ;;
+      duplicate) die "$detail alert policies are named \"$display\": delete all but one, then deploy again" ;;
+      *) die "cannot read infra/monitoring" ;;
+    esac
+  done <<<"$actions"
 }
 
 # Dashboards: every DIR/*.json (PACER_DASHBOARDS_DIR, default infra/monitoring/dashboards), a
@@ -1062,55 +1237,6 @@ ensure_dashboards() {
   done <<<"$listing"
 }
 
-ensure_metric() {
-  local file=$1 name=$2 status
-  if check gcloud logging metrics describe "$name" --project="$project" --format=json; then
-    printf '%s' "$CHECK_OUT" >"$work/metric.json"
-    status=0
-    "${HELPER[@]}" contains "$file" "$work/metric.json" || status=$?
-    case $status in
-      0) note "metric $name unchanged" ;;
-      1) run gcloud logging metrics update "$name" --config-from-file="$file" --project="$project" ;;
-      *) die "cannot compare $file" ;;
-    esac
-  else
-    run gcloud logging metrics create "$name" --config-from-file="$file" --project="$project"
-  fi
-}
-
-ensure_policy() {
-  local file=$1 display=$2 names="" count policy status
-  if check gcloud alpha monitoring policies list --project="$project" \
-    --filter="displayName=\"$display\"" --format='value(name)'; then
-    names=$CHECK_OUT
-  fi
-  count=$(printf '%s' "$names" | grep -c . || true)
-  if [ "$count" -eq 0 ]; then
-    local sent
-    sent="$work/$(basename "$file" .yaml).json"
-    "${HELPER[@]}" policy-file "$file" "$notification_channels" >"$sent" || die "cannot read $file"
-    # A log-based metric is unknown to alert policies for up to 10 minutes after its creation.
-    run_retry 'Cannot find metric' gcloud alpha monitoring policies create --project="$project" \
-      --policy-from-file="$sent"
-  elif [ "$count" -eq 1 ]; then
-    policy=$names
-    check gcloud alpha monitoring policies describe "$policy" --project="$project" --format=json ||
-      die "alert policy $policy disappeared"
-    printf '%s' "$CHECK_OUT" >"$work/policy.json"
-    "${HELPER[@]}" policy-file "$file" "$notification_channels" "$work/policy.json" >"$work/policy-new.json" ||
-      die "cannot read $file"
-    status=0
-    "${HELPER[@]}" contains "$work/policy-new.json" "$work/policy.json" || status=$?
-    case $status in
-      0) note "alert policy \"$display\" unchanged" ;;
-      1) run_retry 'Cannot find metric' gcloud alpha monitoring policies update "$policy" --project="$project" --policy-from-file="$work/policy-new.json" ;;
-      *) die "cannot compare $file" ;;
-    esac
-  else
-    die "$count alert policies are named \"$display\": delete all but one, then deploy again"
-  fi
-}
-
 # ---------------------------------------------------------------------------------------------
 # --destroy: what the parts create, removed in reverse order
 
@@ -1119,6 +1245,7 @@ ensure_policy() {
 present() {
   if $dry_run; then
     show "$@"
+    CHECK_OUT=""
     return 0
   fi
   check "$@"
@@ -1152,41 +1279,56 @@ destroy_monitoring() {
       if [ -n "$name" ]; then run gcloud monitoring dashboards delete "${name##*/}" --project="$project" --quiet; fi
     done <<<"$names"
   fi
+  # One list each of the policies and the metrics; in a dry run every one is deleted.
   listing=$("${HELPER[@]}" monitoring infra/monitoring) || die "cannot read infra/monitoring"
+  local policies="" metrics=""
+  if present gcloud alpha monitoring policies list --project="$project" --format='value(name,displayName)'; then
+    policies=$CHECK_OUT
+  fi
   while IFS=$'\t' read -r kind file name; do
     if [ "$kind" != policies ]; then continue; fi
     if $dry_run; then
-      show gcloud alpha monitoring policies list --project="$project" --filter="displayName=\"$name\"" --format='value(name)'
       run gcloud alpha monitoring policies delete "<policy named $name>" --project="$project" --quiet
       continue
     fi
-    check gcloud alpha monitoring policies list --project="$project" \
-      --filter="displayName=\"$name\"" --format='value(name)' || true
     while IFS= read -r policy; do
-      if [ -n "$policy" ]; then run gcloud alpha monitoring policies delete "$policy" --project="$project" --quiet; fi
-    done <<<"$CHECK_OUT"
+      spawn gcloud alpha monitoring policies delete "$policy" --project="$project" --quiet
+    done < <(awk -F'\t' -v display="$name" '$2 == display { print $1 }' <<<"$policies")
   done <<<"$listing"
+  await_spawned
+  if present gcloud logging metrics list --project="$project" --format='value(name)'; then
+    metrics=$CHECK_OUT
+  fi
   while IFS=$'\t' read -r kind file name; do
     if [ "$kind" != metrics ]; then continue; fi
-    if present gcloud logging metrics describe "$name" --project="$project" --format='value(name)'; then
-      run gcloud logging metrics delete "$name" --project="$project" --quiet
+    if $dry_run || grep -qxF "$name" <<<"$metrics"; then
+      spawn gcloud logging metrics delete "$name" --project="$project" --quiet
     fi
   done <<<"$listing"
+  await_spawned
 }
 
 destroy_pubsub() {
   note "--- pubsub: subscriptions, then topics"
-  local sub topic
+  local sub topic listed=""
+  if present gcloud pubsub subscriptions list --project="$project" --format='value(name)'; then
+    listed=$CHECK_OUT
+  fi
   for sub in ${T[subscriptions]}; do
-    if present gcloud pubsub subscriptions describe "$sub" --project="$project" --format='value(name)'; then
-      run gcloud pubsub subscriptions delete "$sub" --project="$project" --quiet
+    if $dry_run || grep -qxF "projects/$project/subscriptions/$sub" <<<"$listed"; then
+      spawn gcloud pubsub subscriptions delete "$sub" --project="$project" --quiet
     fi
   done
+  await_spawned
+  if present gcloud pubsub topics list --project="$project" --format='value(name)'; then
+    listed=$CHECK_OUT
+  fi
   for topic in ${T[topics]}; do
-    if present gcloud pubsub topics describe "$topic" --project="$project" --format='value(name)'; then
-      run gcloud pubsub topics delete "$topic" --project="$project" --quiet
+    if $dry_run || grep -qxF "projects/$project/topics/$topic" <<<"$listed"; then
+      spawn gcloud pubsub topics delete "$topic" --project="$project" --quiet
     fi
   done
+  await_spawned
 }
 
 destroy_jobs() {
@@ -1202,12 +1344,16 @@ destroy_jobs() {
 
 destroy_functions() {
   note "--- functions"
-  local fn
+  local fn listed=""
+  if present gcloud functions list --regions="$region" --project="$project" --format='value(name)'; then
+    listed=$CHECK_OUT
+  fi
   for fn in ${T[functions]}; do
-    if present gcloud functions describe "$fn" --region="$region" --project="$project" --format='value(name)'; then
-      run gcloud functions delete "$fn" --region="$region" --project="$project" --quiet
+    if $dry_run || grep -qE "(^|/)$fn\$" <<<"$listed"; then
+      spawn gcloud functions delete "$fn" --region="$region" --project="$project" --quiet
     fi
   done
+  await_spawned
 }
 
 destroy_firestore() {
@@ -1222,37 +1368,21 @@ destroy_firestore() {
 }
 
 destroy_accounts() {
-  note "--- accounts: project bindings, then the service accounts"
-  local role email member project_role database_role listed="" condition ids=()
-  condition="resource.name == \"projects/$project/databases/$DATABASE\""
+  note "--- accounts: project bindings (one write), then the service accounts"
+  local role email listed="" ids=() policy
+  for role in ${T[service_accounts]}; do ids+=("${T[sa.$role.id]}"); done
+  if [ -z "$build_service_account" ]; then ids+=("$BUILD_SA_ID"); fi
   project_policy
-  for role in ${T[service_accounts]}; do
-    member="serviceAccount:$(sa_email "$role")"
-    ids+=("${T[sa.$role.id]}")
-    for project_role in ${T[sa.$role.project_roles]}; do
-      if $dry_run || "${HELPER[@]}" has-binding "$PROJECT_POLICY" "$project_role" "$member"; then
-        run gcloud projects remove-iam-policy-binding "$project" --member="$member" \
-          --role="$project_role" --condition=None --format=none
-      fi
-    done
-    for database_role in ${T[sa.$role.database_roles]}; do
-      if $dry_run || "${HELPER[@]}" has-binding "$PROJECT_POLICY" "$database_role" "$member" "$condition"; then
-        run gcloud projects remove-iam-policy-binding "$project" --member="$member" \
-          --role="$database_role" --format=none \
-          --condition="expression=$condition,title=pacer-database-only,description=only the pacer Firestore database"
-      fi
-    done
-  done
-  if [ -z "$build_service_account" ]; then
-    ids+=("$BUILD_SA_ID")
-    member="serviceAccount:$BUILD_SA_ID@$project.iam.gserviceaccount.com"
-    for project_role in "${BUILD_SA_ROLES[@]}"; do
-      if $dry_run || "${HELPER[@]}" has-binding "$PROJECT_POLICY" "$project_role" "$member"; then
-        run gcloud projects remove-iam-policy-binding "$project" --member="$member" \
-          --role="$project_role" --condition=None --format=none
-      fi
-    done
+  policy=$PROJECT_POLICY
+  if $dry_run; then
+    # Every binding treated as present, so that the write shows each removal.
+    grep '^add' < <(project_bindings add) >"$work/present-bindings"
+    "${HELPER[@]}" iam-merge "" "$work/present-bindings" "$work/present-policy.json" >/dev/null ||
+      die "cannot merge the IAM bindings"
+    policy="$work/present-policy.json"
   fi
+  project_bindings remove >"$work/removed-bindings"
+  apply_bindings "$work/removed-bindings" "$policy" gcloud projects set-iam-policy "$project" {} --format=none
   if check gcloud iam service-accounts list --project="$project" --format='value(email)'; then
     listed=$CHECK_OUT
   fi
@@ -1260,9 +1390,10 @@ destroy_accounts() {
   for id in "${ids[@]}"; do
     email="$id@$project.iam.gserviceaccount.com"
     if $dry_run || grep -qxF "$email" <<<"$listed"; then
-      run gcloud iam service-accounts delete "$email" --project="$project" --quiet
+      spawn gcloud iam service-accounts delete "$email" --project="$project" --quiet
     fi
   done
+  await_spawned
 }
 
 if $destroy; then

@@ -12,24 +12,30 @@
  *   field-actions INDEXES GROUP FIELD [DESCRIBED]   what the field still needs
  *   get FILE KEY                       a top-level value of a YAML or JSON file
  *   contains FILE ACTUAL               exit 0 when ACTUAL (JSON) holds everything FILE says
- *   policy-file FILE CHANNELS [EXISTING]   the alert policy to deploy, as JSON
  *   ruleset-body RULES                 the Firebase Rules API ruleset body
  *   ruleset-holds RULES RULESET        exit 0 when RULESET (JSON) holds exactly RULES
  *   has-binding POLICY ROLE MEMBER [EXPRESSION]   exit 0 when the IAM policy (JSON) has it
  *   source-hash ROOT [EXTRA...]        a label value for the functions' sources and settings
- *   function-labels LISTED LABEL       name<TAB>label value<TAB>state, one function a line
+ *   function-labels LISTED LABEL       name<TAB>label value<TAB>state<TAB>URL, one function a line
  *   job-label DESCRIBED LABEL          a label of the Cloud Run job (JSON), or -
  *   dashboards DIR                     file<TAB>displayName, one dashboard file a line
  *   dashboard-find LISTED DISPLAY      the names of the listed dashboards with that displayName
  *   dashboard-current LISTED NAME      the listed dashboard NAME, as JSON
  *   dashboard-file FILE LISTED NAME    FILE's dashboard as an update of NAME (name, etag)
+ *   iam-merge POLICY CHANGES OUT       writes OUT, POLICY (JSON, or '') with the CHANGES (lines
+ *                                      of add|remove<TAB>ROLE<TAB>MEMBER[<TAB>EXPRESSION<TAB>TITLE
+ *                                      <TAB>DESCRIPTION]); prints each change made, none: no write
+ *   metric-actions DIR [LISTED]        create|update|unchanged<TAB>file<TAB>name, one metric a line
+ *   policy-actions DIR CHANNELS OUT [LISTED]   create|update|unchanged|duplicate<TAB>file
+ *                                      <TAB>displayName<TAB>name or count, one policy a line;
+ *                                      the file to send (in directory OUT) for a create or update
  *
  * Optional file arguments are left out in a dry run (nothing was described). Only plan,
  * env-file and secret load pacer's settings and topology (slow to load); the rest stay light,
  * as the script calls them once per resource.
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { errorMessage, PacerError } from '../../functions/errors.js';
 import {
@@ -39,11 +45,12 @@ import {
   hasBinding,
   indexCreateArgs,
   missingIndexes,
-  policyWithChannels,
   rulesetBody,
   rulesetHolds,
   type IndexFile,
 } from './resources.js';
+import { mergeBindings, parseBindingChanges } from './iam.js';
+import { metricActions, policyActions } from './monitoring.js';
 
 const read = (path: string): string => readFileSync(path, 'utf8');
 const readJson = (path: string): unknown => JSON.parse(read(path));
@@ -55,6 +62,17 @@ const optionalJson = (path: string | undefined): unknown =>
 function required(args: readonly string[], count: number, usage: string): string[] {
   if (args.length < count) throw new DeployInputError(`usage: helper ${usage}`);
   return args as string[];
+}
+
+/** The YAML files of DIR, sorted, with the top-level `key` each names. */
+function monitoringFiles(dir: string, key: string) {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort()
+    .map((f) => {
+      const file = join(dir, f);
+      return { file, name: topLevel(file, key), body: readData(file) as Record<string, unknown> };
+    });
 }
 
 function topLevel(file: string, key: string): string {
@@ -141,20 +159,6 @@ async function run(argv: readonly string[]): Promise<number> {
       const [file = '', actual = ''] = required(args, 2, 'contains FILE ACTUAL');
       return containsAll(readJson(actual), readData(file)) ? 0 : 1;
     }
-    case 'policy-file': {
-      const [file = '', channels = '', existing] = required(
-        args,
-        2,
-        'policy-file FILE CHANNELS [EXISTING]',
-      );
-      const policy = policyWithChannels(
-        readData(file) as Record<string, unknown>,
-        channels.split(',').filter((channel) => channel !== ''),
-        optionalJson(existing) as { notificationChannels?: string[] } | null,
-      );
-      out(JSON.stringify(policy, null, 2));
-      return 0;
-    }
     case 'ruleset-body': {
       const [file = ''] = required(args, 1, 'ruleset-body RULES');
       out(JSON.stringify(rulesetBody(read(file))));
@@ -184,9 +188,13 @@ async function run(argv: readonly string[]): Promise<number> {
         name?: string;
         state?: string;
         labels?: Record<string, string>;
+        serviceConfig?: { uri?: string };
       }[];
       for (const fn of listed) {
-        out(`${fn.name?.split('/').pop() ?? ''}\t${fn.labels?.[label] ?? '-'}\t${fn.state ?? '-'}`);
+        const url = fn.serviceConfig?.uri ?? '-';
+        out(
+          `${fn.name?.split('/').pop() ?? ''}\t${fn.labels?.[label] ?? '-'}\t${fn.state ?? '-'}\t${url}`,
+        );
       }
       return 0;
     }
@@ -233,6 +241,57 @@ async function run(argv: readonly string[]): Promise<number> {
       const [listed = '', name = ''] = required(args, 2, 'dashboard-current LISTED NAME');
       const all = readJson(listed) as { name?: string }[];
       out(JSON.stringify(all.find((d) => d.name === name) ?? {}));
+      return 0;
+    }
+    case 'iam-merge': {
+      const [policy = '', changes = '', output = ''] = required(
+        args,
+        3,
+        'iam-merge POLICY CHANGES OUT',
+      );
+      const merged = mergeBindings(
+        optionalJson(policy) as Parameters<typeof mergeBindings>[0],
+        parseBindingChanges(read(changes)),
+      );
+      writeFileSync(output, `${JSON.stringify(merged.policy, null, 2)}\n`);
+      for (const line of merged.changed) out(line);
+      return 0;
+    }
+    case 'metric-actions': {
+      const [dir = '', listed] = required(args, 1, 'metric-actions DIR [LISTED]');
+      const files = monitoringFiles(join(dir, 'metrics'), 'name');
+      const existing = optionalJson(listed) as Record<string, unknown>[] | null;
+      for (const { action, file, name } of metricActions(files, existing)) {
+        out(`${action}\t${file}\t${name}`);
+      }
+      return 0;
+    }
+    case 'policy-actions': {
+      const [dir = '', channels = '', output = '', listed] = required(
+        args,
+        3,
+        'policy-actions DIR CHANNELS OUT [LISTED]',
+      );
+      const files = monitoringFiles(join(dir, 'policies'), 'displayName');
+      const existing = optionalJson(listed) as Record<string, unknown>[] | null;
+      const actions = policyActions(
+        files,
+        existing,
+        channels.split(',').filter((channel) => channel !== ''),
+      );
+      for (const [i, action] of actions.entries()) {
+        const sent = join(output, basename(files[i]?.file ?? '', '.yaml') + '.json');
+        if (action.action === 'create' || action.action === 'update') {
+          writeFileSync(sent, `${JSON.stringify(action.policy, null, 2)}\n`);
+        }
+        const detail =
+          action.action === 'duplicate'
+            ? String(action.count)
+            : action.action === 'create'
+              ? ''
+              : action.existing;
+        out(`${action.action}\t${sent}\t${action.name}\t${detail}`);
+      }
       return 0;
     }
     default:

@@ -221,6 +221,26 @@ export async function startGoogleFake(options: FakeOptions): Promise<GoogleFake>
       return policies.get(k) ?? { version: 1, etag: 'ACAB' };
     }
     const policy = { ...((body?.policy as Json | undefined) ?? {}) };
+    // As IAM: a write based on an older read is refused, and so is a condition in a policy
+    // that is not version 3.
+    const current = policies.get(k) ?? { etag: 'ACAB' };
+    // An etag is bytes: gcloud sends back the base64 it read in its URL-safe alphabet.
+    const bytes = (tag: unknown) => Buffer.from(String(tag), 'base64').toString('hex');
+    if (policy.etag !== undefined && bytes(policy.etag) !== bytes(current.etag)) {
+      throw new HttpError(
+        409,
+        'ABORTED',
+        'There were concurrent policy changes. Please retry the whole read-modify-write with exponential backoff.',
+      );
+    }
+    const bindings = (policy.bindings as Json[] | undefined) ?? [];
+    if (bindings.some((binding) => binding.condition !== undefined) && policy.version !== 3) {
+      throw new HttpError(
+        400,
+        'INVALID_ARGUMENT',
+        'Invalid policy: a policy with conditions must be of version 3.',
+      );
+    }
     policy.etag = etag(policy);
     policies.set(k, omitDefaults(policy) as Json);
     return policies.get(k) ?? {};
@@ -796,6 +816,14 @@ export async function startGoogleFake(options: FakeOptions): Promise<GoogleFake>
 
   // Pub/Sub.
   const pubsub: Handler = (method, path, _query, body) => {
+    const listed = /^\/v1\/projects\/([^/]+)\/(topics|subscriptions)$/.exec(path);
+    if (listed && method === 'GET') {
+      project(listed[1] ?? '');
+      const kind = listed[2] ?? '';
+      return {
+        [kind]: listUnder('pubsub', `projects/${projectId}`, kind).map((x) => omitDefaults(x)),
+      };
+    }
     const m =
       /^\/v1\/projects\/([^/]+)\/(topics|subscriptions)\/([^/:]+)(?::(getIamPolicy|setIamPolicy))?$/.exec(
         path,
@@ -1275,6 +1303,8 @@ export async function startGoogleFake(options: FakeOptions): Promise<GoogleFake>
       CLOUDSDK_AUTH_DISABLE_CREDENTIALS: 'true',
       CLOUDSDK_CORE_DISABLE_USAGE_REPORTING: 'true',
       CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK: 'true',
+      // No look for a metadata server (on a Google Cloud machine it would answer).
+      CLOUDSDK_CORE_CHECK_GCE_METADATA: 'false',
       CLOUDSDK_CORE_DISABLE_PROMPTS: '1',
       CLOUDSDK_PROXY_TYPE: 'http',
       CLOUDSDK_PROXY_ADDRESS: '127.0.0.1',

@@ -3,11 +3,12 @@
  * stateful fake of Google's APIs on loopback (test/support/google-fake.ts), from an empty
  * project: the first deploy leaves exactly the topology, a second one changes nothing, a drifted
  * resource is put back alone, `--only` parts run alone, and `--destroy` removes what was
- * created. Slow: gcloud starts in 1-3 s, and a first deploy runs ~150 gcloud commands (see
- * docs/operations.md, "Testing the deploy").
+ * created. Part of `npm test`: the tests share one fake project in the order a project lives
+ * (first deploy, second deploy, drift, destroy). Its cost is gcloud's (each command a Python
+ * start); see docs/operations.md, "Testing the deploy".
  */
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
@@ -41,8 +42,11 @@ function envFor(target: GoogleFake): Record<string, string> {
       'deployer@stand-in.iam.gserviceaccount.com',
     ),
     PACER_DASHBOARDS_DIR: DASHBOARDS,
-    PACER_DEPLOY_POLL_SECONDS: '10',
-    PACER_DEPLOY_WAIT_SECONDS: '180',
+    // Short pauses between tries: what the fake makes the deploy wait for is seconds here.
+    PACER_DEPLOY_POLL_SECONDS: '2',
+    PACER_DEPLOY_WAIT_SECONDS: '120',
+    // gcloud's time here is CPU (a Python start), not the network: no more at once than cores.
+    PACER_DEPLOY_PARALLEL: String(Math.min(4, availableParallelism())),
   };
 }
 
@@ -69,10 +73,11 @@ const yamlNames = (dir: string, key: string) =>
     .sort();
 
 beforeAll(async () => {
-  // A new log-based metric stays unknown to alert policies for 90 s (Google: up to 10
-  // minutes); long enough that some alert policy of a first deploy meets it even on a busy
-  // machine, where each gcloud command takes seconds.
-  fake = await startGoogleFake({ projectId: PROJECT, metricDelayMs: 90_000 });
+  // A new log-based metric stays unknown to alert policies for 30 s (Google: up to 10
+  // minutes). The metrics are created one after the other, then the policies: the last metric
+  // (pacer_ticks) is named by the sixth policy, a list and five policy creates later, so some
+  // policy meets a young metric unless gcloud takes over 5 s a command.
+  fake = await startGoogleFake({ projectId: PROJECT, metricDelayMs: 30_000 });
   env = envFor(fake);
 });
 afterAll(() => fake.close());
@@ -157,18 +162,35 @@ describe('infra/deploy.sh against a fake of Google Cloud', () => {
       expect(fake.refusals.filter((r) => r.startsWith('metric '))).not.toEqual([]);
       expect(fake.refusals.filter((r) => r.startsWith('build '))).toEqual([]);
     },
-    40 * MINUTES,
+    10 * MINUTES,
   );
 
   it(
-    'changes nothing on a second run',
+    'changes nothing on a second run, reading each kind of resource with one list',
     async () => {
       const started = Date.now();
+      const before = fake.requests.length;
       expect(await mutatingDuring(() => deploy([]))).toEqual([]);
       console.info(`second deploy: ${((Date.now() - started) / 1000).toFixed(0)} s`);
       expect(fake.escapes).toEqual([]);
+      const reads = fake.requests.slice(before).filter((r) => r.method === 'GET');
+      const count = (api: string, path: string | RegExp) =>
+        reads.filter(
+          (r) => r.api === api && (typeof path === 'string' ? r.path === path : path.test(r.path)),
+        ).length;
+      const p = `/projects/${PROJECT}`;
+      for (const [api, kind, one] of [
+        ['logging', `/v2${p}/metrics`, /\/metrics\/[^/]+$/],
+        ['monitoring', `/v3${p}/alertPolicies`, /\/alertPolicies\/[^/]+$/],
+        ['pubsub', `/v1${p}/topics`, /\/topics\/[^/:]+$/],
+        ['pubsub', `/v1${p}/subscriptions`, /\/subscriptions\/[^/:]+$/],
+        ['cloudfunctions', `/v2${p}/locations/${REGION}/functions`, /\/functions\/[^/:]+$/],
+      ] as const) {
+        expect(count(api, kind), kind).toBe(1);
+        expect(count(api, one), `${kind}/...`).toBe(0);
+      }
     },
-    30 * MINUTES,
+    5 * MINUTES,
   );
 
   it(
@@ -202,14 +224,14 @@ describe('infra/deploy.sh against a fake of Google Cloud', () => {
       expect(JSON.stringify(after)).not.toContain('12345');
       expect(wanted === undefined || JSON.stringify(after).includes(String(wanted))).toBe(true);
     },
-    10 * MINUTES,
+    5 * MINUTES,
   );
 
   it(
     'runs each --only part on its own',
     async () => {
       // The cheap parts (the others run alone in the tests around: pubsub and monitoring above,
-      // firestore in --destroy below; a full run is ten minutes on a busy machine).
+      // firestore in --destroy below).
       for (const part of ['apis', 'pubsub-iam', 'tick']) {
         const before = fake.mutating().length;
         const run = await deploy(['--only', part]);
@@ -232,7 +254,7 @@ describe('infra/deploy.sh against a fake of Google Cloud', () => {
         }
       }
     },
-    15 * MINUTES,
+    5 * MINUTES,
   );
 
   it(
@@ -249,7 +271,7 @@ describe('infra/deploy.sh against a fake of Google Cloud', () => {
         await empty.close();
       }
     },
-    5 * MINUTES,
+    2 * MINUTES,
   );
 
   it(
@@ -268,7 +290,7 @@ describe('infra/deploy.sh against a fake of Google Cloud', () => {
       expect(order(/functions delete/)).toBeLessThan(order(/service-accounts delete/));
       expect(order(/firestore databases delete/)).toBe(-1);
     },
-    5 * MINUTES,
+    2 * MINUTES,
   );
 
   it(
@@ -292,6 +314,6 @@ describe('infra/deploy.sh against a fake of Google Cloud', () => {
       expect(names(fake.list('firestore'))).toEqual([]);
       expect(fake.escapes).toEqual([]);
     },
-    10 * MINUTES,
+    5 * MINUTES,
   );
 });

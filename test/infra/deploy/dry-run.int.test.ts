@@ -106,11 +106,14 @@ describe('infra/deploy.sh --dry-run', () => {
     for (const id of created) {
       expect(check).toBeLessThan(indexOf((c) => c.includes('create') && c.includes(id!)));
     }
-    const projectRoles = gcloud('projects', 'add-iam-policy-binding').map(
-      (c) => `${flag(c, 'member')} ${flag(c, 'role')} ${flag(c, 'condition')}`,
+    // The project's roles: read once, then written once with every binding missing (gcloud's
+    // add-iam-policy-binding reads and writes the whole policy for each binding). The write
+    // prints each binding it adds; in a dry run all are missing.
+    const projectRoles = [...full.stdout.matchAll(/^# {3}\+ (\S+) (\S+)(?: if (.*))?$/gm)].map(
+      ([, role, member, condition]) => `${member} ${role} ${condition ?? 'None'}`,
     );
     // Firestore on pacer's database only (an IAM condition: Firestore has no finer resource).
-    const databaseOnly = `expression=resource.name == "projects/${PROJECT}/databases/(default)",title=pacer-database-only,description=only the pacer Firestore database`;
+    const databaseOnly = `resource.name == "projects/${PROJECT}/databases/(default)"`;
     expect(projectRoles.sort()).toEqual(
       [
         `serviceAccount:${email('pacer-dead-letter')} roles/datastore.user ${databaseOnly}`,
@@ -122,12 +125,17 @@ describe('infra/deploy.sh --dry-run', () => {
         `serviceAccount:${email('pacer-build')} roles/cloudbuild.builds.builder None`,
       ].sort(),
     );
-    // The policy is read once, before any binding (gcloud's add-iam-policy-binding always
-    // writes): a binding already there is not added again, and an earlier deploy's
-    // unconditional Firestore binding is removed.
+    expect(gcloud('projects', 'add-iam-policy-binding')).toEqual([]);
     expect(gcloud('projects', 'get-iam-policy')).toHaveLength(1);
+    const [write, ...more] = gcloud('projects', 'set-iam-policy');
+    expect(more).toEqual([]);
+    expect(write?.[3]).toBe(PROJECT);
     expect(indexOf((c) => c.includes('get-iam-policy'))).toBeLessThan(
-      indexOf((c) => c.includes('add-iam-policy-binding')),
+      indexOf((c) => c.includes('set-iam-policy')),
+    );
+    // Before the Pub/Sub agent is created (which changes the project's policy too).
+    expect(indexOf((c) => c.includes('set-iam-policy'))).toBeLessThan(
+      indexOf((c) => c.slice(0, 4).join(' ') === 'gcloud beta services identity'),
     );
   });
 
