@@ -282,7 +282,7 @@ function checkSchedule(
   if (state !== undefined) {
     problems.push(`${at(STATE_FIELD)}: belongs to pacer and cannot be written; remove it`);
   }
-  const validation = validateSchedule(document, context);
+  const validation = validateSchedule(document, context, id ?? undefined);
   if (!validation.ok)
     problems.push(...validation.problems.map((problem) => within(prefix, problem)));
   return {
