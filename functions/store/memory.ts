@@ -137,7 +137,7 @@ function validationOf(
     validations.set(context, known);
   }
   const remembered = known.get(data);
-  if (remembered !== undefined && remembered.id === id) return remembered.validation;
+  if (remembered?.id === id) return remembered.validation;
   const validation = validateSchedule(data, context, id);
   known.set(data, { id, validation });
   return validation;
