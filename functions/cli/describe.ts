@@ -6,6 +6,7 @@ import { intervalAt, laneAt } from '../schedule/cadence.js';
 import { formatDuration } from '../schedule/duration.js';
 import type { Lane, LaneThresholds } from '../schedule/lane.js';
 import type { Cadence, ScheduleSpec, Target } from '../schedule/spec.js';
+import { spreadOffset } from '../schedule/spread.js';
 import { iso } from '../schedule/time.js';
 import { formatTime } from './output.js';
 
@@ -28,17 +29,33 @@ export function describeCadence(cadence: Cadence): string {
         `event at ${formatTime(iso(cadence.startsAt))}: every ${formatDuration(cadence.otherwise)}`,
         ...tiers,
         `ends ${formatDuration(cadence.after)} after (${formatTime(iso(end))})`,
+        ...spreadWords(cadence.phase),
       ].join('; ');
     }
     case 'interval':
-      return [
-        `every ${formatDuration(cadence.every)}`,
-        ...(cadence.startAt === undefined ? [] : [`from ${formatTime(iso(cadence.startAt))}`]),
-        ...(cadence.endAt === undefined ? [] : [`until ${formatTime(iso(cadence.endAt))}`]),
-      ].join(' ');
+      return (
+        [
+          `every ${formatDuration(cadence.every)}`,
+          ...(cadence.startAt === undefined ? [] : [`from ${formatTime(iso(cadence.startAt))}`]),
+          ...(cadence.endAt === undefined ? [] : [`until ${formatTime(iso(cadence.endAt))}`]),
+        ].join(' ') +
+        spreadWords(cadence.phase)
+          .map((words) => `; ${words}`)
+          .join('')
+      );
     case 'cron':
-      return `cron "${cadence.expression}" in ${cadence.timezone}; a run missed by at most ${formatDuration(cadence.catchUpWithin)} still runs once, an older one is skipped`;
+      return `cron "${cadence.expression}" in ${cadence.timezone}; a run missed by at most ${formatDuration(cadence.catchUpWithin)} still runs once, an older one is skipped${cadence.jitter === undefined ? '' : `; each run shifted by ${formatMs(spreadOffset(cadence.phase ?? 0, cadence.jitter))} (jitter ${formatDuration(cadence.jitter)})`}`;
   }
+}
+
+/** A spread cadence's place within each interval, in words (docs/schedules.md, Spread). */
+function spreadWords(phase: number | undefined): string[] {
+  return phase === undefined ? [] : [`spread ${(phase * 100).toFixed(1)}% into each interval`];
+}
+
+/** A shift in seconds (`125s`, `125.5s`). */
+function formatMs(ms: number): string {
+  return `${(ms / 1_000).toFixed(ms % 1_000 === 0 ? 0 : 1)}s`;
 }
 
 /** Where the schedule syncs: `POST https://…` or `handler example.echo`. */

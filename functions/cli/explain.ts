@@ -275,7 +275,7 @@ export async function explainSchedule(
   ]);
   const data = existingData(snapshot, id);
   const state = readState(data);
-  const validation = validateSchedule(data, validationFor(context.settings));
+  const validation = validateSchedule(data, validationFor(context.settings), id);
   const runs = runsSnapshot.docs.flatMap((doc) => {
     const run = readRun(doc.id, doc.data());
     return run === null ? [] : [run];

@@ -120,12 +120,13 @@ export interface ScheduleFlags {
   label?: string[];
   disabled?: boolean;
   pauseAfterFailures?: string;
+  jitter?: string;
 }
 
 /** Which flags belong to which cadence kind or target type. */
 const CADENCE_FLAGS = {
   interval: { flag: '--every', extras: ['startAt', 'endAt'] },
-  cron: { flag: '--cron', extras: ['timezone', 'catchUpWithin'] },
+  cron: { flag: '--cron', extras: ['timezone', 'catchUpWithin', 'jitter'] },
   event: { flag: '--event-starts-at', extras: ['tier', 'otherwise', 'after'] },
 } as const;
 const TARGET_FLAGS = {
@@ -171,6 +172,7 @@ export function scheduleFromFlags(
       expression: flags.cron,
       timezone: flags.timezone,
       catchUpWithin: flags.catchUpWithin,
+      jitter: flags.jitter,
     });
   } else if (cadenceKind === 'event') {
     const tiers = (flags.tier ?? []).map((text) => {
@@ -282,7 +284,7 @@ function checkSchedule(
   if (state !== undefined) {
     problems.push(`${at(STATE_FIELD)}: belongs to pacer and cannot be written; remove it`);
   }
-  const validation = validateSchedule(document, context);
+  const validation = validateSchedule(document, context, id ?? undefined);
   if (!validation.ok)
     problems.push(...validation.problems.map((problem) => within(prefix, problem)));
   return {

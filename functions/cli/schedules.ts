@@ -239,7 +239,7 @@ export async function showSchedule(
   const snapshot = await context.db.collection(SCHEDULES).doc(id).get();
   const data = existingData(snapshot, id);
   const { [STATE_FIELD]: state, ...fields } = data;
-  const validation = validateSchedule(data, validationFor(context.settings));
+  const validation = validateSchedule(data, validationFor(context.settings), id);
   const planned = readState(data);
   const upcoming = validation.ok
     ? upcomingRuns(
@@ -330,7 +330,7 @@ export async function setEnabled(
     const patch = enabled
       ? { state: resumeFields(state) }
       : notePause(
-          { id, data, state, validation: validateSchedule(data, validation) },
+          { id, data, state, validation: validateSchedule(data, validation, id) },
           note,
           context.clock(),
         ).patch;

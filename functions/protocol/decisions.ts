@@ -1105,8 +1105,16 @@ function abandoned(lease: Lease, now: number, reason: string): Patch['run'] {
 const hashes = new WeakMap<object, string>();
 
 /**
+ * What the cadence engine means by a document's fields, hashed with them: a release that changes
+ * it (`spread-1`: spread due points) changes every schedule's hash, so the reconciler re-plans
+ * each one (`pacer schedules reconcile --all`, or the next write) instead of calling it unchanged.
+ */
+export const CADENCE_SEMANTICS = 'spread-1';
+
+/**
  * A hash of the operator-written fields (everything but `state`), independent of key order and
- * of how a time was written (Timestamp or Date). Remembered per document object.
+ * of how a time was written (Timestamp or Date), and of {@link CADENCE_SEMANTICS}. Remembered
+ * per document object.
  */
 export function specHash(data: Readonly<Record<string, unknown>>): string {
   const known = hashes.get(data);
@@ -1115,6 +1123,7 @@ export function specHash(data: Readonly<Record<string, unknown>>): string {
     Object.entries(data).filter(([key]) => key !== STATE_FIELD),
   );
   const hash = createHash('sha256')
+    .update(`${CADENCE_SEMANTICS}\n`)
     .update(canonicalJson(operatorFields))
     .digest('hex')
     .slice(0, 32);

@@ -9,11 +9,16 @@
  * - `nextDueAt(cadence, served, now)` is the due point after the one just served, with any
  *   points missed in between coalesced into one run;
  * - a cadence is *finished* once it will never be due again (an event after `startsAt + after`,
- *   an interval after `endAt`; a cron never finishes).
+ *   an interval after `endAt`; a cron never finishes);
+ * - a *spread* cadence (one with a `phase`, see spread.ts) has its points at an offset of
+ *   `floor(phase × every)` within each interval instead of on the exact grid, so schedules that
+ *   share a grid do not fall due together (a cron with `jitter`: each occurrence shifted by
+ *   `floor(phase × jitter)`). Without a phase the points are the exact grid's.
  */
 import { CronExpressionParser, type CronExpression } from 'cron-parser';
 import { LANES, laneForInterval, type Lane, type LaneThresholds } from './lane.js';
 import type { Cadence, CronCadence, EventCadence, IntervalCadence } from './spec.js';
+import { spreadOffset } from './spread.js';
 
 /** When the cadence stops for good, or `null` if it never does. */
 export function finishesAt(cadence: Cadence): number | null {
@@ -61,9 +66,11 @@ export function laneAt(
 /**
  * When a schedule that has never run is first due, or `null` if it is already finished.
  *
- * Events and intervals are due at once (an interval with a future `startAt` at `startAt`, one
- * with a past `startAt` at its latest grid point, so the grid stays aligned). A cron schedule
- * waits for its next occurrence: creating it is not a missed run.
+ * Events and intervals are due at once (an interval with a future `startAt` at its first grid
+ * point, one with a past `startAt` at its latest grid point, so the grid stays aligned). A
+ * spread schedule due at once is due at `now` too (a new schedule is synced at once), and its
+ * next point is the first of its spread grid after that. A cron schedule waits for its next
+ * occurrence: creating it is not a missed run.
  */
 export function firstDueAt(cadence: Cadence, now: number): number | null {
   if (isFinished(cadence, now)) return null;
@@ -72,8 +79,9 @@ export function firstDueAt(cadence: Cadence, now: number): number | null {
       return now;
     case 'interval': {
       if (cadence.startAt === undefined) return now;
-      if (cadence.startAt > now) return cadence.startAt;
-      return cadence.startAt + Math.floor((now - cadence.startAt) / cadence.every) * cadence.every;
+      const origin = intervalOrigin(cadence, cadence.startAt);
+      if (origin > now) return isFinished(cadence, origin) ? null : origin;
+      return origin + Math.floor((now - origin) / cadence.every) * cadence.every;
     }
     case 'cron':
       return cronNextAfter(cadence, now - 1);
@@ -168,13 +176,19 @@ function step(cadence: Cadence, at: number): number | null {
 /**
  * The interval's first point after `at`: on the grid `startAt + k × every` when it has a
  * `startAt` (so editing `startAt` or `every` moves the points that follow, from wherever the
- * schedule stands), else one interval on.
+ * schedule stands), else one interval on. Spread, on the grid
+ * `(startAt ?? 0) + floor(phase × every) + k × every` (k ≥ 0 with a `startAt`).
  */
 function intervalPointAfter(cadence: IntervalCadence, at: number): number {
-  const origin = cadence.startAt;
-  if (origin === undefined) return at + cadence.every;
+  if (cadence.startAt === undefined && cadence.phase === undefined) return at + cadence.every;
+  const origin = intervalOrigin(cadence, cadence.startAt ?? 0);
   if (at < origin) return origin;
   return origin + (Math.floor((at - origin) / cadence.every) + 1) * cadence.every;
+}
+
+/** The interval's first grid point from `start`: `start` itself, or spread within an interval. */
+function intervalOrigin(cadence: IntervalCadence, start: number): number {
+  return start + spreadOffset(cadence.phase ?? 0, cadence.every);
 }
 
 /**
@@ -184,6 +198,8 @@ function intervalPointAfter(cadence: IntervalCadence, at: number): number {
 function fastForward(cadence: Cadence, at: number, now: number): number {
   switch (cadence.kind) {
     case 'event': {
+      if (cadence.phase !== undefined)
+        return spreadEventFastForward(cadence, cadence.phase, at, now);
       const every = eventInterval(cadence, at);
       if (every === null) return at;
       const limit = eventSegmentEnd(cadence, at, every);
@@ -247,6 +263,10 @@ function eventBoundaries(cadence: EventCadence): number[] {
 function eventStep(cadence: EventCadence, at: number): number | null {
   const every = eventInterval(cadence, at);
   if (every === null) return null;
+  if (cadence.phase !== undefined) {
+    const next = Math.min(at + every, spreadEventPointAfter(cadence, cadence.phase, at));
+    return next >= cadence.startsAt + cadence.after ? null : next;
+  }
   let next = at + every;
   for (const boundary of eventBoundaries(cadence)) {
     if (boundary <= at || boundary >= next) continue;
@@ -268,6 +288,82 @@ function eventSegmentEnd(cadence: EventCadence, at: number, every: number): numb
 }
 
 // ---------------------------------------------------------------------------------------------
+// Spread events.
+//
+// An event's time line is cut into *runs*: stretches where one interval is in force (adjacent
+// tiers of the same interval make one run). The spread points of a run that begins at `start`
+// with interval `every` are `start + floor(phase × every) + k × every` within the run (the run
+// before the first tier, which has no beginning, counts from `startsAt` instead). From a point,
+// the next is the earlier of one interval on and the first spread point after it, so a
+// schedule lands on the first spread point of a faster tier (within one new interval of its
+// boundary) and never waits longer than the interval it was in.
+
+interface EventRun {
+  /** Where the run begins (`-Infinity` for the run before the first tier). */
+  start: number;
+  /** Where the next run begins, or the event's end. */
+  end: number;
+  every: number;
+}
+
+const runsOf = new WeakMap<EventCadence, EventRun[]>();
+
+/** The runs of an event, earliest first; remembered per (never mutated) cadence object. */
+function eventRuns(cadence: EventCadence): EventRun[] {
+  const known = runsOf.get(cadence);
+  if (known !== undefined) return known;
+  const end = cadence.startsAt + cadence.after;
+  const runs: EventRun[] = [];
+  let start = -Infinity;
+  let every = cadence.otherwise;
+  for (const boundary of eventBoundaries(cadence)) {
+    if (boundary >= end) break;
+    const then = eventInterval(cadence, boundary);
+    if (then === null || then === every) continue;
+    runs.push({ start, end: boundary, every });
+    start = boundary;
+    every = then;
+  }
+  runs.push({ start, end, every });
+  runsOf.set(cadence, runs);
+  return runs;
+}
+
+/** The run's first spread point at or after `from`, or `null` if none lies before its end. */
+function spreadPointFrom(cadence: EventCadence, phase: number, run: EventRun, from: number) {
+  const origin =
+    (Number.isFinite(run.start) ? run.start : cadence.startsAt) + spreadOffset(phase, run.every);
+  const point = origin + Math.ceil((from - origin) / run.every) * run.every;
+  return point < run.end ? point : null;
+}
+
+/** The first spread point strictly after `at` (`Infinity` when the event has none left). */
+function spreadEventPointAfter(cadence: EventCadence, phase: number, at: number): number {
+  for (const run of eventRuns(cadence)) {
+    if (run.end <= at) continue;
+    const point = spreadPointFrom(cadence, phase, run, Math.max(at + 1, run.start));
+    if (point !== null) return point;
+  }
+  return Infinity;
+}
+
+/** The latest spread point of `at`'s run at or before `now` (and after `at`), else `at`. */
+function spreadEventFastForward(
+  cadence: EventCadence,
+  phase: number,
+  at: number,
+  now: number,
+): number {
+  const run = eventRuns(cadence).find((candidate) => candidate.start <= at && at < candidate.end);
+  if (run === undefined) return at;
+  const limit = Math.min(now, run.end - 1);
+  const origin =
+    (Number.isFinite(run.start) ? run.start : cadence.startsAt) + spreadOffset(phase, run.every);
+  const latest = origin + Math.floor((limit - origin) / run.every) * run.every;
+  return latest > at ? latest : at;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Cron, through cron-parser (time zones and DST).
 
 const cronCache = new Map<string, CronExpression>();
@@ -283,16 +379,23 @@ function cronFor(cadence: CronCadence): CronExpression {
   return expression;
 }
 
-/** The first occurrence strictly after `at`. */
-function cronNextAfter(cadence: CronCadence, at: number): number {
-  const expression = cronFor(cadence);
-  expression.reset(new Date(at));
-  return expression.next().getTime();
+/** How far a cron's occurrences are shifted: `floor(phase × jitter)`, 0 without jitter. */
+function cronShift(cadence: CronCadence): number {
+  return cadence.jitter === undefined ? 0 : spreadOffset(cadence.phase ?? 0, cadence.jitter);
 }
 
-/** The last occurrence at or before `at`. */
-function cronLatestAtOrBefore(cadence: CronCadence, at: number): number {
+/** The first (shifted) occurrence strictly after `at`. */
+function cronNextAfter(cadence: CronCadence, at: number): number {
+  const shift = cronShift(cadence);
   const expression = cronFor(cadence);
-  expression.reset(new Date(at + 1));
-  return expression.prev().getTime();
+  expression.reset(new Date(at - shift));
+  return expression.next().getTime() + shift;
+}
+
+/** The last (shifted) occurrence at or before `at`. */
+function cronLatestAtOrBefore(cadence: CronCadence, at: number): number {
+  const shift = cronShift(cadence);
+  const expression = cronFor(cadence);
+  expression.reset(new Date(at - shift + 1));
+  return expression.prev().getTime() + shift;
 }

@@ -12,6 +12,7 @@ import { LANES } from './lane.js';
 import { HANDLERS } from '../worker/handlers/index.js';
 import { secretRefusal, type SecretBindings } from '../worker/secrets.js';
 import { TIME_HINT, isTimeZone, parseTime, remembered } from './time.js';
+import { spreadPhase } from './spread.js';
 
 /** The shortest interval a cadence may ask for: the planner cannot serve finer than this. */
 export const MIN_EVERY_MS = duration('10s');
@@ -186,6 +187,24 @@ const laneField = z.enum(LANES, {
 // ---------------------------------------------------------------------------------------------
 // Cadences.
 
+/** The shortest `jitter` a cron schedule may ask for. */
+export const MIN_JITTER_MS = duration('1s');
+/** How many runs of a cron expression `jitter` is checked against, and from when. */
+const JITTER_SAMPLE = 64;
+const JITTER_SAMPLE_FROM = Date.parse('2026-01-01T00:00:00Z');
+
+/** `spread` of an event or interval: `true` (the default) places its points by its id. */
+const spreadField = z.boolean().optional();
+
+/** `jitter` is for cron only: an event or interval is spread instead. */
+const jitterRefused = z
+  .unknown()
+  .optional()
+  .refine((value) => value === undefined, {
+    error:
+      'only a cron cadence takes jitter; an event or interval is spread by default (see spread)',
+  });
+
 const tierSchema = z.strictObject({
   before: durationField({ min: 1, max: MAX_EVERY_MS }),
   every: durationField({ min: MIN_EVERY_MS, max: MAX_EVERY_MS }),
@@ -198,6 +217,8 @@ const eventCadenceSchema = z
     tiers: z.array(tierSchema).max(MAX_TIERS).optional(),
     otherwise: durationField({ min: MIN_EVERY_MS, max: MAX_EVERY_MS }).optional(),
     after: durationField({ min: 0, max: MAX_AFTER_MS }).optional(),
+    spread: spreadField,
+    jitter: jitterRefused,
   })
   .superRefine((cadence, ctx) => {
     const seen = new Map<number, number>();
@@ -220,6 +241,7 @@ const eventCadenceSchema = z
     tiers: [...(cadence.tiers ?? EVENT_DEFAULTS.tiers)].sort((a, b) => a.before - b.before),
     otherwise: cadence.otherwise ?? EVENT_DEFAULTS.otherwise,
     after: cadence.after ?? EVENT_DEFAULTS.after,
+    spread: cadence.spread ?? true,
   }));
 
 const intervalCadenceSchema = z
@@ -228,6 +250,8 @@ const intervalCadenceSchema = z
     every: durationField({ min: MIN_EVERY_MS, max: MAX_EVERY_MS }),
     startAt: timeField.optional(),
     endAt: timeField.optional(),
+    spread: spreadField,
+    jitter: jitterRefused,
   })
   .superRefine((cadence, ctx) => {
     if (
@@ -243,6 +267,7 @@ const intervalCadenceSchema = z
     every: cadence.every,
     ...(cadence.startAt === undefined ? {} : { startAt: cadence.startAt }),
     ...(cadence.endAt === undefined ? {} : { endAt: cadence.endAt }),
+    spread: cadence.spread ?? true,
   }));
 
 const cronCadenceSchema = z
@@ -253,13 +278,61 @@ const cronCadenceSchema = z
     // Every run is found a few seconds late (sub-ticks, a late tick): a shorter window would
     // skip every run.
     catchUpWithin: durationField({ min: MIN_CATCH_UP_MS, max: MAX_CATCH_UP_MS }).optional(),
+    jitter: durationField({ min: MIN_JITTER_MS, max: MAX_EVERY_MS }).optional(),
+    spread: z
+      .unknown()
+      .optional()
+      .refine((value) => value === undefined, {
+        error:
+          'a cron schedule keeps its exact times and is not spread; ask for jitter (e.g. "30s") to move them',
+      }),
+  })
+  .superRefine((cadence, ctx) => {
+    if (cadence.jitter === undefined) return;
+    const gap = cronShortestGap(
+      `${cadence.timezone ?? CRON_DEFAULTS.timezone}\n${cadence.expression.trim()}`,
+    );
+    if (gap !== null && cadence.jitter >= gap) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['jitter'],
+        message: `"${formatDuration(cadence.jitter)}" is not shorter than the shortest gap between the expression's runs (${formatDuration(gap)})`,
+      });
+    }
   })
   .transform((cadence) => ({
     kind: cadence.kind,
     expression: cadence.expression.trim(),
     timezone: cadence.timezone ?? CRON_DEFAULTS.timezone,
     catchUpWithin: cadence.catchUpWithin ?? CRON_DEFAULTS.catchUpWithin,
+    ...(cadence.jitter === undefined ? {} : { jitter: cadence.jitter }),
   }));
+
+/**
+ * The shortest gap between consecutive runs of a cron expression in a time zone (key:
+ * `zone\nexpression`), over its first {@link JITTER_SAMPLE} runs from 2026; `null` when the
+ * expression or zone cannot be read (their own fields report that).
+ */
+const cronShortestGap = remembered((key): number | null => {
+  const [timezone = 'UTC', expression = ''] = key.split('\n');
+  try {
+    const runs = CronExpressionParser.parse(expression, {
+      tz: timezone,
+      currentDate: new Date(JITTER_SAMPLE_FROM),
+    });
+    let previous = runs.next().getTime();
+    let shortest = Infinity;
+    for (let i = 1; i < JITTER_SAMPLE && runs.hasNext(); i += 1) {
+      const next = runs.next().getTime();
+      shortest = Math.min(shortest, next - previous);
+      previous = next;
+    }
+    return Number.isFinite(shortest) ? shortest : null;
+  } catch {
+    // The expression field words what is wrong with it.
+    return null;
+  }
+});
 
 const cadenceSchema = z.discriminatedUnion('kind', [
   eventCadenceSchema,
@@ -499,7 +572,14 @@ export const SPEC_FIELDS = Object.keys(specSchema.shape) as readonly string[];
 export const STATE_FIELD = 'state';
 
 type ParsedSpec = z.output<typeof specSchema>;
-export type Cadence = ParsedSpec['cadence'];
+type ParsedCadence = ParsedSpec['cadence'];
+/**
+ * A cadence as the engine reads it: the parsed fields, with `spread` turned into the schedule's
+ * `phase` (see spread.ts). Without `phase` its points are the exact grid's (`spread: false`, a
+ * cron without `jitter`, or a document validated without its id).
+ */
+type Placed<C> = C extends unknown ? Omit<C, 'spread'> & { phase?: number } : never;
+export type Cadence = Placed<ParsedCadence>;
 export type EventCadence = Extract<Cadence, { kind: 'event' }>;
 export type IntervalCadence = Extract<Cadence, { kind: 'interval' }>;
 export type CronCadence = Extract<Cadence, { kind: 'cron' }>;
@@ -507,8 +587,9 @@ export type Target = ParsedSpec['target'];
 export type HttpTarget = Extract<Target, { type: 'http' }>;
 
 /** A validated schedule, defaults filled in, times and durations in milliseconds. */
-export interface ScheduleSpec extends Omit<ParsedSpec, 'enabled'> {
+export interface ScheduleSpec extends Omit<ParsedSpec, 'enabled' | 'cadence'> {
   enabled: boolean;
+  cadence: Cadence;
 }
 
 export type Validation = { ok: true; spec: ScheduleSpec } | { ok: false; problems: string[] };
@@ -546,10 +627,14 @@ export function validationFor(settings: {
  * every other unknown field is a problem, and so is a handler that is not registered. Problems
  * come sorted by field path, one per line, as `path: what is wrong`. Never throws, whatever the
  * document holds.
+ *
+ * `id` is the schedule's id: it places the points of a spread cadence (see spread.ts). Without
+ * it (a document checked before it has one) the cadence keeps its exact grid points.
  */
 export function validateSchedule(
   document: unknown,
   context: ValidationContext = DEPLOYED,
+  id?: string,
 ): Validation {
   if (typeof document !== 'object' || document === null || Array.isArray(document)) {
     return { ok: false, problems: [`(document): expected a map of fields, got ${show(document)}`] };
@@ -568,12 +653,33 @@ export function validateSchedule(
       ...contextProblems(result.data.target, context),
     ];
     if (problems.length > 0) return { ok: false, problems };
-    return { ok: true, spec: { ...result.data, enabled: result.data.enabled ?? true } };
+    return {
+      ok: true,
+      spec: {
+        ...result.data,
+        cadence: placed(result.data.cadence, id),
+        enabled: result.data.enabled ?? true,
+      },
+    };
   } catch (error) {
     // Nothing a document holds should get here; if something does, it is the document's
     // problem, said in a line, never a crash of whoever validates it.
     return { ok: false, problems: [`(document): cannot be read (${String(error).slice(0, 200)})`] };
   }
+}
+
+/**
+ * The parsed cadence as the engine reads it: `spread` becomes the id's phase (an event or
+ * interval unless `spread: false`; a cron only with `jitter`), or goes.
+ */
+function placed(cadence: ParsedCadence, id: string | undefined): Cadence {
+  if (cadence.kind === 'cron') {
+    return id !== undefined && cadence.jitter !== undefined
+      ? { ...cadence, phase: spreadPhase(id) }
+      : cadence;
+  }
+  const { spread, ...rest } = cadence;
+  return spread && id !== undefined ? { ...rest, phase: spreadPhase(id) } : rest;
 }
 
 /** A run time beyond what the schedule's runner can hold. */

@@ -67,7 +67,12 @@ export function subjectOf(
   validation: ValidationContext = DEPLOYED,
 ): Subject {
   try {
-    return { id, data, state: readState(data), validation: validateSchedule(data, validation) };
+    return {
+      id,
+      data,
+      state: readState(data),
+      validation: validateSchedule(data, validation, id),
+    };
   } catch (error) {
     return {
       id,

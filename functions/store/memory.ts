@@ -117,10 +117,17 @@ export interface MemoryStoreOptions {
  */
 const TRANSACTION_ATTEMPTS = 25;
 
-const validations = new WeakMap<ValidationContext, WeakMap<object, Validation>>();
+const validations = new WeakMap<
+  ValidationContext,
+  WeakMap<object, { id: string; validation: Validation }>
+>();
 
-/** `validateSchedule`, remembered per context and (never mutated) document object. */
+/**
+ * `validateSchedule`, remembered per context and (never mutated) document object, for the id it
+ * was validated for (the id places a spread cadence's points).
+ */
 function validationOf(
+  id: string,
   data: Readonly<Record<string, unknown>>,
   context: ValidationContext,
 ): Validation {
@@ -129,11 +136,10 @@ function validationOf(
     known = new WeakMap();
     validations.set(context, known);
   }
-  let validation = known.get(data);
-  if (validation === undefined) {
-    validation = validateSchedule(data, context);
-    known.set(data, validation);
-  }
+  const remembered = known.get(data);
+  if (remembered?.id === id) return remembered.validation;
+  const validation = validateSchedule(data, context, id);
+  known.set(data, { id, validation });
   return validation;
 }
 
@@ -464,7 +470,7 @@ export class MemoryStore implements ScheduleStore, DeadLetterStore, PlannerStore
       id: document.id,
       data: document.data,
       state: document.state,
-      validation: validationOf(document.data, this.db.validation),
+      validation: validationOf(document.id, document.data, this.db.validation),
       version: memoryVersion(document.version),
     };
   }

@@ -28,7 +28,10 @@ export function simulatorSection(directory: string): BenchSection {
           const result = report.strategies[0];
           if (result === undefined) throw new Error(`${file}: no result for ${strategy}`);
           const coverage = (share: number | null) => (share === null ? '—' : percent(share));
-          const p99 = result.lanes.high.lateness?.p99;
+          const p99 = (lane: 'high' | 'medium' | 'low') => {
+            const late = result.lanes[lane].lateness?.p99;
+            return late === undefined ? '—' : duration(late);
+          };
           rows.push({
             section: 'simulator',
             case: `${loaded.scenario.name} · ${strategy}`,
@@ -41,7 +44,7 @@ export function simulatorSection(directory: string): BenchSection {
               ]
                 .map(coverage)
                 .join(' / '),
-              'high p99 late': p99 === undefined ? '—' : duration(p99),
+              'p99 late high / medium / low': [p99('high'), p99('medium'), p99('low')].join(' / '),
               synced: result.total.syncs.toLocaleString('en'),
               'refused (429)': result.total.outcomes.rejected.toLocaleString('en'),
               duplicates: result.duplicates.toLocaleString('en'),

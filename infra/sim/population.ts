@@ -55,7 +55,7 @@ export function buildPopulation(scenario: Scenario): Population {
 
   scenario.schedules.forEach((inline, index) => {
     const document = { target: SIMULATED_TARGET, ...inline.document, ...providerKey(scenario) };
-    const validation = validateSchedule(document, SIMULATED);
+    const validation = validateSchedule(document, SIMULATED, inline.id);
     if (!validation.ok) {
       problems.push(...validation.problems.map((problem) => `schedules[${index}].${problem}`));
       return;
@@ -80,7 +80,7 @@ export function buildPopulation(scenario: Scenario): Population {
     }
     for (const { id, document: generated } of made) {
       const document = { ...generated, ...providerKey(scenario) };
-      const spec = validateSchedule(document, SIMULATED);
+      const spec = validateSchedule(document, SIMULATED, id);
       if (!spec.ok) throw new Error(`generated schedule ${id} is invalid: ${spec.problems[0]}`);
       schedules.push({ id, spec: spec.spec, document, createdAt: createdAt(), group: group.id });
     }

@@ -71,6 +71,10 @@ export function scheduleCommands(program: Command, { io, notes, execute }: Comma
       'cron: a run missed by at most this still runs (default 1h)',
     )
     .option(
+      '--jitter <duration>',
+      "cron: shift every run by the schedule's own offset within this (default none)",
+    )
+    .option(
       '--event-starts-at <time>',
       'event cadence: when the event starts (ISO-8601 with offset)',
     )
@@ -338,6 +342,7 @@ const SCHEDULE_FLAG_KEYS = [
   'cron',
   'timezone',
   'catchUpWithin',
+  'jitter',
   'eventStartsAt',
   'tier',
   'otherwise',

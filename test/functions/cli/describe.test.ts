@@ -83,3 +83,26 @@ describe('the rule in force', () => {
     });
   });
 });
+
+describe('a spread cadence in words', () => {
+  it.each([
+    [{ kind: 'interval', every: '15m' }, /^every 15m; spread \d+\.\d% into each interval$/],
+    [
+      { kind: 'event', startsAt: '2026-06-20T08:30:00Z' },
+      /; ends 1h after \(.*\); spread \d+\.\d% into each interval$/,
+    ],
+    [{ kind: 'interval', every: '15m', spread: false }, /^every 15m$/],
+    [
+      { kind: 'cron', expression: '0 2 * * *', jitter: '10m' },
+      /an older one is skipped; each run shifted by \d+(\.\d)?s \(jitter 10m\)$/,
+    ],
+  ])('%j reads %s', (cadence, words) => {
+    const validation = validateSchedule(
+      { target: { type: 'handler', name: 'example.echo' }, cadence },
+      undefined,
+      'race-007',
+    );
+    if (!validation.ok) throw new Error(validation.problems.join('\n'));
+    expect(describeCadence(validation.spec.cadence)).toMatch(words);
+  });
+});

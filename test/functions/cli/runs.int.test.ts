@@ -159,7 +159,7 @@ describe('pacer schedules trigger', () => {
     await schedule(
       'busy',
       '/busy',
-      { cadence: { kind: 'interval', every: '1h' }, lane: 'high' },
+      { cadence: { kind: 'interval', every: '1h', spread: false }, lane: 'high' },
       {
         lane: 'high',
         nextDueAt: timestamp(dueAt),
@@ -233,7 +233,12 @@ describe('pacer schedules backfill', () => {
       id,
       path,
       {
-        cadence: { kind: 'interval', every: '10m', startAt: new Date(START).toISOString() },
+        cadence: {
+          kind: 'interval',
+          every: '10m',
+          startAt: new Date(START).toISOString(),
+          spread: false,
+        },
         lane: 'high',
       },
       {

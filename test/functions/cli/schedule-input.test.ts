@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { spreadPhase } from '../../../functions/schedule/spread.js';
 import { UsageError } from '../../../functions/cli/errors.js';
 import {
   checkId,
@@ -173,6 +174,22 @@ describe('schedules from flags', () => {
       payload: { race: 974559 },
       labels: { team: 'ops', tier: 'gold' },
     });
+  });
+
+  it('builds a cron schedule with jitter, placed by its id; --jitter goes with --cron only', () => {
+    const result = scheduleFromFlags({ ...base, cron: '0 2 * * *', jitter: '10m' });
+    expect(result.ok && result.schedules[0]?.document.cadence).toEqual({
+      kind: 'cron',
+      expression: '0 2 * * *',
+      jitter: '10m',
+    });
+    expect(result.ok && result.schedules[0]?.spec.cadence).toMatchObject({
+      jitter: 600_000,
+      phase: spreadPhase('every-15'),
+    });
+    expect(problemsOf(scheduleFromFlags({ ...base, every: '5m', jitter: '10m' }))).toEqual([
+      '--jitter: only goes with --cron, not --every',
+    ]);
   });
 
   it('builds a schedule without a name, with a method and pauseAfterFailures', () => {

@@ -27,7 +27,7 @@ function file(name: string, text: string): string {
 const schedulesYaml = `
 - id: every-minute
   name: race 974559 participants
-  cadence: { kind: interval, every: 1m }
+  cadence: { kind: interval, every: 1m, spread: false }
   target: { type: http, url: "https://registration.example.com/974559" }
 - id: nightly
   name: nightly export
@@ -59,7 +59,7 @@ describe('pacer schedules, against the emulators', () => {
     expect(Date.parse(added.schedules[1]?.nextDueAt ?? '')).toBeGreaterThan(Date.now());
     // What the operator wrote is stored as written, beside pacer's state.
     const stored = await db.collection(SCHEDULES).doc('every-minute').get();
-    expect(stored.get('cadence')).toEqual({ kind: 'interval', every: '1m' });
+    expect(stored.get('cadence')).toEqual({ kind: 'interval', every: '1m', spread: false });
     expect(stored.get('id')).toBeUndefined();
     expect(readState(stored.data()).nextDueAt).toBe(firstDue);
 
@@ -100,7 +100,11 @@ describe('pacer schedules, against the emulators', () => {
       id: 'every-minute',
       status: 'active',
       valid: true,
-      cadence: { description: 'every 1m', written: { kind: 'interval', every: '1m' } },
+      // On the exact grid (spread: false): the runs below are written on it.
+      cadence: {
+        description: 'every 1m',
+        written: { kind: 'interval', every: '1m', spread: false },
+      },
       target: 'POST https://registration.example.com/974559',
       inForce: { interval: '1m', lane: 'high', laneSource: 'interval' },
       planned: { lane: 'high', nextDueAt: new Date(firstDue).toISOString(), lease: null },

@@ -80,6 +80,7 @@ describe('a backfill on the world', () => {
         kind: 'interval',
         every: '10m',
         startAt: new Date(WORLD_BEGIN - 120 * MIN).toISOString(),
+        spread: false,
       },
       target: SIMULATED_TARGET,
     });
@@ -148,7 +149,7 @@ describe('a trigger on the world', () => {
     const { world, deps, put, runMinutes, callsOf } = setUp();
     await put('hourly', {
       name: 'hourly',
-      cadence: { kind: 'interval', every: '1h' },
+      cadence: { kind: 'interval', every: '1h', spread: false },
       target: SIMULATED_TARGET,
     });
     const outcomes: DispatchOutcome[] = [];

@@ -115,7 +115,7 @@ describe('leases', () => {
     await seedSchedules(project.firestore, [
       {
         id: 'race',
-        spec: intervalSpec('1m'),
+        spec: { ...intervalSpec('1m'), cadence: { kind: 'interval', every: '1m', spread: false } },
         lane: 'high',
         nextDueAt: T0 - 1_000,
         state: {

@@ -116,7 +116,8 @@ async function schedule(
     .doc(id)
     .set({
       name: id,
-      cadence: { kind: 'interval', every: options.every ?? '1h' },
+      // The exact grid: these tests follow the cadence one interval on from a point served.
+      cadence: { kind: 'interval', every: options.every ?? '1h', spread: false },
       target: { type: 'http', url },
       payload: { id },
       ...(options.lane ? { lane: options.lane } : {}),

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { measureRun, percentiles, yardstick } from '../../../infra/sim/measure.js';
 import type { RunRecord, SyncAttempt } from '../../../infra/sim/record.js';
+import { spreadPhase } from '../../../functions/schedule/spread.js';
 import { at, scenarioOf } from './helpers.js';
 
 const t = (clock: string) => at(`2026-06-20T${clock}Z`);
@@ -9,7 +10,7 @@ const t = (clock: string) => at(`2026-06-20T${clock}Z`);
 function measured(attempts: Omit<SyncAttempt, 'scheduleId' | 'attempt'>[], extra = {}) {
   const { scenario, schedules } = scenarioOf({
     end: '2026-06-20T10:10:00Z',
-    schedules: [{ id: 'm', name: 'm', cadence: { kind: 'interval', every: '1m' } }],
+    schedules: [{ id: 'm', name: 'm', cadence: { kind: 'interval', every: '1m', spread: false } }],
     ...extra,
   });
   const run: RunRecord = {
@@ -101,5 +102,25 @@ describe('percentiles', () => {
     expect(percentiles(values)).toEqual({ p50: 50, p95: 95, p99: 99, max: 100 });
     expect(percentiles([7])).toEqual({ p50: 7, p95: 7, p99: 7, max: 7 });
     expect(percentiles([])).toBeNull();
+  });
+});
+
+describe('the measuring stick of a spread schedule', () => {
+  it("holds the schedule's spread points, not the exact grid: one a minute at its id's offset", () => {
+    const { scenario, schedules } = scenarioOf({
+      end: '2026-06-20T10:10:00Z',
+      schedules: [{ id: 'spread-me', name: 's', cadence: { kind: 'interval', every: '1m' } }],
+    });
+    const points = yardstick(scenario, schedules).points.get('spread-me') ?? [];
+    const offset = Math.floor(spreadPhase('spread-me') * 60_000);
+    expect(offset).toBeGreaterThan(0);
+    // Created at 10:00 (no warm-up): due at once, then on its spread grid.
+    expect(points[0]!.at).toBe(t('10:00:00'));
+    const rest = points.slice(1).map((point) => point.at);
+    expect(rest.length).toBeGreaterThanOrEqual(8);
+    expect(rest.every((point) => point % 60_000 === offset)).toBe(true);
+    expect(rest.slice(1).map((point, i) => point - rest[i]!)).toEqual(
+      new Array(rest.length - 1).fill(60_000),
+    );
   });
 });

@@ -3,7 +3,11 @@ import { runPacer } from '../../../../infra/sim/strategies/pacer.js';
 import type { SyncAttempt } from '../../../../infra/sim/record.js';
 import { at, scenarioOf } from '../helpers.js';
 
-const everyMinute = { id: 'minutely', name: 'm', cadence: { kind: 'interval', every: '1m' } };
+const everyMinute = {
+  id: 'minutely',
+  name: 'm',
+  cadence: { kind: 'interval', every: '1m', spread: false },
+};
 
 const successes = (attempts: readonly SyncAttempt[]) =>
   attempts.filter((attempt) => attempt.outcome === 'success');
@@ -56,7 +60,9 @@ describe('pacer in the simulator', () => {
 
   it('dead-letters a dispatch after maxAttempts retryable failures, and the schedule goes on', async () => {
     const { scenario, schedules } = scenarioOf({
-      schedules: [{ id: 'hourly', name: 'h', cadence: { kind: 'interval', every: '1h' } }],
+      schedules: [
+        { id: 'hourly', name: 'h', cadence: { kind: 'interval', every: '1h', spread: false } },
+      ],
       failures: { retryable: 1 },
       pacer: { tickJitter: '0s', storeLatency: '0ms', settings: { PACER_MAX_ATTEMPTS: '3' } },
       end: '2026-06-20T12:00:00Z',
@@ -96,8 +102,8 @@ describe('pacer in the simulator', () => {
       sharedLimit: 4,
       syncDuration: { distribution: 'fixed', value: '20s' },
       generate: [
-        { id: 'fast', count: 6, cadence: { kind: 'interval', every: '1m' } },
-        { id: 'slow', count: 40, cadence: { kind: 'interval', every: '1h' } },
+        { id: 'fast', count: 6, cadence: { kind: 'interval', every: '1m', spread: false } },
+        { id: 'slow', count: 40, cadence: { kind: 'interval', every: '1h', spread: false } },
       ],
     });
     const run = await runPacer(scenario, schedules);
@@ -149,7 +155,7 @@ describe('pacer in the simulator', () => {
         {
           id: 'hourly',
           name: 'h',
-          cadence: { kind: 'interval', every: '1h' },
+          cadence: { kind: 'interval', every: '1h', spread: false },
           maxRunSeconds: 60,
         },
       ],
