@@ -9,7 +9,8 @@
  * - a new Firestore database stays NOT_FOUND until its create operation is done;
  * - an alert policy naming a log-based metric younger than `metricDelayMs` is refused with
  *   Cloud Monitoring's 404 ("If a metric was created recently, it could take up to 10
- *   minutes to become available");
+ *   minutes to become available"); with a delay, the first policy to name a metric is refused
+ *   however long the client took to get there (a busy machine must not make the wait untested);
  * - a build service account that is not `projects/P/serviceAccounts/EMAIL` is refused;
  * - fields at their defaults are left out of what is returned (proto3 JSON: `0`, `false`, `""`,
  *   `[]`, a label's `valueType: STRING`);
@@ -46,7 +47,10 @@ export interface FakeOptions {
   operationPolls?: number;
   /** How long an operation's work takes when nobody polls it. Default 1000. */
   operationMs?: number;
-  /** How long a new log-based metric is unknown to alert policies. Default 0. */
+  /**
+   * How long a new log-based metric is unknown to alert policies. Default 0. When set, the first
+   * alert policy that names a metric is refused whatever the metric's age.
+   */
   metricDelayMs?: number;
 }
 
@@ -926,12 +930,18 @@ export async function startGoogleFake(options: FakeOptions): Promise<GoogleFake>
 
   // Cloud Monitoring: alert policies (v3) and dashboards (v1).
   const USER_METRIC = /logging\.googleapis\.com\/user\/([A-Za-z0-9_./-]+)/g;
+  let youngRefused = false;
   const checkMetrics = (policy: Json) => {
     for (const match of JSON.stringify(policy).matchAll(USER_METRIC)) {
       const id = match[1] ?? '';
       const k = key('logging', `projects/${projectId}/metrics/${id}`);
       const born = created.get(k);
-      if (!resources.has(k) || born === undefined || Date.now() - born < opts.metricDelayMs) {
+      const young =
+        born !== undefined &&
+        opts.metricDelayMs > 0 &&
+        (Date.now() - born < opts.metricDelayMs || !youngRefused);
+      if (!resources.has(k) || born === undefined || young) {
+        if (young) youngRefused = true;
         refusals.push(`metric ${id}`);
         throw new HttpError(
           404,

@@ -25,6 +25,8 @@ async function twentySecondSyncs(settings: Partial<Settings>, offsetsMs = [3_000
         every: '20s',
         // At 3 s: points at :03, :23 and :43 of each minute, 3 to 7 s after a sub-tick.
         startAt: new Date(WORLD_BEGIN + offset).toISOString(),
+        // Exact grid points, so that they fall between sub-ticks as the cases say.
+        spread: false,
       },
       target: SIMULATED_TARGET,
     });

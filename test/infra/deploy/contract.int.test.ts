@@ -74,9 +74,8 @@ const yamlNames = (dir: string, key: string) =>
 
 beforeAll(async () => {
   // A new log-based metric stays unknown to alert policies for 30 s (Google: up to 10
-  // minutes). The metrics are created one after the other, then the policies: the last metric
-  // (pacer_ticks) is named by the sixth policy, a list and five policy creates later, so some
-  // policy meets a young metric unless gcloud takes over 5 s a command.
+  // minutes), and the first policy to name a metric is refused however long the deploy took to
+  // reach it: the deploy's wait is tested on a busy machine too.
   fake = await startGoogleFake({ projectId: PROJECT, metricDelayMs: 30_000 });
   env = envFor(fake);
 });
