@@ -197,7 +197,7 @@ export async function runTick(
 }
 
 /**
- * Refill sub-ticks: while points already due wait for in-flight room, a sub-tick every
+ * Refill sub-ticks: while points due by the next sub-tick wait for in-flight room, one every
  * `refillSeconds` until `until` (the next sub-tick), so a slot a finished sync frees is taken
  * within about that long, not at the next sub-tick. Each is a whole sub-tick — the same plan,
  * budgets and conditional claims, under the same planner lease: one dispatcher decides every
@@ -691,7 +691,6 @@ function logScreening(logger: Logger, id: string, outcome: Screening, tally: Tal
   }
 }
 
-/** Logs the summary and raises the alert events operators and metrics key on. */
 /** A refill sub-tick's summary: logged only when it did something, and never an alert. */
 function logRefill(logger: Logger, summary: SubTickSummary): void {
   if (summary.claimed === 0 && summary.errors === 0) return;
@@ -701,6 +700,7 @@ function logRefill(logger: Logger, summary: SubTickSummary): void {
   );
 }
 
+/** Logs the summary and raises the alert events operators and metrics key on. */
 function report(logger: Logger, settings: Settings, summary: SubTickSummary): void {
   logger.info(
     { event: 'tick.summary', ...summary },
