@@ -266,7 +266,11 @@ export function screen(
     return decision({ kind: 'settled', status: settled.outcome.status }, settled.patch);
   }
   const waitingSince = owedSince(state) ?? now;
-  if (waitingSince > horizon) {
+  // A replay's, manual run's or backfill's lease that lapsed with the schedule's own point still
+  // to come goes back to its own cadence first (its lane too: a backfill ran in the low lane),
+  // even when that point is near enough to be claimed ahead: the next sub-tick claims it there.
+  const otherRun = state.lease !== null && state.lease.kind !== 'planned';
+  if (waitingSince > horizon || (otherRun && waitingSince > now)) {
     const next = plannedAt(spec, waitingSince, thresholds);
     return decision(
       { kind: 'resumed', nextDueAt: waitingSince },
@@ -296,7 +300,11 @@ export function screen(
     kind: 'candidate',
     waitingSince,
     serves,
-    lane: plannedLane(state, spec, now, thresholds),
+    // After another run's lapsed lease, the lane of the schedule's own cadence, not the one that
+    // run was dispatched in (a backfill's low lane must not hold the schedule's own points).
+    lane: otherRun
+      ? laneAt(spec.cadence, spec.lane, now, thresholds)
+      : plannedLane(state, spec, now, thresholds),
     spec,
   });
 }
@@ -345,7 +353,14 @@ export function claim(
   });
   return decision(
     { kind: 'claimed', lease, lane: screening.lane, previous: claimUndo(state) },
-    { state: heldFields(state, screening.spec, lease, now, request.thresholds) },
+    // The lane it is dispatched in is the lane it is planned in (after a backfill's lapsed lease,
+    // its own again).
+    {
+      state: {
+        ...heldFields(state, screening.spec, lease, now, request.thresholds),
+        lane: screening.lane,
+      },
+    },
   );
 }
 

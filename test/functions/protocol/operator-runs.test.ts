@@ -4,7 +4,7 @@
  * claims beside a live lease or on a schedule that is not active.
  */
 import { describe, expect, it } from 'vitest';
-import { complete, release, start } from '../../../functions/protocol/decisions.js';
+import { claim, complete, release, screen, start } from '../../../functions/protocol/decisions.js';
 import {
   cadencePointsBetween,
   claimOperatorRun,
@@ -321,5 +321,37 @@ describe('planBackfill', () => {
 
   it('has nothing pending when every point is served (running it twice adds nothing)', () => {
     expect(planBackfill([1, 2], new Set([1, 2]), new Set(), 10).pending).toEqual([]);
+  });
+});
+
+describe('a backfill lease that lapses', () => {
+  it('leaves the schedule planned in its own lane, not the backfill lane (checker seed 401)', () => {
+    const own = subject(interval('4m'), {
+      status: 'active',
+      lane: 'medium',
+      nextDueAt: NOW + 2 * MINUTE,
+      dueAt: NOW - 2 * MINUTE,
+      lastLeaseId: 'P0',
+      health: 'ok',
+    });
+    const claimed = after(own, claimOperatorRun(own, backfill(NOW - 6 * MINUTE), NOW));
+    expect(claimed.state.lane).toBe('low');
+    // Its worker died: the lease lapses (NOW + grace) once the schedule's own point is due.
+    const later = NOW + GRACE + 5_000;
+    expect(screen(claimed, later, THRESHOLDS).outcome).toMatchObject({
+      kind: 'candidate',
+      lane: 'medium',
+    });
+    const reclaimed = after(
+      claimed,
+      claim(claimed, { leaseId: 'P2', graceMs: GRACE, thresholds: THRESHOLDS }, later),
+    );
+    expect(reclaimed.state.lane).toBe('medium');
+    // Still ahead of its own point: back to its own cadence, in its own lane, first.
+    const early = NOW + GRACE - 1;
+    const lapsedEarly = after(own, claimOperatorRun(own, backfill(NOW - 6 * MINUTE), NOW - 2));
+    expect(screen(lapsedEarly, early, THRESHOLDS, 10_000).outcome).toMatchObject({
+      kind: 'resumed',
+    });
   });
 });
