@@ -7,6 +7,7 @@
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 import { PacerError } from './errors.js';
+import { RUN_HISTORIES, type RunHistory } from './protocol/state.js';
 import { DURATION_HINT, formatDuration, parseDuration } from './schedule/duration.js';
 import type { Lane, LaneThresholds } from './schedule/lane.js';
 import { parseSecretBindings } from './worker/secrets.js';
@@ -34,6 +35,8 @@ export interface Settings {
   leaseSeconds: number;
   /** How long run history (`schedules/{id}/runs`) is kept before Firestore's TTL deletes it. */
   runHistoryDays: number;
+  /** Which runs get a record in `schedules/{id}/runs`: `all`, or `failures` (see RUN_HISTORIES). */
+  runHistory: RunHistory;
   /** Networks (CIDR) that http targets may resolve into although private, loopback or link-local. */
   allowTargetNetworks: string[];
   /** Secret variable → the host patterns it may be sent to (`PACER_SECRET_HOSTS`). */
@@ -328,6 +331,14 @@ export const SETTINGS: readonly SettingDefinition[] = [
     default: 30,
     live: false,
     ...wholeNumber(1, 3_650),
+  },
+  {
+    path: 'runHistory',
+    doc: "Which runs get a record in `schedules/{id}/runs`: `all`, or `failures` — a planned run that succeeds at its first attempt then gets none (it is in the logs, `sync.completed`, and the schedule's `last*` fields), so a sync costs 3 writes instead of 5; a backfill then refuses a window its schedule's history has gaps in (`state.unrecordedFrom`).",
+    env: 'PACER_RUN_HISTORY',
+    default: 'all',
+    live: true,
+    ...oneOf(RUN_HISTORIES),
   },
   {
     path: 'allowTargetNetworks',

@@ -225,6 +225,11 @@ export interface ExplainResult {
   lastError: { code: string; message: string; at: string } | null;
   consecutiveFailures: number;
   runCount: number;
+  /**
+   * The first point served by a run with no record (`runHistory: "failures"`): runs are held
+   * against the cadence only before it.
+   */
+  unrecordedFrom: string | null;
   /** Who paused it, when and why (`null`: not paused, or paused by hand in the document). */
   pause: PauseView | null;
   /** The next due points, each with the lane and rule in force at it (none when not planned). */
@@ -283,10 +288,18 @@ export async function explainSchedule(
   const spec = validation.ok ? validation.spec : null;
   const rule = spec === null ? null : ruleInForce(spec, now, context.settings.laneThresholds);
   const owed = state.status === 'active' ? owedSince(state) : null;
+  // From the first point served without a record (`runHistory: "failures"`) the history has
+  // gaps that are no misses: only the runs before it are held against the cadence.
+  const unrecorded = state.unrecordedFrom;
   const comparison =
     spec === null
       ? null
-      : compareWithCadence({ cadence: spec.cadence, runs, owedDueAt: owed, now });
+      : compareWithCadence({
+          cadence: spec.cadence,
+          runs: unrecorded === null ? runs : runs.filter((run) => run.dueAt < unrecorded),
+          owedDueAt: unrecorded === null ? owed : Math.min(owed ?? unrecorded, unrecorded),
+          now,
+        });
 
   const upcoming =
     spec === null
@@ -352,6 +365,7 @@ export async function explainSchedule(
           },
     consecutiveFailures: state.consecutiveFailures,
     runCount: state.runCount,
+    unrecordedFrom: isoOrNull(state.unrecordedFrom),
     pause: pauseView(state.pause),
     upcoming: upcoming.map(upcomingJson),
     runs: {
@@ -466,6 +480,12 @@ export function renderExplain(result: ExplainResult, now: number): string {
     ],
     ['paused', result.pause === null ? null : describePause(result.pause, now)],
     ['completed runs', String(result.runCount)],
+    [
+      'run history',
+      result.unrecordedFrom === null
+        ? null
+        : `first-attempt successes have no record from ${formatTime(result.unrecordedFrom)} (PACER_RUN_HISTORY=failures): runs are held against the cadence only before it`,
+    ],
   ]);
   const sections = [header];
   if (result.valid) sections.push(renderUpcoming(result.upcoming, now));

@@ -72,6 +72,7 @@ export async function recordDeadLetter(
               reason: note.reason,
               error,
               thresholds: deps.settings.laneThresholds,
+              expireAt: storeNow + deps.settings.runHistoryDays * 86_400_000,
             },
             storeNow,
           ),

@@ -305,6 +305,13 @@ export async function runBackfill(
   if (options.to > now) {
     return { kind: 'refused', reason: `--to (${iso(options.to)}) is in the future` };
   }
+  const unrecorded = subject.state.unrecordedFrom;
+  if (unrecorded !== null && unrecorded <= options.to) {
+    return {
+      kind: 'refused',
+      reason: `runs from ${iso(unrecorded)} on have no record (PACER_RUN_HISTORY=failures), so which points were served cannot be told; backfill only before it`,
+    };
+  }
   const spec = subject.validation.spec;
   const anchor = subject.state.dueAt ?? subject.state.lease?.owedSince ?? subject.state.nextDueAt;
   const points = cadencePointsBetween(

@@ -472,6 +472,7 @@ async function claimPlanned(
           graceMs: settings.dispatchGraceSeconds * 1_000,
           thresholds: settings.laneThresholds,
           aheadMs: settings.dispatchAheadSeconds * 1_000,
+          history: settings.runHistory,
         },
         found.readTime,
       );

@@ -26,7 +26,7 @@ import {
 import type { Lane, LaneThresholds } from '../schedule/lane.js';
 import { STATE_FIELD, type ScheduleSpec, type Validation } from '../schedule/spec.js';
 import { isTimestampLike } from '../schedule/time.js';
-import type { Decision, Patch, RunFields } from './patch.js';
+import type { Decision, Patch, RunFields, RunPatch } from './patch.js';
 import {
   liveLease,
   owedSince,
@@ -34,6 +34,7 @@ import {
   plannedLane,
   type LastError,
   type Lease,
+  type RunHistory,
   type ScheduleState,
   type ScheduleStatus,
 } from './state.js';
@@ -316,6 +317,8 @@ export interface ClaimRequest {
   thresholds: LaneThresholds;
   /** Claim points due up to this far ahead of `now` (dispatch ahead); 0 claims only due ones. */
   aheadMs?: number;
+  /** Which runs get a record (`all` if not given): see {@link recordsRun}. */
+  history?: RunHistory;
 }
 
 export type ClaimOutcome =
@@ -350,6 +353,7 @@ export function claim(
     dueAt: screening.serves,
     owedSince: screening.waitingSince,
     now,
+    history: request.history ?? 'all',
   });
   return decision(
     { kind: 'claimed', lease, lane: screening.lane, previous: claimUndo(state) },
@@ -364,19 +368,24 @@ export function claim(
   );
 }
 
-/** A lease just taken at `now`, nothing started under it yet. */
+/**
+ * A lease just taken at `now`, nothing started under it yet. `history: "failures"` (a planned
+ * claim's): its run gets no record unless something goes wrong (see {@link recordsRun}).
+ */
 export function freshLease(
   fields: Pick<Lease, 'id' | 'kind' | 'until' | 'attempt' | 'dueAt' | 'owedSince'> & {
     now: number;
+    history?: RunHistory;
   },
 ): Lease {
-  const { now, ...rest } = fields;
+  const { now, history, ...rest } = fields;
   return {
     ...rest,
     dispatchedAt: now,
     startedAt: null,
     running: false,
     attemptId: null,
+    ...(history === 'failures' ? { recorded: false } : {}),
   };
 }
 
@@ -474,6 +483,7 @@ export function start(
     return decision({ kind: 'exhausted', attempts: lease.attempt, lastError: state.lastError });
   }
   const startedAt = lease.startedAt ?? now;
+  const records = recordsRun(lease, attempt, spec);
   const running: Lease = {
     ...lease,
     attempt,
@@ -482,6 +492,7 @@ export function start(
     startedAt,
     until: now + (spec.runner === 'job' ? (request.handOffMs ?? request.leaseMs) : request.leaseMs),
     renewedAt: now,
+    recorded: records,
   };
   const lane = plannedLane(state, spec, now, request.thresholds);
   return decision(
@@ -497,23 +508,64 @@ export function start(
     },
     {
       state: heldFields(state, spec, running, now, request.thresholds),
-      run: {
-        leaseId: lease.id,
-        fields: {
-          scheduleId: subject.id,
-          leaseId: lease.id,
-          kind: lease.kind,
-          lane,
-          dueAt: lease.dueAt,
-          status: 'running',
-          attempt,
-          firstStartedAt: startedAt,
-          lastStartedAt: now,
-          expireAt: request.expireAt,
-        },
-      },
+      ...(records
+        ? {
+            run: {
+              leaseId: lease.id,
+              fields: {
+                ...runBase(subject, running, lane, request.expireAt),
+                status: 'running' as const,
+                lastStartedAt: now,
+              },
+            },
+          }
+        : {}),
     },
   );
+}
+
+/**
+ * Whether an attempt's run gets a record: always, unless the planner claimed the lease under
+ * `runHistory: "failures"` and this is its first attempt, run in the request (a sync that then
+ * fails gets its record whole when it fails: {@link failedRun}; a job's run is always recorded).
+ */
+export function recordsRun(lease: Lease, attempt: number, spec: ScheduleSpec): boolean {
+  return (
+    lease.recorded !== false ||
+    lease.kind !== 'planned' ||
+    attempt > 1 ||
+    lease.startedAt !== null ||
+    spec.runner === 'job'
+  );
+}
+
+/** The fields that open a run record (merged again, unchanged, by a later write). */
+function runBase(subject: Subject, lease: Lease, lane: Lane | null, expireAt?: number): RunFields {
+  return {
+    scheduleId: subject.id,
+    leaseId: lease.id,
+    kind: lease.kind,
+    lane,
+    dueAt: lease.dueAt,
+    attempt: lease.attempt,
+    ...(lease.startedAt === null ? {} : { firstStartedAt: lease.startedAt }),
+    ...(expireAt === undefined ? {} : { expireAt }),
+  };
+}
+
+/**
+ * A failure's run record: its own fields, and the record's opening fields if the run had none
+ * yet (a first attempt under `runHistory: "failures"`).
+ */
+function failedRun(
+  subject: Subject,
+  lease: Lease,
+  fields: RunFields,
+  expireAt: number | undefined,
+): RunFields {
+  return lease.recorded === false
+    ? { ...runBase(subject, lease, subject.state.lane, expireAt), ...fields }
+    : fields;
 }
 
 export type ResumeOutcome =
@@ -616,6 +668,17 @@ export function complete(
   if (subject === null || lease === null) return decision({ kind: 'lost' });
   const { state } = subject;
   const after = afterLease(subject, lease, now, request.thresholds);
+  const run: RunPatch = {
+    leaseId: lease.id,
+    fields: {
+      status: 'succeeded',
+      attempt: lease.attempt,
+      finishedAt: now,
+      durationMs: now - request.startedAt,
+      lateMs: request.startedAt - lease.dueAt,
+      ...(request.detail ? { detail: request.detail } : {}),
+    },
+  };
   return decision(
     { kind: 'completed', nextDueAt: after.nextDueAt, status: after.status },
     {
@@ -630,18 +693,13 @@ export function complete(
         consecutiveDeadLetters: 0,
         runCount: state.runCount + 1,
         health: 'ok',
+        // A run without a record (`runHistory: "failures"`) succeeded at once: none is written,
+        // and the schedule remembers from which point its history has gaps (for backfills).
+        ...(lease.recorded === false
+          ? { unrecordedFrom: Math.min(state.unrecordedFrom ?? lease.dueAt, lease.dueAt) }
+          : {}),
       },
-      run: {
-        leaseId: lease.id,
-        fields: {
-          status: 'succeeded',
-          attempt: lease.attempt,
-          finishedAt: now,
-          durationMs: now - request.startedAt,
-          lateMs: request.startedAt - lease.dueAt,
-          ...(request.detail ? { detail: request.detail } : {}),
-        },
-      },
+      ...(lease.recorded === false ? {} : { run }),
     },
   );
 }
@@ -657,6 +715,7 @@ export function holdForRetry(
     holdMs: number;
     error: { code: string; message: string };
     thresholds: LaneThresholds;
+    expireAt?: number;
   },
   now: number,
 ): Decision<'held' | 'lost'> {
@@ -681,6 +740,7 @@ export function holdForRateLimit(
     until: number;
     error: { code: string; message: string };
     thresholds: LaneThresholds;
+    expireAt?: number;
   },
   now: number,
 ): Decision<'held' | 'lost'> {
@@ -705,7 +765,12 @@ export function holdForRateLimit(
  */
 function holdAttempt(
   subject: Subject | null,
-  request: AttemptRef & { error: { code: string; message: string }; thresholds: LaneThresholds },
+  request: AttemptRef & {
+    error: { code: string; message: string };
+    thresholds: LaneThresholds;
+    /** When a run record opened by this failure expires. */
+    expireAt?: number;
+  },
   now: number,
   hold: (
     lease: Lease,
@@ -720,13 +785,19 @@ function holdAttempt(
   const spec = subject.validation.ok ? subject.validation.spec : null;
   return decision('held', {
     state: {
-      ...heldFields(subject.state, spec, held.lease, now, request.thresholds),
+      ...heldFields(
+        subject.state,
+        spec,
+        { ...held.lease, recorded: true },
+        now,
+        request.thresholds,
+      ),
       lastError,
       ...held.state,
     },
     run: {
       leaseId: lease.id,
-      fields: held.run,
+      fields: failedRun(subject, lease, held.run, request.expireAt),
       appendError: { attempt: lease.attempt, ...lastError },
     },
   });
@@ -754,6 +825,8 @@ export function release(
     reason: string;
     error: { code: string; message: string } | null;
     thresholds: LaneThresholds;
+    /** When a run record opened by this release expires. */
+    expireAt?: number;
   },
   now: number,
 ): Decision<ReleaseOutcome> {
@@ -796,12 +869,17 @@ export function release(
     },
     run: {
       leaseId: lease.id,
-      fields: {
-        status: 'dead_lettered',
-        reason: request.reason,
-        finishedAt: now,
-        ...(request.error ? { lastError: request.error } : {}),
-      },
+      fields: failedRun(
+        subject,
+        lease,
+        {
+          status: 'dead_lettered',
+          reason: request.reason,
+          finishedAt: now,
+          ...(request.error ? { lastError: request.error } : {}),
+        },
+        request.expireAt,
+      ),
     },
   });
 }
@@ -1086,7 +1164,7 @@ function runnableUnder(
         { kind: 'invalid', problems: validation.problems },
         {
           state: { ...invalidFields(validation.problems), lease: null, lastLeaseId: lease.id },
-          run: abandoned(lease, now, 'invalid'),
+          ...abandoned(lease, now, 'invalid'),
         },
       ),
     };
@@ -1103,7 +1181,7 @@ function runnableUnder(
             lease: null,
             lastLeaseId: lease.id,
           },
-          run: abandoned(lease, now, 'paused'),
+          ...abandoned(lease, now, 'paused'),
         },
       ),
     };
@@ -1111,10 +1189,14 @@ function runnableUnder(
   return { spec: validation.spec };
 }
 
-/** The run record of a lease that ended without an attempt (paused, invalid). */
-function abandoned(lease: Lease, now: number, reason: string): Patch['run'] {
+/**
+ * The run record of a lease that ended without an attempt (paused, invalid), if it has one (a
+ * planned lease never started under `runHistory: "failures"` has none, and gets none).
+ */
+function abandoned(lease: Lease, now: number, reason: string): Pick<Patch, 'run'> {
+  if (lease.recorded === false) return {};
   const fields: RunFields = { status: 'abandoned', reason, finishedAt: now };
-  return { leaseId: lease.id, fields };
+  return { run: { leaseId: lease.id, fields } };
 }
 
 const hashes = new WeakMap<object, string>();

@@ -189,7 +189,7 @@ export class ProtocolMonitor {
     // A deleted schedule's run history goes with it: a schedule of the same id starts afresh.
     if (after === null) this.served.delete(write.id);
     const ended = before?.lease ?? null;
-    if (ended !== null && write.patch?.run?.fields.status === 'succeeded') {
+    if (ended !== null && completedRun(write)) {
       const points = this.served.get(write.id) ?? new Set<number>();
       points.add(ended.dueAt);
       this.served.set(write.id, points);
@@ -306,6 +306,25 @@ function attemptKey(scheduleId: string, leaseId: string, attempt: number): strin
  * dead-lettered (a release after a dead letter) or skipped (a cron catch-up rule) — or the
  * schedule stopped being active (paused, invalid, finished, deleted: nothing is owed then).
  */
+/**
+ * Whether a write completed a run: its run record says so, or — a run with no record
+ * (`runHistory: "failures"`) — it ended the lease as the schedule's last, with a new success.
+ */
+export function completedRun(write: ObservedWrite): boolean {
+  if (write.patch?.run?.fields.status === 'succeeded') return true;
+  const ended = write.before?.lease ?? null;
+  const after = write.after;
+  return (
+    ended !== null &&
+    ended.recorded === false &&
+    after !== null &&
+    after.lease === null &&
+    after.lastLeaseId === ended.id &&
+    after.lastSuccessAt !== null &&
+    after.lastSuccessAt !== write.before?.lastSuccessAt
+  );
+}
+
 export function owedPointDropped(write: ObservedWrite): Violation | null {
   const { before, after, at } = write;
   if (before?.status !== 'active') return null;
@@ -316,7 +335,7 @@ export function owedPointDropped(write: ObservedWrite): Violation | null {
   if (still !== null && still <= owed) return null;
   const ended = before.lease;
   const status = write.patch?.run?.fields.status;
-  if (ended !== null && (status === 'succeeded' || status === 'dead_lettered')) {
+  if (ended !== null && (completedRun(write) || status === 'dead_lettered')) {
     if (ended.kind === 'planned' ? ended.dueAt >= owed : false) return null;
   }
   const skipped = after.lastSkippedDueAt;

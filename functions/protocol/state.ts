@@ -64,12 +64,26 @@ export interface Lease {
   /** The due point this lease serves. */
   dueAt: number;
   /**
+   * `false` while the lease's run has no record yet (a first attempt under `runHistory:
+   * "failures"`): a failure then writes the record whole. Absent (leases written before it
+   * existed): recorded.
+   */
+  recorded?: boolean;
+  /**
    * The schedule's own oldest point owed when the lease was taken (for a replay: where its own
    * cadence stood, which may lie ahead). If the lease ends without serving, the schedule owes
    * from here again.
    */
   owedSince: number;
 }
+
+/**
+ * Which runs get a record (`schedules/{id}/runs/{leaseId}`): `all`, or `failures` — every run
+ * but a planned one that succeeds at its first attempt, which the logs (`sync.completed`) and
+ * the schedule's `last*` fields already tell, so a sync costs no run-record writes.
+ */
+export const RUN_HISTORIES = ['failures', 'all'] as const;
+export type RunHistory = (typeof RUN_HISTORIES)[number];
 
 export interface LastError {
   code: string;
@@ -99,6 +113,11 @@ export interface ScheduleState {
   /** The last cron point skipped as too late for its catch-up window, and how many were. */
   lastSkippedDueAt: number | null;
   skippedCount: number;
+  /**
+   * The earliest point served by a run that got no record (`runHistory: "failures"`): from
+   * there the run history has gaps, so a backfill cannot tell which points were served.
+   */
+  unrecordedFrom: number | null;
   specHash: string | null;
   error: string | null;
   health: Health | null;
@@ -125,6 +144,7 @@ export const EMPTY_STATE: ScheduleState = Object.freeze({
   lastLeaseId: null,
   lastSkippedDueAt: null,
   skippedCount: 0,
+  unrecordedFrom: null,
   specHash: null,
   error: null,
   health: null,

@@ -17,7 +17,7 @@ import firestore, {
 } from '@google-cloud/firestore';
 import type { ClaimUndo, LetterView, Subject } from '../protocol/decisions.js';
 import { unclaimReplay } from '../protocol/decisions.js';
-import type { Decision } from '../protocol/patch.js';
+import type { Decision, Patch } from '../protocol/patch.js';
 import { EMPTY_STATE } from '../protocol/state.js';
 import type { PlannerLeaseState, PlannerLeaseWrite } from '../protocol/planner-lease.js';
 import { isLane, type Lane } from '../schedule/lane.js';
@@ -30,6 +30,7 @@ import type {
   LetterPatch,
   PlannerStore,
   QueryResult,
+  ReadResult,
   ReplayDecision,
   ScheduleStore,
   StoredSchedule,
@@ -42,6 +43,8 @@ import {
   millis,
   PLANNER_DOC,
   readState,
+  RUNS,
+  runData,
   SCHEDULES,
   STATS_DOC,
   stateUpdate,
@@ -159,8 +162,45 @@ export class FirestoreStore implements ScheduleStore, DeadLetterStore, PlannerSt
     return Promise.all(outcomes);
   }
 
+  async read(id: string): Promise<ReadResult> {
+    const snapshot = await this.schedule(id).get();
+    const schedule =
+      snapshot.exists && snapshot.updateTime !== undefined
+        ? {
+            ...subjectOf(id, snapshot.data() ?? {}, this.validation),
+            version: version(snapshot.updateTime),
+          }
+        : null;
+    return { schedule, now: readTimeOf(snapshot) };
+  }
+
+  async commitIfUnchanged(
+    id: string,
+    at: Version,
+    patch: Patch,
+    _decidedAt: number,
+  ): Promise<ConditionalOutcome> {
+    if (Object.keys(patch.state).length === 0) {
+      throw new Error('a conditional commit writes state fields (its precondition needs one)');
+    }
+    const ref = this.schedule(id);
+    const batch = this.db.batch();
+    batch.update(ref, stateUpdate(patch), { lastUpdateTime: updateTimeOf(at) });
+    if (patch.run) {
+      batch.set(ref.collection(RUNS).doc(patch.run.leaseId), runData(patch.run), { merge: true });
+    }
+    try {
+      const [result] = await batch.commit();
+      if (result === undefined) throw new Error('a batch commit returned no write result');
+      return { kind: 'written', version: version(result.writeTime) };
+    } catch (error) {
+      if (isPreconditionFailure(error)) return { kind: 'conflict' };
+      return { kind: 'failed', error };
+    }
+  }
+
   readDue(lane: Lane, now: number, limit: number, meter: ReadMeter): Promise<QueryResult> {
-    return this.read(dueQuery(this.db, lane, now), limit, meter);
+    return this.readQuery(dueQuery(this.db, lane, now), limit, meter);
   }
 
   countDue(lane: Lane, now: number, meter: ReadMeter): Promise<number> {
@@ -172,10 +212,10 @@ export class FirestoreStore implements ScheduleStore, DeadLetterStore, PlannerSt
   }
 
   readEscalations(lane: Lane, now: number, limit: number, meter: ReadMeter): Promise<QueryResult> {
-    return this.read(escalationQuery(this.db, lane, now), limit, meter);
+    return this.readQuery(escalationQuery(this.db, lane, now), limit, meter);
   }
 
-  private async read(query: Query, limit: number, meter: ReadMeter): Promise<QueryResult> {
+  private async readQuery(query: Query, limit: number, meter: ReadMeter): Promise<QueryResult> {
     const snapshot = await query.limit(limit).get();
     meter.query(snapshot.size);
     return {

@@ -29,6 +29,7 @@ import type {
   DeadLetterStore,
   PlannerStore,
   QueryResult,
+  ReadResult,
   ReplayDecision,
   ScheduleStore,
   StoredSchedule,
@@ -314,6 +315,36 @@ export class MemoryStore implements ScheduleStore, DeadLetterStore, PlannerStore
         }
       }),
     );
+  }
+
+  read(id: string): Promise<ReadResult> {
+    return this.link.send('read', id, () => {
+      this.db.usage.reads++;
+      const document = this.db.documents.get(id);
+      return {
+        schedule: document === undefined ? null : this.stored(document),
+        now: this.db.clock(),
+      };
+    });
+  }
+
+  async commitIfUnchanged(
+    id: string,
+    at: Version,
+    patch: Patch,
+    decidedAt: number,
+  ): Promise<ConditionalOutcome> {
+    try {
+      return await this.link.send('commit', id, () => {
+        if (this.db.documents.get(id)?.version !== versionNumber(at)) {
+          return { kind: 'conflict' as const };
+        }
+        const written = this.applyPatch(id, patch, decidedAt);
+        return { kind: 'written' as const, version: memoryVersion(written.version) };
+      });
+    } catch (error) {
+      return { kind: 'failed', error };
+    }
   }
 
   readDue(lane: Lane, now: number, limit: number, meter: ReadMeter): Promise<QueryResult> {

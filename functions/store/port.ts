@@ -42,6 +42,12 @@ export type ConditionalOutcome =
   /** The store did not answer: the write may or may not have landed. */
   | { kind: 'failed'; error: unknown };
 
+/** A schedule read outside a transaction, and the store's time at the read. */
+export interface ReadResult {
+  schedule: StoredSchedule | null;
+  now: number;
+}
+
 export interface ConditionalWrite {
   schedule: Pick<StoredSchedule, 'id' | 'version'>;
   patch: Patch;
@@ -58,6 +64,20 @@ export interface ScheduleStore {
   ): Promise<T>;
   /** Writes each patch if its schedule is still at the version read; sent together. */
   writeIfUnchanged(writes: readonly ConditionalWrite[]): Promise<ConditionalOutcome[]>;
+  /** Reads schedule `id` (no transaction): the first half of an optimistic decision. */
+  read(id: string): Promise<ReadResult>;
+  /**
+   * Writes `patch` — its state fields and its run record, atomically — if schedule `id` is still
+   * at `version` (a read's, or a write's this process made): the second half of an optimistic
+   * decision (./optimistic.ts), and a completion that needs no read. `decidedAt`: the store's
+   * time the patch was decided at, for observers (the checker's `early` invariant).
+   */
+  commitIfUnchanged(
+    id: string,
+    version: Version,
+    patch: Patch,
+    decidedAt: number,
+  ): Promise<ConditionalOutcome>;
   /** Up to `limit` schedules of a lane due at `now`, most overdue first. */
   readDue(lane: Lane, now: number, limit: number, meter: ReadMeter): Promise<QueryResult>;
   /** How many schedules of a lane are due at `now`. */

@@ -55,6 +55,7 @@ export function readState(data: DocumentData | undefined): ScheduleState {
     lastLeaseId: typeof state.lastLeaseId === 'string' ? state.lastLeaseId : null,
     lastSkippedDueAt: planTime(state.lastSkippedDueAt),
     skippedCount: count(state.skippedCount),
+    unrecordedFrom: planTime(state.unrecordedFrom),
     specHash: typeof state.specHash === 'string' ? state.specHash : null,
     error: typeof state.error === 'string' ? state.error : null,
     health: HEALTHS.includes(state.health as Health) ? (state.health as Health) : null,
@@ -132,6 +133,7 @@ function stateValue(key: keyof ScheduleState, value: unknown): unknown {
     case 'lastRunAt':
     case 'lastSuccessAt':
     case 'lastSkippedDueAt':
+    case 'unrecordedFrom':
       return timestamp(value as number | null);
     case 'lease':
       return value === null ? null : leaseData(value as Lease);
@@ -194,6 +196,7 @@ export function leaseData(lease: Lease): DocumentData {
     dueAt: timestamp(lease.dueAt),
     owedSince: timestamp(lease.owedSince),
     ...(lease.renewedAt === undefined ? {} : { renewedAt: timestamp(lease.renewedAt) }),
+    ...(lease.recorded === undefined ? {} : { recorded: lease.recorded }),
   };
 }
 
@@ -220,6 +223,7 @@ function readLease(value: unknown, stateDueAt: number | null): Lease | null {
     dueAt,
     owedSince: planTime(value.owedSince) ?? planTime(value.resumeAt) ?? dueAt,
     ...(renewedAt === null ? {} : { renewedAt }),
+    ...(value.recorded === false ? { recorded: false } : {}),
   };
 }
 

@@ -32,6 +32,7 @@ import { logPausedByFailures } from '../deadletter/paused.js';
 import { executionTimeoutSeconds, type JobAttempt, type JobLauncher } from '../job/launcher.js';
 import {
   complete,
+  type CompleteOutcome,
   holdForRetry,
   release,
   renew,
@@ -42,6 +43,7 @@ import {
 } from '../protocol/decisions.js';
 import type { Lane } from '../schedule/lane.js';
 import { iso } from '../schedule/time.js';
+import { decideOptimistically, type Written } from '../store/optimistic.js';
 import type { ScheduleStore } from '../store/port.js';
 import type { Topology } from '../topology.js';
 import { holdLease } from './heartbeat.js';
@@ -98,6 +100,12 @@ interface Delivery {
    * longer, even if the schedule was edited to allow more since.
    */
   maxRunSeconds?: number;
+  /**
+   * The schedule as this delivery last wrote it (its start, a renewal), and this process's clock
+   * then: the completion is written on that version without a read; `null` if another write
+   * may have come since.
+   */
+  own?: { written: Written; at: number } | null;
 }
 
 interface FailureRecord {
@@ -324,11 +332,11 @@ async function deadLetterMalformed(
   return 'dead_lettered';
 }
 
-/** The start decision under the message's lease. */
-function startAttempt(delivery: Delivery): Promise<StartOutcome> {
+/** The start decision under the message's lease (a read and a conditional write). */
+async function startAttempt(delivery: Delivery): Promise<StartOutcome> {
   const { deps, message, attemptId } = delivery;
   const { settings } = deps;
-  return deps.store.transact(message.scheduleId, (subject, now) =>
+  const decided = await decideOptimistically(deps.store, message.scheduleId, (subject, now) =>
     start(
       subject,
       {
@@ -346,6 +354,13 @@ function startAttempt(delivery: Delivery): Promise<StartOutcome> {
       now,
     ),
   );
+  remember(delivery, decided.written);
+  return decided.outcome;
+}
+
+/** Keeps what this delivery wrote, for a completion without a read. */
+function remember(delivery: Delivery, written: Written | null): void {
+  delivery.own = written === null ? null : { written, at: delivery.deps.clock.now() };
 }
 
 /** Answers a delivery that starts nothing: acked, except what gives up (dead letter). */
@@ -439,16 +454,17 @@ async function runAttempt(
     clock,
     leaseMs,
     confirmedFrom: sentAt,
-    renew: () =>
-      deps.store
-        .transact(message.scheduleId, (subject, now) =>
-          renew(
-            subject,
-            { leaseId: message.leaseId, attemptId, leaseMs, thresholds: settings.laneThresholds },
-            now,
-          ),
-        )
-        .then((renewed) => renewed.kind),
+    renew: async () => {
+      const renewed = await decideOptimistically(deps.store, message.scheduleId, (subject, now) =>
+        renew(
+          subject,
+          { leaseId: message.leaseId, attemptId, leaseMs, thresholds: settings.laneThresholds },
+          now,
+        ),
+      );
+      remember(delivery, renewed.written);
+      return renewed.outcome.kind;
+    },
     onRenewFailed: (error) => {
       // The store did not answer: the lease still has time; the next renewal tries again.
       run.warn(
@@ -503,19 +519,18 @@ async function completeAttempt(
   run: Logger,
 ): Promise<DeliveryOutcome> {
   const { deps, message, attemptId } = delivery;
-  const done = await deps.store.transact(message.scheduleId, (subject, now) =>
-    complete(
-      subject,
-      {
-        leaseId: message.leaseId,
-        attemptId,
-        startedAt: started.startedAt,
-        thresholds: deps.settings.laneThresholds,
-        detail: result,
-      },
-      now,
-    ),
-  );
+  const request = {
+    leaseId: message.leaseId,
+    attemptId,
+    startedAt: started.startedAt,
+    thresholds: deps.settings.laneThresholds,
+    detail: result,
+  };
+  const done =
+    (await completeOnOwnWrite(delivery, request)) ??
+    (await deps.store.transact(message.scheduleId, (subject, now) =>
+      complete(subject, request, now),
+    ));
   if (done.kind === 'lost') {
     run.warn(
       { event: 'lease.lost' },
@@ -535,6 +550,32 @@ async function completeAttempt(
     `synced ${message.scheduleId} in ${durationMs} ms; next ${done.nextDueAt === null ? done.status : iso(done.nextDueAt)}`,
   );
   return 'completed';
+}
+
+/**
+ * Completes on the version this delivery's own start (or last renewal) wrote, without a read:
+ * if nothing was written since, the schedule is exactly as this process wrote it, and the
+ * decision is the one a transaction would make; the store's time is that write's plus the time
+ * this process measured since. `null` — decide again in a transaction — when anything was
+ * written in between (an edit, a pause, a lapsed lease claimed again) or the write failed.
+ */
+async function completeOnOwnWrite(
+  delivery: Delivery,
+  request: Parameters<typeof complete>[1],
+): Promise<CompleteOutcome | null> {
+  const own = delivery.own;
+  if (own === undefined || own === null) return null;
+  delivery.own = null;
+  const now = own.written.decidedAt + Math.max(0, delivery.deps.clock.now() - own.at);
+  const { outcome, patch } = complete(own.written.subject, request, now);
+  if (patch === null) return null;
+  const written = await delivery.deps.store.commitIfUnchanged(
+    delivery.message.scheduleId,
+    own.written.version,
+    patch,
+    now,
+  );
+  return written.kind === 'written' ? outcome : null;
 }
 
 /** A failed attempt: retried by Pub/Sub while attempts are left, else given up. */
@@ -573,6 +614,7 @@ async function failAttempt(
         holdMs,
         error: failure,
         thresholds: settings.laneThresholds,
+        expireAt: now + settings.runHistoryDays * 86_400_000,
       },
       now,
     ),
@@ -643,6 +685,7 @@ async function giveUp(
         reason,
         error: failure,
         thresholds: deps.settings.laneThresholds,
+        expireAt: now + deps.settings.runHistoryDays * 86_400_000,
       },
       now,
     ),

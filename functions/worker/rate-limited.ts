@@ -60,6 +60,7 @@ export async function holdRateLimited(
         until,
         error: failure,
         thresholds: deps.settings.laneThresholds,
+        expireAt: now + deps.settings.runHistoryDays * 86_400_000,
       },
       now,
     ),

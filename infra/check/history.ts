@@ -22,7 +22,11 @@ import { MemoryDispatchBus } from '../../functions/bus/memory.js';
 import { loadSettings, type Settings } from '../../functions/config.js';
 import { replayDeadLetter } from '../../functions/deadletter/replay.js';
 import { perLane } from '../../functions/planner/plan.js';
-import { ProtocolMonitor, type Violation } from '../../functions/protocol/invariants.js';
+import {
+  completedRun,
+  ProtocolMonitor,
+  type Violation,
+} from '../../functions/protocol/invariants.js';
 import { RateLimitMonitor } from '../../functions/ratelimit/invariants.js';
 import type { ScheduleState } from '../../functions/protocol/state.js';
 import { resumeSchedule } from '../../functions/protocol/pause.js';
@@ -255,7 +259,11 @@ export async function runHistory(options: HistoryOptions): Promise<HistoryResult
   };
   const profile = options.profile ?? profileOf(options.seed);
   const { activeMs, drainMs } = PROFILES[profile];
-  const settings = checkSettings();
+  // Half the histories (odd seeds) run with `runHistory: "failures"`: runs without records.
+  const settings = {
+    ...checkSettings(),
+    ...(options.seed % 2 === 1 ? { runHistory: 'failures' as const } : {}),
+  };
   const topology = checkTopology(settings);
   const trace: TraceLine[] = [];
   const counts: Record<string, number> = {};
@@ -739,6 +747,7 @@ function describeWrite(write: ScheduleWrite): string {
   }
   if (before?.lastSkippedDueAt !== after.lastSkippedDueAt)
     parts.push(`skipped ${time(after.lastSkippedDueAt)}`);
-  const run = write.patch?.run?.fields.status;
+  const run =
+    write.patch?.run?.fields.status ?? (completedRun(write) ? 'succeeded, no record' : undefined);
   return `${write.cause} write${run ? ` [run ${run}]` : ''}: ${parts.join(', ') || 'no state change'}`;
 }

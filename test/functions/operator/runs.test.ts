@@ -23,8 +23,8 @@ import { testWorld, WORLD_BEGIN } from '../../support/world.js';
 
 const MIN = 60_000;
 
-function setUp() {
-  const built = testWorld();
+function setUp(options: Parameters<typeof testWorld>[0] = {}) {
+  const built = testWorld(options);
   const { world, settings, topology } = built;
   const backfills = new MemoryBackfills((id) => world.store.runRecords(id));
   const process = world.spawn('operator');
@@ -141,6 +141,42 @@ describe('a backfill on the world', () => {
       },
     ]);
     expect(callsOf('minutely').every((call) => call.dueAt >= WORLD_BEGIN)).toBe(true);
+  });
+});
+
+describe('a backfill without a record of every run', () => {
+  it('refuses a window from the first point served without a record (runHistory: failures)', async () => {
+    const { world, deps, put, runMinutes, callsOf } = setUp({
+      settings: { runHistory: 'failures' },
+    });
+    await put('grid', {
+      name: 'grid',
+      cadence: {
+        kind: 'interval',
+        every: '10m',
+        startAt: new Date(WORLD_BEGIN - 120 * MIN).toISOString(),
+        spread: false,
+      },
+      target: SIMULATED_TARGET,
+    });
+    const results: BackfillResult[] = [];
+    world.clock.at(WORLD_BEGIN + 2 * MIN, () => {
+      void runBackfill(deps, 'grid', backfillOptions).then((result) => results.push(result));
+      void runBackfill(deps, 'grid', { ...backfillOptions, to: WORLD_BEGIN - MIN }).then((result) =>
+        results.push(result),
+      );
+    });
+    await runMinutes(4);
+    // 08:00 was served with no record: a window reaching it is refused, one before it is not.
+    const records = world.store.runRecords('grid');
+    expect(records.filter((record) => record.kind === 'planned')).toEqual([]);
+    expect(records.filter((record) => record.kind === 'backfill').length).toBeGreaterThan(0);
+    expect(results[0]).toEqual({
+      kind: 'refused',
+      reason: `runs from ${new Date(WORLD_BEGIN).toISOString()} on have no record (PACER_RUN_HISTORY=failures), so which points were served cannot be told; backfill only before it`,
+    });
+    expect(results[1]?.kind).toBe('finished');
+    expect(callsOf('grid').length).toBeGreaterThan(1);
   });
 });
 

@@ -19,6 +19,7 @@ import type {
   PlannerStore,
   ScheduleStore,
 } from '../../../functions/store/port.js';
+import { decideOptimistically } from '../../../functions/store/optimistic.js';
 import { ReadMeter } from '../../../functions/store/queries.js';
 
 export interface StoreHarness {
@@ -219,6 +220,95 @@ export function describeStoreConformance(adapter: string, open: () => StoreHarne
       ]);
       expect(second?.kind).toBe('written');
       expect((await h.state('a'))?.lane).toBe('medium');
+    });
+
+    it('reads a schedule with the store’s time, and commits a patch with its run record only at the version read', async () => {
+      const h = open();
+      await h.seed('s', DOCUMENT, { status: 'active', runCount: 1 });
+      const before = h.now();
+      const { schedule, now } = await h.store.read('s');
+      expect(schedule?.state.runCount).toBe(1);
+      expect(now).toBeGreaterThanOrEqual(before - 1_000);
+      if (schedule === null) throw new Error('not read');
+      expect((await h.store.read('missing')).schedule).toBeNull();
+
+      const patch: Patch = {
+        state: { runCount: 2 },
+        run: { leaseId: 'L9', fields: { scheduleId: 's', status: 'running', attempt: 1 } },
+      };
+      const written = await h.store.commitIfUnchanged('s', schedule.version, patch, now);
+      expect(written.kind).toBe('written');
+      expect((await h.state('s'))?.runCount).toBe(2);
+      expect(await h.runs('s')).toEqual([
+        expect.objectContaining({ leaseId: 'L9', status: 'running' }),
+      ]);
+      // The same version again: someone (this very commit) wrote since; nothing lands, no record.
+      const stale = await h.store.commitIfUnchanged(
+        's',
+        schedule.version,
+        { state: { runCount: 7 }, run: { leaseId: 'L10', fields: { status: 'running' } } },
+        now,
+      );
+      expect(stale).toEqual({ kind: 'conflict' });
+      expect((await h.state('s'))?.runCount).toBe(2);
+      expect((await h.runs('s')).map((run) => run.leaseId)).toEqual(['L9']);
+      // The version a commit returns is what the next one is based on.
+      if (written.kind !== 'written') return;
+      const next = await h.store.commitIfUnchanged(
+        's',
+        written.version,
+        { state: { runCount: 3 } },
+        now,
+      );
+      expect(next.kind).toBe('written');
+      await h.deleteSchedule('s');
+      if (next.kind !== 'written') return;
+      const gone = await h.store.commitIfUnchanged(
+        's',
+        next.version,
+        { state: { runCount: 4 } },
+        now,
+      );
+      expect(gone).toEqual({ kind: 'conflict' });
+    });
+
+    it('decides optimistically: a write in between makes it read and decide again', async () => {
+      const h = open();
+      await h.seed('s', DOCUMENT, { status: 'active', runCount: 0 });
+      let reads = 0;
+      // Another writer lands between the first read and its write.
+      const interfered: ScheduleStore = Object.create(h.store, {
+        read: {
+          value: async (id: string) => {
+            const read = await h.store.read(id);
+            if (++reads === 1) {
+              await h.store.transact(id, () => ({
+                outcome: null,
+                patch: { state: { runCount: 10 } },
+              }));
+            }
+            return read;
+          },
+        },
+      }) as ScheduleStore;
+      const decided = await decideOptimistically(interfered, 's', (subject) => ({
+        outcome: subject?.state.runCount,
+        patch: { state: { runCount: (subject?.state.runCount ?? 0) + 1 } },
+      }));
+      expect(reads).toBe(2);
+      expect(decided.outcome).toBe(10);
+      expect((await h.state('s'))?.runCount).toBe(11);
+      expect(decided.written?.subject.state.runCount).toBe(11);
+      // What it wrote is the version to write on next, without a read.
+      const version = decided.written?.version;
+      if (version === undefined) throw new Error('nothing written');
+      const next = await h.store.commitIfUnchanged(
+        's',
+        version,
+        { state: { runCount: 12 } },
+        h.now(),
+      );
+      expect(next.kind).toBe('written');
     });
 
     it('answers the planner’s queries: due by lane, most overdue first; in flight; escalations', async () => {

@@ -12,6 +12,7 @@ import { defaultSettings, loadSettings } from '../../../functions/config.js';
 import { replayDeadLetter } from '../../../functions/deadletter/replay.js';
 import { perLane } from '../../../functions/planner/plan.js';
 import { claim } from '../../../functions/protocol/decisions.js';
+import type { RunHistory } from '../../../functions/protocol/state.js';
 import { FirestoreStore } from '../../../functions/store/firestore.js';
 import { ReadMeter } from '../../../functions/store/queries.js';
 import {
@@ -138,6 +139,7 @@ async function schedule(
 async function dispatch(
   id: string,
   graceMs = 120_000,
+  history: RunHistory = 'all',
 ): Promise<{ leaseId: string; dueAt: number }> {
   const read = await store.readDue('high', Date.now(), 100, new ReadMeter());
   const due = read.schedules.find((s) => s.id === id);
@@ -145,7 +147,7 @@ async function dispatch(
   const leaseId = randomUUID();
   const claimed = claim(
     due,
-    { leaseId, graceMs, thresholds: settings.laneThresholds },
+    { leaseId, graceMs, thresholds: settings.laneThresholds, history },
     read.readTime,
   );
   if (claimed.outcome.kind !== 'claimed' || claimed.patch === null) {
@@ -232,6 +234,45 @@ describe('a due schedule', () => {
       nextDueAt: new Date(dueAt + 15 * 60_000).toISOString(),
       detail: { status: 200 },
     });
+  });
+
+  it('claimed under runHistory "failures": synced and completed with no run record; a retried run gets its record whole', async () => {
+    const dueAt = Date.now() - 5_000;
+    await schedule('unrecorded', '/unrecorded', { every: '15m', dueAt });
+    const { leaseId } = await dispatch('unrecorded', 120_000, 'failures');
+    const done = await until(
+      () => state('unrecorded'),
+      (s) => s.runCount === 1,
+    );
+    expect(done).toMatchObject({ lease: null, lastLeaseId: leaseId, unrecordedFrom: dueAt });
+    expect(done.lastSuccessAt).not.toBeNull();
+    await until(
+      () => logged('syncHigh', 'sync.completed', 'unrecorded'),
+      (lines) => lines.length === 1,
+    );
+    const runs = await project.firestore.collection(`${SCHEDULES}/unrecorded/${RUNS}`).get();
+    expect(runs.size).toBe(0);
+
+    // A run that fails first is recorded whole, from its first attempt's failure on.
+    target.on('/recorded-on-failure', (n) => ({ status: n < 1 ? 503 : 200 }));
+    await schedule('recorded-on-failure', '/recorded-on-failure', { every: '15m' });
+    const retried = await dispatch('recorded-on-failure', 120_000, 'failures');
+    await until(
+      () => state('recorded-on-failure'),
+      (s) => s.runCount === 1,
+    );
+    const run = await project.firestore
+      .doc(`${SCHEDULES}/recorded-on-failure/${RUNS}/${retried.leaseId}`)
+      .get();
+    expect(run.data()).toMatchObject({
+      scheduleId: 'recorded-on-failure',
+      kind: 'planned',
+      status: 'succeeded',
+      attempt: 2,
+      errors: [expect.objectContaining({ attempt: 1, code: 'target_unavailable' })],
+    });
+    expect(run.get('expireAt')).toBeDefined();
+    expect((await state('recorded-on-failure')).unrecordedFrom).toBeNull();
   });
 
   it('delivered twice is synced once; the second delivery is logged as a duplicate', async () => {
