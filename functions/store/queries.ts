@@ -74,6 +74,11 @@ export function schedulesByIdQuery(db: Firestore): Query {
   return db.collection(SCHEDULES).orderBy(FieldPath.documentId());
 }
 
+/** pacer's documents in id order (`reconcile --all` looks for those whose operator's is gone). */
+export function scheduleStatesByIdQuery(db: Firestore): Query {
+  return db.collection(SCHEDULE_STATES).orderBy(FieldPath.documentId());
+}
+
 /** What `pacer schedules list` can filter on; all filters are equalities. */
 export interface ScheduleFilter {
   status?: string;
@@ -148,6 +153,7 @@ export const QUERY_BUILDERS: Record<string, (db: Firestore) => Query> = {
   deadLettersQuery,
   openDeadLettersQuery,
   schedulesByIdQuery,
+  scheduleStatesByIdQuery,
   scheduleListQuery: (db) =>
     scheduleListQuery(db, { status: 'active', lane: 'high', failing: true }),
   runsQuery: (db) => runsQuery(db, 'example'),
