@@ -39,7 +39,7 @@ export async function writeReconciled(
   db: Firestore,
   id: string,
   fields: DocumentData,
-  state: DocumentData,
+  state: unknown,
 ): Promise<void> {
   const batch = db.batch();
   batch.set(db.collection(SCHEDULES).doc(id), fields);
