@@ -21,7 +21,8 @@ import { validateSchedule, validationFor, type Cadence, type Runner } from '../s
 import { iso } from '../schedule/time.js';
 import { runsQuery } from '../store/queries.js';
 import { owedSince } from '../protocol/state.js';
-import { millis, readState, SCHEDULES } from '../store/state.js';
+import { millis, readState } from '../store/state.js';
+import { readSchedules } from './schedule-read.js';
 import type { CliContext } from './context.js';
 import { describeCadence, describeTarget, ruleInForce } from './describe.js';
 import {
@@ -34,7 +35,7 @@ import {
   renderTable,
 } from './output.js';
 import { isoOrNull, plain } from './plain.js';
-import { existingData } from './schedules.js';
+import { OperationError } from './errors.js';
 import { describePause, pauseView, type PauseView } from './pause-note.js';
 import {
   DEFAULT_UPCOMING,
@@ -273,12 +274,12 @@ export async function explainSchedule(
   options: { runs: number; upcoming?: number },
 ): Promise<ExplainResult> {
   const now = context.clock();
-  const ref = context.db.collection(SCHEDULES).doc(id);
-  const [snapshot, runsSnapshot] = await Promise.all([
-    ref.get(),
+  const [[read], runsSnapshot] = await Promise.all([
+    readSchedules(context.db, [id]),
     runsQuery(context.db, id).limit(options.runs).get(),
   ]);
-  const data = existingData(snapshot, id);
+  const data = read?.data ?? null;
+  if (data === null) throw new OperationError(`no schedule "${id}"`);
   const state = readState(data);
   const validation = validateSchedule(data, validationFor(context.settings), id);
   const runs = runsSnapshot.docs.flatMap((doc) => {

@@ -12,8 +12,14 @@ import { errorMessage } from '../errors.js';
 import { reconcileSchedule, type ReconcileOutcome } from '../reconciler/reconcile.js';
 import { validateSchedule, validationFor, STATE_FIELD } from '../schedule/spec.js';
 import type { Lane } from '../schedule/lane.js';
-import { scheduleListQuery, schedulesByIdQuery, type ScheduleFilter } from '../store/queries.js';
-import { readState, SCHEDULES } from '../store/state.js';
+import {
+  scheduleListQuery,
+  schedulesByIdQuery,
+  scheduleStatesByIdQuery,
+  type ScheduleFilter,
+} from '../store/queries.js';
+import { readState, SCHEDULE_STATES, SCHEDULES } from '../store/state.js';
+import { joinOperators, readSchedules } from './schedule-read.js';
 import type { CliContext } from './context.js';
 import { describeCadence, describeTarget } from './describe.js';
 import { OperationError } from './errors.js';
@@ -165,11 +171,30 @@ export async function listSchedules(
   limit: number,
 ): Promise<ListResult> {
   const now = context.clock();
+  const filtered =
+    filter.status !== undefined || filter.lane !== undefined || filter.failing === true;
   // One more than asked for tells whether there are more.
+  if (!filtered) {
+    // Every schedule the operator wrote, reconciled or not, each joined with pacer's state.
+    const snapshot = await schedulesByIdQuery(context.db)
+      .select()
+      .limit(limit + 1)
+      .get();
+    const ids = snapshot.docs.slice(0, limit).map((doc) => doc.id);
+    const rows = (await readSchedules(context.db, ids)).flatMap(({ id, data }) =>
+      data === null ? [] : [scheduleRow(id, data, now)],
+    );
+    return { schedules: rows, more: snapshot.size > limit };
+  }
+  // A filter on pacer's state queries pacer's documents, joined with the operators' by id.
   const snapshot = await scheduleListQuery(context.db, filter)
     .limit(limit + 1)
     .get();
-  const rows = snapshot.docs.slice(0, limit).map((doc) => scheduleRow(doc.id, doc.data(), now));
+  const joined = await joinOperators(context.db, snapshot.docs.slice(0, limit));
+  const rows = joined.flatMap(({ id, data }) =>
+    // A schedule the operator deleted (not yet reconciled) is not listed.
+    data === null ? [] : [scheduleRow(id, data, now)],
+  );
   return { schedules: rows, more: snapshot.size > limit };
 }
 
@@ -236,8 +261,9 @@ export async function showSchedule(
   id: string,
   options: { upcoming?: number } = {},
 ): Promise<ShowResult> {
-  const snapshot = await context.db.collection(SCHEDULES).doc(id).get();
-  const data = existingData(snapshot, id);
+  const [read] = await readSchedules(context.db, [id]);
+  const data = read?.data ?? null;
+  if (data === null) throw new OperationError(`no schedule "${id}"`);
   const { [STATE_FIELD]: state, ...fields } = data;
   const validation = validateSchedule(data, validationFor(context.settings), id);
   const planned = readState(data);
@@ -322,10 +348,17 @@ export async function setEnabled(
   note: { by: string; reason: string | null } = { by: 'unknown', reason: null },
 ): Promise<ScheduleRow> {
   const ref = context.db.collection(SCHEDULES).doc(id);
+  const stateRef = context.db.collection(SCHEDULE_STATES).doc(id);
   const validation = validationFor(context.settings);
   await context.db.runTransaction(async (transaction) => {
-    const snapshot = await transaction.get(ref);
-    const data = existingData(snapshot, id);
+    const [snapshot, stateSnapshot] = await transaction.getAll(ref, stateRef);
+    if (snapshot === undefined) throw new Error('getAll lost a read');
+    const fields = existingData(snapshot, id);
+    // The note goes to pacer's document (its state); `enabled` to the operator's.
+    const data =
+      stateSnapshot?.exists === true
+        ? { ...fields, state: stateSnapshot.get('state') as unknown }
+        : fields;
     const state = readState(data);
     const patch = enabled
       ? { state: resumeFields(state) }
@@ -334,7 +367,10 @@ export async function setEnabled(
           note,
           context.clock(),
         ).patch;
-    transaction.update(ref, { enabled, ...(patch === null ? {} : stateUpdate(patch)) });
+    transaction.update(ref, { enabled });
+    if (patch !== null && stateSnapshot?.exists === true) {
+      transaction.update(stateRef, stateUpdate(patch));
+    }
   });
   await reconcileEach(context, [id]);
   const [row] = await readRows(context, [ref]);
@@ -369,10 +405,13 @@ export interface DeleteResult {
 /** Deletes a schedule and its run history (`runs`). */
 export async function deleteSchedule(context: CliContext, id: string): Promise<DeleteResult> {
   const ref = context.db.collection(SCHEDULES).doc(id);
-  const snapshot = await ref.get();
-  const data = existingData(snapshot, id);
+  const [read] = await readSchedules(context.db, [id]);
+  const data = read?.data ?? null;
+  if (data === null) throw new OperationError(`no schedule "${id}"`);
   const row = scheduleRow(id, data, context.clock());
   await context.db.recursiveDelete(ref);
+  // Reconciling deletes pacer's document at once (the trigger would, a moment later).
+  await reconcileSchedule(context.store, id, reconcileOptions(context));
   return { id, deleted: true, inFlight: row.inFlight };
 }
 
@@ -461,46 +500,62 @@ export async function reconcileAll(
     failed: [],
   };
   let failuresInARow = 0;
-  let after: string | null = null;
-  for (;;) {
-    let page = schedulesByIdQuery(context.db).select().limit(pageSize);
-    if (after !== null) page = page.startAfter(after);
-    const snapshot = await page.get();
-    const ids = snapshot.docs.map((doc) => doc.id);
-    if (ids.length === 0) break;
-    const outcomes = await mapLimit(ids, RECONCILE_CONCURRENCY, async (id): Promise<Attempt> => {
-      try {
-        const outcome = await reconcileSchedule(context.store, id, reconcileOptions(context));
-        return { kind: 'reconciled', id, outcome };
-      } catch (error) {
-        // One schedule's failure is reported with its id; the run goes on with the rest.
-        return { kind: 'failed', id, error: errorMessage(error) };
+  // The operators' schedules first; then pacer's documents whose operator's document is gone
+  // (deleted while no trigger ran): reconciling deletes them.
+  for (const pass of ['schedules', 'orphans'] as const) {
+    let after: string | null = null;
+    for (;;) {
+      let page = (
+        pass === 'schedules' ? schedulesByIdQuery(context.db) : scheduleStatesByIdQuery(context.db)
+      )
+        .select()
+        .limit(pageSize);
+      if (after !== null) page = page.startAfter(after);
+      const snapshot = await page.get();
+      const found = snapshot.docs.map((doc) => doc.id);
+      if (found.length === 0) break;
+      const ids = pass === 'schedules' ? found : await withoutOperator(context, found);
+      const outcomes = await mapLimit(ids, RECONCILE_CONCURRENCY, async (id): Promise<Attempt> => {
+        try {
+          const outcome = await reconcileSchedule(context.store, id, reconcileOptions(context));
+          return { kind: 'reconciled', id, outcome };
+        } catch (error) {
+          // One schedule's failure is reported with its id; the run goes on with the rest.
+          return { kind: 'failed', id, error: errorMessage(error) };
+        }
+      });
+      for (const item of outcomes) {
+        result.scanned += 1;
+        if (item.kind === 'failed') {
+          result.failed.push({ id: item.id, error: item.error });
+          failuresInARow += 1;
+          continue;
+        }
+        failuresInARow = 0;
+        result.outcomes[item.outcome.kind] += 1;
+        if (item.outcome.kind === 'invalid') {
+          result.invalid.push({ id: item.id, problems: item.outcome.problems });
+        }
       }
-    });
-    for (const item of outcomes) {
-      result.scanned += 1;
-      if (item.kind === 'failed') {
-        result.failed.push({ id: item.id, error: item.error });
-        failuresInARow += 1;
-        continue;
+      if (failuresInARow >= MAX_FAILURES_IN_A_ROW) {
+        const last = result.failed.at(-1);
+        throw new OperationError(
+          `stopped after ${failuresInARow} failures in a row (${result.scanned} schedules scanned): ${last?.error ?? ''}`,
+        );
       }
-      failuresInARow = 0;
-      result.outcomes[item.outcome.kind] += 1;
-      if (item.outcome.kind === 'invalid') {
-        result.invalid.push({ id: item.id, problems: item.outcome.problems });
-      }
+      context.out.note(`reconciled ${result.scanned} schedules…`);
+      after = found.at(-1) ?? null;
+      if (found.length < pageSize) break;
     }
-    if (failuresInARow >= MAX_FAILURES_IN_A_ROW) {
-      const last = result.failed.at(-1);
-      throw new OperationError(
-        `stopped after ${failuresInARow} failures in a row (${result.scanned} schedules scanned): ${last?.error ?? ''}`,
-      );
-    }
-    context.out.note(`reconciled ${result.scanned} schedules…`);
-    after = ids.at(-1) ?? null;
-    if (ids.length < pageSize) break;
   }
   return result;
+}
+
+/** The ids among `ids` whose operator's document does not exist (one `getAll`, no fields). */
+async function withoutOperator(context: CliContext, ids: readonly string[]): Promise<string[]> {
+  const refs = ids.map((id) => context.db.collection(SCHEDULES).doc(id));
+  const snapshots = await context.db.getAll(...refs, { fieldMask: [] });
+  return snapshots.filter((snapshot) => !snapshot.exists).map((snapshot) => snapshot.id);
 }
 
 export function renderReconciledAll(result: ReconcileAllResult): string {
@@ -551,10 +606,11 @@ async function readRows(
   refs: readonly DocumentReference[],
 ): Promise<ScheduleRow[]> {
   const now = context.clock();
-  const snapshots = await getAll(context, refs);
-  return snapshots.flatMap((snapshot) =>
-    snapshot.exists ? [scheduleRow(snapshot.id, snapshot.data() ?? {}, now)] : [],
+  const reads = await readSchedules(
+    context.db,
+    refs.map((ref) => ref.id),
   );
+  return reads.flatMap(({ id, data }) => (data === null ? [] : [scheduleRow(id, data, now)]));
 }
 
 /** The document's data, or an operation failure naming the schedule that does not exist. */

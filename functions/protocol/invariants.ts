@@ -10,7 +10,8 @@
  *    catch-up rule or dead-lettered with a record: never silently gone;
  * 3. `stuck` — an active schedule always has a due time (while a lease holds it, the lease's end);
  * 4. `inactive` — a paused, invalid or deleted schedule starts no new call, and no call is made
- *    without an attempt started for it;
+ *    without an attempt started for it. Judged against the spec the decision saw (pacer's copy
+ *    of the operator's fields): an operator's pause or deletion counts once it is reconciled;
  * 5. `lease` — while a lease holds, `nextDueAt` is not before its end;
  * 6. `attempts` — a target that keeps failing reaches a dead letter: never more failed calls in a
  *    row than the attempt limit within one series of leases (planned leases that replace each
@@ -57,6 +58,7 @@ export interface ObservedWrite {
   id: string;
   before: ScheduleState | null;
   after: ScheduleState | null;
+  /** The operator's fields the write was decided with (a protocol write: pacer's spec copy). */
   data: Readonly<Record<string, unknown>> | null;
   patch: Patch | null;
   at: number;

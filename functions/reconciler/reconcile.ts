@@ -24,14 +24,14 @@ export interface ReconcileOptions {
   thresholds: LaneThresholds;
 }
 
-/** Reconciles `schedules/{id}` in one transaction. */
+/** Reconciles `schedules/{id}` into pacer's `scheduleStates/{id}`, in one transaction. */
 export async function reconcileSchedule(
   store: ScheduleStore,
   id: string,
   options: ReconcileOptions,
 ): Promise<ReconcileOutcome> {
   try {
-    return await store.transact(id, (subject, now) => {
+    return await store.transactReconcile(id, (subject, now) => {
       try {
         return reconcile(subject, now, options.thresholds);
       } catch (error) {
@@ -41,7 +41,7 @@ export async function reconcileSchedule(
   } catch (error) {
     if (!isContentError(error)) throw error;
     // The write itself was refused for what it held: say so in a state that surely fits.
-    return store.transact(id, (subject, now) =>
+    return store.transactReconcile(id, (subject, now) =>
       subject === null
         ? reconcile(null, now, options.thresholds)
         : unreconcilable(`cannot be written (${errorMessage(error)})`, subject, now),

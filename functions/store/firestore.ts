@@ -17,7 +17,8 @@ import firestore, {
 } from '@google-cloud/firestore';
 import type { ClaimUndo, LetterView, Subject } from '../protocol/decisions.js';
 import { unclaimReplay } from '../protocol/decisions.js';
-import type { Decision, Patch } from '../protocol/patch.js';
+import { specHash } from '../protocol/decisions.js';
+import { applyPatch, type Decision, type Patch } from '../protocol/patch.js';
 import { EMPTY_STATE } from '../protocol/state.js';
 import type { PlannerLeaseState, PlannerLeaseWrite } from '../protocol/planner-lease.js';
 import { isLane, type Lane } from '../schedule/lane.js';
@@ -38,14 +39,18 @@ import type {
 } from './port.js';
 import { dueQuery, escalationQuery, inFlightQuery, type ReadMeter } from './queries.js';
 import {
+  combinedOf,
   CONFIG_DOC,
   DEAD_LETTERS,
   millis,
   PLANNER_DOC,
   readState,
-  RUNS,
   runData,
+  runRef,
+  SCHEDULE_STATES,
   SCHEDULES,
+  SPEC_FIELD,
+  stateFields,
   STATS_DOC,
   stateUpdate,
   timestamp,
@@ -86,8 +91,17 @@ export function subjectOf(
   }
 }
 
+/** A state document (`scheduleStates/{id}`) as a decision sees it: its spec copy and state. */
+export function subjectOfState(
+  id: string,
+  stateDocument: DocumentData | undefined,
+  validation: ValidationContext = DEPLOYED,
+): Subject {
+  return subjectOf(id, combinedOf(stateDocument), validation);
+}
+
 function stored(doc: QueryDocumentSnapshot, validation: ValidationContext): StoredSchedule {
-  return { ...subjectOf(doc.id, doc.data(), validation), version: version(doc.updateTime) };
+  return { ...subjectOfState(doc.id, doc.data(), validation), version: version(doc.updateTime) };
 }
 
 function version(updateTime: Timestamp): Version {
@@ -116,8 +130,9 @@ export class FirestoreStore implements ScheduleStore, DeadLetterStore, PlannerSt
     private readonly validation: ValidationContext = DEPLOYED,
   ) {}
 
+  /** pacer's document of schedule `id` (`scheduleStates/{id}`): what the protocol reads. */
   private schedule(id: string): DocumentReference {
-    return this.db.collection(SCHEDULES).doc(id);
+    return this.db.collection(SCHEDULE_STATES).doc(id);
   }
 
   transact<T>(
@@ -127,11 +142,56 @@ export class FirestoreStore implements ScheduleStore, DeadLetterStore, PlannerSt
     const ref = this.schedule(id);
     return this.db.runTransaction(async (transaction) => {
       const snapshot = await transaction.get(ref);
-      const subject = snapshot.exists
-        ? subjectOf(id, snapshot.data() ?? {}, this.validation)
-        : null;
+      const subject = snapshot.exists ? subjectOfState(id, snapshot.data(), this.validation) : null;
       const { outcome, patch } = decide(subject, readTimeOf(snapshot));
       if (patch !== null && subject !== null) writePatch(transaction, ref, patch);
+      return outcome;
+    });
+  }
+
+  transactReconcile<T>(
+    id: string,
+    decide: (subject: Subject | null, now: number) => Decision<T>,
+  ): Promise<T> {
+    const operatorRef = this.db.collection(SCHEDULES).doc(id);
+    const stateRef = this.schedule(id);
+    return this.db.runTransaction(async (transaction) => {
+      const [operator, current] = await transaction.getAll(operatorRef, stateRef);
+      if (operator === undefined || current === undefined) throw new Error('getAll lost a read');
+      const now = readTimeOf(operator);
+      if (!operator.exists) {
+        // The operator deleted the schedule: pacer's document goes with it.
+        if (current.exists) transaction.delete(stateRef);
+        return decide(null, now).outcome;
+      }
+      const written: DocumentData = operator.data() ?? {};
+      const spec = withoutState(written);
+      // No state document yet: a new schedule, or one written by a version that kept `state`
+      // in the operator's document, whose leases and due points carry over (the upgrade).
+      const raw: unknown = current.exists ? current.get('state') : written.state;
+      const subject = subjectOf(id, { ...spec, state: raw }, this.validation);
+      const { outcome, patch } = decide(subject, now);
+      if (!current.exists) {
+        transaction.set(stateRef, {
+          [SPEC_FIELD]: spec,
+          state: stateFields(applyPatch(subject.state, patch)),
+        });
+        if (patch?.run) {
+          transaction.set(runRef(stateRef, patch.run.leaseId), runData(patch.run), {
+            merge: true,
+          });
+        }
+        return outcome;
+      }
+      const copy = combinedOf(current.data());
+      if (patch !== null || specHash(copy) !== specHash(spec)) {
+        transaction.update(stateRef, { [SPEC_FIELD]: spec, ...(patch ? stateUpdate(patch) : {}) });
+        if (patch?.run) {
+          transaction.set(runRef(stateRef, patch.run.leaseId), runData(patch.run), {
+            merge: true,
+          });
+        }
+      }
       return outcome;
     });
   }
@@ -167,7 +227,7 @@ export class FirestoreStore implements ScheduleStore, DeadLetterStore, PlannerSt
     const schedule =
       snapshot.exists && snapshot.updateTime !== undefined
         ? {
-            ...subjectOf(id, snapshot.data() ?? {}, this.validation),
+            ...subjectOfState(id, snapshot.data(), this.validation),
             version: version(snapshot.updateTime),
           }
         : null;
@@ -187,7 +247,7 @@ export class FirestoreStore implements ScheduleStore, DeadLetterStore, PlannerSt
     const batch = this.db.batch();
     batch.update(ref, stateUpdate(patch), { lastUpdateTime: updateTimeOf(at) });
     if (patch.run) {
-      batch.set(ref.collection(RUNS).doc(patch.run.leaseId), runData(patch.run), { merge: true });
+      batch.set(runRef(ref, patch.run.leaseId), runData(patch.run), { merge: true });
     }
     try {
       const [result] = await batch.commit();
@@ -258,7 +318,7 @@ export class FirestoreStore implements ScheduleStore, DeadLetterStore, PlannerSt
       const schedule = scheduleRef ? await transaction.get(scheduleRef) : null;
       const subject =
         schedule?.exists === true
-          ? subjectOf(schedule.id, schedule.data() ?? {}, this.validation)
+          ? subjectOfState(schedule.id, schedule.data(), this.validation)
           : null;
       const decided = decide(view, subject, readTimeOf(letter));
       if (decided.schedule !== null && scheduleRef !== null && subject !== null) {
@@ -283,7 +343,7 @@ export class FirestoreStore implements ScheduleStore, DeadLetterStore, PlannerSt
       const schedule = await transaction.get(scheduleRef);
       const letter = await transaction.get(letterRef);
       const subject = schedule.exists
-        ? subjectOf(schedule.id, schedule.data() ?? {}, this.validation)
+        ? subjectOfState(schedule.id, schedule.data(), this.validation)
         : null;
       const { outcome, patch } = unclaimReplay(subject, request);
       if (patch !== null) writePatch(transaction, scheduleRef, patch);
@@ -349,6 +409,11 @@ export class FirestoreStore implements ScheduleStore, DeadLetterStore, PlannerSt
     const snapshot = await this.db.doc(CONFIG_DOC).get();
     return snapshot.exists ? (snapshot.data() ?? {}) : {};
   }
+}
+
+/** The operator's fields of a document (without an older version's `state` map). */
+function withoutState(data: DocumentData): DocumentData {
+  return Object.fromEntries(Object.entries(data).filter(([key]) => key !== 'state'));
 }
 
 function letterView(letter: DocumentSnapshot): LetterView {

@@ -11,7 +11,7 @@
  * them, for the simulator's cost line.
  */
 import type { ClaimUndo, LetterView, Subject } from '../protocol/decisions.js';
-import { unclaimReplay } from '../protocol/decisions.js';
+import { specHash, unclaimReplay } from '../protocol/decisions.js';
 import { applyPatch, type Decision, type Patch } from '../protocol/patch.js';
 import type { PlannerLeaseState, PlannerLeaseWrite } from '../protocol/planner-lease.js';
 import { EMPTY_STATE, liveLease, type ScheduleState } from '../protocol/state.js';
@@ -65,13 +65,22 @@ export class ContentionError extends Error {
   }
 }
 
-/** A schedule document in memory. */
+/** pacer's document of a schedule in memory (`scheduleStates/{id}`). */
 interface MemoryDocument {
   id: string;
-  /** The operator's fields (never `state`); replaced, never mutated. */
+  /** The spec copy: the operator's fields as last reconciled; replaced, never mutated. */
   data: Readonly<Record<string, unknown>>;
   state: ScheduleState;
   version: number;
+}
+
+/** The operator's document of a schedule in memory (`schedules/{id}`). */
+interface OperatorDocument {
+  /** The operator's fields (never `state`); replaced, never mutated. */
+  data: Readonly<Record<string, unknown>>;
+  version: number;
+  /** The `state` map a version before `scheduleStates` kept here (only an upgrade has one). */
+  oldState: ScheduleState | null;
 }
 
 interface MemoryLetter {
@@ -87,7 +96,10 @@ export interface ScheduleWrite {
   before: ScheduleState | null;
   /** `null`: deleted. */
   after: ScheduleState | null;
-  /** The document's operator fields after the write. */
+  /**
+   * The operator's fields after the write: for an operator's write, what the operator wrote
+   * (`null`: deleted); for a protocol write, the spec copy the protocol decided with.
+   */
   data: Readonly<Record<string, unknown>> | null;
   /** The protocol's patch, for a protocol write. */
   patch: Patch | null;
@@ -148,6 +160,7 @@ function validationOf(
 interface MemoryData {
   usage: { reads: number; writes: number };
   documents: Map<string, MemoryDocument>;
+  operators: Map<string, OperatorDocument>;
   runs: Map<string, Map<string, Record<string, unknown>>>;
   letters: Map<string, MemoryLetter>;
   plannerLease: PlannerLeaseState;
@@ -173,6 +186,7 @@ export class MemoryStore implements ScheduleStore, DeadLetterStore, PlannerStore
     this.db = shared ?? {
       usage: { reads: 0, writes: 0 },
       documents: new Map(),
+      operators: new Map(),
       runs: new Map(),
       letters: new Map(),
       plannerLease: { leaseId: null, holder: null, until: null },
@@ -200,43 +214,76 @@ export class MemoryStore implements ScheduleStore, DeadLetterStore, PlannerStore
   // -------------------------------------------------------------------------------------------
   // What operators (and tests) do directly: write documents, read them back.
 
-  /** Writes a schedule's operator fields, keeping its state (a new document: empty state). */
+  /**
+   * The operator writes a schedule's fields (`schedules/{id}`): pacer's document is untouched
+   * until the schedule is reconciled. With `state` (a test's fixture), pacer's document is also
+   * written, as if reconciled: the spec copy is `data`, the state `state`.
+   */
   put(id: string, data: Readonly<Record<string, unknown>>, state?: ScheduleState): void {
     const operator = withoutField(data, 'state');
-    const existing = this.db.documents.get(id);
-    this.store(id, operator, state ?? existing?.state ?? EMPTY_STATE, null);
+    if (state !== undefined) this.store(id, operator, state, null);
+    this.writeOperator(id, { data: operator, version: this.db.nextVersion++, oldState: null });
   }
 
-  /** Deletes a schedule and its run history. */
+  /**
+   * The operator's document as a version before `scheduleStates` wrote it: the operator's fields
+   * and pacer's `state` map in one document (reconciling it seeds pacer's own document).
+   */
+  putWithOldState(id: string, data: Readonly<Record<string, unknown>>, state: ScheduleState): void {
+    const operator = withoutField(data, 'state');
+    this.writeOperator(id, { data: operator, version: this.db.nextVersion++, oldState: state });
+  }
+
+  /** The operator deletes a schedule and its run history; pacer's document goes when reconciled. */
   delete(id: string): void {
-    const before = this.db.documents.get(id);
-    if (before === undefined) return;
-    this.db.documents.delete(id);
+    if (!this.db.operators.has(id)) return;
     this.db.runs.delete(id);
-    this.db.generation++;
+    this.writeOperator(id, null);
+  }
+
+  /** A schedule as pacer has it now (no billing, no link): for tests, the checker and reports. */
+  peek(id: string): StoredSchedule | null {
+    const document = this.db.documents.get(id);
+    return document === undefined ? null : this.stored(document);
+  }
+
+  /** The operator's fields of a schedule now (`null`: no such document); no billing. */
+  peekOperator(id: string): Readonly<Record<string, unknown>> | null {
+    return this.db.operators.get(id)?.data ?? null;
+  }
+
+  /** The version of the operator's document of a schedule (`null`: none); for tests. */
+  operatorVersion(id: string): number | null {
+    return this.db.operators.get(id)?.version ?? null;
+  }
+
+  /** The ids of pacer's documents. */
+  ids(): string[] {
+    return [...this.db.documents.keys()];
+  }
+
+  /** The ids of the operator's documents. */
+  operatorIds(): string[] {
+    return [...this.db.operators.keys()];
+  }
+
+  private writeOperator(id: string, operator: OperatorDocument | null): void {
+    if (operator === null) this.db.operators.delete(id);
+    else this.db.operators.set(id, operator);
     this.db.usage.writes++;
+    const state = this.db.documents.get(id)?.state ?? null;
     for (const listener of this.db.listeners) {
       listener({
         id,
-        before: before.state,
-        after: null,
-        data: null,
+        before: state,
+        after: state,
+        data: operator?.data ?? null,
         patch: null,
         cause: 'operator',
         at: this.db.clock(),
         decidedAt: this.db.clock(),
       });
     }
-  }
-
-  /** A schedule as stored now (no billing, no link): for tests, the checker and reports. */
-  peek(id: string): StoredSchedule | null {
-    const document = this.db.documents.get(id);
-    return document === undefined ? null : this.stored(document);
-  }
-
-  ids(): string[] {
-    return [...this.db.documents.keys()];
   }
 
   /** A schedule's run records, each with its lease id. */
@@ -288,6 +335,54 @@ export class MemoryStore implements ScheduleStore, DeadLetterStore, PlannerStore
       const committed = await this.link.send('commit', id, () => {
         if ((this.db.documents.get(id)?.version ?? 0) !== read.version) return false;
         this.applyPatch(id, patch, read.now);
+        return true;
+      });
+      if (committed) return outcome;
+      if (attempt >= TRANSACTION_ATTEMPTS) throw new ContentionError(id);
+    }
+  }
+
+  async transactReconcile<T>(
+    id: string,
+    decide: (subject: Subject | null, now: number) => Decision<T>,
+  ): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const read = await this.link.send('read', id, () => {
+        // Both documents in one read, billed as Firestore bills a `getAll` of two.
+        this.db.usage.reads += 2;
+        const operator = this.db.operators.get(id);
+        const document = this.db.documents.get(id);
+        return {
+          operator,
+          document,
+          version: document?.version ?? 0,
+          operatorVersion: operator?.version ?? 0,
+          now: this.db.clock(),
+        };
+      });
+      const { operator, document } = read;
+      const subject: Subject | null =
+        operator === undefined
+          ? null
+          : {
+              id,
+              data: operator.data,
+              state: document?.state ?? operator.oldState ?? EMPTY_STATE,
+              validation: validationOf(id, operator.data, this.db.validation),
+            };
+      const { outcome, patch } = decide(subject, read.now);
+      const write =
+        subject === null
+          ? document !== undefined
+          : document === undefined ||
+            patch !== null ||
+            specHash(document.data) !== specHash(subject.data);
+      if (!write) return outcome;
+      const committed = await this.link.send('commit', id, () => {
+        if ((this.db.documents.get(id)?.version ?? 0) !== read.version) return false;
+        if ((this.db.operators.get(id)?.version ?? 0) !== read.operatorVersion) return false;
+        if (subject === null) this.deleteDocument(id, read.now);
+        else this.applyPatch(id, patch ?? { state: {} }, read.now, subject);
         return true;
       });
       if (committed) return outcome;
@@ -506,16 +601,20 @@ export class MemoryStore implements ScheduleStore, DeadLetterStore, PlannerStore
     };
   }
 
-  private applyPatch(id: string, patch: Patch, decidedAt?: number): MemoryDocument {
+  /**
+   * Writes a patch to pacer's document of `id`; with `reconciled` (reconciling), the document
+   * takes its operator fields as its spec copy, and is created from its state if it is missing.
+   */
+  private applyPatch(
+    id: string,
+    patch: Patch,
+    decidedAt?: number,
+    reconciled?: Subject,
+  ): MemoryDocument {
     const document = this.db.documents.get(id);
-    if (document === undefined) throw new Error(`no schedule ${id} to write`);
-    const written = this.store(
-      id,
-      document.data,
-      applyPatch(document.state, patch),
-      patch,
-      decidedAt,
-    );
+    const base = reconciled ?? document;
+    if (base === undefined) throw new Error(`no schedule ${id} to write`);
+    const written = this.store(id, base.data, applyPatch(base.state, patch), patch, decidedAt);
     if (patch.run !== undefined) {
       this.db.usage.writes++;
       let runs = this.db.runs.get(id);
@@ -536,7 +635,28 @@ export class MemoryStore implements ScheduleStore, DeadLetterStore, PlannerStore
     return written;
   }
 
-  /** Stores a document; `patch` is the protocol's, `null` for an operator's write. */
+  /** Deletes pacer's document of `id` (its operator's document is gone). */
+  private deleteDocument(id: string, decidedAt: number): void {
+    const before = this.db.documents.get(id);
+    if (before === undefined) return;
+    this.db.documents.delete(id);
+    this.db.generation++;
+    this.db.usage.writes++;
+    for (const listener of this.db.listeners) {
+      listener({
+        id,
+        before: before.state,
+        after: null,
+        data: null,
+        patch: null,
+        cause: 'protocol',
+        at: this.db.clock(),
+        decidedAt,
+      });
+    }
+  }
+
+  /** Stores pacer's document; `patch` is the protocol's, `null` for a test's fixture. */
   private store(
     id: string,
     data: Readonly<Record<string, unknown>>,
@@ -556,7 +676,7 @@ export class MemoryStore implements ScheduleStore, DeadLetterStore, PlannerStore
         after: state,
         data,
         patch,
-        cause: patch === null ? 'operator' : 'protocol',
+        cause: 'protocol',
         at: this.db.clock(),
         decidedAt,
       });

@@ -5,6 +5,9 @@
  * (./memory.ts, for the simulator and the protocol checker) — and one conformance suite
  * (test/functions/store/conformance.ts) holds both to the same contract:
  *
+ * - a schedule is two documents: the operator's (`schedules/{id}`, which pacer never writes and
+ *   only `transactReconcile` reads) and pacer's (`scheduleStates/{id}`: a copy of the operator's
+ *   fields as last reconciled, and the state), which everything else reads and writes;
  * - `transact` reads one schedule, hands it to a pure decision with the store's time at the
  *   read, and writes the decision's patch atomically: nothing written in between is lost, and
  *   the decision never sees a caller's clock;
@@ -59,6 +62,19 @@ export interface ScheduleStore {
    * patch, in one transaction; `now` is the store's time at the read.
    */
   transact<T>(
+    id: string,
+    decide: (subject: Subject | null, now: number) => Decision<T>,
+  ): Promise<T>;
+  /**
+   * Reconciles schedule `id` in one transaction: reads the operator's document
+   * (`schedules/{id}`) and pacer's (`scheduleStates/{id}`), decides on a subject whose `data` is
+   * the operator's fields and whose state is pacer's (when pacer has no document yet, the
+   * `state` map an older version kept in the operator's document, if any: the upgrade), and
+   * writes pacer's document with the operator's fields as its spec copy plus the patch. The
+   * operator's document gone, the decision gets `null` and pacer's document is deleted. The only
+   * read of the operator's document; it is never written.
+   */
+  transactReconcile<T>(
     id: string,
     decide: (subject: Subject | null, now: number) => Decision<T>,
   ): Promise<T>;

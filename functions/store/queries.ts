@@ -1,17 +1,28 @@
 /**
- * Every query pacer runs, built here and nowhere else, so that a test can hold each query
+ * Every query pacer runs, built here and nowhere else. The protocol's queries run on pacer's own
+ * documents (`scheduleStates`: the `state` map, and the operator's fields as last reconciled
+ * under `spec`); listing and paging the operator's schedules and their runs on `schedules`.
+ * Built here and nowhere else, so that a test can hold each query
  * shape against `infra/firestore.indexes.json` (the emulator does not enforce indexes; Firestore
  * does). Code elsewhere calls these builders; a test fails on `.where(` / `.orderBy(` outside
  * this file.
  */
 import { FieldPath, type Firestore, type Query } from '@google-cloud/firestore';
 import type { Lane } from '../schedule/lane.js';
-import { BACKFILLS, DEAD_LETTERS, RUNS, SCHEDULES, timestamp } from './state.js';
+import {
+  BACKFILLS,
+  DEAD_LETTERS,
+  RUNS,
+  SCHEDULE_STATES,
+  SCHEDULES,
+  SPEC_FIELD,
+  timestamp,
+} from './state.js';
 
 /** Due schedules of a lane, most overdue first. */
 export function dueQuery(db: Firestore, lane: Lane, now: number): Query {
   return db
-    .collection(SCHEDULES)
+    .collection(SCHEDULE_STATES)
     .where('state.lane', '==', lane)
     .where('state.nextDueAt', '<=', timestamp(now))
     .orderBy('state.nextDueAt', 'asc');
@@ -20,7 +31,7 @@ export function dueQuery(db: Firestore, lane: Lane, now: number): Query {
 /** Schedules of a lane that have become more urgent while they waited. */
 export function escalationQuery(db: Firestore, lane: Lane, now: number): Query {
   return db
-    .collection(SCHEDULES)
+    .collection(SCHEDULE_STATES)
     .where('state.lane', '==', lane)
     .where('state.escalatesAt', '<=', timestamp(now));
 }
@@ -28,24 +39,24 @@ export function escalationQuery(db: Firestore, lane: Lane, now: number): Query {
 /** Schedules of a lane whose lease has not lapsed: dispatched or running. */
 export function inFlightQuery(db: Firestore, lane: Lane, now: number): Query {
   return db
-    .collection(SCHEDULES)
+    .collection(SCHEDULE_STATES)
     .where('state.lane', '==', lane)
     .where('state.lease.until', '>', timestamp(now));
 }
 
 /** Schedules whose last runs failed. */
 export function failingQuery(db: Firestore): Query {
-  return db.collection(SCHEDULES).where('state.health', '==', 'failing');
+  return db.collection(SCHEDULE_STATES).where('state.health', '==', 'failing');
 }
 
 /** Schedules whose syncs run in a job execution (`runner: "job"`): few, so read whole. */
 export function longSyncsQuery(db: Firestore): Query {
-  return db.collection(SCHEDULES).where('runner', '==', 'job');
+  return db.collection(SCHEDULE_STATES).where(`${SPEC_FIELD}.runner`, '==', 'job');
 }
 
 /** Schedules by status (invalid, paused, finished, active). */
 export function statusQuery(db: Firestore, status: string): Query {
-  return db.collection(SCHEDULES).where('state.status', '==', status);
+  return db.collection(SCHEDULE_STATES).where('state.status', '==', status);
 }
 
 /** Dead letters, newest first. */
@@ -63,6 +74,11 @@ export function schedulesByIdQuery(db: Firestore): Query {
   return db.collection(SCHEDULES).orderBy(FieldPath.documentId());
 }
 
+/** pacer's documents in id order (`reconcile --all` looks for those whose operator's is gone). */
+export function scheduleStatesByIdQuery(db: Firestore): Query {
+  return db.collection(SCHEDULE_STATES).orderBy(FieldPath.documentId());
+}
+
 /** What `pacer schedules list` can filter on; all filters are equalities. */
 export interface ScheduleFilter {
   status?: string;
@@ -76,7 +92,7 @@ export interface ScheduleFilter {
  * served by merging single-field indexes, so no composite index is needed.
  */
 export function scheduleListQuery(db: Firestore, filter: ScheduleFilter): Query {
-  let query: Query = db.collection(SCHEDULES);
+  let query: Query = db.collection(SCHEDULE_STATES);
   if (filter.status !== undefined) query = query.where('state.status', '==', filter.status);
   if (filter.lane !== undefined) query = query.where('state.lane', '==', filter.lane);
   if (filter.failing === true) query = query.where('state.health', '==', 'failing');
@@ -100,7 +116,7 @@ export function openDeadLettersSinceQuery(db: Firestore, since: number): Query {
 
 /** Schedules pacer paused after failures (`health: paused_by_failures`). */
 export function pausedByFailuresQuery(db: Firestore): Query {
-  return db.collection(SCHEDULES).where('state.health', '==', 'paused_by_failures');
+  return db.collection(SCHEDULE_STATES).where('state.health', '==', 'paused_by_failures');
 }
 
 /** A schedule's backfills still running (`schedules/{id}/backfills`). */
@@ -137,6 +153,7 @@ export const QUERY_BUILDERS: Record<string, (db: Firestore) => Query> = {
   deadLettersQuery,
   openDeadLettersQuery,
   schedulesByIdQuery,
+  scheduleStatesByIdQuery,
   scheduleListQuery: (db) =>
     scheduleListQuery(db, { status: 'active', lane: 'high', failing: true }),
   runsQuery: (db) => runsQuery(db, 'example'),
@@ -171,7 +188,7 @@ export class ReadMeter {
 /** Schedules of a provider key whose lease has not lapsed (a key's calls in flight). */
 export function inFlightByKeyQuery(db: Firestore, key: string, now: number): Query {
   return db
-    .collection(SCHEDULES)
-    .where('rateLimitKey', '==', key)
+    .collection(SCHEDULE_STATES)
+    .where(`${SPEC_FIELD}.rateLimitKey`, '==', key)
     .where('state.lease.until', '>', timestamp(now));
 }

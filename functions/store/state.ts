@@ -24,6 +24,14 @@ import {
 } from '../protocol/state.js';
 
 export const SCHEDULES = 'schedules';
+/**
+ * pacer's own document of a schedule, `scheduleStates/{id}`: `{ spec, state }`, the operator's
+ * fields as last reconciled (`spec`) and the `state` map. pacer never writes `schedules/{id}`
+ * (whose writes fire the reconciler's trigger); only reconciling reads it.
+ */
+export const SCHEDULE_STATES = 'scheduleStates';
+/** The state document's copy of the operator's fields, as last reconciled. */
+export const SPEC_FIELD = 'spec';
 export const RUNS = 'runs';
 /** A schedule's backfills: `schedules/{id}/backfills/{backfillId}`. */
 export const BACKFILLS = 'backfills';
@@ -89,12 +97,29 @@ export interface PatchWriter {
   set(ref: DocumentReference, data: DocumentData, options: SetOptions): unknown;
 }
 
-/** Writes a patch in a transaction (or batch): the state update, and the run record if any. */
+/**
+ * Writes a patch in a transaction (or batch): the state update of the state document `ref`
+ * (`scheduleStates/{id}`), and the run record if any, which stays under the operator's document
+ * (`schedules/{id}/runs/{leaseId}`: a subcollection write fires no trigger on `schedules/{id}`).
+ */
 export function writePatch(writer: PatchWriter, ref: DocumentReference, patch: Patch): void {
   if (Object.keys(patch.state).length > 0) writer.update(ref, stateUpdate(patch));
-  if (patch.run) {
-    writer.set(ref.collection(RUNS).doc(patch.run.leaseId), runData(patch.run), { merge: true });
-  }
+  if (patch.run) writer.set(runRef(ref, patch.run.leaseId), runData(patch.run), { merge: true });
+}
+
+/** The run record `schedules/{id}/runs/{leaseId}` of the schedule whose state is `ref`. */
+export function runRef(ref: DocumentReference, leaseId: string): DocumentReference {
+  return ref.firestore.collection(SCHEDULES).doc(ref.id).collection(RUNS).doc(leaseId);
+}
+
+/**
+ * A state document (`{ spec, state }`) as one schedule document of today's shape: the spec
+ * copy's fields and the `state` map, which is what a decision's subject holds.
+ */
+export function combinedOf(stateDocument: DocumentData | undefined): DocumentData {
+  const spec: unknown = stateDocument?.[SPEC_FIELD];
+  const state: unknown = stateDocument?.state;
+  return { ...(isRecord(spec) ? spec : {}), state };
 }
 
 /** A run record's fields as Firestore values. */

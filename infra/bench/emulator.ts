@@ -25,7 +25,7 @@ import { createFirestore, createPubSub, emulatorProcessEnv } from '../../functio
 import { loadSettings } from '../../functions/config.js';
 import type { SubTickSummary } from '../../functions/planner/tick.js';
 import { LANES } from '../../functions/schedule/lane.js';
-import { SCHEDULES, timestamp } from '../../functions/store/state.js';
+import { SCHEDULE_STATES, SCHEDULES, SPEC_FIELD, timestamp } from '../../functions/store/state.js';
 import { describeTopology, PLANNER_FUNCTION, WORKER_FUNCTIONS } from '../../functions/topology.js';
 import { startEmulators } from '../local/emulators.js';
 import { startFunctionServer, type FunctionServer } from '../local/functions.js';
@@ -334,11 +334,16 @@ async function pacerEndToEnd(
     const writer = project.db.bulkWriter({ throttling: false });
     for (let i = 0; i < schedules; i++) {
       const lane = LANES[i % LANES.length] ?? 'low';
-      void writer.set(project.db.collection(SCHEDULES).doc(`s-${i}`), {
+      const spec = {
         name: `schedule ${i}`,
         cadence: { kind: 'interval', every: '1h' },
         target: { type: 'http', url: `${target.url}/sync` },
         lane,
+      };
+      // The operator's document, and pacer's as reconciling would leave it.
+      void writer.set(project.db.collection(SCHEDULES).doc(`s-${i}`), spec);
+      void writer.set(project.db.collection(SCHEDULE_STATES).doc(`s-${i}`), {
+        [SPEC_FIELD]: spec,
         state: { status: 'active', lane, nextDueAt: timestamp(now - 1_000), lease: null },
       });
     }

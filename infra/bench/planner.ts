@@ -22,7 +22,7 @@ import { perLane } from '../../functions/planner/plan.js';
 import { runSubTick, type SubTickSummary } from '../../functions/planner/tick.js';
 import { LANES } from '../../functions/schedule/lane.js';
 import { LiveConfig } from '../../functions/store/live-config.js';
-import { SCHEDULES, timestamp } from '../../functions/store/state.js';
+import { SCHEDULE_STATES, SCHEDULES, SPEC_FIELD, timestamp } from '../../functions/store/state.js';
 import { describeTopology } from '../../functions/topology.js';
 import { startEmulators } from '../local/emulators.js';
 
@@ -76,13 +76,18 @@ async function benchOneSize(
     const lane = mix < 2 ? 'high' : mix < 5 ? 'medium' : 'low';
     const isDue = i % 10 === 0;
     if (isDue) due++;
-    void writer.set(db.collection(SCHEDULES).doc(`s-${i}`), {
+    const spec = {
       name: `schedule ${i}`,
       cadence: {
         kind: 'interval',
         every: lane === 'high' ? '1m' : lane === 'medium' ? '5m' : '1h',
       },
       target: { type: 'http', url: 'https://target.example.com/sync' },
+    };
+    // The operator's document, and pacer's as reconciling would leave it.
+    void writer.set(db.collection(SCHEDULES).doc(`s-${i}`), spec);
+    void writer.set(db.collection(SCHEDULE_STATES).doc(`s-${i}`), {
+      [SPEC_FIELD]: spec,
       state: {
         status: 'active',
         lane,

@@ -427,7 +427,9 @@ export async function runHistory(options: HistoryOptions): Promise<HistoryResult
     rateMonitor.blocked(key, until, world.clock.now());
   });
 
-  // Every write is observed; and, as Firestore's trigger does, reconciled a moment later.
+  // Every write is observed. An operator's write is reconciled a moment later, as Firestore's
+  // trigger on `schedules/{id}` does; pacer's own writes (to `scheduleStates/{id}`) fire no
+  // trigger, but 20% of them are reconciled anyway, as a fault: reconciling must be idempotent.
   world.store.onWrite((write: ScheduleWrite) => {
     note(write.id, describeWrite(write));
     report(monitor.write(write));
@@ -440,7 +442,7 @@ export async function runHistory(options: HistoryOptions): Promise<HistoryResult
       count('keyed dispatches');
       report(rateMonitor.dispatched(claimed.key, write.id, claimed.at, write.at));
     }
-    if (write.after !== null && (write.cause === 'operator' || rngs.faults() < 0.2)) {
+    if (write.cause === 'operator' || (write.after !== null && rngs.faults() < 0.2)) {
       triggerReconcile(write.id);
     }
   });
@@ -457,7 +459,8 @@ export async function runHistory(options: HistoryOptions): Promise<HistoryResult
           },
           () => {
             // Eventarc retries a failed invocation.
-            if (world.store.peek(id) !== null) triggerReconcile(id, 5_000);
+            const exists = world.store.peek(id) !== null || world.store.peekOperator(id) !== null;
+            if (exists) triggerReconcile(id, 5_000);
           },
         );
     });

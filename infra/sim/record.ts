@@ -79,7 +79,10 @@ export interface UsageCounts {
   messagesPublished: number;
   /** Push deliveries, redeliveries included. */
   deliveries: number;
-  /** Function invocations: worker deliveries, planner ticks, dead-letter recordings. */
+  /**
+   * Function invocations: worker deliveries, planner ticks, dead-letter recordings and the
+   * reconciler's (its trigger fires on operator writes only).
+   */
   invocations: number;
 }
 

@@ -252,7 +252,7 @@ export class World {
   readonly deliveries = outcomeCounts();
   /** Job executions of `runner: "job"` syncs, by outcome ('failed': threw or crashed). */
   readonly jobs = outcomeCounts();
-  /** Planner invocations, worker pushes and dead-letter pushes. */
+  /** Planner invocations, worker pushes, dead-letter pushes and reconciler triggers. */
   invocations = 0;
   ticks = 0;
   readonly processes = new Set<SimProcess>();

@@ -32,7 +32,7 @@ describe('Firestore security rules', () => {
     authorization: 'Bearer owner',
   });
 
-  it.each(['schedules', 'deadLetters', 'pacer'])(
+  it.each(['schedules', 'scheduleStates', 'deadLetters', 'pacer'])(
     'deny a client any access to %s',
     async (collection) => {
       const seeded = await restCreate(owner(), collection, 'seeded', { name: 'written by pacer' });

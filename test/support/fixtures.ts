@@ -7,7 +7,7 @@ import type { Firestore } from '@google-cloud/firestore';
 import { systemClock, type Clock } from '../../functions/clock.js';
 import { createLogger, type Logger } from '../../functions/log.js';
 import type { Lane } from '../../functions/schedule/lane.js';
-import { SCHEDULES, timestamp } from '../../functions/store/state.js';
+import { SCHEDULE_STATES, SCHEDULES, SPEC_FIELD, timestamp } from '../../functions/store/state.js';
 
 /** A clock that only moves when told to; `sleep` moves it. */
 export class FakeClock {
@@ -78,8 +78,10 @@ export interface Seed {
 export async function seedSchedules(db: Firestore, seeds: readonly Seed[]): Promise<void> {
   const writer = db.bulkWriter({ throttling: false });
   for (const seed of seeds) {
-    void writer.set(db.collection(SCHEDULES).doc(seed.id), {
-      ...seed.spec,
+    // The operator's document, and pacer's as reconciling would leave it.
+    void writer.set(db.collection(SCHEDULES).doc(seed.id), seed.spec);
+    void writer.set(db.collection(SCHEDULE_STATES).doc(seed.id), {
+      [SPEC_FIELD]: seed.spec,
       state: {
         status: 'active',
         lane: seed.lane,

@@ -55,10 +55,13 @@ export async function runPacer(
   });
   made.clock = world.clock;
 
-  // Each schedule is written by an operator when it is created, and reconciled.
+  // Each schedule is written by an operator when it is created, and reconciled: the trigger on
+  // `schedules/{id}` fires for operator writes only (pacer writes `scheduleStates/{id}`), one
+  // invocation each, whose reads and writes the store counts.
   for (const schedule of schedules) {
     world.clock.at(schedule.createdAt, () => {
       world.store.put(schedule.id, schedule.document);
+      world.invocations++;
       void reconcileSchedule(world.store, schedule.id, { thresholds: settings.laneThresholds });
     });
   }

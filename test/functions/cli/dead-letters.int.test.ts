@@ -8,7 +8,8 @@ import { defaultSettings } from '../../../functions/config.js';
 import { perLane } from '../../../functions/planner/plan.js';
 import { FirestoreStore } from '../../../functions/store/firestore.js';
 import type { DeadLetterRecord } from '../../../functions/store/port.js';
-import { DEAD_LETTERS, millis, readState, SCHEDULES } from '../../../functions/store/state.js';
+import { DEAD_LETTERS, millis } from '../../../functions/store/state.js';
+import { existingState } from '../../support/schedule-docs.js';
 import { describeTopology } from '../../../functions/topology.js';
 import { pacerJson, runPacer } from '../../support/cli.js';
 import { useTestProject } from '../../support/emulators.js';
@@ -104,8 +105,7 @@ describe('pacer dead-letters, against the emulators', () => {
     });
     const letter = await db.collection(DEAD_LETTERS).doc('lease-a').get();
     expect(millis(letter.get('replayedAt'))).not.toBeNull();
-    const schedule = await db.collection(SCHEDULES).doc('replayable').get();
-    expect(readState(schedule.data()).lease?.id).toBe(replayed.leaseId);
+    expect((await existingState(db, 'replayable')).lease?.id).toBe(replayed.leaseId);
     await collector.close();
 
     // Replaying again finds the schedule in flight under the replay's lease.

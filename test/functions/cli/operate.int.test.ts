@@ -22,7 +22,8 @@ import { perLane } from '../../../functions/planner/plan.js';
 import { spreadPhase } from '../../../functions/schedule/spread.js';
 import { FirestoreStore } from '../../../functions/store/firestore.js';
 import type { DeadLetterRecord } from '../../../functions/store/port.js';
-import { DEAD_LETTERS, millis, readState, SCHEDULES } from '../../../functions/store/state.js';
+import { DEAD_LETTERS, millis } from '../../../functions/store/state.js';
+import { existingState } from '../../support/schedule-docs.js';
 import { describeTopology } from '../../../functions/topology.js';
 import { pacerJson, runPacer } from '../../support/cli.js';
 import { useTestProject } from '../../support/emulators.js';
@@ -97,7 +98,7 @@ target: { type: http, url: "https://registration.example.com/1", method: PUT }
 
     const resumed = await pacerJson<ScheduleRow>(['schedules', 'resume', 'race-1'], env);
     expect(resumed).toMatchObject({ status: 'active', enabled: true, pause: null });
-    const stored = readState((await db.collection(SCHEDULES).doc('race-1').get()).data());
+    const stored = await existingState(db, 'race-1');
     expect(stored.pause).toBeNull();
 
     // The operator's name comes from PACER_OPERATOR without --by; a blank reason is refused.

@@ -1,11 +1,13 @@
 /**
  * `pacer schedules reconcile`: schedules written straight to Firestore while the reconciler
- * function was not deployed (a bulk import) have no `state` and are never planned until
- * reconciled. `--all` pages through every schedule and repairs them.
+ * function was not deployed (a bulk import) have no state document and are never planned until
+ * reconciled. `--all` pages through every schedule and repairs them; after an upgrade, it moves
+ * the state an older version kept in the operator's documents into pacer's own.
  */
 import { describe, expect, it } from 'vitest';
 import type { ReconcileAllResult, ReconcileOneResult } from '../../../functions/cli/schedules.js';
-import { readState, SCHEDULES } from '../../../functions/store/state.js';
+import { leaseData, SCHEDULES, timestamp } from '../../../functions/store/state.js';
+import { allStates, stateOf, writeReconciled } from '../../support/schedule-docs.js';
 import { pacerJson, runPacer } from '../../support/cli.js';
 import { useTestProject } from '../../support/emulators.js';
 import { intervalSpec } from '../../support/fixtures.js';
@@ -51,9 +53,7 @@ describe('pacer schedules reconcile, against the emulators', () => {
       ],
       failed: [],
     });
-    const states = Object.fromEntries(
-      (await db.collection(SCHEDULES).get()).docs.map((doc) => [doc.id, readState(doc.data())]),
-    );
+    const states = Object.fromEntries(await allStates(db));
     expect(states['bulk-1']).toMatchObject({ status: 'active', lane: 'high' });
     expect(states['bulk-2']).toMatchObject({ status: 'active', lane: 'medium' });
     expect(states['bulk-3']).toMatchObject({ status: 'active', lane: 'low' });
@@ -80,5 +80,53 @@ describe('pacer schedules reconcile, against the emulators', () => {
     const missing = await runPacer(['schedules', 'reconcile', 'nobody'], env);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toBe('pacer: no schedule "nobody"\n');
+  });
+
+  it('--all after an upgrade moves the state out of the operator’s documents, and deletes orphans', async () => {
+    const now = Date.now();
+    // Written by a version that kept pacer's state in the operator's document: a lease in
+    // flight, and counts that must carry over.
+    await db
+      .collection(SCHEDULES)
+      .doc('upgraded')
+      .set({
+        ...intervalSpec('1h'),
+        state: {
+          status: 'active',
+          lane: 'low',
+          nextDueAt: timestamp(now + 5 * 60_000),
+          dueAt: timestamp(now - 60_000),
+          lease: leaseData({
+            id: 'in-flight',
+            kind: 'planned',
+            until: now + 5 * 60_000,
+            attempt: 2,
+            dispatchedAt: now - 30_000,
+            startedAt: now - 20_000,
+            running: true,
+            attemptId: 'a2',
+            dueAt: now - 60_000,
+            owedSince: now - 60_000,
+          }),
+          runCount: 9,
+        },
+      });
+    // pacer's document of a schedule whose operator's document was deleted with no trigger.
+    await writeReconciled(db, 'orphan', intervalSpec('1m'), {
+      status: 'active',
+      lane: 'high',
+      nextDueAt: timestamp(now - 1_000),
+    });
+    await db.collection(SCHEDULES).doc('orphan').delete();
+    expect(await stateOf(db, 'upgraded')).toBeNull();
+
+    const result = await pacerJson<ReconcileAllResult>(['schedules', 'reconcile', '--all'], env);
+    expect(result.failed).toEqual([]);
+    expect(result.outcomes.missing).toBe(1);
+    expect(result.outcomes.in_flight).toBe(1);
+    const upgraded = await stateOf(db, 'upgraded');
+    expect(upgraded).toMatchObject({ status: 'active', runCount: 9, nextDueAt: now + 5 * 60_000 });
+    expect(upgraded?.lease).toMatchObject({ id: 'in-flight', attempt: 2, running: true });
+    expect(await stateOf(db, 'orphan')).toBeNull();
   });
 });

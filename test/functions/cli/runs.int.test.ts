@@ -15,7 +15,8 @@ import { claim } from '../../../functions/protocol/decisions.js';
 import { BACKFILLS } from '../../../functions/store/backfills.js';
 import { FirestoreStore } from '../../../functions/store/firestore.js';
 import { ReadMeter } from '../../../functions/store/queries.js';
-import { readState, RUNS, SCHEDULES, timestamp } from '../../../functions/store/state.js';
+import { RUNS, SCHEDULES, timestamp } from '../../../functions/store/state.js';
+import { existingState, writeReconciled } from '../../support/schedule-docs.js';
 import { describeTopology, type Topology } from '../../../functions/topology.js';
 import { startFunctionServer, type FunctionServer } from '../../../infra/local/functions.js';
 import { applyTopology } from '../../../infra/local/topology.js';
@@ -82,19 +83,16 @@ async function schedule(
   fields: Record<string, unknown>,
   state: Record<string, unknown>,
 ): Promise<void> {
-  await project.firestore
-    .collection(SCHEDULES)
-    .doc(id)
-    .set({
-      name: id,
-      target: { type: 'http', url: target.url(path) },
-      ...fields,
-      state: { status: 'active', lease: null, health: 'ok', ...state },
-    });
+  await writeReconciled(
+    project.firestore,
+    id,
+    { name: id, target: { type: 'http', url: target.url(path) }, ...fields },
+    { status: 'active', lease: null, health: 'ok', ...state },
+  );
 }
 
 async function stateOf(id: string) {
-  return readState((await project.firestore.collection(SCHEDULES).doc(id).get()).data());
+  return existingState(project.firestore, id);
 }
 
 async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 30_000) {

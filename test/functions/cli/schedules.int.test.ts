@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ExplainResult } from '../../../functions/cli/explain.js';
 import type { AddResult, ListResult, ScheduleRow } from '../../../functions/cli/schedules.js';
-import { readState, RUNS, SCHEDULES, timestamp } from '../../../functions/store/state.js';
+import { RUNS, SCHEDULES, timestamp } from '../../../functions/store/state.js';
+import { existingState, stateRef } from '../../support/schedule-docs.js';
 import { pacerJson, runPacer } from '../../support/cli.js';
 import { useTestProject } from '../../support/emulators.js';
 
@@ -57,11 +58,12 @@ describe('pacer schedules, against the emulators', () => {
     expect(firstDue).toBeGreaterThanOrEqual(before);
     expect(firstDue).toBeLessThanOrEqual(Date.now());
     expect(Date.parse(added.schedules[1]?.nextDueAt ?? '')).toBeGreaterThan(Date.now());
-    // What the operator wrote is stored as written, beside pacer's state.
+    // What the operator wrote is stored as written; pacer's state in a document of its own.
     const stored = await db.collection(SCHEDULES).doc('every-minute').get();
     expect(stored.get('cadence')).toEqual({ kind: 'interval', every: '1m', spread: false });
     expect(stored.get('id')).toBeUndefined();
-    expect(readState(stored.data()).nextDueAt).toBe(firstDue);
+    expect(stored.get('state')).toBeUndefined();
+    expect((await existingState(db, 'every-minute')).nextDueAt).toBe(firstDue);
 
     const listed = await pacerJson<ListResult>(['schedules', 'list'], env);
     expect(listed.more).toBe(false);
@@ -254,7 +256,10 @@ describe('pacer schedules, against the emulators', () => {
     const ref = db.collection(SCHEDULES).doc('from-flags');
     expect((await ref.get()).get('labels')).toEqual({ team: 'ops' });
     // As if it had run: pacer's own fields that a replace must keep.
-    await ref.update({ 'state.runCount': 7, 'state.lastSuccessAt': timestamp(Date.now() - MIN) });
+    await stateRef(db, 'from-flags').update({
+      'state.runCount': 7,
+      'state.lastSuccessAt': timestamp(Date.now() - MIN),
+    });
 
     const again = await runPacer(['schedules', 'add', ...flags], env);
     expect(again.code).toBe(1);
@@ -286,7 +291,7 @@ describe('pacer schedules, against the emulators', () => {
     expect(after.get('name')).toBe('hourly now');
     expect(after.get('labels')).toBeUndefined();
     expect(after.get('target')).toEqual({ type: 'handler', name: 'example.echo' });
-    expect(readState(after.data()).runCount).toBe(7);
+    expect((await existingState(db, 'from-flags')).runCount).toBe(7);
   });
 
   it('reads a schedule from stdin and shows it as stored', async () => {

@@ -11,7 +11,8 @@ import type { ExplainResult } from '../../../functions/cli/explain.js';
 import type { StatusResult } from '../../../functions/cli/status.js';
 import { loadSettings } from '../../../functions/config.js';
 import { runTick } from '../../../functions/planner/tick.js';
-import { readState, RUNS, SCHEDULES, timestamp } from '../../../functions/store/state.js';
+import { RUNS, SCHEDULES, timestamp } from '../../../functions/store/state.js';
+import { existingState, writeReconciled } from '../../support/schedule-docs.js';
 import { describeTopology } from '../../../functions/topology.js';
 import { startFunctionServer, type FunctionServer } from '../../../infra/local/functions.js';
 import { applyTopology } from '../../../infra/local/topology.js';
@@ -104,22 +105,18 @@ async function until<T>(
 describe('a long sync in a job execution', () => {
   it('runs 3 minutes under a 20-s lease, survives a SIGKILL of its execution, and completes once without overlap', async () => {
     const url = target.on('/full-sync', () => ({ delayMs: SYNC_MS }));
-    await project.firestore
-      .collection(SCHEDULES)
-      .doc('full-sync')
-      .set({
+    await writeReconciled(
+      project.firestore,
+      'full-sync',
+      {
         name: 'the daily full sync',
         cadence: { kind: 'interval', every: '24h' },
         target: { type: 'http', url },
         runner: 'job',
         maxRunSeconds: 600,
-        state: {
-          status: 'active',
-          lane: 'low',
-          nextDueAt: timestamp(Date.now() - 1_000),
-          lease: null,
-        },
-      });
+      },
+      { status: 'active', lane: 'low', nextDueAt: timestamp(Date.now() - 1_000), lease: null },
+    );
 
     // The first execution starts its call; it is killed 40 s in, mid-way.
     await until(
@@ -133,9 +130,7 @@ describe('a long sync in a job execution', () => {
       10_000,
     );
     await sleep(40_000);
-    const during = readState(
-      (await project.firestore.collection(SCHEDULES).doc('full-sync').get()).data(),
-    );
+    const during = await existingState(project.firestore, 'full-sync');
     // Renewed by the execution: the lease ends within a lease of now, not at the hand-off's end.
     expect(during.lease?.running).toBe(true);
     expect(during.lease?.until).toBeLessThanOrEqual(Date.now() + 20_000 + 2_000);
@@ -153,8 +148,7 @@ describe('a long sync in a job execution', () => {
 
     // The lease lapses, the planner dispatches again, a second execution runs the whole sync.
     const done = await until(
-      async () =>
-        readState((await project.firestore.collection(SCHEDULES).doc('full-sync').get()).data()),
+      async () => existingState(project.firestore, 'full-sync'),
       (state) => state.lastSuccessAt !== null,
       SYNC_MS + 120_000,
     );

@@ -9,7 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { runTick } from '../../../functions/planner/tick.js';
 import { reconcileSchedule } from '../../../functions/reconciler/reconcile.js';
 import { FirestoreStore } from '../../../functions/store/firestore.js';
-import { readState, SCHEDULES, timestamp } from '../../../functions/store/state.js';
+import { SCHEDULES, timestamp } from '../../../functions/store/state.js';
+import { existingState, writeReconciled } from '../../support/schedule-docs.js';
 import { useProjects } from '../../support/emulators.js';
 import { events, FakeClock, intervalSpec, seedSchedules } from '../../support/fixtures.js';
 import { testPlanner } from '../../support/planner.js';
@@ -44,10 +45,12 @@ describe('hostile documents among healthy ones', () => {
       target: { type: 'http', url: 'https://target.example.com/sync' },
     });
     const db = project.firestore;
-    const doc = (id: string) => db.collection(SCHEDULES).doc(id);
+    // Each written as if reconciled: the operator's fields, and pacer's document with `state`.
+    const put = (id: string, { state, ...fields }: Record<string, unknown>) =>
+      writeReconciled(db, id, fields, state);
     await Promise.all([
       // Waiting in the medium lane, its escalation due: the first incident's path.
-      doc('poison-escalating').set({
+      put('poison-escalating', {
         ...race(POISON_TIME),
         state: {
           status: 'active',
@@ -58,13 +61,13 @@ describe('hostile documents among healthy ones', () => {
         },
       }),
       // A waiting race whose startsAt was edited, due now.
-      doc('poison-due').set({
+      put('poison-due', {
         ...race(POISON_TIME),
         state: { status: 'active', lane: 'high', nextDueAt: timestamp(T0 - 2_000), lease: null },
       }),
       // A valid schedule whose state a hand corrupted: times Firestore holds but pacer never
       // writes, fields of the wrong type, a lease that is no lease.
-      doc('corrupted-state').set({
+      put('corrupted-state', {
         ...intervalSpec('1m'),
         state: {
           status: 'active',
@@ -81,13 +84,13 @@ describe('hostile documents among healthy ones', () => {
       }),
       // A state that is not even a map, due by its own (absent) fields: never read, never
       // planned, until the reconciler sees it (below).
-      doc('state-not-a-map').set({ ...intervalSpec('1m'), state: new GeoPoint(1, 2) }),
+      put('state-not-a-map', { ...intervalSpec('1m'), state: new GeoPoint(1, 2) }),
       // Reference values in the payload and as a field of their own.
-      doc('reference-payload').set({
+      put('reference-payload', {
         ...intervalSpec('1m', { payload: { owner: db.doc('teams/ops') } }),
         state: { status: 'active', lane: 'high', nextDueAt: timestamp(T0 - 4_000), lease: null },
       }),
-      doc('reference-escalating').set({
+      put('reference-escalating', {
         ...intervalSpec('2m', { owner: db.doc('teams/ops') }),
         state: {
           status: 'active',
@@ -116,7 +119,7 @@ describe('hostile documents among healthy ones', () => {
       [...healthy.map((h) => h.id), 'corrupted-state'].sort(),
     );
 
-    const state = async (id: string) => readState((await doc(id).get()).data());
+    const state = (id: string) => existingState(db, id);
     for (const id of ['poison-escalating', 'poison-due']) {
       expect(await state(id)).toMatchObject({
         status: 'invalid',
@@ -174,7 +177,7 @@ describe('hostile documents among healthy ones', () => {
     });
     const repaired = await reconcileSchedule(store, 'state-not-a-map', { thresholds });
     expect(repaired).toMatchObject({ kind: 'scheduled', status: 'active', lane: 'medium' });
-    // Reconciling again changes nothing: the trigger that fires on its own write stops there.
+    // Reconciling again changes nothing (an event delivered twice writes once).
     for (const id of ['reference-label', 'poison-time', 'state-not-a-map']) {
       expect((await reconcileSchedule(store, id, { thresholds })).kind).toBe('unchanged');
     }

@@ -11,7 +11,8 @@ import type { RateLimitMemory } from '../../../functions/planner/rate-limits.js'
 import { runSubTick, type SubTickSummary } from '../../../functions/planner/tick.js';
 import { FirestoreRateLimits, RATE_LIMITS } from '../../../functions/ratelimit/store.js';
 import { FirestoreStore } from '../../../functions/store/firestore.js';
-import { millis, readState, RUNS, SCHEDULES } from '../../../functions/store/state.js';
+import { millis, RUNS, SCHEDULES } from '../../../functions/store/state.js';
+import { existingState } from '../../support/schedule-docs.js';
 import { describeTopology } from '../../../functions/topology.js';
 import { handleDelivery, type WorkerDeps } from '../../../functions/worker/deliver.js';
 import { useProjects } from '../../support/emulators.js';
@@ -175,7 +176,7 @@ describe('a target answering 429 with Retry-After: 30', () => {
 
     // The refused schedule: held until the block ends, its attempt given back.
     const refused = await project.firestore.collection(SCHEDULES).doc('refused').get();
-    const state = readState(refused.data());
+    const state = await existingState(project.firestore, 'refused');
     expect(state.lease).toMatchObject({ attempt: 0, running: false, until: t0 + 30_000 });
     expect(state.nextDueAt).toBe(t0 + 30_000);
     expect(state.consecutiveFailures).toBe(0);

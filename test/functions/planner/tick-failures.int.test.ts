@@ -2,13 +2,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { defaultSettings } from '../../../functions/config.js';
 import { runSubTick, runTick } from '../../../functions/planner/tick.js';
 import type { Lane } from '../../../functions/schedule/lane.js';
-import {
-  CONFIG_DOC,
-  leaseData,
-  readState,
-  SCHEDULES,
-  STATS_DOC,
-} from '../../../functions/store/state.js';
+import { CONFIG_DOC, leaseData, STATS_DOC } from '../../../functions/store/state.js';
 import { startEmulators, type RunningEmulators } from '../../../infra/local/emulators.js';
 import {
   closeProject,
@@ -24,6 +18,7 @@ import {
   type Seed,
 } from '../../support/fixtures.js';
 import { testPlanner } from '../../support/planner.js';
+import { allStates, existingState } from '../../support/schedule-docs.js';
 import { laneTopicsWithCollector } from '../../support/pubsub.js';
 
 const newProject = useProjects();
@@ -45,8 +40,8 @@ function seeds(prefix: string, lane: Lane, count: number, dueAt: number, every =
 }
 
 async function states(project: TestProject) {
-  const snapshot = await project.firestore.collection(SCHEDULES).get();
-  return snapshot.docs.map((doc) => ({ id: doc.id, state: readState(doc.data()) }));
+  const states = await allStates(project.firestore);
+  return [...states].map(([id, state]) => ({ id, state }));
 }
 
 describe('when Pub/Sub stops answering', () => {
@@ -340,7 +335,7 @@ describe('bad input never stops a tick', () => {
 
     expect(first).toMatchObject({ invalid: 1, claimed: 3, published: 3 });
     await collector.settle(3);
-    const bad = readState((await project.firestore.doc(`${SCHEDULES}/bad`).get()).data());
+    const bad = await existingState(project.firestore, 'bad');
     expect(bad).toMatchObject({
       status: 'invalid',
       nextDueAt: null,
@@ -379,7 +374,7 @@ describe('bad input never stops a tick', () => {
     expect(summary).toMatchObject({ skipped: 1, published: 1 });
     const [received] = await collector.settle(1);
     expect(received?.message.scheduleId).toBe('within');
-    const skipped = readState((await project.firestore.doc(`${SCHEDULES}/too-old`).get()).data());
+    const skipped = await existingState(project.firestore, 'too-old');
     expect(skipped.nextDueAt).toBe(dueAt + 24 * HOUR);
     expect(skipped.lastSkippedDueAt).toBe(dueAt);
     const [logged] = events(lines, 'schedule.skipped');

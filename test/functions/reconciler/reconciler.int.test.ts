@@ -7,7 +7,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FirestoreStore } from '../../../functions/store/firestore.js';
 import { ReadMeter } from '../../../functions/store/queries.js';
-import { readState, SCHEDULES } from '../../../functions/store/state.js';
+import { SCHEDULES, timestamp } from '../../../functions/store/state.js';
+import { existingState, stateRef, stateOf as storedState } from '../../support/schedule-docs.js';
+import { EMPTY_STATE } from '../../../functions/protocol/state.js';
 import { startFunctionServer, type FunctionServer } from '../../../infra/local/functions.js';
 import {
   deliverScheduleEvent,
@@ -59,8 +61,9 @@ const MINUTE = 60_000;
 const iso = (ms: number) => new Date(ms).toISOString();
 const target = { type: 'http', url: 'https://registration.example.com/sync' };
 
+/** pacer's state of `id` (empty while pacer has no document for it). */
 async function stateOf(id: string) {
-  return readState((await project.firestore.collection(SCHEDULES).doc(id).get()).data());
+  return (await storedState(project.firestore, id)) ?? EMPTY_STATE;
 }
 
 async function settled(id: string, done: (state: Awaited<ReturnType<typeof stateOf>>) => boolean) {
@@ -218,7 +221,7 @@ describe('edits', () => {
     const before = await settled('moved', (s) => s.status === 'active');
     expect(before.lane).toBe('low');
     // As if it had been synced hourly, last 20 minutes ago: the next sync is 40 minutes away.
-    await project.firestore.doc(`${SCHEDULES}/moved`).update({
+    await stateRef(project.firestore, 'moved').update({
       'state.nextDueAt': new Date(Date.now() + 40 * MINUTE),
       'state.dueAt': new Date(Date.now() - 20 * MINUTE),
       'state.runCount': 1,
@@ -232,7 +235,7 @@ describe('edits', () => {
     expect(after.nextDueAt).toBeLessThanOrEqual(Date.now() + 1_000);
   });
 
-  it('reconciling its own state write does not write again', async () => {
+  it('reconciling writes pacer’s own document once and never the operator’s: a redelivered event writes nothing', async () => {
     await create('counted', {
       name: 'Counted',
       cadence: { kind: 'interval', every: '15m' },
@@ -240,21 +243,74 @@ describe('edits', () => {
     });
     await settled('counted', (s) => s.status === 'active');
     const ref = project.firestore.doc(`${SCHEDULES}/counted`);
-    const first = await ref.get();
-    // The operator's write, then exactly one write by the reconciler.
-    expect(first.updateTime?.isEqual(first.createTime!)).toBe(false);
+    const operator = await ref.get();
+    // The operator's write only: pacer's writes go to its own document, firing no trigger.
+    expect(operator.updateTime?.isEqual(operator.createTime!)).toBe(true);
+    const first = await stateRef(project.firestore, 'counted').get();
+    expect(first.updateTime?.isEqual(first.createTime!)).toBe(true);
 
-    // Eventarc delivers the event of the reconciler's own write: it must not write again.
-    const version = first.updateTime?.toDate().toISOString() ?? '';
+    // Eventarc delivers the operator's event again (at least once): nothing is written again.
+    const version = operator.updateTime?.toDate().toISOString() ?? '';
     await deliverScheduleEvent(server.url, project.projectId, 'counted', version);
     await deliverScheduleEvent(server.url, project.projectId, 'counted', version);
     await sleep(500);
-    const after = await ref.get();
+    expect((await ref.get()).updateTime?.isEqual(operator.updateTime!)).toBe(true);
+    const after = await stateRef(project.firestore, 'counted').get();
     expect(after.updateTime?.isEqual(first.updateTime!)).toBe(true);
     const outcomes = logs
       .filter((line) => line.scheduleId === 'counted' && line.event === 'schedule.reconciled')
       .map((line) => line.outcome);
     expect(outcomes.filter((outcome) => outcome === 'scheduled')).toHaveLength(1);
     expect(outcomes.filter((outcome) => outcome === 'unchanged').length).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('pacer’s document follows the operator’s', () => {
+  it('deleting a schedule in the console deletes pacer’s document: nothing is left to plan', async () => {
+    await create('removed', {
+      name: 'Removed',
+      cadence: { kind: 'interval', every: '1m' },
+      target,
+    });
+    await settled('removed', (s) => s.status === 'active');
+    await project.firestore.doc(`${SCHEDULES}/removed`).delete();
+    const deadline = Date.now() + 20_000;
+    while ((await storedState(project.firestore, 'removed')) !== null) {
+      if (Date.now() > deadline) throw new Error('pacer’s document of removed is still there');
+      await sleep(100);
+    }
+  });
+
+  it('an operator’s document with the state an older version kept in it seeds pacer’s (upgrade)', async () => {
+    const now = Date.now();
+    const lease = {
+      id: 'old-lease',
+      kind: 'planned',
+      until: timestamp(now + 10 * MINUTE),
+      attempt: 1,
+      dispatchedAt: timestamp(now - 1_000),
+      startedAt: timestamp(now - 500),
+      running: true,
+      attemptId: 'a1',
+      dueAt: timestamp(now - 2_000),
+      owedSince: timestamp(now - 2_000),
+    };
+    const fields = { name: 'Old', cadence: { kind: 'interval', every: '1m' }, target };
+    await project.firestore.doc(`${SCHEDULES}/upgraded`).set({
+      ...fields,
+      state: {
+        status: 'active',
+        lane: 'high',
+        nextDueAt: timestamp(now + 10 * MINUTE),
+        dueAt: timestamp(now - 2_000),
+        lease,
+        runCount: 12,
+      },
+    });
+    await settled('upgraded', (s) => s.status === 'active');
+    const state = await existingState(project.firestore, 'upgraded');
+    // The lease in flight and the counts carry over; the due point stays at the lease's end.
+    expect(state).toMatchObject({ runCount: 12, nextDueAt: now + 10 * MINUTE });
+    expect(state.lease).toMatchObject({ id: 'old-lease', attempt: 1, running: true });
   });
 });

@@ -24,14 +24,28 @@ import { ReadMeter } from '../../../functions/store/queries.js';
 
 export interface StoreHarness {
   store: ScheduleStore & DeadLetterStore & PlannerStore;
-  /** Writes a schedule document: operator fields and a state. */
+  /**
+   * Writes a schedule as if reconciled: the operator's document (`data`) and pacer's (`data` as
+   * its spec copy, and a state).
+   */
   seed(id: string, data: Record<string, unknown>, state?: Partial<ScheduleState>): Promise<void>;
+  /** The operator writes (creates or replaces) `schedules/{id}` and nothing else. */
+  operatorWrite(id: string, data: Record<string, unknown>): Promise<void>;
+  /** The operator's document as a version before pacer's own document wrote it: fields and state. */
+  seedOldState(
+    id: string,
+    data: Record<string, unknown>,
+    state: Partial<ScheduleState>,
+  ): Promise<void>;
+  /** The operator's document: its fields and when it was last written; `null` when none. */
+  operatorDocument(id: string): Promise<{ data: Record<string, unknown>; version: unknown } | null>;
   /** The schedule's state as stored, `null` when it does not exist. */
   state(id: string): Promise<ScheduleState | null>;
   /** Its run records, times in ms, each with its lease id. */
   runs(id: string): Promise<Record<string, unknown>[]>;
   letter(id: string): Promise<{ replayCount: number; replayLeaseId: string | null } | null>;
   setLiveConfig(fields: Record<string, unknown>): Promise<void>;
+  /** The operator deletes `schedules/{id}` (pacer's document stays until reconciled). */
   deleteSchedule(id: string): Promise<void>;
   /** The store's time now, as well as a test can tell. */
   now(): number;
@@ -199,6 +213,7 @@ export function describeStoreConformance(adapter: string, open: () => StoreHarne
       if (a === undefined || b === undefined) throw new Error('not read');
       await h.store.transact('a', () => ({ outcome: null, patch: { state: { runCount: 5 } } }));
       await h.deleteSchedule('b');
+      await h.store.transactReconcile('b', () => ({ outcome: null, patch: null }));
       const [changed, deleted] = await h.store.writeIfUnchanged([
         { schedule: a, patch: { state: { nextDueAt: now + MINUTE } } },
         { schedule: b, patch: { state: { nextDueAt: now + MINUTE } } },
@@ -443,6 +458,125 @@ export function describeStoreConformance(adapter: string, open: () => StoreHarne
         ),
       ).toBe('released');
       expect(await take('p2')).toMatchObject({ kind: 'acquired' });
+    });
+
+    it('never writes the operator’s document: pacer’s writes go to its own', async () => {
+      const h = open();
+      const now = h.now();
+      await h.seed('s', DOCUMENT, { status: 'active', lane: 'high', nextDueAt: now - 1 });
+      const before = await h.operatorDocument('s');
+      await h.store.transact('s', () => ({
+        outcome: null,
+        patch: { state: { runCount: 2 }, run: { leaseId: 'L1', fields: { status: 'running' } } },
+      }));
+      const read = (await h.store.readDue('high', now, 10, new ReadMeter())).schedules[0];
+      if (read === undefined) throw new Error('not read');
+      const [written] = await h.store.writeIfUnchanged([
+        { schedule: read, patch: { state: { nextDueAt: now + MINUTE } } },
+      ]);
+      expect(written?.kind).toBe('written');
+      await h.store.transactReconcile('s', () => ({
+        outcome: null,
+        patch: { state: { lane: 'low' } },
+      }));
+      expect(await h.state('s')).toMatchObject({
+        runCount: 2,
+        nextDueAt: now + MINUTE,
+        lane: 'low',
+      });
+      expect(await h.runs('s')).toMatchObject([{ leaseId: 'L1', status: 'running' }]);
+      expect(await h.operatorDocument('s')).toEqual(before);
+    });
+
+    it('lets the protocol see an operator’s edit only once it is reconciled', async () => {
+      const h = open();
+      const now = h.now();
+      await h.seed('s', DOCUMENT, { status: 'active', lane: 'high', nextDueAt: now, runCount: 3 });
+      await h.operatorWrite('s', { ...DOCUMENT, name: 'edited' });
+      const name = (subject: Subject | null) => subject?.data.name;
+      expect(
+        await h.store.transact('s', (subject) => ({ outcome: name(subject), patch: null })),
+      ).toBe('conformance');
+      const due = (await h.store.readDue('high', now, 10, new ReadMeter())).schedules;
+      expect(due.map((schedule) => schedule.data.name)).toEqual(['conformance']);
+      const reconciled = await h.store.transactReconcile('s', (subject) => ({
+        outcome: { name: name(subject), runCount: subject?.state.runCount },
+        patch: { state: { specHash: subject === null ? null : specHash(subject.data) } },
+      }));
+      expect(reconciled).toEqual({ name: 'edited', runCount: 3 });
+      const after = await h.store.transact('s', (subject) => ({
+        outcome: {
+          name: name(subject),
+          hash: subject?.state.specHash,
+          runCount: subject?.state.runCount,
+        },
+        patch: null,
+      }));
+      expect(after).toEqual({
+        name: 'edited',
+        hash: specHash({ ...DOCUMENT, name: 'edited' }),
+        runCount: 3,
+      });
+    });
+
+    it('deletes pacer’s document when reconciling finds the operator’s gone; plans neither', async () => {
+      const h = open();
+      const now = h.now();
+      await h.seed('gone', DOCUMENT, { status: 'active', lane: 'high', nextDueAt: now - 1 });
+      await h.operatorWrite('new', DOCUMENT);
+      // A schedule not yet reconciled is nothing to the protocol.
+      expect(
+        await h.store.transact('new', (subject) => ({ outcome: subject, patch: null })),
+      ).toBeNull();
+      await h.deleteSchedule('gone');
+      const seen = await h.store.transactReconcile('gone', (subject) => ({
+        outcome: subject,
+        patch: { state: { status: 'active' } },
+      }));
+      expect(seen).toBeNull();
+      expect(await h.state('gone')).toBeNull();
+      expect((await h.store.readDue('high', now, 10, new ReadMeter())).schedules).toEqual([]);
+      // Reconciling a schedule that exists nowhere writes nothing.
+      await h.store.transactReconcile('nobody', () => ({ outcome: null, patch: null }));
+      expect(await h.state('nobody')).toBeNull();
+      expect(await h.operatorDocument('nobody')).toBeNull();
+    });
+
+    it('seeds pacer’s document from the state an older version kept in the operator’s (upgrade)', async () => {
+      const h = open();
+      const now = h.now();
+      const held = lease(now);
+      await h.seedOldState('old', DOCUMENT, {
+        status: 'active',
+        lane: 'high',
+        nextDueAt: held.until,
+        lease: held,
+        runCount: 41,
+      });
+      expect(await h.state('old')).toBeNull();
+      const seen = await h.store.transactReconcile('old', (subject) => ({
+        outcome: subject?.state,
+        patch: null,
+      }));
+      expect(seen).toMatchObject({ status: 'active', lease: held, runCount: 41 });
+      expect(await h.state('old')).toMatchObject({
+        status: 'active',
+        lane: 'high',
+        nextDueAt: held.until,
+        lease: held,
+        runCount: 41,
+      });
+      const copy = await h.store.transact('old', (subject) => ({
+        outcome: subject?.data.name,
+        patch: null,
+      }));
+      expect(copy).toBe('conformance');
+      // Once pacer has its own document, the old map is never read again.
+      await h.store.transactReconcile('old', () => ({
+        outcome: null,
+        patch: { state: { runCount: 42 } },
+      }));
+      expect((await h.state('old'))?.runCount).toBe(42);
     });
 
     it('keeps the sub-tick summaries and reads the live config', async () => {

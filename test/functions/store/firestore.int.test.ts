@@ -10,7 +10,9 @@ import {
   millis,
   readState,
   RUNS,
+  SCHEDULE_STATES,
   SCHEDULES,
+  SPEC_FIELD,
   stateFields,
 } from '../../../functions/store/state.js';
 import { useProjects } from '../../support/emulators.js';
@@ -32,13 +34,29 @@ function plain(value: unknown): unknown {
 function firestoreHarness(): StoreHarness {
   const { firestore: db } = projects('conformance');
   const schedule = (id: string) => db.collection(SCHEDULES).doc(id);
+  const stateDoc = (id: string) => db.collection(SCHEDULE_STATES).doc(id);
   return {
     store: new FirestoreStore(db),
     async seed(id, data, state = {}) {
+      await schedule(id).set(data);
+      await stateDoc(id).set({ [SPEC_FIELD]: data, state: stateFields(state) });
+    },
+    async operatorWrite(id, data) {
+      await schedule(id).set(data);
+    },
+    async seedOldState(id, data, state) {
       await schedule(id).set({ ...data, state: stateFields(state) });
     },
-    async state(id) {
+    async operatorDocument(id) {
       const snapshot = await schedule(id).get();
+      if (!snapshot.exists) return null;
+      const data = Object.fromEntries(
+        Object.entries(snapshot.data() ?? {}).filter(([key]) => key !== 'state'),
+      );
+      return { data, version: snapshot.updateTime?.valueOf() };
+    },
+    async state(id) {
+      const snapshot = await stateDoc(id).get();
       return snapshot.exists ? readState(snapshot.data()) : null;
     },
     async runs(id) {

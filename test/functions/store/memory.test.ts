@@ -29,6 +29,20 @@ function memoryHarness(): StoreHarness {
       store.setLiveConfig(fields);
       return Promise.resolve();
     },
+    operatorWrite(id, data) {
+      store.put(id, data);
+      return Promise.resolve();
+    },
+    seedOldState(id, data, state) {
+      store.putWithOldState(id, data, { ...EMPTY_STATE, ...state });
+      return Promise.resolve();
+    },
+    operatorDocument(id) {
+      const data = store.peekOperator(id);
+      return Promise.resolve(
+        data === null ? null : { data: { ...data }, version: store.operatorVersion(id) },
+      );
+    },
     deleteSchedule(id) {
       store.delete(id);
       return Promise.resolve();
@@ -48,14 +62,14 @@ describe('the memory store beyond the contract', () => {
       send(operation, _id, apply) {
         if (operation === 'commit' && interfere) {
           interfere = false;
-          holder.store?.put('s', { name: 'changed meanwhile' });
+          holder.store?.put('s', { name: 'changed meanwhile' }, EMPTY_STATE);
         }
         return Promise.resolve().then(apply);
       },
     };
     const store = new MemoryStore({ now: () => 0 }, link);
     holder.store = store;
-    store.put('s', { name: 'first' });
+    store.put('s', { name: 'first' }, EMPTY_STATE);
     const seen: string[] = [];
     await store.transact('s', (subject) => {
       seen.push(String(subject?.data.name));
@@ -67,7 +81,7 @@ describe('the memory store beyond the contract', () => {
 
   it('bills reads and writes as Firestore does', async () => {
     const store = new MemoryStore({ now: () => 0 });
-    store.put('s', { name: 's' });
+    store.put('s', { name: 's' }, EMPTY_STATE);
     const before = { ...store.usage };
     await store.transact('s', () => ({
       outcome: null,
@@ -75,6 +89,22 @@ describe('the memory store beyond the contract', () => {
     }));
     expect(store.usage.reads - before.reads).toBe(1);
     expect(store.usage.writes - before.writes).toBe(2);
+  });
+
+  it('bills reconciling two reads (both documents) and one write of pacer’s document', async () => {
+    const store = new MemoryStore({ now: () => 0 });
+    store.put('s', { name: 's' });
+    const before = { ...store.usage };
+    await store.transactReconcile('s', () => ({
+      outcome: null,
+      patch: { state: { runCount: 1 } },
+    }));
+    expect(store.usage.reads - before.reads).toBe(2);
+    expect(store.usage.writes - before.writes).toBe(1);
+    // Nothing to change, and the spec copy is current: reads only.
+    await store.transactReconcile('s', () => ({ outcome: null, patch: null }));
+    expect(store.usage.reads - before.reads).toBe(4);
+    expect(store.usage.writes - before.writes).toBe(1);
   });
 
   it('picks the k smallest in order, as a sort would', () => {

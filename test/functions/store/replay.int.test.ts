@@ -14,7 +14,8 @@ import { perLane } from '../../../functions/planner/plan.js';
 import { complete, start } from '../../../functions/protocol/decisions.js';
 import { FirestoreStore } from '../../../functions/store/firestore.js';
 import type { DeadLetterRecord } from '../../../functions/store/port.js';
-import { DEAD_LETTERS, leaseData, readState, SCHEDULES } from '../../../functions/store/state.js';
+import { DEAD_LETTERS, leaseData, SCHEDULES } from '../../../functions/store/state.js';
+import { existingState, stateRef } from '../../support/schedule-docs.js';
 import { describeTopology } from '../../../functions/topology.js';
 import { useProjects } from '../../support/emulators.js';
 import { intervalSpec, seedSchedules } from '../../support/fixtures.js';
@@ -62,8 +63,7 @@ async function setUp(label: string, seeded: Record<string, unknown> = {}) {
       clock: () => Date.now() + skewMs,
       out: { note: () => undefined },
     });
-  const state = async () =>
-    readState((await project.firestore.collection(SCHEDULES).doc('hourly').get()).data());
+  const state = () => existingState(project.firestore, 'hourly');
   return { project, store, collector, cli, state, now, letter };
 }
 
@@ -159,6 +159,8 @@ describe('replaying a dead letter', () => {
       nextDueAt: null,
     });
     await project.firestore.collection(SCHEDULES).doc('hourly').update({ enabled: false });
+    // As reconciled: the spec copy in pacer's document says so too.
+    await stateRef(project.firestore, 'hourly').update({ 'spec.enabled': false });
     const before = await state();
     const context = cli(0);
     try {

@@ -12,7 +12,9 @@ import type { ScheduleRow } from '../../../functions/cli/schedules.js';
 import type { StatusResult } from '../../../functions/cli/status.js';
 import { loadSettings } from '../../../functions/config.js';
 import { runSubTick } from '../../../functions/planner/tick.js';
-import { DEAD_LETTERS, readState, SCHEDULES } from '../../../functions/store/state.js';
+import { DEAD_LETTERS } from '../../../functions/store/state.js';
+import { EMPTY_STATE } from '../../../functions/protocol/state.js';
+import { stateOf } from '../../support/schedule-docs.js';
 import { describeTopology, type Topology } from '../../../functions/topology.js';
 import { startFunctionServer, type FunctionServer } from '../../../infra/local/functions.js';
 import { applyTopology } from '../../../infra/local/topology.js';
@@ -67,7 +69,7 @@ afterAll(async () => {
 });
 
 async function state(id: string) {
-  return readState((await project.firestore.collection(SCHEDULES).doc(id).get()).data());
+  return (await stateOf(project.firestore, id)) ?? EMPTY_STATE;
 }
 
 async function until<T>(

@@ -17,8 +17,8 @@ import { FirestoreStore } from '../../../functions/store/firestore.js';
 import { ReadMeter } from '../../../functions/store/queries.js';
 import {
   DEAD_LETTERS,
-  readState,
   RUNS,
+  SCHEDULE_STATES,
   SCHEDULES,
   timestamp,
 } from '../../../functions/store/state.js';
@@ -27,6 +27,8 @@ import { startFunctionServer, type FunctionServer } from '../../../infra/local/f
 import { applyTopology } from '../../../infra/local/topology.js';
 import { useTestProject } from '../../support/emulators.js';
 import { TestTarget } from '../../support/target.js';
+import { stateOf, stateRef, writeReconciled } from '../../support/schedule-docs.js';
+import { EMPTY_STATE } from '../../../functions/protocol/state.js';
 
 const project = useTestProject('worker');
 const target = new TestTarget();
@@ -112,23 +114,24 @@ async function schedule(
   options: { every?: string; dueAt?: number; lane?: 'high' } = {},
 ) {
   const url = target.url(path);
-  await project.firestore
-    .collection(SCHEDULES)
-    .doc(id)
-    .set({
+  await writeReconciled(
+    project.firestore,
+    id,
+    {
       name: id,
       // The exact grid: these tests follow the cadence one interval on from a point served.
       cadence: { kind: 'interval', every: options.every ?? '1h', spread: false },
       target: { type: 'http', url },
       payload: { id },
       ...(options.lane ? { lane: options.lane } : {}),
-      state: {
-        status: 'active',
-        lane: 'high',
-        nextDueAt: timestamp(options.dueAt ?? Date.now() - 1_000),
-        lease: null,
-      },
-    });
+    },
+    {
+      status: 'active',
+      lane: 'high',
+      nextDueAt: timestamp(options.dueAt ?? Date.now() - 1_000),
+      lease: null,
+    },
+  );
   return url;
 }
 
@@ -170,7 +173,7 @@ async function dueNow(): Promise<string[]> {
 }
 
 async function state(id: string) {
-  return readState((await project.firestore.collection(SCHEDULES).doc(id).get()).data());
+  return (await stateOf(project.firestore, id)) ?? EMPTY_STATE;
 }
 
 async function until<T>(
@@ -416,7 +419,7 @@ describe('leases', () => {
       delayMs: 8_000,
       onArrive: () => {
         if (n > 0) return;
-        void project.firestore.doc(`${SCHEDULES}/stolen`).update({
+        void stateRef(project.firestore, 'stolen').update({
           'state.lease': {
             id: 'thief',
             until: timestamp(Date.now() + 60_000),
@@ -619,6 +622,7 @@ describe('failures', () => {
     const nested = await project.firestore.collection(`${DEAD_LETTERS}/x/y`).get();
     expect(nested.size).toBe(0);
     expect((await project.firestore.doc(`${SCHEDULES}/a/b/c`).get()).exists).toBe(false);
+    expect((await project.firestore.doc(`${SCHEDULE_STATES}/a/b/c`).get()).exists).toBe(false);
   });
 
   it('a target at 169.254.169.254 or 10.0.0.1 is refused (dead-lettered as permanent)', async () => {
@@ -626,20 +630,12 @@ describe('failures', () => {
       ['metadata', 'http://169.254.169.254/computeMetadata/v1/'],
       ['private', 'http://10.0.0.1/sync'],
     ] as const) {
-      await project.firestore
-        .collection(SCHEDULES)
-        .doc(id)
-        .set({
-          name: id,
-          cadence: { kind: 'interval', every: '1h' },
-          target: { type: 'http', url },
-          state: {
-            status: 'active',
-            lane: 'high',
-            nextDueAt: timestamp(Date.now() - 1_000),
-            lease: null,
-          },
-        });
+      await writeReconciled(
+        project.firestore,
+        id,
+        { name: id, cadence: { kind: 'interval', every: '1h' }, target: { type: 'http', url } },
+        { status: 'active', lane: 'high', nextDueAt: timestamp(Date.now() - 1_000), lease: null },
+      );
       const { leaseId } = await dispatch(id);
       const letter = await deadLetter(leaseId);
       expect(letter.get('reason')).toBe('permanent_failure');

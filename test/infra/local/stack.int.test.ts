@@ -15,7 +15,8 @@ import { createFirestore } from '../../../functions/clients.js';
 import { defaultSettings } from '../../../functions/config.js';
 import { laneAt } from '../../../functions/schedule/cadence.js';
 import { validateSchedule } from '../../../functions/schedule/spec.js';
-import { readState, SCHEDULES } from '../../../functions/store/state.js';
+import { EMPTY_STATE } from '../../../functions/protocol/state.js';
+import { allStates, stateOf } from '../../support/schedule-docs.js';
 import { demoSchedules } from '../../../infra/local/demo.js';
 import { REPO_ROOT } from '../../../infra/local/functions.js';
 import { portLayout } from '../../../infra/local/stack.js';
@@ -185,9 +186,7 @@ describe('npm start', () => {
       'the high-lane demo events to sync twice',
       async () => {
         const states = await Promise.all(
-          highLaneEvents.map(async (id) =>
-            readState((await db.collection(SCHEDULES).doc(id).get()).data()),
-          ),
+          highLaneEvents.map(async (id) => (await stateOf(db, id)) ?? EMPTY_STATE),
         );
         return states.every((state) => state.runCount >= 2) ? states : undefined;
       },
@@ -224,19 +223,19 @@ describe('npm start', () => {
         const started = lines.some(
           (line) => line.event === 'job.started' && line.scheduleId === 'full-export',
         );
-        const state = readState((await db.collection(SCHEDULES).doc('full-export').get()).data());
+        const state = (await stateOf(db, 'full-export')) ?? EMPTY_STATE;
         return started && state.lease?.running === true ? state : undefined;
       },
       90_000,
     );
-    const broken = readState((await db.collection(SCHEDULES).doc('broken-schedule').get()).data());
+    const broken = (await stateOf(db, 'broken-schedule')) ?? EMPTY_STATE;
     expect(broken.status).toBe('invalid');
     expect(broken.error).toContain('cadence.every: "5 min" is not a duration');
 
     // A full minute of syncs, and not one attempt to reach beyond loopback in any process.
     const runsSoFar = async () => {
-      const all = await db.collection(SCHEDULES).get();
-      return all.docs.reduce((sum, doc) => sum + readState(doc.data()).runCount, 0);
+      const all = await allStates(db);
+      return [...all.values()].reduce((sum, state) => sum + state.runCount, 0);
     };
     // (The demo was seeded fresh just before ready, so every run counted happened since.)
     await sleep(Math.max(0, readyAt + 60_000 - Date.now()));
