@@ -63,6 +63,14 @@ export function profileOf(seed: number): HistoryProfile {
   return Math.abs(seed) % 10 === 5 ? 'long' : 'standard';
 }
 
+/**
+ * Planner shards in a history (`PACER_SHARDS`): 2 for every seed ending in 3, one planner per
+ * shard ticking every minute, each with its half of the in-flight budgets; 1 otherwise.
+ */
+export function shardsOf(seed: number): number {
+  return Math.abs(seed) % 10 === 3 ? 2 : 1;
+}
+
 interface ProfileTimes {
   activeMs: number;
   drainMs: number;
@@ -255,7 +263,16 @@ export async function runHistory(options: HistoryOptions): Promise<HistoryResult
   };
   const profile = options.profile ?? profileOf(options.seed);
   const { activeMs, drainMs } = PROFILES[profile];
-  const settings = checkSettings();
+  const shards = shardsOf(options.seed);
+  const settings: Settings =
+    shards === 1
+      ? checkSettings()
+      : // A high-lane slot for each shard: one shard with none would never run its schedules.
+        {
+          ...checkSettings(),
+          shards,
+          inFlightBudget: { ...checkSettings().inFlightBudget, high: 2 },
+        };
   const topology = checkTopology(settings);
   const trace: TraceLine[] = [];
   const counts: Record<string, number> = {};
@@ -441,7 +458,10 @@ export async function runHistory(options: HistoryOptions): Promise<HistoryResult
       const process = world.spawn('reconciler');
       void process
         .run(() =>
-          reconcileSchedule(world.storeFor(process), id, { thresholds: settings.laneThresholds }),
+          reconcileSchedule(world.storeFor(process), id, {
+            thresholds: settings.laneThresholds,
+            shards: settings.shards,
+          }),
         )
         .then(
           () => {
@@ -468,11 +488,18 @@ export async function runHistory(options: HistoryOptions): Promise<HistoryResult
   for (let minute = BEGIN; minute < BEGIN + activeMs + drainMs; minute += 60_000) {
     world.clock.at(minute + uniform(rngs.ticks, 0, 2_000), () => {
       note(null, 'tick');
-      void world.tick();
+      // One Cloud Scheduler job per shard.
+      for (let index = 0; index < shards; index++) {
+        void world.tick('planner', { index, count: shards });
+      }
       if (faulty() && on('two-planners') && rngs.ticks() < 0.3) {
+        const shard = {
+          index: shards === 1 ? 0 : Math.floor(rngs.ticks() * shards),
+          count: shards,
+        };
         world.clock.after(uniform(rngs.ticks, 0, 30_000), () => {
           note(null, 'a second planner ticks');
-          void world.tick('second');
+          void world.tick('second', shard);
         });
       }
     });
