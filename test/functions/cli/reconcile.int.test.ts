@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ReconcileAllResult, ReconcileOneResult } from '../../../functions/cli/schedules.js';
 import { readState, SCHEDULES } from '../../../functions/store/state.js';
+import { shardOf } from '../../../functions/schedule/shard.js';
 import { pacerJson, runPacer } from '../../support/cli.js';
 import { useTestProject } from '../../support/emulators.js';
 import { intervalSpec } from '../../support/fixtures.js';
@@ -80,5 +81,18 @@ describe('pacer schedules reconcile, against the emulators', () => {
     const missing = await runPacer(['schedules', 'reconcile', 'nobody'], env);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toBe('pacer: no schedule "nobody"\n');
+  });
+
+  it('--all with PACER_SHARDS=2 writes each schedule’s shard, so the sharded planners see it', async () => {
+    const ids = ['shard-a', 'shard-b', 'shard-c', 'shard-d'];
+    for (const id of ids) await db.collection(SCHEDULES).doc(id).set(intervalSpec('1m'));
+    await pacerJson<ReconcileAllResult>(['schedules', 'reconcile', '--all'], {
+      ...env,
+      PACER_SHARDS: '2',
+    });
+    for (const id of ids) {
+      const state = readState((await db.collection(SCHEDULES).doc(id).get()).data());
+      expect(state.shard, id).toBe(shardOf(id, null, 2));
+    }
   });
 });
