@@ -13,6 +13,7 @@ import type { Lane, LaneThresholds } from './schedule/lane.js';
 import { parseSecretBindings } from './worker/secrets.js';
 import type { KeyLimit } from './ratelimit/bucket.js';
 import { formatRateLimits, parseRateLimits } from './ratelimit/limits.js';
+import { MAX_SHARDS } from './schedule/shard.js';
 
 export type PerLane<T> = Record<Lane, T>;
 
@@ -79,6 +80,8 @@ export interface Settings {
   };
   /** Per provider key (a schedule's `rateLimitKey`): calls per minute and hour, and in flight. */
   rateLimits: Record<string, KeyLimit>;
+  /** Planners, each planning its own shard of the schedules (functions/schedule/shard.ts). */
+  shards: number;
 }
 
 export const JOB_LAUNCHERS = ['cloud-run', 'local'] as const;
@@ -495,6 +498,14 @@ export const SETTINGS: readonly SettingDefinition[] = [
     live: true,
     ...rateLimitList,
   },
+  {
+    path: 'shards',
+    doc: 'Planners, each planning its own shard of the schedules, one tick job each; in-flight budgets are split between them, caps are per planner. Raise it from 1 only after `pacer schedules reconcile --all`. See docs/performance.md, “Scaling”. Not live.',
+    env: 'PACER_SHARDS',
+    default: 1,
+    live: false,
+    ...wholeNumber(1, MAX_SHARDS),
+  },
 ];
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -587,6 +598,13 @@ function crossCheck(settings: Settings, name: (definition: SettingDefinition) =>
     problems.push(
       `${named('totalInFlightBudget')}: must be at least the reserved slots together (${reservedTotal})`,
     );
+  }
+  for (const path of ['inFlightBudget.high', 'inFlightBudget.medium', 'inFlightBudget.low']) {
+    const budget = getPath(settings, path) as number;
+    if (settings.shards > 1 && budget > 0 && budget < settings.shards) {
+      // A shard whose share is 0 could never dispatch its schedules of that lane.
+      problems.push(`${named('shards')}: must not exceed ${named(path)} (${budget})`);
+    }
   }
   if (settings.subTickSeconds > settings.tickBudgetSeconds) {
     problems.push(`${named('subTickSeconds')}: must not exceed ${named('tickBudgetSeconds')}`);

@@ -184,9 +184,10 @@ export function describeTopology(settings: Settings): Topology {
       functionName: PLANNER_FUNCTION,
       timeoutSeconds: plannerTimeoutSeconds,
       // One tick per instance. A second instance lets a call that meets a tick still running
-      // answer `busy` (planner lease) instead of waiting in Cloud Run's queue and failing.
+      // answer `busy` (planner lease) instead of waiting in Cloud Run's queue and failing; with
+      // shards, one instance per shard's tick plus that one.
       concurrency: 1,
-      maxInstances: 2,
+      maxInstances: settings.shards + 1,
     },
     reconciler: {
       functionName: RECONCILER_FUNCTION,

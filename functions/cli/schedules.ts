@@ -584,7 +584,7 @@ export function renderReconciledAll(result: ReconcileAllResult): string {
 
 /** Reconciling decides at Firestore's time (a transaction's read time), never the CLI's clock. */
 function reconcileOptions(context: CliContext) {
-  return { thresholds: context.settings.laneThresholds };
+  return { thresholds: context.settings.laneThresholds, shards: context.settings.shards };
 }
 
 async function reconcileEach(context: CliContext, ids: readonly string[]): Promise<void> {

@@ -11,6 +11,13 @@ import { describeTopology, serviceAccountEmail, type Topology } from '../topolog
 import type { CliContext } from './context.js';
 import { UsageError } from './errors.js';
 import { NONE, formatTimeFrom, renderFields } from './output.js';
+import {
+  desiredShardJobs,
+  ensureShardJobs,
+  shardJobName,
+  staleShardJobs,
+  type ShardJobResult,
+} from './tick-job-shards.js';
 
 type Job = protos.google.cloud.scheduler.v1.IJob;
 type Duration = protos.google.protobuf.IDuration;
@@ -254,32 +261,47 @@ export function requireRegion(context: CliContext): string {
   return context.region;
 }
 
-export function ensureCommand(
+export async function ensureCommand(
   context: CliContext,
   options: { plannerUrl: string; serviceAccount?: string },
-): Promise<EnsureResult> {
+): Promise<EnsureResult & { shards?: ShardJobResult[] }> {
   const region = requireRegion(context);
   const topology = describeTopology(context.settings);
-  const desired = desiredTickJob(topology, {
+  const target = {
     projectId: context.backend.projectId,
     region,
     plannerUrl: options.plannerUrl,
     ...(options.serviceAccount === undefined
       ? {}
       : { serviceAccountEmail: options.serviceAccount }),
-  });
-  return ensureTickJob(context.scheduler(), desired);
+  };
+  const count = context.settings.shards;
+  if (count <= 1) return ensureTickJob(context.scheduler(), desiredTickJob(topology, target));
+  // One job per shard (./tick-job-shards.ts): shard 0's result, and every job's.
+  const results = await ensureShardJobs(
+    context.scheduler(),
+    desiredShardJobs(topology, target, count),
+    staleShardJobs(target.projectId, region, topology, count),
+  );
+  const first = results[0] as EnsureResult;
+  return { ...first, shards: results };
 }
 
-export function pauseCommand(
+export async function pauseCommand(
   context: CliContext,
   paused: boolean,
 ): Promise<{ job: string; state: string | null }> {
-  const name = tickJobName(
-    context.backend.projectId,
-    requireRegion(context),
-    describeTopology(context.settings),
-  );
+  const region = requireRegion(context);
+  const topology = describeTopology(context.settings);
+  const name = tickJobName(context.backend.projectId, region, topology);
+  // Every shard's job (shard 0's is the one reported first).
+  for (let index = 1; index < context.settings.shards; index++) {
+    await setTickJobPaused(
+      context.scheduler(),
+      shardJobName(context.backend.projectId, region, topology, index),
+      paused,
+    );
+  }
   return setTickJobPaused(context.scheduler(), name, paused);
 }
 
@@ -292,7 +314,14 @@ export function statusCommand(context: CliContext): Promise<TickJobState> {
   return readTickJobState(context.scheduler(), name);
 }
 
-export function renderEnsure(result: EnsureResult): string {
+export function renderEnsure(result: EnsureResult & { shards?: ShardJobResult[] }): string {
+  if (result.shards !== undefined) {
+    return result.shards
+      .map((shard) =>
+        shard.action === 'deleted' ? `tick job ${shard.job}: deleted` : renderEnsure(shard),
+      )
+      .join('\n');
+  }
   const what =
     result.action === 'updated' ? `updated (${result.changed.join(', ')})` : result.action;
   const lines = [`tick job ${result.job}: ${what}`];

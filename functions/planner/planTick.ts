@@ -15,14 +15,17 @@ import { LiveConfig } from '../store/live-config.js';
 import { traceFields, traceparentFrom } from '../log.js';
 import { runtime } from '../runtime.js';
 import { runTick, type TickDeps } from './tick.js';
+import { parseShard, type Shard } from '../schedule/shard.js';
 
-let deps: TickDeps | undefined;
+const depsByShard = new Map<number, TickDeps>();
 
-function tickDeps(): TickDeps {
+function tickDeps(shard: Shard): TickDeps {
+  let deps = depsByShard.get(shard.index);
   if (deps === undefined) {
     const { settings, firestore, pubsub, logger, topology, holder } = runtime('planTick');
     deps = {
-      store: new FirestoreStore(firestore, validationFor(settings)),
+      store: new FirestoreStore(firestore, validationFor(settings), shard),
+      shard,
       bus: new PubSubBus(pubsub, {
         topics: perLane((lane) => topology.lanes[lane].topic),
         timeoutMs: settings.publishTimeoutSeconds * 1_000,
@@ -34,12 +37,28 @@ function tickDeps(): TickDeps {
       holder,
       rateLimits: new FirestoreRateLimits(firestore),
     };
+    depsByShard.set(shard.index, deps);
   }
   return deps;
 }
 
 http('planTick', async (request, response) => {
-  const base = tickDeps();
+  // Which shard this call plans: `?shard=K` (one Cloud Scheduler job per shard), or the body's
+  // `shard`; none with PACER_SHARDS=1.
+  const body: unknown = request.body;
+  const named =
+    request.query.shard ??
+    (typeof body === 'object' && body !== null ? (body as { shard?: unknown }).shard : undefined);
+  const parsed = parseShard(named, runtime('planTick').settings.shards);
+  if (!parsed.ok) {
+    runtime('planTick').logger.error(
+      { event: 'tick.failed', shard: named ?? null },
+      `the tick was not run: ${parsed.message}`,
+    );
+    response.status(400).json({ outcome: 'failed', error: parsed.message });
+    return;
+  }
+  const base = tickDeps(parsed.shard);
   const traceparent = traceparentFrom({
     traceparent: request.get('traceparent'),
     cloudTraceContext: request.get('x-cloud-trace-context'),

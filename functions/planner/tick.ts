@@ -28,6 +28,7 @@ import type { Patch } from '../protocol/patch.js';
 import { acquirePlanner, releasePlanner, renewPlanner } from '../protocol/planner-lease.js';
 import type { Lease } from '../protocol/state.js';
 import { LANES, type Lane } from '../schedule/lane.js';
+import { shardSettings, WHOLE, withShard, type Shard } from '../schedule/shard.js';
 import { iso } from '../schedule/time.js';
 import type { LiveConfig } from '../store/live-config.js';
 import type {
@@ -52,6 +53,11 @@ export interface TickDeps {
   holder: string;
   /** Provider keys' buckets and blocks (`rateLimits/{key}`); without it, no key is limited. */
   rateLimits?: RateLimitStore;
+  /**
+   * The shard this invocation plans (its store is scoped to it): its share of the in-flight
+   * budgets; by default the whole (one planner).
+   */
+  shard?: Shard;
 }
 
 export interface LaneSummary {
@@ -108,7 +114,7 @@ export async function runTick(
 ): Promise<TickResult> {
   const { clock, store } = deps;
   const started = clock.now();
-  const settings = await liveSettings(deps);
+  const settings = shardSettings(await liveSettings(deps), deps.shard ?? WHOLE);
   const leaseId = deps.newId();
   const budgetMs = settings.tickBudgetSeconds * 1_000;
   const lease = await store.transactPlannerLease((state, now) =>
@@ -482,7 +488,9 @@ async function claimPlanned(
     }
     const outcome = decided.outcome;
     if (outcome.kind !== 'claimed' || decided.patch === null) return [];
-    return [{ schedule: found.schedule, outcome, patch: decided.patch }];
+    // A claim also moves the schedule to its shard under the current N (a no-op with one).
+    const patch = withShard(decided, found.schedule, settings.shards).patch ?? decided.patch;
+    return [{ schedule: found.schedule, outcome, patch }];
   });
   const results = await deps.store.writeIfUnchanged(
     requests.map(({ schedule, patch }) => ({ schedule, patch })),

@@ -125,6 +125,11 @@ export interface ScheduleState {
   consecutiveDeadLetters: number;
   /** Who paused it, when and why; `null` when it is not paused (or was paused by hand in the document). */
   pause: Pause | null;
+  /**
+   * The shard whose planner plans it (functions/schedule/shard.ts), as of the last reconcile or
+   * claim; absent until pacer writes one.
+   */
+  shard?: number;
 }
 
 /** A state with nothing in it: a schedule pacer has not reconciled yet. */

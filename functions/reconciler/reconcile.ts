@@ -16,12 +16,15 @@ import {
 } from '../protocol/decisions.js';
 import { liveLease, type Lease } from '../protocol/state.js';
 import type { LaneThresholds } from '../schedule/lane.js';
+import { withShard } from '../schedule/shard.js';
 import type { ScheduleStore } from '../store/port.js';
 
 export type { ReconcileOutcome };
 
 export interface ReconcileOptions {
   thresholds: LaneThresholds;
+  /** `PACER_SHARDS`: with more than one, the schedule's `state.shard` is kept up to date. */
+  shards?: number;
 }
 
 /** Reconciles `schedules/{id}` into pacer's `scheduleStates/{id}`, in one transaction. */
@@ -33,7 +36,7 @@ export async function reconcileSchedule(
   try {
     return await store.transactReconcile(id, (subject, now) => {
       try {
-        return reconcile(subject, now, options.thresholds);
+        return withShard(reconcile(subject, now, options.thresholds), subject, options.shards ?? 1);
       } catch (error) {
         return unreconcilable(`cannot be reconciled (${errorMessage(error)})`, subject, now);
       }

@@ -76,6 +76,7 @@ cloudEvent(RECONCILER_FUNCTION, async (event: CloudEvent<unknown>) => {
     id,
     {
       thresholds: settings.laneThresholds,
+      shards: settings.shards,
     },
   );
   logOutcome(logger, id, outcome);

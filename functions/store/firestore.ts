@@ -37,7 +37,8 @@ import type {
   StoredSchedule,
   Version,
 } from './port.js';
-import { dueQuery, escalationQuery, inFlightQuery, type ReadMeter } from './queries.js';
+import { dueQuery, escalationQuery, inFlightQuery, inShard, type ReadMeter } from './queries.js';
+import { plannerLeaseDoc, statsDoc, WHOLE, type Shard } from '../schedule/shard.js';
 import {
   combinedOf,
   CONFIG_DOC,
@@ -128,6 +129,8 @@ export class FirestoreStore implements ScheduleStore, DeadLetterStore, PlannerSt
   constructor(
     readonly db: Firestore,
     private readonly validation: ValidationContext = DEPLOYED,
+    /** The shard whose schedules the planner's queries see, and whose lease it takes. */
+    readonly shard: Shard = WHOLE,
   ) {}
 
   /** pacer's document of schedule `id` (`scheduleStates/{id}`): what the protocol reads. */
@@ -260,19 +263,19 @@ export class FirestoreStore implements ScheduleStore, DeadLetterStore, PlannerSt
   }
 
   readDue(lane: Lane, now: number, limit: number, meter: ReadMeter): Promise<QueryResult> {
-    return this.readQuery(dueQuery(this.db, lane, now), limit, meter);
+    return this.readQuery(inShard(dueQuery(this.db, lane, now), this.shard), limit, meter);
   }
 
   countDue(lane: Lane, now: number, meter: ReadMeter): Promise<number> {
-    return countOf(dueQuery(this.db, lane, now), meter);
+    return countOf(inShard(dueQuery(this.db, lane, now), this.shard), meter);
   }
 
   countInFlight(lane: Lane, now: number, meter: ReadMeter): Promise<number> {
-    return countOf(inFlightQuery(this.db, lane, now), meter);
+    return countOf(inShard(inFlightQuery(this.db, lane, now), this.shard), meter);
   }
 
   readEscalations(lane: Lane, now: number, limit: number, meter: ReadMeter): Promise<QueryResult> {
-    return this.readQuery(escalationQuery(this.db, lane, now), limit, meter);
+    return this.readQuery(inShard(escalationQuery(this.db, lane, now), this.shard), limit, meter);
   }
 
   private async readQuery(query: Query, limit: number, meter: ReadMeter): Promise<QueryResult> {
@@ -363,7 +366,7 @@ export class FirestoreStore implements ScheduleStore, DeadLetterStore, PlannerSt
       now: number,
     ) => { outcome: T; write: PlannerLeaseWrite | null },
   ): Promise<T> {
-    const ref = this.db.doc(PLANNER_DOC);
+    const ref = this.db.doc(this.shard.count <= 1 ? PLANNER_DOC : plannerLeaseDoc(this.shard));
     return this.db.runTransaction(async (transaction) => {
       const snapshot = await transaction.get(ref);
       const holder = snapshot.get('holder') as unknown;
@@ -394,14 +397,16 @@ export class FirestoreStore implements ScheduleStore, DeadLetterStore, PlannerSt
   }
 
   async readRecentSummaries<T>(): Promise<T[]> {
-    const snapshot = await this.db.doc(STATS_DOC).get();
+    const snapshot = await this.db
+      .doc(this.shard.index === 0 ? STATS_DOC : statsDoc(this.shard))
+      .get();
     const recent = snapshot.get('recent') as unknown;
     return Array.isArray(recent) ? (recent as T[]) : [];
   }
 
   async writeRecentSummaries(summaries: readonly object[]): Promise<void> {
     await this.db
-      .doc(STATS_DOC)
+      .doc(this.shard.index === 0 ? STATS_DOC : statsDoc(this.shard))
       .set({ recent: summaries, updatedAt: FieldValue.serverTimestamp() });
   }
 

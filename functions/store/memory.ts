@@ -16,6 +16,7 @@ import { applyPatch, type Decision, type Patch } from '../protocol/patch.js';
 import type { PlannerLeaseState, PlannerLeaseWrite } from '../protocol/planner-lease.js';
 import { EMPTY_STATE, liveLease, type ScheduleState } from '../protocol/state.js';
 import type { Lane } from '../schedule/lane.js';
+import { servesStored, WHOLE, type Shard } from '../schedule/shard.js';
 import {
   DEPLOYED,
   validateSchedule,
@@ -122,6 +123,8 @@ export interface MemoryStoreOptions {
   link?: StoreLink;
   /** What schedules are validated against (the simulator registers its own handler). */
   validation?: ValidationContext;
+  /** The shard whose schedules the planner's queries see, and whose lease it takes. */
+  shard?: Shard;
 }
 
 /**
@@ -170,6 +173,9 @@ interface MemoryData {
   /** Bumped by every schedule write: lets same-moment scans share their work. */
   generation: number;
   scan: { generation: number; now: number; result: Scan } | null;
+  /** The planner leases and recent summaries of shards other than one of one. */
+  shardLeases?: Map<number, PlannerLeaseState>;
+  shardSummaries?: Map<number, object[]>;
   listeners: WriteListener[];
   clock: () => number;
   validation: ValidationContext;
@@ -177,12 +183,15 @@ interface MemoryData {
 
 export class MemoryStore implements ScheduleStore, DeadLetterStore, PlannerStore {
   private readonly db: MemoryData;
+  /** The shard whose schedules the planner's queries see, and whose lease it takes. */
+  readonly shard: Shard;
 
   constructor(
     options: MemoryStoreOptions,
     private readonly link: StoreLink = options.link ?? DIRECT_LINK,
     shared?: MemoryData,
   ) {
+    this.shard = options.shard ?? WHOLE;
     this.db = shared ?? {
       usage: { reads: 0, writes: 0 },
       documents: new Map(),
@@ -203,7 +212,12 @@ export class MemoryStore implements ScheduleStore, DeadLetterStore, PlannerStore
 
   /** The same store, reached through another link (each simulated process has its own). */
   withLink(link: StoreLink): MemoryStore {
-    return new MemoryStore({ now: this.db.clock }, link, this.db);
+    return new MemoryStore({ now: this.db.clock, shard: this.shard }, link, this.db);
+  }
+
+  /** The same store, as planner `shard` sees it (its schedules, its lease). */
+  withShard(shard: Shard): MemoryStore {
+    return new MemoryStore({ now: this.db.clock, shard }, this.link, this.db);
   }
 
   /** Documents read and written, as Firestore bills them. */
@@ -444,7 +458,7 @@ export class MemoryStore implements ScheduleStore, DeadLetterStore, PlannerStore
 
   readDue(lane: Lane, now: number, limit: number, meter: ReadMeter): Promise<QueryResult> {
     return this.link.send('query', null, () => {
-      const due = this.scanAt(now).due[lane];
+      const due = this.inShard(this.scanAt(now).due[lane]);
       const chosen = smallest(due, limit, byDueThenId).map((d) => this.stored(d));
       meter.query(chosen.length);
       this.db.usage.reads += Math.max(1, chosen.length);
@@ -454,13 +468,13 @@ export class MemoryStore implements ScheduleStore, DeadLetterStore, PlannerStore
 
   countDue(lane: Lane, now: number, meter: ReadMeter): Promise<number> {
     return this.link.send('count', null, () =>
-      this.counted(this.scanAt(now).due[lane].length, meter),
+      this.counted(this.inShard(this.scanAt(now).due[lane]).length, meter),
     );
   }
 
   countInFlight(lane: Lane, now: number, meter: ReadMeter): Promise<number> {
     return this.link.send('count', null, () =>
-      this.counted(this.scanAt(now).inFlight[lane], meter),
+      this.counted(this.inFlightInShard(this.scanAt(now), lane), meter),
     );
   }
 
@@ -469,7 +483,14 @@ export class MemoryStore implements ScheduleStore, DeadLetterStore, PlannerStore
       const found: MemoryDocument[] = [];
       for (const document of this.db.documents.values()) {
         const { lane: stateLane, escalatesAt } = document.state;
-        if (stateLane === lane && escalatesAt !== null && escalatesAt <= now) found.push(document);
+        if (
+          stateLane === lane &&
+          escalatesAt !== null &&
+          escalatesAt <= now &&
+          servesStored(this.shard, document.state.shard)
+        ) {
+          found.push(document);
+        }
         if (found.length >= limit) break;
       }
       meter.query(found.length);
@@ -559,10 +580,17 @@ export class MemoryStore implements ScheduleStore, DeadLetterStore, PlannerStore
   ): Promise<T> {
     return this.link.send('planner', null, () => {
       this.db.usage.reads++;
-      const { outcome, write } = decide({ ...this.db.plannerLease }, this.db.clock());
+      const sharded = this.shard.count > 1;
+      const leases = (this.db.shardLeases ??= new Map<number, PlannerLeaseState>());
+      const current = sharded
+        ? (leases.get(this.shard.index) ?? { leaseId: null, holder: null, until: null })
+        : this.db.plannerLease;
+      const { outcome, write } = decide({ ...current }, this.db.clock());
       if (write !== null) {
         this.db.usage.writes++;
-        this.db.plannerLease = { leaseId: write.leaseId, holder: write.holder, until: write.until };
+        const written = { leaseId: write.leaseId, holder: write.holder, until: write.until };
+        if (sharded) leases.set(this.shard.index, written);
+        else this.db.plannerLease = written;
       }
       return outcome;
     });
@@ -571,6 +599,9 @@ export class MemoryStore implements ScheduleStore, DeadLetterStore, PlannerStore
   readRecentSummaries<T>(): Promise<T[]> {
     return this.link.send('stats', null, () => {
       this.db.usage.reads++;
+      if (this.shard.index > 0) {
+        return [...(this.db.shardSummaries?.get(this.shard.index) ?? [])] as T[];
+      }
       return [...this.db.summaries] as T[];
     });
   }
@@ -578,6 +609,10 @@ export class MemoryStore implements ScheduleStore, DeadLetterStore, PlannerStore
   writeRecentSummaries(summaries: readonly object[]): Promise<void> {
     return this.link.send('stats', null, () => {
       this.db.usage.writes++;
+      if (this.shard.index > 0) {
+        (this.db.shardSummaries ??= new Map()).set(this.shard.index, [...summaries]);
+        return;
+      }
       this.db.summaries = [...summaries];
     });
   }
@@ -684,6 +719,21 @@ export class MemoryStore implements ScheduleStore, DeadLetterStore, PlannerStore
     return document;
   }
 
+  /** The documents of `documents` this store's shard serves. */
+  private inShard(documents: MemoryDocument[]): MemoryDocument[] {
+    if (this.shard.count <= 1) return documents;
+    return documents.filter((document) => servesStored(this.shard, document.state.shard));
+  }
+
+  private inFlightInShard(scan: Scan, lane: Lane): number {
+    if (this.shard.count <= 1) return scan.inFlight[lane];
+    let count = 0;
+    for (const [stored, counts] of scan.inFlightByShard) {
+      if (servesStored(this.shard, stored)) count += counts[lane];
+    }
+    return count;
+  }
+
   private counted(count: number, meter: ReadMeter): number {
     meter.aggregation(count);
     this.db.usage.reads += Math.max(1, Math.ceil(count / 1_000));
@@ -701,11 +751,21 @@ export class MemoryStore implements ScheduleStore, DeadLetterStore, PlannerStore
     const result: Scan = {
       due: { high: [], medium: [], low: [] },
       inFlight: { high: 0, medium: 0, low: 0 },
+      inFlightByShard: new Map(),
     };
     for (const document of this.db.documents.values()) {
       const { lane, nextDueAt } = document.state;
       if (lane === null) continue;
-      if (liveLease(document.state, now) !== null) result.inFlight[lane]++;
+      if (liveLease(document.state, now) !== null) {
+        result.inFlight[lane]++;
+        const stored = document.state.shard;
+        let counts = result.inFlightByShard.get(stored);
+        if (counts === undefined) {
+          counts = { high: 0, medium: 0, low: 0 };
+          result.inFlightByShard.set(stored, counts);
+        }
+        counts[lane]++;
+      }
       if (nextDueAt !== null && nextDueAt <= now) result.due[lane].push(document);
     }
     this.db.scan = { generation: this.db.generation, now, result };
@@ -716,6 +776,8 @@ export class MemoryStore implements ScheduleStore, DeadLetterStore, PlannerStore
 interface Scan {
   due: Record<Lane, MemoryDocument[]>;
   inFlight: Record<Lane, number>;
+  /** In-flight counts by stored shard (`undefined`: none stored). */
+  inFlightByShard: Map<number | undefined, Record<Lane, number>>;
 }
 
 /** `data` without `field`. */

@@ -9,6 +9,7 @@
  */
 import { FieldPath, type Firestore, type Query } from '@google-cloud/firestore';
 import type { Lane } from '../schedule/lane.js';
+import { servedShards, type Shard } from '../schedule/shard.js';
 import {
   BACKFILLS,
   DEAD_LETTERS,
@@ -192,3 +193,19 @@ export function inFlightByKeyQuery(db: Firestore, key: string, now: number): Que
     .where(`${SPEC_FIELD}.rateLimitKey`, '==', key)
     .where('state.lease.until', '>', timestamp(now));
 }
+
+/**
+ * `query` narrowed to the schedules planner `shard` serves (`state.shard in [...]`); with one
+ * shard, `query` itself. Indexed by `state.lane`, `state.shard`, then the range field.
+ */
+export function inShard(query: Query, shard: Shard): Query {
+  const served = servedShards(shard);
+  return served === null ? query : query.where('state.shard', 'in', served);
+}
+
+/** The sharded shapes of the planner's queries: the index test runs each one. */
+export const SHARDED_QUERY_BUILDERS: Record<string, (db: Firestore) => Query> = {
+  dueQueryInShard: (db) => inShard(dueQuery(db, 'high', 0), { index: 1, count: 2 }),
+  inFlightQueryInShard: (db) => inShard(inFlightQuery(db, 'high', 0), { index: 1, count: 2 }),
+  escalationQueryInShard: (db) => inShard(escalationQuery(db, 'medium', 0), { index: 1, count: 2 }),
+};

@@ -69,6 +69,7 @@ export function readState(data: DocumentData | undefined): ScheduleState {
     health: HEALTHS.includes(state.health as Health) ? (state.health as Health) : null,
     consecutiveDeadLetters: count(state.consecutiveDeadLetters),
     pause: readPause(state.pause),
+    ...(Number.isInteger(state.shard) ? { shard: state.shard as number } : {}),
   };
 }
 

@@ -67,6 +67,14 @@ export function profileOf(seed: number): HistoryProfile {
   return Math.abs(seed) % 10 === 5 ? 'long' : 'standard';
 }
 
+/**
+ * Planner shards in a history (`PACER_SHARDS`): 2 for every seed ending in 3, one planner per
+ * shard ticking every minute, each with its half of the in-flight budgets; 1 otherwise.
+ */
+export function shardsOf(seed: number): number {
+  return Math.abs(seed) % 10 === 3 ? 2 : 1;
+}
+
 interface ProfileTimes {
   activeMs: number;
   drainMs: number;
@@ -259,11 +267,17 @@ export async function runHistory(options: HistoryOptions): Promise<HistoryResult
   };
   const profile = options.profile ?? profileOf(options.seed);
   const { activeMs, drainMs } = PROFILES[profile];
-  // Half the histories (odd seeds) run with `runHistory: "failures"`: runs without records.
-  const settings = {
+  const shards = shardsOf(options.seed);
+  const base: Settings = {
     ...checkSettings(),
+    // Half the histories (odd seeds) run with `runHistory: "failures"`: runs without records.
     ...(options.seed % 2 === 1 ? { runHistory: 'failures' as const } : {}),
   };
+  const settings: Settings =
+    shards === 1
+      ? base
+      : // A high-lane slot for each shard: one shard with none would never run its schedules.
+        { ...base, shards, inFlightBudget: { ...base.inFlightBudget, high: 2 } };
   const topology = checkTopology(settings);
   const trace: TraceLine[] = [];
   const counts: Record<string, number> = {};
@@ -451,7 +465,10 @@ export async function runHistory(options: HistoryOptions): Promise<HistoryResult
       const process = world.spawn('reconciler');
       void process
         .run(() =>
-          reconcileSchedule(world.storeFor(process), id, { thresholds: settings.laneThresholds }),
+          reconcileSchedule(world.storeFor(process), id, {
+            thresholds: settings.laneThresholds,
+            shards: settings.shards,
+          }),
         )
         .then(
           () => {
@@ -479,11 +496,18 @@ export async function runHistory(options: HistoryOptions): Promise<HistoryResult
   for (let minute = BEGIN; minute < BEGIN + activeMs + drainMs; minute += 60_000) {
     world.clock.at(minute + uniform(rngs.ticks, 0, 2_000), () => {
       note(null, 'tick');
-      void world.tick();
+      // One Cloud Scheduler job per shard.
+      for (let index = 0; index < shards; index++) {
+        void world.tick('planner', { index, count: shards });
+      }
       if (faulty() && on('two-planners') && rngs.ticks() < 0.3) {
+        const shard = {
+          index: shards === 1 ? 0 : Math.floor(rngs.ticks() * shards),
+          count: shards,
+        };
         world.clock.after(uniform(rngs.ticks, 0, 30_000), () => {
           note(null, 'a second planner ticks');
-          void world.tick('second');
+          void world.tick('second', shard);
         });
       }
     });

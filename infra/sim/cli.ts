@@ -12,15 +12,20 @@ import { parseArgs } from 'node:util';
 import { formatReport, formatScheduleDetail } from './report.js';
 import { STRATEGIES, type StrategyName } from './record.js';
 import { loadScenarioFile } from './scenario-file.js';
+import type { ScenarioScaling } from './scale.js';
 import { scheduleDetail, simulate } from './simulate.js';
 
 export const USAGE = `usage: npm run sim -- --scenario FILE [--strategy ${STRATEGIES.join('|')}] [--seed N] [--schedule ID] [--json]
+       [--scale N] [--shards N] [--hours H]
 
   --scenario FILE   a scenario file (see docs/simulator.md; shipped ones in test/scenarios/)
   --strategy NAME   run one strategy instead of all three side by side
   --seed N          override the scenario's seed (a whole number from 0 to 4294967295)
   --schedule ID     the detail of one schedule: due points missed, every call of its target
-  --json            the report as JSON instead of tables`;
+  --json            the report as JSON instead of tables
+  --scale N         N times the generated schedules, workers and shared limit (same shape)
+  --shards N        pacer with PACER_SHARDS=N: N planners, one per shard
+  --hours H         end the window H hours after its start`;
 
 export interface SimOptions {
   scenario: string;
@@ -28,6 +33,7 @@ export interface SimOptions {
   seed: number | null;
   schedule: string | null;
   json: boolean;
+  scaling: ScenarioScaling;
 }
 
 export type ParsedArgs = { ok: true; options: SimOptions } | { ok: false; message: string };
@@ -44,6 +50,9 @@ export function parseSimArgs(argv: readonly string[]): ParsedArgs {
         seed: { type: 'string' },
         schedule: { type: 'string' },
         json: { type: 'boolean', default: false },
+        scale: { type: 'string' },
+        shards: { type: 'string' },
+        hours: { type: 'string' },
         help: { type: 'boolean', default: false },
       },
       strict: true,
@@ -77,9 +86,24 @@ export function parseSimArgs(argv: readonly string[]): ParsedArgs {
       };
     }
   }
+  const scaling: ScenarioScaling = {};
+  for (const [name, max] of [
+    ['scale', 1_000],
+    ['shards', 16],
+    ['hours', 24 * 366],
+  ] as const) {
+    const given = values[name];
+    if (given === undefined) continue;
+    const value = Number(given);
+    if (!/^\d+$/.test(given) || value < 1 || value > max) {
+      return { ok: false, message: `--${name} "${given}" is not a whole number from 1 to ${max}` };
+    }
+    scaling[name] = value;
+  }
   return {
     ok: true,
     options: {
+      scaling,
       scenario: values.scenario,
       strategies,
       seed,
@@ -99,7 +123,7 @@ async function main(): Promise<number> {
   const { options } = parsed;
   const loaded = await loadScenarioFile(
     options.scenario,
-    options.seed === null ? {} : { seed: options.seed },
+    options.seed === null ? options.scaling : { ...options.scaling, seed: options.seed },
   );
   if (!loaded.ok) {
     console.error(

@@ -9,6 +9,7 @@ import { dirname, resolve } from 'node:path';
 import { parseScenario, type ScenarioParse } from './scenario.js';
 import { buildPopulation, type SimSchedule } from './population.js';
 import type { Scenario } from './scenario.js';
+import { scaleScenario, type ScenarioScaling } from './scale.js';
 
 export type LoadedScenario =
   | { ok: true; scenario: Scenario; schedules: SimSchedule[]; file: string }
@@ -20,12 +21,12 @@ export type LoadedScenario =
  */
 export async function loadScenarioFile(
   path: string,
-  overrides: { seed?: number } = {},
+  overrides: { seed?: number } & ScenarioScaling = {},
 ): Promise<LoadedScenario> {
   const file = resolve(path);
   const raw = await readWithExtends(file, []);
   if (!raw.ok) return { ok: false, problems: raw.problems, file };
-  const parsed: ScenarioParse = parseScenario(raw.value);
+  const parsed: ScenarioParse = parseScenario(scaleScenario(raw.value, overrides));
   if (!parsed.ok) return { ok: false, problems: parsed.problems, file };
   const scenario =
     overrides.seed === undefined ? parsed.scenario : { ...parsed.scenario, seed: overrides.seed };

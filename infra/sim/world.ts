@@ -27,6 +27,7 @@ import { runTick, type SubTickSummary, type TickResult } from '../../functions/p
 import { LANES, type Lane } from '../../functions/schedule/lane.js';
 import { LiveConfig } from '../../functions/store/live-config.js';
 import { MemoryStore, type StoreLink } from '../../functions/store/memory.js';
+import { WHOLE, type Shard } from '../../functions/schedule/shard.js';
 import type { Topology } from '../../functions/topology.js';
 import type { SyncContext } from '../../functions/worker/context.js';
 import {
@@ -325,11 +326,14 @@ export class World {
   }
 
   /** Cloud Scheduler calls the planner: one invocation of `runTick`, in a process of its own. */
-  tick(holder = 'planner'): { process: SimProcess; done: Promise<TickResult | null> } {
+  tick(
+    holder = 'planner',
+    shard: Shard = WHOLE,
+  ): { process: SimProcess; done: Promise<TickResult | null> } {
     const process = this.spawn('planner');
     this.invocations++;
     this.ticks++;
-    const store = this.storeFor(process);
+    const store = this.storeFor(process).withShard(shard);
     // The summaries each sub-tick writes to pacer/stats, seen as they are written.
     const planned = Object.create(store) as MemoryStore;
     planned.writeRecentSummaries = async (summaries: readonly object[]) => {
@@ -348,6 +352,7 @@ export class World {
           newId: () => this.newId('lease-'),
           holder: `${holder}:${process.id}`,
           rateLimits: this.rateLimits,
+          shard,
         }),
       )
       .then((result) => {

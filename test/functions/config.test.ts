@@ -27,6 +27,7 @@ describe('loadSettings', () => {
       alerts: { highDeferred: 10, backlog: 1_000 },
       log: { level: 'info', pretty: false },
       rateLimits: {},
+      shards: 1,
     });
   });
 

@@ -85,6 +85,10 @@ export async function startSchedulerStandIn(): Promise<SchedulerStandIn> {
       job.userUpdateTime = stamp();
       return reply(response, 200, job);
     }
+    if (one && request.method === 'DELETE' && one[2] === undefined) {
+      if (!jobs.delete(one[1] ?? '')) return error(response, 404, 'NOT_FOUND', 'Job not found.');
+      return reply(response, 200, {});
+    }
     if (one && request.method === 'POST' && one[2] !== undefined) {
       const job = jobs.get(one[1] ?? '');
       if (!job) return error(response, 404, 'NOT_FOUND', 'Job not found.');

@@ -62,21 +62,27 @@ export async function runPacer(
     world.clock.at(schedule.createdAt, () => {
       world.store.put(schedule.id, schedule.document);
       world.invocations++;
-      void reconcileSchedule(world.store, schedule.id, { thresholds: settings.laneThresholds });
+      void reconcileSchedule(world.store, schedule.id, {
+        thresholds: settings.laneThresholds,
+        shards: settings.shards,
+      });
     });
   }
-  // Cloud Scheduler: one tick per minute, a little late by a random amount; none in an outage,
-  // and an outage stops the planner that runs into it.
+  // Cloud Scheduler: one tick per minute (per shard: one job each), a little late by a random
+  // amount; none in an outage, and an outage stops the planner that runs into it.
   const completedTicks = { count: 0 };
   const firstMinute = Math.ceil(begin / 60_000) * 60_000;
   for (let minute = firstMinute; minute < scenario.end; minute += 60_000) {
-    const at = minute + Math.floor(rng() * scenario.pacer.tickJitterMs);
-    if (isInOutage(scenario.outages, at)) continue;
-    world.clock.at(at, () => {
-      void world.tick().done.then((result) => {
-        if (result?.outcome === 'completed') completedTicks.count++;
+    for (let index = 0; index < settings.shards; index++) {
+      const at = minute + Math.floor(rng() * scenario.pacer.tickJitterMs);
+      if (isInOutage(scenario.outages, at)) continue;
+      const shard = { index, count: settings.shards };
+      world.clock.at(at, () => {
+        void world.tick('planner', shard).done.then((result) => {
+          if (result?.outcome === 'completed') completedTicks.count++;
+        });
       });
-    });
+    }
   }
   for (const outage of scenario.outages) {
     world.clock.at(outage.from, () => {

@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ReconcileAllResult, ReconcileOneResult } from '../../../functions/cli/schedules.js';
 import { leaseData, SCHEDULES, timestamp } from '../../../functions/store/state.js';
+import { shardOf } from '../../../functions/schedule/shard.js';
 import { allStates, stateOf, writeReconciled } from '../../support/schedule-docs.js';
 import { pacerJson, runPacer } from '../../support/cli.js';
 import { useTestProject } from '../../support/emulators.js';
@@ -128,5 +129,18 @@ describe('pacer schedules reconcile, against the emulators', () => {
     expect(upgraded).toMatchObject({ status: 'active', runCount: 9, nextDueAt: now + 5 * 60_000 });
     expect(upgraded?.lease).toMatchObject({ id: 'in-flight', attempt: 2, running: true });
     expect(await stateOf(db, 'orphan')).toBeNull();
+  });
+
+  it('--all with PACER_SHARDS=2 writes each schedule’s shard, so the sharded planners see it', async () => {
+    const ids = ['shard-a', 'shard-b', 'shard-c', 'shard-d'];
+    for (const id of ids) await db.collection(SCHEDULES).doc(id).set(intervalSpec('1m'));
+    await pacerJson<ReconcileAllResult>(['schedules', 'reconcile', '--all'], {
+      ...env,
+      PACER_SHARDS: '2',
+    });
+    for (const id of ids) {
+      const state = await stateOf(db, id);
+      expect(state?.shard, id).toBe(shardOf(id, null, 2));
+    }
   });
 });

@@ -6,6 +6,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { StatusResult } from '../../../functions/cli/status.js';
 import type { EnsureResult, TickJobState } from '../../../functions/cli/tick-job.js';
+import type { ShardJobResult } from '../../../functions/cli/tick-job-shards.js';
 import { pacerJson, runPacer } from '../../support/cli.js';
 import { useTestProject } from '../../support/emulators.js';
 import { JOB_STATE, useSchedulerStandIn } from '../../support/scheduler.js';
@@ -24,10 +25,13 @@ const env = {
 };
 
 function ensure(extraEnv: Record<string, string> = {}) {
-  return pacerJson<EnsureResult>(['tick-job', 'ensure', '--planner-url', PLANNER], {
-    ...env,
-    ...extraEnv,
-  });
+  return pacerJson<EnsureResult & { shards?: ShardJobResult[] }>(
+    ['tick-job', 'ensure', '--planner-url', PLANNER],
+    {
+      ...env,
+      ...extraEnv,
+    },
+  );
 }
 
 /** What pacer wants at the default settings, as the REST API carries it. */
@@ -144,6 +148,47 @@ describe('pacer tick-job ensure, against a Cloud Scheduler stand-in', () => {
     const badUrl = await runPacer(['tick-job', 'ensure', '--planner-url', 'plantick'], env);
     expect(badUrl.code).toBe(2);
     expect(standIn.requests).toEqual([]);
+  });
+});
+
+describe('pacer tick-job with PACER_SHARDS', () => {
+  it('keeps one job per shard, each calling the planner with its shard, and deletes the jobs of shards gone', async () => {
+    const three = await ensure({ PACER_SHARDS: '3' });
+    expect(three.shards?.map((shard) => [shard.job, shard.action])).toEqual([
+      [JOB, 'created'],
+      [`${JOB}-1`, 'created'],
+      [`${JOB}-2`, 'created'],
+    ]);
+    for (const [name, index] of [
+      [JOB, 0],
+      [`${JOB}-1`, 1],
+      [`${JOB}-2`, 2],
+    ] as const) {
+      expect(standIn.jobs.get(name)?.httpTarget).toMatchObject({
+        uri: `${PLANNER}/?shard=${index}`,
+        oidcToken: { audience: PLANNER },
+      });
+    }
+
+    const paused = await pacerJson<{ job: string; state: string }>(['tick-job', 'pause'], {
+      ...env,
+      PACER_SHARDS: '3',
+    });
+    expect(paused).toEqual({ job: JOB, state: 'PAUSED' });
+    expect([...standIn.jobs.values()].map((job) => job.state)).toEqual([
+      JOB_STATE.PAUSED,
+      JOB_STATE.PAUSED,
+      JOB_STATE.PAUSED,
+    ]);
+
+    const two = await ensure({ PACER_SHARDS: '2' });
+    // Only their descriptions ("shard K of N") change; the one left over goes.
+    expect(two.shards?.map((shard) => [shard.job, shard.action, shard.changed])).toEqual([
+      [JOB, 'updated', ['description']],
+      [`${JOB}-1`, 'updated', ['description']],
+      [`${JOB}-2`, 'deleted', []],
+    ]);
+    expect([...standIn.jobs.keys()]).toEqual([JOB, `${JOB}-1`]);
   });
 });
 

@@ -83,6 +83,28 @@ describe('planTick served by functions-framework', () => {
     await collector.close();
   });
 
+  it('with PACER_SHARDS=2, plans the shard the call names and refuses a call naming none', async () => {
+    const { server } = await serve({
+      PACER_SHARDS: '2',
+      PACER_SUBTICK_SECONDS: '1',
+      PACER_TICK_BUDGET_SECONDS: '1',
+    });
+    const none = await fetch(`${server.url}/`, { method: 'POST' });
+    expect(none.status).toBe(400);
+    expect(await none.json()).toEqual({
+      outcome: 'failed',
+      error: 'shard: required with PACER_SHARDS=2 (0 to 1)',
+    });
+    const beyond = await fetch(`${server.url}/?shard=2`, { method: 'POST' });
+    expect(beyond.status).toBe(400);
+
+    const second = await fetch(`${server.url}/?shard=1`, { method: 'POST' });
+    expect(second.status).toBe(200);
+    expect(((await second.json()) as { outcome: string }).outcome).toBe('completed');
+    const lease = await project.firestore.doc('pacer/planner-1').get();
+    expect(lease.exists).toBe(true);
+  });
+
   it('fails with the variable’s name when a setting is bad', async () => {
     const { server, lines } = await serve({ PACER_CAP_HIGH: 'lots' });
     const response = await fetch(`${server.url}/`, { method: 'POST' });

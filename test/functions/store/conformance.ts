@@ -21,6 +21,7 @@ import type {
 } from '../../../functions/store/port.js';
 import { decideOptimistically } from '../../../functions/store/optimistic.js';
 import { ReadMeter } from '../../../functions/store/queries.js';
+import type { Shard } from '../../../functions/schedule/shard.js';
 
 export interface StoreHarness {
   store: ScheduleStore & DeadLetterStore & PlannerStore;
@@ -49,6 +50,8 @@ export interface StoreHarness {
   deleteSchedule(id: string): Promise<void>;
   /** The store's time now, as well as a test can tell. */
   now(): number;
+  /** The same store as planner `shard` sees it (functions/schedule/shard.ts). */
+  inShard(shard: Shard): ScheduleStore & PlannerStore;
 }
 
 const DOCUMENT = {
@@ -568,6 +571,49 @@ export function describeStoreConformance(adapter: string, open: () => StoreHarne
         patch: { state: { runCount: 42 } },
       }));
       expect((await h.state('old'))?.runCount).toBe(42);
+    });
+
+    it('scopes the planner’s queries, its lease and its summaries to a shard', async () => {
+      const h = open();
+      const now = h.now();
+      const due = { status: 'active' as const, lane: 'high' as const, nextDueAt: now - MINUTE };
+      await h.seed('s0', DOCUMENT, { ...due, shard: 0 });
+      await h.seed('s1', DOCUMENT, { ...due, shard: 1 });
+      // Stored under 4 shards: planner 1 of 2 serves it (3 mod 2).
+      await h.seed('s3', DOCUMENT, {
+        ...due,
+        shard: 3,
+        lease: lease(now),
+        nextDueAt: now + MINUTE,
+      });
+      await h.seed('none', DOCUMENT, { ...due, escalatesAt: now - 1 });
+      const one = h.inShard({ index: 1, count: 2 });
+      const meter = new ReadMeter();
+      expect((await one.readDue('high', now, 10, meter)).schedules.map((s) => s.id)).toEqual([
+        's1',
+      ]);
+      expect(await one.countDue('high', now, meter)).toBe(1);
+      expect(await one.countInFlight('high', now, meter)).toBe(1);
+      expect((await one.readEscalations('high', now, 10, meter)).schedules).toEqual([]);
+      // One shard filters nothing: the document without a stored shard too.
+      expect(await h.store.countDue('high', now, meter)).toBe(3);
+      // Its own lease: taking it leaves the other shard's (and the unsharded one) free.
+      const take = (store: PlannerStore, leaseId: string) =>
+        store.transactPlannerLease((state, at) =>
+          acquirePlanner(state, { leaseId, holder: leaseId, forMs: MINUTE }, at),
+        );
+      expect(await take(one, 'p1')).toMatchObject({ kind: 'acquired' });
+      expect(await take(h.inShard({ index: 0, count: 2 }), 'p0')).toMatchObject({
+        kind: 'acquired',
+      });
+      expect(await take(h.store, 'p')).toMatchObject({ kind: 'acquired' });
+      expect(await take(h.inShard({ index: 1, count: 2 }), 'other')).toMatchObject({
+        kind: 'busy',
+        holder: 'p1',
+      });
+      await one.writeRecentSummaries([{ subTick: 1 }]);
+      expect(await one.readRecentSummaries()).toEqual([{ subTick: 1 }]);
+      expect(await h.store.readRecentSummaries()).toEqual([]);
     });
 
     it('keeps the sub-tick summaries and reads the live config', async () => {

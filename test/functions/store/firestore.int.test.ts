@@ -16,6 +16,7 @@ import {
   stateFields,
 } from '../../../functions/store/state.js';
 import { useProjects } from '../../support/emulators.js';
+import { DEPLOYED } from '../../../functions/schedule/spec.js';
 import { describeStoreConformance, type StoreHarness } from './conformance.js';
 
 const projects = useProjects();
@@ -78,6 +79,7 @@ function firestoreHarness(): StoreHarness {
       await schedule(id).delete();
     },
     now: () => Date.now(),
+    inShard: (shard) => new FirestoreStore(db, DEPLOYED, shard),
   };
 }
 

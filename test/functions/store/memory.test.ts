@@ -16,6 +16,7 @@ function memoryHarness(): StoreHarness {
       return Promise.resolve();
     },
     state: (id) => Promise.resolve(store.peek(id)?.state ?? null),
+    inShard: (shard) => store.withShard(shard),
     runs: (id) => Promise.resolve(store.runRecords(id)),
     letter(id) {
       const letter = store.deadLetters().find((l) => l.id === id);

@@ -72,6 +72,13 @@ describe('the deploy plan', () => {
     expect(plan.get(`sub.${topology.deadLetter.subscription}.ack_deadline`)).toBe('60');
   });
 
+  it('gives the planner an instance per shard’s tick, plus one to answer busy', () => {
+    expect(parse(planLines(planFromEnv({}))).get('fn.planTick.max_instances')).toBe('2');
+    const sharded = parse(planLines(planFromEnv({ PACER_SHARDS: '4' })));
+    expect(sharded.get('fn.planTick.max_instances')).toBe('5');
+    expect(sharded.get('fn.planTick.concurrency')).toBe('1');
+  });
+
   it('deploys every function once, and lets only its own caller invoke it', () => {
     const topology = describeTopology(defaultSettings());
     const plan = deployPlan(topology);

@@ -11,8 +11,21 @@ describe('npm run sim arguments', () => {
         seed: null,
         schedule: null,
         json: false,
+        scaling: {},
       },
     });
+  });
+
+  it('takes a scale, a number of shards and a shorter window', () => {
+    const parsed = parseSimArgs([
+      '--scenario=s.json',
+      '--scale',
+      '10',
+      '--shards=4',
+      '--hours',
+      '2',
+    ]);
+    expect(parsed.ok && parsed.options.scaling).toEqual({ scale: 10, shards: 4, hours: 2 });
   });
 
   it('takes one strategy, a seed, a schedule and --json', () => {
@@ -45,6 +58,15 @@ describe('npm run sim arguments', () => {
       '--seed "1.5" is not a whole number from 0 to 4294967295',
     ],
     [['--scenario', 's.json', '--colour'], "Unknown option '--colour'"],
+    [['--scenario', 's.json', '--scale', '0'], '--scale "0" is not a whole number from 1 to 1000'],
+    [
+      ['--scenario', 's.json', '--shards', '17'],
+      '--shards "17" is not a whole number from 1 to 16',
+    ],
+    [
+      ['--scenario', 's.json', '--hours', '1h'],
+      '--hours "1h" is not a whole number from 1 to 8784',
+    ],
   ])('refuses %j with a message', (argv, message) => {
     const parsed = parseSimArgs(argv);
     expect(parsed.ok).toBe(false);
