@@ -14,6 +14,7 @@ describe('loadSettings', () => {
       publishTimeoutSeconds: 10,
       leaseSeconds: 60,
       runHistoryDays: 30,
+      runHistory: 'all',
       allowTargetNetworks: [],
       secretHosts: {},
       laneThresholds: { highMaxIntervalMs: 60_000, mediumMaxIntervalMs: 300_000 },
