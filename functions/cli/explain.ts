@@ -94,6 +94,8 @@ export function compareWithCadence(input: {
   owedDueAt: number | null;
   now: number;
   gapWalkLimit?: number;
+  /** No gap is judged from here on (runs without records: `runHistory: "failures"`). */
+  gapsUntil?: number;
 }): Comparison {
   const { cadence, owedDueAt, now } = input;
   const limit = input.gapWalkLimit ?? GAP_WALK_LIMIT;
@@ -132,7 +134,10 @@ export function compareWithCadence(input: {
       const end = run ?? tailEnd; // missed points lie in [next, end)
       if (next >= end) break;
       const gap = walkGap(cadence, next, end, limit);
-      entries.push({ kind: 'gap', ...gap });
+      // From `gapsUntil` on, points without a record may have been served: no gap is judged.
+      if (input.gapsUntil === undefined || gap.from < input.gapsUntil) {
+        entries.push({ kind: 'gap', ...gap });
+      }
       at = gap.to;
     }
   }
@@ -290,16 +295,17 @@ export async function explainSchedule(
   const rule = spec === null ? null : ruleInForce(spec, now, context.settings.laneThresholds);
   const owed = state.status === 'active' ? owedSince(state) : null;
   // From the first point served without a record (`runHistory: "failures"`) the history has
-  // gaps that are no misses: only the runs before it are held against the cadence.
+  // gaps that are no misses: every run is shown, but gaps are judged only before it.
   const unrecorded = state.unrecordedFrom;
   const comparison =
     spec === null
       ? null
       : compareWithCadence({
           cadence: spec.cadence,
-          runs: unrecorded === null ? runs : runs.filter((run) => run.dueAt < unrecorded),
-          owedDueAt: unrecorded === null ? owed : Math.min(owed ?? unrecorded, unrecorded),
+          runs,
+          owedDueAt: owed,
           now,
+          ...(unrecorded === null ? {} : { gapsUntil: unrecorded }),
         });
 
   const upcoming =
@@ -485,7 +491,7 @@ export function renderExplain(result: ExplainResult, now: number): string {
       'run history',
       result.unrecordedFrom === null
         ? null
-        : `first-attempt successes have no record from ${formatTime(result.unrecordedFrom)} (PACER_RUN_HISTORY=failures): runs are held against the cadence only before it`,
+        : `first-attempt successes have no record from ${formatTime(result.unrecordedFrom)} (PACER_RUN_HISTORY=failures): gaps are judged only before it`,
     ],
   ]);
   const sections = [header];

@@ -470,6 +470,24 @@ export function start(
   const held = heldBy(state, request.leaseId);
   if (held.kind !== 'ours') return decision(held);
   const lease = held.lease;
+  if (lease.running && lease.until > now && lease.attemptId === request.attemptId) {
+    // This very attempt's start landed, but its answer was lost (a write retried after it
+    // landed finds its precondition failed): it is started, nothing more to write.
+    const validation = plannedValidation(subject);
+    if (validation.ok) {
+      const { spec } = validation;
+      return decision({
+        kind: 'started',
+        spec,
+        attempt: lease.attempt,
+        dueAt: lease.dueAt,
+        lane: plannedLane(state, spec, now, request.thresholds),
+        leaseKind: lease.kind,
+        until: lease.until,
+        startedAt: lease.renewedAt ?? now,
+      });
+    }
+  }
   if (lease.running && lease.until > now) return decision({ kind: 'running', until: lease.until });
   const runnable = runnableUnder(plannedValidation(subject), lease, now);
   if ('ended' in runnable) return runnable.ended;
@@ -665,6 +683,15 @@ export function complete(
   now: number,
 ): Decision<CompleteOutcome> {
   const lease = subject === null ? null : runsAttempt(subject.state, request);
+  if (subject !== null && lease === null && completedBy(subject.state, request)) {
+    // This completion landed already (its answer was lost): nothing more to write.
+    const { state } = subject;
+    return decision({
+      kind: 'completed',
+      nextDueAt: state.nextDueAt,
+      status: state.status ?? 'active',
+    });
+  }
   if (subject === null || lease === null) return decision({ kind: 'lost' });
   const { state } = subject;
   const after = afterLease(subject, lease, now, request.thresholds);
@@ -701,6 +728,18 @@ export function complete(
       },
       ...(lease.recorded === false ? {} : { run }),
     },
+  );
+}
+
+/** Whether the state is what completing this attempt's run wrote (and nothing since ended it). */
+function completedBy(
+  state: ScheduleState,
+  request: { leaseId: string; startedAt: number },
+): boolean {
+  return (
+    state.lastLeaseId === request.leaseId &&
+    state.lastRunAt === request.startedAt &&
+    state.lease?.id !== request.leaseId
   );
 }
 

@@ -323,7 +323,7 @@ export function completedRun(write: ObservedWrite): boolean {
     after.lease === null &&
     after.lastLeaseId === ended.id &&
     after.lastSuccessAt !== null &&
-    after.lastSuccessAt !== write.before?.lastSuccessAt
+    after.runCount === (write.before?.runCount ?? 0) + 1
   );
 }
 

@@ -97,6 +97,18 @@ export function claimOperatorRun(
   }
   if (request.kind === 'backfill' && own <= now) return decision({ kind: 'owed', since: own });
   const dueAt = request.kind === 'manual' ? now : (request.dueAt ?? now);
+  // A point served by a run without a record (`runHistory: "failures"`) cannot be told from
+  // one never served: a backfill never dispatches from the first such point on.
+  if (
+    request.kind === 'backfill' &&
+    state.unrecordedFrom !== null &&
+    dueAt >= state.unrecordedFrom
+  ) {
+    return decision({
+      kind: 'refused',
+      reason: `runs from ${new Date(state.unrecordedFrom).toISOString()} on have no record (PACER_RUN_HISTORY=failures), so whether ${new Date(dueAt).toISOString()} was served cannot be told`,
+    });
+  }
   const lane =
     request.lane ??
     (request.kind === 'backfill'

@@ -567,6 +567,9 @@ async function completeOnOwnWrite(
   if (own === undefined || own === null) return null;
   delivery.own = null;
   const now = own.written.decidedAt + Math.max(0, delivery.deps.clock.now() - own.at);
+  // A clock that jumped could carry the estimate past the lease's end: decide in a transaction.
+  const held = own.written.subject.state.lease;
+  if (held === null || now >= held.until) return null;
   const { outcome, patch } = complete(own.written.subject, request, now);
   if (patch === null) return null;
   const written = await delivery.deps.store.commitIfUnchanged(

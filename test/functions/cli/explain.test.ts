@@ -66,6 +66,23 @@ describe('comparing runs with the cadence', () => {
     expect(comparison).toMatchObject({ covered: 4, missed: 3, gaps: 1, offCadence: 0 });
   });
 
+  it('judges no gap from the first point served without a record, but shows every run', () => {
+    const comparison = compareWithCadence({
+      cadence: everyMinute,
+      // 08:00 and 08:01 recorded; 08:02 on served without records, then 08:06 failed (recorded).
+      runs: [run(T0), run(T0 + MIN), run(T0 + 6 * MIN)],
+      owedDueAt: T0 + 7 * MIN,
+      now: T0 + 6.5 * MIN,
+      gapsUntil: T0 + 2 * MIN,
+    });
+    expect(timeline(comparison)).toEqual([
+      'run 08:00 covered',
+      'run 08:01 covered',
+      'run 08:06 covered',
+    ]);
+    expect(comparison).toMatchObject({ covered: 3, missed: 0, gaps: 0 });
+  });
+
   it('shows a run that served coalesced points after an outage, with the points it skipped as a gap', () => {
     const comparison = compareWithCadence({
       cadence: everyMinute,

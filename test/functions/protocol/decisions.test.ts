@@ -799,3 +799,34 @@ describe('escalation and replays', () => {
     ).toBe('started');
   });
 });
+
+describe('a write that landed although its answer was lost', () => {
+  it('a start asked again by the same attempt is started, with nothing more to write', () => {
+    const held = running();
+    const again = start(held, startRequest('a1'), NOW + 1_000);
+    expect(again.outcome).toMatchObject({ kind: 'started', attempt: 1, until: NOW + LEASE });
+    expect(again.patch).toBeNull();
+    // Another attempt's delivery is still a duplicate of the running one.
+    expect(start(held, startRequest('a2'), NOW + 1_000).outcome).toEqual({
+      kind: 'running',
+      until: NOW + LEASE,
+    });
+  });
+
+  it('a completion decided again after it landed is completed, with nothing more to write', () => {
+    const held = running();
+    const request = { leaseId: 'L1', attemptId: 'a1', startedAt: NOW, thresholds: THRESHOLDS };
+    const done = after(held, complete(held, request, NOW + 1_000));
+    const again = complete(done, request, NOW + 2_000);
+    expect(again.outcome).toEqual({
+      kind: 'completed',
+      nextDueAt: done.state.nextDueAt,
+      status: 'active',
+    });
+    expect(again.patch).toBeNull();
+    // Another attempt of the same lease (a different start) lost it.
+    expect(complete(done, { ...request, startedAt: NOW - 1 }, NOW + 2_000).outcome).toEqual({
+      kind: 'lost',
+    });
+  });
+});

@@ -211,6 +211,23 @@ describe('claimOperatorRun', () => {
     });
   });
 
+  it('a backfill never claims a point from the first one served without a record (runHistory: failures)', () => {
+    const schedule = {
+      ...idle(),
+      state: { ...idle().state, unrecordedFrom: NOW - 90 * MINUTE },
+    };
+    expect(claimOperatorRun(schedule, backfill(NOW - 90 * MINUTE), NOW).outcome).toEqual({
+      kind: 'refused',
+      reason:
+        'runs from 2026-06-20T08:30:00.000Z on have no record (PACER_RUN_HISTORY=failures), so whether 2026-06-20T08:30:00.000Z was served cannot be told',
+    });
+    expect(claimOperatorRun(schedule, backfill(NOW - 150 * MINUTE), NOW).outcome.kind).toBe(
+      'claimed',
+    );
+    // A manual run is no backfill: nothing to tell apart.
+    expect(claimOperatorRun(schedule, manual(), NOW).outcome.kind).toBe('claimed');
+  });
+
   it('a backfill that is dead-lettered also leaves the cadence where it stood', () => {
     const schedule = idle();
     const held = after(schedule, claimOperatorRun(schedule, backfill(NOW - 5 * 3_600_000), NOW));
