@@ -334,21 +334,15 @@ export class MemoryStore implements ScheduleStore, DeadLetterStore, PlannerStore
     id: string,
     decide: (subject: Subject | null, now: number) => Decision<T>,
   ): Promise<T> {
+    // A read, the decision and a commit conditional on the version read, retried on a conflict:
+    // what Firestore's transaction gives on one document.
     for (let attempt = 1; ; attempt++) {
-      const read = await this.link.send('read', id, () => {
-        this.db.usage.reads++;
-        const document = this.db.documents.get(id);
-        return {
-          subject: document === undefined ? null : this.stored(document),
-          version: document?.version ?? 0,
-          now: this.db.clock(),
-        };
-      });
-      const { outcome, patch } = decide(read.subject, read.now);
-      if (patch === null || read.subject === null) return outcome;
+      const { schedule, now } = await this.read(id);
+      const { outcome, patch } = decide(schedule, now);
+      if (patch === null || schedule === null) return outcome;
       const committed = await this.link.send('commit', id, () => {
-        if ((this.db.documents.get(id)?.version ?? 0) !== read.version) return false;
-        this.applyPatch(id, patch, read.now);
+        if (this.db.documents.get(id)?.version !== versionNumber(schedule.version)) return false;
+        this.applyPatch(id, patch, now);
         return true;
       });
       if (committed) return outcome;

@@ -71,19 +71,22 @@ const backfillOptions = {
   maxPoints: 1_000,
 };
 
+/** Every 10 minutes on the exact grid, from two hours before the world begins. */
+const GRID = {
+  name: 'grid',
+  cadence: {
+    kind: 'interval',
+    every: '10m',
+    startAt: new Date(WORLD_BEGIN - 120 * MIN).toISOString(),
+    spread: false,
+  },
+  target: SIMULATED_TARGET,
+};
+
 describe('a backfill on the world', () => {
   it('serves each unserved point once, oldest first, beside the schedule’s own runs; again adds nothing', async () => {
     const { world, deps, put, runMinutes, callsOf } = setUp();
-    await put('grid', {
-      name: 'grid',
-      cadence: {
-        kind: 'interval',
-        every: '10m',
-        startAt: new Date(WORLD_BEGIN - 120 * MIN).toISOString(),
-        spread: false,
-      },
-      target: SIMULATED_TARGET,
-    });
+    await put('grid', GRID);
     const results: BackfillResult[] = [];
     world.clock.at(WORLD_BEGIN + 2 * MIN, () => {
       void runBackfill(deps, 'grid', backfillOptions).then((result) => results.push(result));
@@ -149,16 +152,7 @@ describe('a backfill without a record of every run', () => {
     const { world, deps, put, runMinutes, callsOf } = setUp({
       settings: { runHistory: 'failures' },
     });
-    await put('grid', {
-      name: 'grid',
-      cadence: {
-        kind: 'interval',
-        every: '10m',
-        startAt: new Date(WORLD_BEGIN - 120 * MIN).toISOString(),
-        spread: false,
-      },
-      target: SIMULATED_TARGET,
-    });
+    await put('grid', GRID);
     const results: BackfillResult[] = [];
     world.clock.at(WORLD_BEGIN + 2 * MIN, () => {
       void runBackfill(deps, 'grid', backfillOptions).then((result) => results.push(result));
