@@ -118,6 +118,19 @@ const wholeNumber = (min: number, max: number) => ({
   parse: fromZod(z.coerce.number().int().min(min).max(max)),
 });
 
+/** Seconds from `min` to `max`, to the tenth (`0.5`, `2`): periods shorter than a second. */
+const tenthsOfSeconds = (min: number, max: number) => ({
+  expects: `a number of seconds from ${min} to ${max}, to the tenth`,
+  show: showPlain,
+  parse: fromZod(
+    z.coerce
+      .number()
+      .min(min)
+      .max(max)
+      .refine((value) => Math.abs(value * 10 - Math.round(value * 10)) < 1e-9),
+  ),
+});
+
 const durationMs = (min: string) => ({
   expects: `a duration of at least ${min} (${DURATION_HINT})`,
   show: (value: unknown) => formatDuration(value as number),
@@ -393,11 +406,11 @@ export const SETTINGS: readonly SettingDefinition[] = [
   },
   {
     path: 'refillSeconds',
-    doc: 'While points already due wait for in-flight room (a lane budget or the total), the planner runs a refill sub-tick this often between sub-ticks, so a slot a finished sync frees is taken within about this long. 0: only at sub-ticks.',
+    doc: 'While points already due wait for in-flight room (a lane budget or the total), the planner runs a refill sub-tick this often between sub-ticks, so a slot a finished sync frees is taken within about this long (a refill that finds no room in flight reads no more than the in-flight counts). 0: only at sub-ticks.',
     env: 'PACER_REFILL_SECONDS',
-    default: 1,
+    default: 0.5,
     live: true,
-    ...wholeNumber(0, 60),
+    ...tenthsOfSeconds(0, 60),
   },
   {
     path: 'tickBudgetSeconds',

@@ -111,6 +111,19 @@ export function allocate(
   return allowance;
 }
 
+/**
+ * Whether any lane could be given a slot now, whatever is due: the budgets and caps alone. A
+ * refill sub-tick that finds none reads nothing more.
+ */
+export function hasRoom(inFlight: PerLane<number>, limits: PlanLimits): boolean {
+  const allowance = allocate(
+    perLane(() => Number.POSITIVE_INFINITY),
+    inFlight,
+    limits,
+  );
+  return LANES.some((lane) => allowance[lane] > 0);
+}
+
 /** Chooses what one sub-tick dispatches. */
 export function plan(input: PlanInput, limits: PlanLimits): Plan {
   const sorted = perLane((lane) =>

@@ -38,7 +38,7 @@ import type {
   StoredSchedule,
 } from '../store/port.js';
 import { ReadMeter } from '../store/queries.js';
-import { allocate, perLane, plan, type Candidate } from './plan.js';
+import { allocate, hasRoom, perLane, plan, type Candidate } from './plan.js';
 import type { RateLimitStore } from '../ratelimit/store.js';
 import { chargePlanned, gateCandidates, type RateLimitMemory } from './rate-limits.js';
 
@@ -238,6 +238,8 @@ async function refill(
       publishBy,
       true,
     );
+    // No room in flight yet: nothing was read past the in-flight counts; try again later.
+    if (summary === null) continue;
     summaries.push(summary);
     if (summary.waitingForRoom !== true) break;
   }
@@ -250,7 +252,29 @@ export const RECENT_SUMMARIES = 60;
 /** Most schedules one sub-tick moves to a more urgent lane (the rest follow next sub-tick). */
 const ESCALATIONS_PER_SUB_TICK = 200;
 
-/** One sub-tick at the clock's current time. */
+/**
+ * One sub-tick at the clock's current time. A refill sub-tick (`refilling`) counts what is in
+ * flight first, and when no lane has room it stops there and answers `null`: it read only the
+ * in-flight counts, so refilling often costs little while every slot stays busy.
+ */
+export async function runSubTick(
+  deps: TickDeps,
+  settings: Settings,
+  index: number,
+  traceparent?: string,
+  rateMemory?: RateLimitMemory,
+  publishBy?: number,
+  refilling?: false,
+): Promise<SubTickSummary>;
+export async function runSubTick(
+  deps: TickDeps,
+  settings: Settings,
+  index: number,
+  traceparent: string | undefined,
+  rateMemory: RateLimitMemory,
+  publishBy: number | undefined,
+  refilling: true,
+): Promise<SubTickSummary | null>;
 export async function runSubTick(
   deps: TickDeps,
   settings: Settings,
@@ -259,7 +283,7 @@ export async function runSubTick(
   rateMemory: RateLimitMemory = new Map(),
   publishBy?: number,
   refilling = false,
-): Promise<SubTickSummary> {
+): Promise<SubTickSummary | null> {
   const now = deps.clock.now();
   const meter = new ReadMeter();
   const tally = new Tally();
@@ -271,10 +295,17 @@ export async function runSubTick(
   // Points due before the next sub-tick are claimed now and published with their point; the
   // worker starts each at its point. What is already due sorts first (most overdue first).
   const aheadMs = settings.dispatchAheadSeconds * 1_000;
-  const [inFlight, due] = await Promise.all([
-    perLaneAsync((lane) => deps.store.countInFlight(lane, now, meter)),
-    perLaneAsync((lane) => deps.store.countDue(lane, now + aheadMs, meter)),
-  ]);
+  const countInFlight = () => perLaneAsync((lane) => deps.store.countInFlight(lane, now, meter));
+  const countDue = () => perLaneAsync((lane) => deps.store.countDue(lane, now + aheadMs, meter));
+  let inFlight: PerLane<number>;
+  let due: PerLane<number>;
+  if (refilling) {
+    inFlight = await countInFlight();
+    if (!hasRoom(inFlight, settings)) return null;
+    due = await countDue();
+  } else {
+    [inFlight, due] = await Promise.all([countInFlight(), countDue()]);
+  }
   const screened = await readAndScreen(deps, settings, now, due, inFlight, meter, tally);
   // The buckets are counted when the candidates are in hand, not when the sub-tick began: a slow
   // read must not let a stale moment's tokens pay for claims made much later.

@@ -20,7 +20,7 @@ describe('loadSettings', () => {
       laneThresholds: { highMaxIntervalMs: 60_000, mediumMaxIntervalMs: 300_000 },
       subTickSeconds: 10,
       dispatchAheadSeconds: 10,
-      refillSeconds: 1,
+      refillSeconds: 0.5,
       tickBudgetSeconds: 55,
       defaultMaxRunSeconds: 300,
       maxAttempts: 5,
@@ -82,6 +82,22 @@ describe('loadSettings', () => {
     );
     expect(() => loadSettings({ PACER_INFLIGHT_TOTAL: '2' })).toThrow(
       'PACER_INFLIGHT_TOTAL: must be at least the reserved slots together (3)',
+    );
+  });
+
+  it.each([
+    ['0', 0],
+    ['0.5', 0.5],
+    ['0.3', 0.3],
+    ['2', 2],
+    ['60', 60],
+  ])('reads PACER_REFILL_SECONDS=%s as %d seconds', (raw, seconds) => {
+    expect(loadSettings({ PACER_REFILL_SECONDS: raw }).refillSeconds).toBe(seconds);
+  });
+
+  it.each(['0.25', '-0.5', '61', 'soon'])('refuses PACER_REFILL_SECONDS=%s', (raw) => {
+    expect(() => loadSettings({ PACER_REFILL_SECONDS: raw })).toThrow(
+      `PACER_REFILL_SECONDS: expected a number of seconds from 0 to 60, to the tenth, got "${raw}"`,
     );
   });
 

@@ -16,7 +16,13 @@ import { capturingLogger } from './fixtures.js';
 export const WORLD_BEGIN = Date.parse('2026-06-20T08:00:00Z');
 
 export function testWorld(
-  options: { validation?: ValidationContext; busLink?: BusLink; settings?: Partial<Settings> } = {},
+  options: {
+    validation?: ValidationContext;
+    busLink?: BusLink;
+    settings?: Partial<Settings>;
+    /** How long each sync takes (200 ms by default). */
+    syncMs?: number;
+  } = {},
 ) {
   const settings = { ...checkSettings(), ...options.settings };
   const topology = checkTopology(settings);
@@ -28,7 +34,7 @@ export function testWorld(
     workers: { high: 2, medium: 2, low: 2 },
     deliveryLatencyMs: 30,
     storeLink: () => DIRECT_LINK,
-    target: () => ({ durationMs: 200, outcome: 'success' }),
+    target: () => ({ durationMs: options.syncMs ?? 200, outcome: 'success' }),
     sharedLimit: null,
     validation: options.validation ?? SIMULATED,
     logger,

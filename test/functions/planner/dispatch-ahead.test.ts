@@ -6,17 +6,18 @@
  * lateness is what the worker logs (`sync.started`'s `lateMs`: its start, by the store's time,
  * minus the point it serves).
  */
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Settings } from '../../../functions/config.js';
 import { reconcileSchedule } from '../../../functions/reconciler/reconcile.js';
+import { MemoryStore } from '../../../functions/store/memory.js';
 import { SIMULATED_TARGET } from '../../../infra/sim/population.js';
 import { testWorld, WORLD_BEGIN } from '../../support/world.js';
 
 const MINUTES = 5;
 
 /** Schedules every 20 s, each with its first point `offsetsMs` after the first sub-tick. */
-async function twentySecondSyncs(settings: Partial<Settings>, offsetsMs = [3_000]) {
-  const context = testWorld({ settings });
+async function twentySecondSyncs(settings: Partial<Settings>, offsetsMs = [3_000], syncMs = 200) {
+  const context = testWorld({ settings, syncMs });
   const { world } = context;
   for (const [i, offset] of offsetsMs.entries()) {
     world.store.put(`race-${i}`, {
@@ -103,5 +104,43 @@ describe('refill', () => {
     const late = startsOf(lines).map((start) => start.lateMs);
     expect(world.refills).toEqual([]);
     expect(late.filter((ms) => ms >= 7_000).length).toBeGreaterThan(late.length / 2);
+  });
+
+  describe('with every slot busy', () => {
+    afterEach(() => {
+      vi.restoreAllMocks();
+    });
+
+    it('counts only what is in flight until a slot frees, then takes it', async () => {
+      const countDue = vi.spyOn(MemoryStore.prototype, 'countDue');
+      const countInFlight = vi.spyOn(MemoryStore.prototype, 'countInFlight');
+      // Syncs of 3 s, one slot in all (a lane with room but nothing due is room all the same),
+      // refills every half second: about five refills per sync find the slot still busy.
+      const { lines, world } = await twentySecondSyncs(
+        {
+          dispatchAheadSeconds: 10,
+          refillSeconds: 0.5,
+          inFlightBudget: { high: 1, medium: 1, low: 1 },
+          totalInFlightBudget: 1,
+          reserved: { high: 0, medium: 0, low: 0 },
+        },
+        [3_000, 3_000, 3_000],
+        3_000,
+      );
+      const starts = startsOf(lines);
+      expect(starts.length).toBeGreaterThanOrEqual(3 * 3 * (MINUTES - 1));
+      // The second starts when the first ends, the third 3 s later: each within half a second
+      // of the slot freeing (plus delivery).
+      for (const { lateMs } of starts) expect(lateMs).toBeLessThan(2 * 3_000 + 1_000);
+      const busy = [...world.summaries, ...world.refills].map(
+        (s) => s.lanes.high.inFlight + s.lanes.high.dispatched,
+      );
+      expect(Math.max(...busy)).toBe(1);
+      // Every sub-tick that planned counted each lane's due points once; the refills that found
+      // the slot busy counted what is in flight and nothing else.
+      const planned = world.summaries.length + world.refills.length;
+      expect(countDue.mock.calls.length).toBe(3 * planned);
+      expect(countInFlight.mock.calls.length).toBeGreaterThan(countDue.mock.calls.length + 3 * 10);
+    });
   });
 });

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { PerLane } from '../../../functions/config.js';
 import {
   allocate,
+  hasRoom,
   plan,
   type Candidate,
   type PlanLimits,
@@ -21,6 +22,19 @@ const defaults: PlanLimits = {
   totalInFlightBudget: null,
   reserved: lanes(1, 1, 1),
 };
+
+describe('hasRoom', () => {
+  it.each<[string, PerLane<number>, Partial<PlanLimits>, boolean]>([
+    ['nothing in flight', lanes(0, 0, 0), {}, true],
+    ['every lane at its budget', lanes(2, 1, 1), { inFlightBudget: lanes(2, 1, 1) }, false],
+    ['one lane below its budget', lanes(2, 1, 0), { inFlightBudget: lanes(2, 1, 1) }, true],
+    ['the total budget reached', lanes(1, 0, 0), { totalInFlightBudget: 1 }, false],
+    ['the total budget not reached', lanes(1, 0, 0), { totalInFlightBudget: 2 }, true],
+    ['every cap at zero', lanes(0, 0, 0), { caps: lanes(0, 0, 0) }, false],
+  ])('%s', (_what, inFlight, limits, expected) => {
+    expect(hasRoom(inFlight, { ...defaults, ...limits })).toBe(expected);
+  });
+});
 
 describe('allocate', () => {
   it.each<[string, PerLane<number>, PerLane<number>, Partial<PlanLimits>, PerLane<number>]>([
