@@ -6,7 +6,11 @@
  * - ceiling · publish → push: messages published to a topic as fast as the client batches
  *   them, pushed to a bare HTTP server that answers 204 at once;
  * - ceiling · conditional updates: updates with a last-update-time precondition (pacer's claim);
- * - ceiling · transactions: read-write transactions of one document (a worker's start and end);
+ * - ceiling · transactions: read-write transactions of one document (an operator's run, or a
+ *   completion that someone else's write forced into a transaction);
+ * - ceiling · a sync's Firestore path: what a worker does per sync (a read, a write conditional on
+ *   it, then a conditional write with a run record in one batch), run back to back with as many
+ *   in flight as the Pub/Sub emulator pushes at once to the three lane subscriptions;
  * - pacer: `planTick` and the three lane workers under functions-framework, fed by the push
  *   subscriptions of the topology, syncing N schedules that are all due against a target that
  *   answers at once. Caps and budgets are raised so that the planner's pacing (by design 80
@@ -69,15 +73,22 @@ export function emulatorSection(options: EmulatorBenchOptions): BenchSection {
         const push = await pushCeiling(project('push'), options.messages);
         const updates = await conditionalUpdateCeiling(project('updates'), options);
         const transactions = await transactionCeiling(project('transactions'), options);
+        const syncPath = await syncPathCeiling(project('sync-path'), {
+          ...options,
+          concurrency: push.concurrency * LANES.length,
+        });
         const pacer = await pacerEndToEnd(project('pacer'), options.schedules);
         const rate = (perSecond: number) => `${Math.round(perSecond).toLocaleString('en')} /s`;
         // The most pacer's path could carry here: one push per sync on each of three lane
-        // subscriptions, one conditional update (the claim) and two transactions (start and
-        // completion) per sync.
+        // subscriptions, one conditional update (the claim) per sync, and the worker's own
+        // Firestore path with no more in flight than the pushes.
         const bounds = [
           { what: 'push, 3 lanes', perSecond: push.perSecond * LANES.length },
           { what: 'conditional updates, 1 per sync', perSecond: updates.perSecond },
-          { what: 'transactions, 2 per sync', perSecond: transactions.perSecond / 2 },
+          {
+            what: `a sync's Firestore path, ${syncPath.concurrency} in flight`,
+            perSecond: syncPath.perSecond,
+          },
         ].sort((a, b) => a.perSecond - b.perSecond);
         const binding = bounds[0] ?? { what: 'push', perSecond: push.perSecond };
         return [
@@ -108,12 +119,22 @@ export function emulatorSection(options: EmulatorBenchOptions): BenchSection {
           },
           {
             section: 'emulators',
+            case: "ceiling · a sync's Firestore path",
+            values: {
+              rate: `${rate(syncPath.perSecond)} syncs`,
+              'sample size': `${options.operations} syncs`,
+              notes: `read, conditional write, conditional write + run record; ${syncPath.concurrency} in flight (the pushes of 3 lanes)`,
+            },
+          },
+          {
+            section: 'emulators',
             case: 'pacer · planner + workers, all due',
             values: {
               schedules: options.schedules.toLocaleString('en'),
               rate: `${rate(pacer.syncsPerSecond)} syncs`,
               'docs read / dispatch': pacer.readsPerDispatch.toFixed(2),
               'of ceiling': `${((pacer.syncsPerSecond / binding.perSecond) * 100).toFixed(0)}%`,
+              'of bare push': `${((pacer.syncsPerSecond / push.perSecond) * 100).toFixed(0)}%`,
               'sample size': `${options.schedules} syncs`,
               notes: `the path's ceiling here: ${rate(binding.perSecond)} (${binding.what})`,
             },
@@ -283,6 +304,36 @@ async function transactionCeiling(
       }),
     );
     return { perSecond: (options.operations * 1_000) / (performance.now() - started) };
+  } finally {
+    await close(project);
+  }
+}
+
+/**
+ * A worker's Firestore path per sync, without the push, the function or the target: the start (a
+ * read, then a write conditional on its update time) and the completion (a write conditional on
+ * the start's, with a run record in the same batch), `concurrency` syncs in flight.
+ */
+async function syncPathCeiling(
+  project: BenchProject,
+  options: EmulatorBenchOptions,
+): Promise<{ perSecond: number; concurrency: number }> {
+  try {
+    await seedPlainDocuments(project.db, options.operations);
+    const started = performance.now();
+    await pool(options.operations, options.concurrency, async (i) => {
+      const ref = project.db.doc(`bench/${i}`);
+      const snapshot = await ref.get();
+      const start = await ref.update({ n: 1 }, { lastUpdateTime: snapshot.updateTime });
+      const completion = project.db.batch();
+      completion.update(ref, { n: 2 }, { lastUpdateTime: start.writeTime });
+      completion.set(ref.collection('runs').doc('r'), { outcome: 'success' });
+      await completion.commit();
+    });
+    return {
+      perSecond: (options.operations * 1_000) / (performance.now() - started),
+      concurrency: options.concurrency,
+    };
   } finally {
     await close(project);
   }
