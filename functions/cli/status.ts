@@ -34,6 +34,13 @@ import {
   renderTable,
 } from './output.js';
 import { describeAttempt, readTickJobState, tickJobName, type TickJobState } from './tick-job.js';
+import {
+  acrossShards,
+  lastTickOfShards,
+  readShardStatuses,
+  renderShardStatuses,
+  type ShardStatus,
+} from './status-shards.js';
 
 /** Sub-ticks `status` shows. */
 export const RECENT_TICKS = 10;
@@ -93,6 +100,12 @@ export interface StatusResult {
   tickJob: TickJobStatus;
   /** Provider keys: budget, use and block (./rate-limit-status.ts). */
   rateLimits: RateLimitKeyStatus[];
+  /**
+   * With `PACER_SHARDS` > 1 only: each shard's planner lease and recent sub-ticks
+   * (./status-shards.ts). Then `lanes` add up every shard's newest sub-tick (deferred summed,
+   * the largest lag), `lastTickAt` is the newest of any shard, and `recentTicks` are shard 0's.
+   */
+  shards?: ShardStatus[];
 }
 
 export interface LongSyncStatus {
@@ -122,6 +135,7 @@ export async function readStatus(context: CliContext): Promise<StatusResult> {
     tickJob,
     paused,
     rateLimits,
+    shards,
   ] = await Promise.all([
     Promise.all(LANES.map((lane) => store.countDue(lane, now, meter))),
     Promise.all(LANES.map((lane) => store.countInFlight(lane, now, meter))),
@@ -133,6 +147,7 @@ export async function readStatus(context: CliContext): Promise<StatusResult> {
     readTickJob(context),
     readPaused(db),
     readRateLimitStatus(context),
+    readShardStatuses(db, context.settings.shards, now),
   ]);
   const latest = summaries.at(-1);
   return {
@@ -143,10 +158,14 @@ export async function readStatus(context: CliContext): Promise<StatusResult> {
       lane,
       dueNow: due[index] ?? 0,
       inFlight: inFlight[index] ?? 0,
-      deferred: latest?.lanes[lane].deferred ?? null,
-      oldestLagMs: latest?.lanes[lane].oldestLagMs ?? null,
+      ...(shards === null
+        ? {
+            deferred: latest?.lanes[lane].deferred ?? null,
+            oldestLagMs: latest?.lanes[lane].oldestLagMs ?? null,
+          }
+        : acrossShards(shards, lane)),
     })),
-    lastTickAt: latest?.at ?? null,
+    lastTickAt: shards === null ? (latest?.at ?? null) : lastTickOfShards(shards),
     recentTicks: summaries
       .slice(-RECENT_TICKS)
       .reverse()
@@ -165,6 +184,7 @@ export async function readStatus(context: CliContext): Promise<StatusResult> {
     longSyncs,
     tickJob,
     rateLimits,
+    ...(shards === null ? {} : { shards }),
   };
 }
 
@@ -297,8 +317,15 @@ export function renderStatus(result: StatusResult, now: number): string {
       ['last tick', result.lastTickAt === null ? 'never' : formatTimeFrom(result.lastTickAt, now)],
       ['tick job', renderTickJob(result.tickJob, now)],
     ]),
-    `lanes (due now and in flight live; deferred and oldest lag from the last sub-tick):\n${lanes}`,
-    `recent sub-ticks, newest first:\n${ticks}`,
+    result.shards === undefined
+      ? `lanes (due now and in flight live; deferred and oldest lag from the last sub-tick):\n${lanes}`
+      : `lanes (due now and in flight live; deferred and oldest lag from each shard's last sub-tick):\n${lanes}`,
+    ...(result.shards === undefined
+      ? [`recent sub-ticks, newest first:\n${ticks}`]
+      : [
+          renderShardStatuses(result.shards, now),
+          `recent sub-ticks of shard 0 (pacer/stats), newest first:\n${ticks}`,
+        ]),
     result.longSyncs.length === 0
       ? 'long syncs running: none'
       : `long syncs running (runner: job):\n${renderTable(
