@@ -274,6 +274,43 @@ describe('infra/deploy.sh against a fake of Google Cloud', () => {
   );
 
   it(
+    'deletes with --destroy every planner shard’s tick job, pacer-tick-K, and no other job',
+    async () => {
+      const shards = await startGoogleFake({ projectId: PROJECT });
+      try {
+        const jobs = `projects/${PROJECT}/locations/${REGION}/jobs`;
+        const mine = ['pacer-tick', 'pacer-tick-1', 'pacer-tick-2', 'pacer-tick-15'];
+        const others = ['pacer-tick-x', 'pacer-tick-01', 'pacer-tick-0', 'other-tick-1'];
+        for (const id of [...mine, ...others]) {
+          shards.resources.set(`cloudscheduler ${jobs}/${id}`, {
+            name: `${jobs}/${id}`,
+            schedule: '* * * * *',
+            state: 1,
+          });
+        }
+        // Another region's: not listed in this one, never deleted.
+        const elsewhere = `projects/${PROJECT}/locations/us-central1/jobs/pacer-tick-1`;
+        shards.resources.set(`cloudscheduler ${elsewhere}`, { name: elsewhere, state: 1 });
+
+        const run = await deploy(['--destroy', '--only', 'tick'], shards);
+
+        expect(run.stderr.slice(-2000)).not.toMatch(/^deploy: /m);
+        expect(run.code).toBe(0);
+        expect(names(shards.list('cloudscheduler'))).toEqual(
+          [...others.map((id) => `${jobs}/${id}`), elsewhere].sort(),
+        );
+        const deletes = shards
+          .mutating()
+          .map((r) => `${r.method} ${r.path.split('/').pop() ?? ''}`);
+        expect(deletes.sort()).toEqual(mine.map((id) => `DELETE ${id}`).sort());
+      } finally {
+        await shards.close();
+      }
+    },
+    2 * MINUTES,
+  );
+
+  it(
     'prints a --destroy --dry-run and sends nothing',
     async () => {
       const before = fake.requests.length;
