@@ -736,7 +736,7 @@ database_location() {
 }
 
 part_firestore() {
-  note "--- firestore: database, composite indexes, field overrides (TTL), rules"
+  note "--- firestore: database, composite indexes, field overrides (index exemptions, TTL), rules"
   database_location
 
   local listed="" args
@@ -766,7 +766,7 @@ part_firestore() {
     fi
     actions=$("${HELPER[@]}" field-actions "$INDEXES" "$group" "$field" ${described:+"$described"}) ||
       die "cannot read $INDEXES"
-    if [ -z "$actions" ]; then note "$group.$field: exempt from indexing, TTL policy on"; fi
+    if [ -z "$actions" ]; then note "$group.$field: already as $INDEXES says (exempt from indexing)"; fi
     for action in $actions; do
       case $action in
         disable-indexes)
