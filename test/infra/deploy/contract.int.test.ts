@@ -133,8 +133,17 @@ describe('infra/deploy.sh against a fake of Google Cloud', () => {
       ]);
       const indexFile = JSON.parse(
         readFileSync(join(REPO, 'infra/firestore.indexes.json'), 'utf8'),
-      ) as { indexes: unknown[] };
+      ) as {
+        indexes: unknown[];
+        fieldOverrides: { collectionGroup: string; fieldPath: string; indexes?: unknown[] }[];
+      };
       expect(names(fake.list('firestore', /\/indexes\//))).toHaveLength(indexFile.indexes.length);
+      // Every field override's field, its single-field indexes off (the exemptions).
+      const fields = fake.list('firestore', /\/fields\//);
+      for (const override of indexFile.fieldOverrides) {
+        const field = `${p}/databases/(default)/collectionGroups/${override.collectionGroup}/fields/${override.fieldPath}`;
+        expect(fields[field]?.indexConfig, field).toEqual({ indexes: [] });
+      }
       const release = fake.resources.get(`firebaserules ${p}/releases/cloud.firestore`);
       const ruleset = fake.resources.get(`firebaserules ${String(release?.rulesetName)}`);
       expect(JSON.stringify(ruleset?.source)).toContain(
