@@ -2,7 +2,8 @@
  * `pacer status`: is pacer keeping up? Per lane what is due now and in flight (live counts),
  * what the last sub-tick deferred and how late its oldest due schedule was, when the planner
  * last ran and how long its recent sub-ticks took, which schedules are failing or invalid, and
- * how many dead letters wait for an operator.
+ * how many dead letters wait for an operator. With planner shards, each shard's planner lease
+ * and recent sub-ticks too (./status-shards.ts).
  */
 import {
   readRateLimitStatus,
