@@ -44,9 +44,10 @@ Options:
                              included; everything is treated as missing, or, with
                              --destroy, as present)
   --destroy                  remove what the deploy creates (the parts chosen with --only, or
-                             all), in reverse order: tick job, dashboards, alert policies,
-                             metrics, subscriptions, topics, functions, the job and its role,
-                             IAM bindings, service accounts. The Firestore database stays
+                             all), in reverse order: tick jobs (pacer-tick, pacer-tick-K),
+                             dashboards, alert policies, metrics, subscriptions, topics,
+                             functions, the job and its role, IAM bindings, service
+                             accounts. The Firestore database stays
                              unless --delete-data; its rules and the APIs stay
   --delete-data              with --destroy: delete the Firestore database too (its data is
                              lost; its id cannot be reused for a while)
@@ -735,7 +736,7 @@ database_location() {
 }
 
 part_firestore() {
-  note "--- firestore: database, composite indexes, field overrides (TTL), rules"
+  note "--- firestore: database, composite indexes, field overrides (index exemptions, TTL), rules"
   database_location
 
   local listed="" args
@@ -765,7 +766,7 @@ part_firestore() {
     fi
     actions=$("${HELPER[@]}" field-actions "$INDEXES" "$group" "$field" ${described:+"$described"}) ||
       die "cannot read $INDEXES"
-    if [ -z "$actions" ]; then note "$group.$field: exempt from indexing, TTL policy on"; fi
+    if [ -z "$actions" ]; then note "$group.$field: already as $INDEXES says (exempt from indexing)"; fi
     for action in $actions; do
       case $action in
         disable-indexes)
@@ -1251,10 +1252,32 @@ present() {
   check "$@"
 }
 
+# tick_jobs_of NAMES: of the job names listed (full or short, one a line), the tick job's and
+# its shards' (PACER_SHARDS): exactly TICK or TICK-K, K a whole number from 1 without a leading
+# zero; nothing else (TICK-x, TICK-01, another prefix). Short names, in the order listed.
+tick_jobs_of() {
+  local line short
+  while IFS= read -r line; do
+    short=${line##*/}
+    if [ "$short" = "${T[tick_job]}" ] || [[ $short =~ ^"${T[tick_job]}"-[1-9][0-9]*$ ]]; then
+      printf '%s\n' "$short"
+    fi
+  done <<<"$1"
+}
+
 destroy_tick() {
-  note "--- tick: the Cloud Scheduler job"
-  if present gcloud scheduler jobs describe "${T[tick_job]}" --location="$region" --project="$project" --format='value(name)'; then
-    run gcloud scheduler jobs delete "${T[tick_job]}" --location="$region" --project="$project" --quiet
+  note "--- tick: the Cloud Scheduler jobs (${T[tick_job]}, and ${T[tick_job]}-K of each planner shard)"
+  local names name
+  if present gcloud scheduler jobs list --location="$region" --project="$project" --format='value(name)'; then
+    if $dry_run; then
+      names="${T[tick_job]}"$'\n'"<each ${T[tick_job]}-K listed>"
+    else
+      names=$(tick_jobs_of "$CHECK_OUT")
+    fi
+    while IFS= read -r name; do
+      [ -n "$name" ] || continue
+      run gcloud scheduler jobs delete "$name" --location="$region" --project="$project" --quiet
+    done <<<"$names"
   fi
 }
 

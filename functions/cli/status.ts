@@ -2,7 +2,8 @@
  * `pacer status`: is pacer keeping up? Per lane what is due now and in flight (live counts),
  * what the last sub-tick deferred and how late its oldest due schedule was, when the planner
  * last ran and how long its recent sub-ticks took, which schedules are failing or invalid, and
- * how many dead letters wait for an operator.
+ * how many dead letters wait for an operator. With planner shards, each shard's planner lease
+ * and recent sub-ticks too (./status-shards.ts).
  */
 import {
   readRateLimitStatus,
@@ -34,6 +35,13 @@ import {
   renderTable,
 } from './output.js';
 import { describeAttempt, readTickJobState, tickJobName, type TickJobState } from './tick-job.js';
+import {
+  acrossShards,
+  lastTickOfShards,
+  readShardStatuses,
+  renderShardStatuses,
+  type ShardStatus,
+} from './status-shards.js';
 
 /** Sub-ticks `status` shows. */
 export const RECENT_TICKS = 10;
@@ -93,6 +101,12 @@ export interface StatusResult {
   tickJob: TickJobStatus;
   /** Provider keys: budget, use and block (./rate-limit-status.ts). */
   rateLimits: RateLimitKeyStatus[];
+  /**
+   * With `PACER_SHARDS` > 1 only: each shard's planner lease and recent sub-ticks
+   * (./status-shards.ts). Then `lanes` add up every shard's newest sub-tick (deferred summed,
+   * the largest lag), `lastTickAt` is the newest of any shard, and `recentTicks` are shard 0's.
+   */
+  shards?: ShardStatus[];
 }
 
 export interface LongSyncStatus {
@@ -122,6 +136,7 @@ export async function readStatus(context: CliContext): Promise<StatusResult> {
     tickJob,
     paused,
     rateLimits,
+    shards,
   ] = await Promise.all([
     Promise.all(LANES.map((lane) => store.countDue(lane, now, meter))),
     Promise.all(LANES.map((lane) => store.countInFlight(lane, now, meter))),
@@ -133,6 +148,7 @@ export async function readStatus(context: CliContext): Promise<StatusResult> {
     readTickJob(context),
     readPaused(db),
     readRateLimitStatus(context),
+    readShardStatuses(db, context.settings.shards, now),
   ]);
   const latest = summaries.at(-1);
   return {
@@ -143,10 +159,14 @@ export async function readStatus(context: CliContext): Promise<StatusResult> {
       lane,
       dueNow: due[index] ?? 0,
       inFlight: inFlight[index] ?? 0,
-      deferred: latest?.lanes[lane].deferred ?? null,
-      oldestLagMs: latest?.lanes[lane].oldestLagMs ?? null,
+      ...(shards === null
+        ? {
+            deferred: latest?.lanes[lane].deferred ?? null,
+            oldestLagMs: latest?.lanes[lane].oldestLagMs ?? null,
+          }
+        : acrossShards(shards, lane)),
     })),
-    lastTickAt: latest?.at ?? null,
+    lastTickAt: shards === null ? (latest?.at ?? null) : lastTickOfShards(shards),
     recentTicks: summaries
       .slice(-RECENT_TICKS)
       .reverse()
@@ -165,6 +185,7 @@ export async function readStatus(context: CliContext): Promise<StatusResult> {
     longSyncs,
     tickJob,
     rateLimits,
+    ...(shards === null ? {} : { shards }),
   };
 }
 
@@ -297,8 +318,15 @@ export function renderStatus(result: StatusResult, now: number): string {
       ['last tick', result.lastTickAt === null ? 'never' : formatTimeFrom(result.lastTickAt, now)],
       ['tick job', renderTickJob(result.tickJob, now)],
     ]),
-    `lanes (due now and in flight live; deferred and oldest lag from the last sub-tick):\n${lanes}`,
-    `recent sub-ticks, newest first:\n${ticks}`,
+    result.shards === undefined
+      ? `lanes (due now and in flight live; deferred and oldest lag from the last sub-tick):\n${lanes}`
+      : `lanes (due now and in flight live; deferred and oldest lag from each shard's last sub-tick):\n${lanes}`,
+    ...(result.shards === undefined
+      ? [`recent sub-ticks, newest first:\n${ticks}`]
+      : [
+          renderShardStatuses(result.shards, now),
+          `recent sub-ticks of shard 0 (pacer/stats), newest first:\n${ticks}`,
+        ]),
     result.longSyncs.length === 0
       ? 'long syncs running: none'
       : `long syncs running (runner: job):\n${renderTable(

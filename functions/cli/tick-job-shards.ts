@@ -2,13 +2,14 @@
  * One Cloud Scheduler job per planner shard (`PACER_SHARDS`, functions/schedule/shard.ts):
  * `pacer-tick` calls the planner for shard 0, `pacer-tick-K` for shard K, each with `?shard=K`
  * in its URL (the OIDC audience stays the planner's URL). With one shard the job is exactly the
- * single tick job of ./tick-job.ts. `ensure` with N shards also deletes the jobs of shards N and
- * above left by a larger N; going back to one shard leaves them to delete by hand (`gcloud
- * scheduler jobs delete pacer-tick-K`): until then their calls are refused with a 400 naming
+ * single tick job of ./tick-job.ts. `ensure` with N shards (one included) also deletes the jobs
+ * of shards N and above that a larger N left: it lists the region's jobs once and deletes those
+ * named exactly `pacer-tick-K`, K a whole number (no sign, no leading zero) of at least N
+ * ({@link isStaleShardJob}). Nothing else is touched: `pacer-tick-x`, `pacer-tick-01` or another
+ * prefix's jobs stay. A stale job left running would have its calls refused with a 400 naming
  * the shard.
  */
 import type { CloudSchedulerClient, protos } from '@google-cloud/scheduler';
-import { MAX_SHARDS } from '../schedule/shard.js';
 import type { Topology } from '../topology.js';
 import {
   desiredTickJob,
@@ -56,42 +57,69 @@ function withShard(url: string, index: number): string {
 export type ShardJobResult =
   EnsureResult | { job: string; action: 'deleted'; changed: []; state: null };
 
-/**
- * Ensures every shard's job, then (with more than one shard) deletes the jobs of shards from
- * `count` up to {@link MAX_SHARDS} that exist.
- */
+/** Ensures every shard's job, shard 0's first. */
 export async function ensureShardJobs(
   client: CloudSchedulerClient,
   desired: readonly Job[],
-  stale: readonly string[],
 ): Promise<ShardJobResult[]> {
   const results: ShardJobResult[] = [];
   for (const job of desired) results.push(await ensureTickJob(client, job));
+  return results;
+}
+
+/** Deletes the `stale` jobs (see {@link staleShardJobs}); one already gone is what we want. */
+export async function deleteShardJobs(
+  client: CloudSchedulerClient,
+  stale: readonly string[],
+): Promise<ShardJobResult[]> {
+  const results: ShardJobResult[] = [];
   for (const name of stale) {
     try {
       await client.deleteJob({ name });
       results.push({ job: name, action: 'deleted', changed: [], state: null });
     } catch (error) {
-      // A job that is not there is what we want.
+      // Deleted meanwhile (by hand, or by another ensure): what we want.
       if (!isNotFound(error)) throw error;
     }
   }
   return results;
 }
 
-/** The job names of shards `count` and above (none with one shard: see the file comment). */
+/**
+ * Whether the job `name` (full: `projects/P/locations/R/jobs/J`) is the job of a shard `count`
+ * or above: exactly shard 0's name (`base`), `-`, and a whole number K ≥ `count` written as
+ * pacer writes it (digits, no leading zero, K ≥ 1). Pure.
+ */
+export function isStaleShardJob(name: string, base: string, count: number): boolean {
+  if (!name.startsWith(`${base}-`)) return false;
+  const suffix = name.slice(base.length + 1);
+  if (!/^[1-9]\d*$/.test(suffix)) return false;
+  return Number(suffix) >= count;
+}
+
+/**
+ * Of the job names listed in the tick job's region, those of shards `count` and above (with
+ * one shard: every `pacer-tick-K`), in the order listed. Pure.
+ */
 export function staleShardJobs(
+  listed: readonly string[],
   projectId: string,
   region: string,
   topology: Topology,
   count: number,
 ): string[] {
-  if (count <= 1) return [];
-  const names: string[] = [];
-  for (let index = count; index < MAX_SHARDS; index++) {
-    names.push(shardJobName(projectId, region, topology, index));
-  }
-  return names;
+  const base = tickJobName(projectId, region, topology);
+  return listed.filter((name) => isStaleShardJob(name, base, count));
+}
+
+/** The names of every job in `projects/P/locations/R`, all pages, with one list call each. */
+export async function listJobNames(
+  client: CloudSchedulerClient,
+  projectId: string,
+  region: string,
+): Promise<string[]> {
+  const [jobs] = await client.listJobs({ parent: `projects/${projectId}/locations/${region}` });
+  return jobs.flatMap((job) => (typeof job.name === 'string' ? [job.name] : []));
 }
 
 function isNotFound(error: unknown): boolean {

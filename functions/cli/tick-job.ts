@@ -12,8 +12,10 @@ import type { CliContext } from './context.js';
 import { UsageError } from './errors.js';
 import { NONE, formatTimeFrom, renderFields } from './output.js';
 import {
+  deleteShardJobs,
   desiredShardJobs,
   ensureShardJobs,
+  listJobNames,
   shardJobName,
   staleShardJobs,
   type ShardJobResult,
@@ -276,14 +278,21 @@ export async function ensureCommand(
       : { serviceAccountEmail: options.serviceAccount }),
   };
   const count = context.settings.shards;
-  if (count <= 1) return ensureTickJob(context.scheduler(), desiredTickJob(topology, target));
-  // One job per shard (./tick-job-shards.ts): shard 0's result, and every job's.
-  const results = await ensureShardJobs(
-    context.scheduler(),
-    desiredShardJobs(topology, target, count),
-    staleShardJobs(target.projectId, region, topology, count),
+  const client = context.scheduler();
+  const desired = desiredShardJobs(topology, target, count);
+  // The jobs a larger N left (one shard included): found by listing the region once, after
+  // ensuring the wanted ones (./tick-job-shards.ts).
+  const results = await ensureShardJobs(client, desired);
+  const listed = await listJobNames(client, target.projectId, region);
+  results.push(
+    ...(await deleteShardJobs(
+      client,
+      staleShardJobs(listed, target.projectId, region, topology, count),
+    )),
   );
   const first = results[0] as EnsureResult;
+  // One shard: shard 0's result alone, as before, unless leftover shard jobs were deleted.
+  if (count <= 1 && results.length === 1) return first;
   return { ...first, shards: results };
 }
 

@@ -164,6 +164,7 @@ export const QUERY_BUILDERS: Record<string, (db: Firestore) => Query> = {
   runningBackfillsQuery: (db) => runningBackfillsQuery(db, 'example'),
   runsBetweenQuery: (db) => runsBetweenQuery(db, 'example', 0, 1),
   inFlightByKeyQuery: (db) => inFlightByKeyQuery(db, 'provider', 0),
+  longSyncsQuery,
 };
 
 /**

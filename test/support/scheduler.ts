@@ -1,6 +1,7 @@
 /**
  * A stand-in for the Cloud Scheduler REST API (v1), for the few calls pacer makes: get, create,
- * patch (with an update mask), pause and resume a job. There is no Cloud Scheduler emulator;
+ * patch (with an update mask), pause, resume and delete a job, and list a location's jobs (in
+ * pages of `pageSize`, `nextPageToken` naming the next one). There is no Cloud Scheduler emulator;
  * the client library speaks this REST form when given `fallback: true` (pacer does so when
  * PACER_SCHEDULER_ENDPOINT is set), asking for enums as numbers (`$alt=json;enum-encoding=int`),
  * which is how this stand-in answers too. Every request is kept for the test to assert on.
@@ -32,6 +33,8 @@ export interface SchedulerStandIn {
   credentialsFile: string;
   jobs: Map<string, RestJob>;
   requests: ReceivedRequest[];
+  /** The most jobs a list page carries (the request's `pageSize` if smaller); default 500. */
+  pageSize: number;
   close(): Promise<void>;
 }
 
@@ -64,6 +67,17 @@ export async function startSchedulerStandIn(): Promise<SchedulerStandIn> {
       const job = jobs.get(one[1] ?? '');
       if (!job) return error(response, 404, 'NOT_FOUND', 'Job not found.');
       return reply(response, 200, job);
+    }
+    if (many && request.method === 'GET') {
+      const under = [...jobs.values()].filter((job) =>
+        job.name.startsWith(`${many[1] ?? ''}/jobs/`),
+      );
+      const asked = Number(url.searchParams.get('pageSize') ?? '0');
+      const size = asked > 0 ? Math.min(asked, standIn.pageSize) : standIn.pageSize;
+      const from = Number(url.searchParams.get('pageToken') ?? '0');
+      const page = under.slice(from, from + size);
+      const next = from + size < under.length ? String(from + size) : '';
+      return reply(response, 200, { jobs: page, ...(next ? { nextPageToken: next } : {}) });
     }
     if (many && request.method === 'POST') {
       const name = typeof body?.name === 'string' ? body.name : '';
@@ -102,6 +116,7 @@ export async function startSchedulerStandIn(): Promise<SchedulerStandIn> {
     credentialsFile: standInKeyFile('scheduler', 'tester@stand-in.iam.gserviceaccount.com'),
     jobs,
     requests,
+    pageSize: 500,
   };
   return standIn;
 }

@@ -20,7 +20,9 @@ export function tickJobCommands(program: Command, { execute }: CommandKit): void
       'after',
       `
 The job is projects/PROJECT/locations/REGION/jobs/pacer-tick (REGION: --region or $PACER_REGION).
-infra/deploy.sh runs "tick-job ensure" for you; pause and resume are for maintenance.`,
+infra/deploy.sh runs "tick-job ensure" for you; pause and resume are for maintenance.
+With PACER_SHARDS=N there is one job per planner shard (pacer-tick, pacer-tick-1 ...); ensure
+deletes the pacer-tick-K jobs with K >= N, one shard included.`,
     );
 
   tickJob

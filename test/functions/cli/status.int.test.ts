@@ -2,6 +2,7 @@
  * `pacer status` against seeded data: live due and in-flight counts per lane, the planner's
  * recent sub-tick summaries, failing and invalid schedules, open dead letters.
  */
+import { Timestamp } from '@google-cloud/firestore';
 import { describe, expect, it } from 'vitest';
 import type { StatusResult } from '../../../functions/cli/status.js';
 import { perLane } from '../../../functions/planner/plan.js';
@@ -194,5 +195,123 @@ describe('pacer status, against the emulators', () => {
       /^running-2 +1 +\S+ \S+ \(\d+s ago\) +\S+ \S+ \(\d+s ago\) +\S+ \S+$/m,
     );
     expect(text.stdout).not.toMatch(/^long-lapsed /m);
+    // One shard: nothing about shards, as before shards existed.
+    expect(status.shards).toBeUndefined();
+    expect(text.stdout).not.toContain('shard');
+  });
+
+  it('shows each shard’s planner lease and recent sub-ticks, labelled by shard, with PACER_SHARDS above 1', async () => {
+    const now = Date.now();
+    const withLag = (at: number, subTick: number, deferredHigh: number, lagHigh: number) => {
+      const base = summary(at, subTick, 200 + subTick);
+      return {
+        ...base,
+        lanes: {
+          ...base.lanes,
+          high: { ...base.lanes.high, deferred: deferredHigh, oldestLagMs: lagHigh },
+        },
+      };
+    };
+    // Shard 0 (pacer/stats, lease pacer/planner-0) planning now; shard 1 released its lease
+    // after its last tick; shard 2 has never run.
+    await db.doc(STATS_DOC).set({
+      recent: [withLag(now - 30_000, 1, 1, 1_000), withLag(now - 20_000, 2, 3, 2_000)],
+    });
+    await db.doc('pacer/stats-1').set({
+      recent: [1, 2, 3].map((i) => withLag(now - 60_000 + i * 10_000, i, 4, 7_000 + i)),
+    });
+    await db.doc('pacer/planner-0').set({
+      leaseId: 'lease-p0',
+      holder: 'planner-a/123',
+      until: Timestamp.fromMillis(now + 40_000),
+    });
+    await db.doc('pacer/planner-1').set({
+      leaseId: 'lease-p1',
+      holder: 'planner-b/456',
+      until: Timestamp.fromMillis(now - 5_000),
+      releasedAt: Timestamp.fromMillis(now - 5_000),
+    });
+    const sharded = { ...env, PACER_SHARDS: '3' };
+
+    const status = await pacerJson<StatusResult>(['status'], sharded);
+
+    expect(status.shards).toEqual([
+      {
+        shard: 0,
+        plannerLease: {
+          doc: 'pacer/planner-0',
+          held: true,
+          holder: 'planner-a/123',
+          until: new Date(now + 40_000).toISOString(),
+        },
+        statsDoc: 'pacer/stats',
+        lastTickAt: new Date(now - 20_000).toISOString(),
+        lanes: [
+          { lane: 'high', deferred: 3, oldestLagMs: 2_000 },
+          { lane: 'medium', deferred: 0, oldestLagMs: null },
+          { lane: 'low', deferred: 0, oldestLagMs: null },
+        ],
+        recentTicks: [
+          {
+            at: new Date(now - 20_000).toISOString(),
+            subTick: 2,
+            durationMs: 202,
+            due: 64,
+            dispatched: 54,
+            deferred: 3,
+          },
+          {
+            at: new Date(now - 30_000).toISOString(),
+            subTick: 1,
+            durationMs: 201,
+            due: 64,
+            dispatched: 54,
+            deferred: 1,
+          },
+        ],
+      },
+      expect.objectContaining({
+        shard: 1,
+        plannerLease: {
+          doc: 'pacer/planner-1',
+          held: false,
+          holder: 'planner-b/456',
+          until: new Date(now - 5_000).toISOString(),
+        },
+        statsDoc: 'pacer/stats-1',
+        lastTickAt: new Date(now - 30_000).toISOString(),
+      }),
+      {
+        shard: 2,
+        plannerLease: { doc: 'pacer/planner-2', held: false, holder: null, until: null },
+        statsDoc: 'pacer/stats-2',
+        lastTickAt: null,
+        lanes: [
+          { lane: 'high', deferred: null, oldestLagMs: null },
+          { lane: 'medium', deferred: null, oldestLagMs: null },
+          { lane: 'low', deferred: null, oldestLagMs: null },
+        ],
+        recentTicks: [],
+      },
+    ]);
+    expect(status.shards?.[1]?.recentTicks.map((tick) => tick.subTick)).toEqual([3, 2, 1]);
+    // Every shard's newest sub-tick: deferred added up, the largest lag; the newest last tick.
+    expect(status.lanes[0]).toMatchObject({ lane: 'high', deferred: 3 + 4, oldestLagMs: 7_003 });
+    expect(status.lastTickAt).toBe(new Date(now - 20_000).toISOString());
+    // Shard 0's, as with one shard.
+    expect(status.recentTicks.map((tick) => tick.subTick)).toEqual([2, 1]);
+
+    const text = await runPacer(['status'], sharded);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain('planner shards (PACER_SHARDS=3;');
+    expect(text.stdout).toMatch(
+      /^ +0 +pacer\/planner-0 +by planner-a\/123 until \S+ \S+Z +\S+ \S+Z \(\d+s ago\) +202ms +2 +128 +108 +4$/m,
+    );
+    expect(text.stdout).toMatch(
+      /^ +1 +pacer\/planner-1 +free +\S+ \S+Z \(\d+s ago\) +203ms +3 +192 +162 +12$/m,
+    );
+    expect(text.stdout).toMatch(/^ +2 +pacer\/planner-2 +free +never +- +0 +0 +0 +0$/m);
+    expect(text.stdout).toContain('recent sub-ticks of shard 0 (pacer/stats), newest first:');
+    expect(text.stdout).toMatch(/^high +\d+ +\d+ +7 +7\.0s$/m);
   });
 });

@@ -52,10 +52,18 @@ const DESIRED = {
   retryConfig: { retryCount: 1, minBackoffDuration: '10s', maxBackoffDuration: '10s' },
 };
 
+const LIST_PATH = `/v1/projects/${PROJECT}/locations/${REGION}/jobs`;
+
 beforeEach(() => {
   standIn.jobs.clear();
   standIn.requests.length = 0;
+  standIn.pageSize = 500;
 });
+
+/** A job that is not pacer's to keep, as the REST API carries it. */
+function someJob(name: string) {
+  standIn.jobs.set(name, { name, schedule: '0 * * * *', state: JOB_STATE.ENABLED });
+}
 
 describe('pacer tick-job ensure, against a Cloud Scheduler stand-in', () => {
   it('creates the job when it is missing: every minute, POST to the planner with an OIDC token, deadline above the planner’s run time', async () => {
@@ -65,6 +73,8 @@ describe('pacer tick-job ensure, against a Cloud Scheduler stand-in', () => {
     expect(standIn.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
       `GET ${JOB_PATH}`,
       `POST /v1/projects/${PROJECT}/locations/${REGION}/jobs`,
+      // The region's jobs, once, for shard jobs left over (none here).
+      `GET ${LIST_PATH}`,
     ]);
     expect(standIn.requests[1]?.body).toMatchObject(DESIRED);
     expect(standIn.requests[1]?.authorization).toMatch(/^Bearer /);
@@ -77,7 +87,10 @@ describe('pacer tick-job ensure, against a Cloud Scheduler stand-in', () => {
     const result = await ensure();
 
     expect(result).toEqual({ job: JOB, action: 'unchanged', changed: [], state: 'ENABLED' });
-    expect(standIn.requests.map((r) => r.method)).toEqual(['GET']);
+    expect(standIn.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+      `GET ${JOB_PATH}`,
+      `GET ${LIST_PATH}`,
+    ]);
   });
 
   it('updates only the fields that differ, with an update mask', async () => {
@@ -189,6 +202,69 @@ describe('pacer tick-job with PACER_SHARDS', () => {
       [`${JOB}-2`, 'deleted', []],
     ]);
     expect([...standIn.jobs.keys()]).toEqual([JOB, `${JOB}-1`]);
+  });
+
+  it('deletes every shard job left over when going back to one shard, and says so', async () => {
+    await ensure({ PACER_SHARDS: '4' });
+    standIn.requests.length = 0;
+
+    const one = await ensure();
+
+    expect(one).toEqual({
+      job: JOB,
+      action: 'updated',
+      changed: ['description', 'http_target'],
+      state: 'ENABLED',
+      shards: [
+        { job: JOB, action: 'updated', changed: ['description', 'http_target'], state: 'ENABLED' },
+        { job: `${JOB}-1`, action: 'deleted', changed: [], state: null },
+        { job: `${JOB}-2`, action: 'deleted', changed: [], state: null },
+        { job: `${JOB}-3`, action: 'deleted', changed: [], state: null },
+      ],
+    });
+    expect([...standIn.jobs.keys()]).toEqual([JOB]);
+    expect(standIn.jobs.get(JOB)?.httpTarget).toMatchObject({ uri: PLANNER });
+    // Found with one list of the region, not by trying every possible shard.
+    expect(standIn.requests.filter((r) => r.path === LIST_PATH)).toHaveLength(1);
+    expect(standIn.requests.filter((r) => r.method === 'DELETE')).toHaveLength(3);
+
+    const text = await runPacer(['tick-job', 'ensure', '--planner-url', PLANNER], env);
+    expect(text.code).toBe(0);
+    expect(text.stdout.trim()).toBe(`tick job ${JOB}: unchanged`);
+  });
+
+  it('deletes only jobs named exactly pacer-tick-K with K at least the shard count, on every page of the list', async () => {
+    await ensure({ PACER_SHARDS: '2' });
+    const others = [
+      `${JOB}-x`,
+      `${JOB}-01`,
+      `${JOB}-0`,
+      `${JOB}-+3`,
+      `${JOB}-3-old`,
+      `${JOB}-`,
+      `${JOB}x-3`,
+      `projects/${PROJECT}/locations/${REGION}/jobs/other-tick-3`,
+      `projects/${PROJECT}/locations/${REGION}/jobs/nightly-pacer-tick-3`,
+      // Another region's shard job: not in this region's list, never named.
+      `projects/${PROJECT}/locations/us-central1/jobs/pacer-tick-5`,
+    ];
+    for (const name of others) someJob(name);
+    // Shard jobs of an older, larger N, spread over the pages of the list.
+    await ensure({ PACER_SHARDS: '6' });
+    for (const name of others) someJob(name);
+    standIn.pageSize = 2;
+    standIn.requests.length = 0;
+
+    const two = await ensure({ PACER_SHARDS: '2' });
+
+    expect(two.shards?.filter((shard) => shard.action === 'deleted').map((s) => s.job)).toEqual([
+      `${JOB}-2`,
+      `${JOB}-3`,
+      `${JOB}-4`,
+      `${JOB}-5`,
+    ]);
+    expect([...standIn.jobs.keys()].sort()).toEqual([JOB, `${JOB}-1`, ...others].sort());
+    expect(standIn.requests.filter((r) => r.path === LIST_PATH).length).toBeGreaterThan(1);
   });
 });
 

@@ -133,8 +133,17 @@ describe('infra/deploy.sh against a fake of Google Cloud', () => {
       ]);
       const indexFile = JSON.parse(
         readFileSync(join(REPO, 'infra/firestore.indexes.json'), 'utf8'),
-      ) as { indexes: unknown[] };
+      ) as {
+        indexes: unknown[];
+        fieldOverrides: { collectionGroup: string; fieldPath: string; indexes?: unknown[] }[];
+      };
       expect(names(fake.list('firestore', /\/indexes\//))).toHaveLength(indexFile.indexes.length);
+      // Every field override's field, its single-field indexes off (the exemptions).
+      const fields = fake.list('firestore', /\/fields\//);
+      for (const override of indexFile.fieldOverrides) {
+        const field = `${p}/databases/(default)/collectionGroups/${override.collectionGroup}/fields/${override.fieldPath}`;
+        expect(fields[field]?.indexConfig, field).toEqual({ indexes: [] });
+      }
       const release = fake.resources.get(`firebaserules ${p}/releases/cloud.firestore`);
       const ruleset = fake.resources.get(`firebaserules ${String(release?.rulesetName)}`);
       expect(JSON.stringify(ruleset?.source)).toContain(
@@ -268,6 +277,43 @@ describe('infra/deploy.sh against a fake of Google Cloud', () => {
         );
       } finally {
         await empty.close();
+      }
+    },
+    2 * MINUTES,
+  );
+
+  it(
+    'deletes with --destroy every planner shard’s tick job, pacer-tick-K, and no other job',
+    async () => {
+      const shards = await startGoogleFake({ projectId: PROJECT });
+      try {
+        const jobs = `projects/${PROJECT}/locations/${REGION}/jobs`;
+        const mine = ['pacer-tick', 'pacer-tick-1', 'pacer-tick-2', 'pacer-tick-15'];
+        const others = ['pacer-tick-x', 'pacer-tick-01', 'pacer-tick-0', 'other-tick-1'];
+        for (const id of [...mine, ...others]) {
+          shards.resources.set(`cloudscheduler ${jobs}/${id}`, {
+            name: `${jobs}/${id}`,
+            schedule: '* * * * *',
+            state: 1,
+          });
+        }
+        // Another region's: not listed in this one, never deleted.
+        const elsewhere = `projects/${PROJECT}/locations/us-central1/jobs/pacer-tick-1`;
+        shards.resources.set(`cloudscheduler ${elsewhere}`, { name: elsewhere, state: 1 });
+
+        const run = await deploy(['--destroy', '--only', 'tick'], shards);
+
+        expect(run.stderr.slice(-2000)).not.toMatch(/^deploy: /m);
+        expect(run.code).toBe(0);
+        expect(names(shards.list('cloudscheduler'))).toEqual(
+          [...others.map((id) => `${jobs}/${id}`), elsewhere].sort(),
+        );
+        const deletes = shards
+          .mutating()
+          .map((r) => `${r.method} ${r.path.split('/').pop() ?? ''}`);
+        expect(deletes.sort()).toEqual(mine.map((id) => `DELETE ${id}`).sort());
+      } finally {
+        await shards.close();
       }
     },
     2 * MINUTES,
