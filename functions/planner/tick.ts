@@ -136,6 +136,8 @@ export async function runTick(
   const rateMemory: RateLimitMemory = new Map();
   try {
     let recent = await store.readRecentSummaries<SubTickSummary>();
+    // The first sub-tick of a tick always looks for schedules that waited past a tier boundary.
+    let escalate = true;
     for (let index = 0; ; index++) {
       if (index > 0) {
         const wait = started + index * periodMs - clock.now();
@@ -162,14 +164,17 @@ export async function runTick(
           clock.now() + Math.max(periodMs, settings.publishTimeoutSeconds * 1_000),
           started + budgetMs,
         );
-        const summary = await runSubTick(
+        const summary: SubTickSummary = await runSubTick(
           deps,
           settings,
           index,
           options.traceparent,
           rateMemory,
           publishBy,
+          escalate ? 'full' : 'quiet',
         );
+        // Escalations again only while something waits in a lane it could leave.
+        escalate = summary.lanes.medium.deferred > 0 || summary.lanes.low.deferred > 0;
         subTicks.push(summary);
         recent = [...recent, summary].slice(-RECENT_SUMMARIES);
         await store.writeRecentSummaries(recent);
@@ -181,6 +186,7 @@ export async function runTick(
         // One sub-tick's failure (the store unavailable, say) must not cost the rest of the
         // minute: what it claimed and did not publish is due again after the dispatch grace.
         failedSubTicks++;
+        escalate = true;
         deps.logger.error(
           { event: 'tick.subtick_failed', subTick: index, err: error },
           `sub-tick ${index} failed: ${errorMessage(error)}`,
@@ -236,7 +242,7 @@ async function refill(
       options.traceparent,
       rateMemory,
       publishBy,
-      true,
+      'refill',
     );
     // No room in flight yet: nothing was read past the in-flight counts; try again later.
     if (summary === null) continue;
@@ -253,10 +259,15 @@ export const RECENT_SUMMARIES = 60;
 const ESCALATIONS_PER_SUB_TICK = 200;
 
 /**
- * One sub-tick at the clock's current time. A refill sub-tick (`refilling`) counts what is in
- * flight first, and when no lane has room it stops there and answers `null`: it read only the
- * in-flight counts, so refilling often costs little while every slot stays busy.
+ * What a sub-tick does besides planning: `full` first moves the schedules that waited past a
+ * tier boundary to the lane in force (escalations); `quiet` skips that, when the sub-tick before
+ * left nothing waiting in the medium and low lanes (nothing can have waited past a boundary
+ * since); `refill` skips it too, and counts what is in flight first: when no lane has room it
+ * stops there and answers `null`, having read only the in-flight counts.
  */
+export type SubTickKind = 'full' | 'quiet' | 'refill';
+
+/** One sub-tick at the clock's current time. */
 export async function runSubTick(
   deps: TickDeps,
   settings: Settings,
@@ -264,7 +275,7 @@ export async function runSubTick(
   traceparent?: string,
   rateMemory?: RateLimitMemory,
   publishBy?: number,
-  refilling?: false,
+  kind?: 'full' | 'quiet',
 ): Promise<SubTickSummary>;
 export async function runSubTick(
   deps: TickDeps,
@@ -273,7 +284,7 @@ export async function runSubTick(
   traceparent: string | undefined,
   rateMemory: RateLimitMemory,
   publishBy: number | undefined,
-  refilling: true,
+  kind: SubTickKind,
 ): Promise<SubTickSummary | null>;
 export async function runSubTick(
   deps: TickDeps,
@@ -282,8 +293,9 @@ export async function runSubTick(
   traceparent?: string,
   rateMemory: RateLimitMemory = new Map(),
   publishBy?: number,
-  refilling = false,
+  kind: SubTickKind = 'full',
 ): Promise<SubTickSummary | null> {
+  const refilling = kind === 'refill';
   const now = deps.clock.now();
   const meter = new ReadMeter();
   const tally = new Tally();
@@ -291,7 +303,7 @@ export async function runSubTick(
   // Schedules that became more urgent while they waited move to the lane in force first, so
   // they are counted and planned there in this very sub-tick (a refill leaves that to the next
   // sub-tick: it only fills freed slots).
-  if (!refilling) await escalateWaiting(deps, settings, now, meter, tally);
+  if (kind === 'full') await escalateWaiting(deps, settings, now, meter, tally);
   // Points due before the next sub-tick are claimed now and published with their point; the
   // worker starts each at its point. What is already due sorts first (most overdue first).
   const aheadMs = settings.dispatchAheadSeconds * 1_000;

@@ -29,6 +29,15 @@ describe('overload day (6,440 races, over twice what the shared limit allows)', 
     );
   });
 
+  it('pacer keeps the shared limit busy: the lanes together use at least 95% of its slot-time', () => {
+    // A slot a finished sync frees waits for the next refill (every 0.5 s) and a delivery.
+    const used = (['high', 'medium', 'low'] as const).reduce(
+      (sum, lane) => sum + (pacer.lanes[lane].slotShare ?? 0),
+      0,
+    );
+    expect(used).toBeGreaterThanOrEqual(0.95);
+  });
+
   it('pacer starves no lane: each keeps its reserved slots whenever it has work', () => {
     for (const lane of ['high', 'medium', 'low'] as const) {
       const counts = pacer.planner!.lanes[lane];
