@@ -112,6 +112,22 @@ export function allocate(
 }
 
 /**
+ * The most each lane could dispatch now were it the only lane with work: its cap plus every cap
+ * above it (unused cap flows down), its own room and the total room. No plan gives a lane more,
+ * so it is how far a sub-tick needs to read a lane's due points.
+ */
+export function roomAlone(inFlight: PerLane<number>, limits: PlanLimits): PerLane<number> {
+  return perLane(
+    (lane) =>
+      allocate(
+        perLane((other) => (other === lane ? Number.POSITIVE_INFINITY : 0)),
+        inFlight,
+        limits,
+      )[lane],
+  );
+}
+
+/**
  * Whether any lane could be given a slot now, whatever is due: the budgets and caps alone. A
  * refill sub-tick that finds none reads nothing more.
  */
@@ -135,7 +151,7 @@ export function plan(input: PlanInput, limits: PlanLimits): Plan {
   const second = allocate(
     perLane((lane) => sorted[lane].length - dueNow[lane]),
     perLane((lane) => input.inFlight[lane] + first[lane]),
-    { ...limits, caps: perLane((lane) => Math.max(0, limits.caps[lane] - first[lane])) },
+    { ...limits, caps: capsLeft(limits.caps, first) },
   );
   const allowance = perLane((lane) => first[lane] + second[lane]);
   const totalBusy = LANES.reduce((sum, lane) => sum + input.inFlight[lane] + allowance[lane], 0);
@@ -159,6 +175,29 @@ export function plan(input: PlanInput, limits: PlanLimits): Plan {
     };
   });
   return { dispatch, lanes };
+}
+
+/**
+ * The caps a second allocation may still use after `used`. Caps flow down, so lanes up to any
+ * lane may dispatch at most the caps up to it in all; what the first allocation used counts
+ * against that, including a higher lane's cap that flowed down and was used below (taking
+ * `cap - used` lane by lane would let it flow down a second time).
+ */
+export function capsLeft(caps: PerLane<number>, used: PerLane<number>): PerLane<number> {
+  // For each lane: how much lanes up to it may still dispatch in all.
+  let capsSoFar = 0;
+  let usedSoFar = 0;
+  const left = LANES.map((lane) => {
+    capsSoFar += caps[lane];
+    usedSoFar += used[lane];
+    return Math.max(0, capsSoFar - usedSoFar);
+  });
+  // Allowances are never negative, so what lanes below may still take bounds the lanes above.
+  for (let i = left.length - 2; i >= 0; i--) left[i] = Math.min(left[i] ?? 0, left[i + 1] ?? 0);
+  return perLane((lane) => {
+    const i = LANES.indexOf(lane);
+    return (left[i] ?? 0) - (i === 0 ? 0 : (left[i - 1] ?? 0));
+  });
 }
 
 /** Builds a per-lane record. */

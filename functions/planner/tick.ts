@@ -38,7 +38,7 @@ import type {
   StoredSchedule,
 } from '../store/port.js';
 import { ReadMeter } from '../store/queries.js';
-import { allocate, hasRoom, perLane, plan, type Candidate } from './plan.js';
+import { hasRoom, perLane, plan, roomAlone, type Candidate } from './plan.js';
 import type { RateLimitStore } from '../ratelimit/store.js';
 import { chargePlanned, gateCandidates, type RateLimitMemory } from './rate-limits.js';
 
@@ -306,19 +306,10 @@ export async function runSubTick(
   if (kind === 'full') await escalateWaiting(deps, settings, now, meter, tally);
   // Points due before the next sub-tick are claimed now and published with their point; the
   // worker starts each at its point. What is already due sorts first (most overdue first).
-  const aheadMs = settings.dispatchAheadSeconds * 1_000;
-  const countInFlight = () => perLaneAsync((lane) => deps.store.countInFlight(lane, now, meter));
-  const countDue = () => perLaneAsync((lane) => deps.store.countDue(lane, now + aheadMs, meter));
-  let inFlight: PerLane<number>;
-  let due: PerLane<number>;
-  if (refilling) {
-    inFlight = await countInFlight();
-    if (!hasRoom(inFlight, settings)) return null;
-    due = await countDue();
-  } else {
-    [inFlight, due] = await Promise.all([countInFlight(), countDue()]);
-  }
-  const screened = await readAndScreen(deps, settings, now, due, inFlight, meter, tally);
+  const inFlight = await perLaneAsync((lane) => deps.store.countInFlight(lane, now, meter));
+  if (refilling && !hasRoom(inFlight, settings)) return null;
+  const screened = await readAndScreen(deps, settings, now, inFlight, meter, tally);
+  const due = screened.due;
   // The buckets are counted when the candidates are in hand, not when the sub-tick began: a slow
   // read must not let a stale moment's tokens pay for claims made much later.
   const gateNow = deps.clock.now();
@@ -434,31 +425,39 @@ async function escalateWaiting(
 }
 
 interface Screened {
+  /** How many points each lane has due by the next sub-tick (exact: counted when not all read). */
+  due: PerLane<number>;
   candidates: PerLane<Candidate[]>;
   /** What was read, by id, for the claims. */
   read: Map<string, { schedule: StoredSchedule; readTime: number }>;
 }
 
 /**
- * Reads only what can be dispatched (and one schedule of a lane that gets nothing, for its lag)
- * and screens it: candidates for the plan; the rest (invalid, paused, skipped, settled) written
- * in one go, each conditional on the version read.
+ * Reads each lane's due points, most overdue first, up to the most that lane could dispatch now
+ * were it the only one with work ({@link roomAlone}; one at least, for its lag), and screens
+ * them: candidates for the plan; the rest (invalid, paused, skipped, settled) written in one go,
+ * each conditional on the version read. A lane whose read came back short has exactly that many
+ * due, so it is counted only when its read came back full: where little is due, the points read
+ * are the whole cost. Where lanes compete for a total budget, a lane may read a few points it
+ * then leaves (at most the room in flight).
  */
 async function readAndScreen(
   deps: TickDeps,
   settings: Settings,
   now: number,
-  due: PerLane<number>,
   inFlight: PerLane<number>,
   meter: ReadMeter,
   tally: Tally,
 ): Promise<Screened> {
-  const allowance = allocate(due, inFlight, settings);
+  const limits = roomAlone(inFlight, settings);
   const aheadMs = settings.dispatchAheadSeconds * 1_000;
   const reads = await perLaneAsync((lane) =>
-    due[lane] > 0
-      ? deps.store.readDue(lane, now + aheadMs, Math.max(1, allowance[lane]), meter)
-      : Promise.resolve({ schedules: [], readTime: now }),
+    deps.store.readDue(lane, now + aheadMs, Math.max(1, limits[lane]), meter),
+  );
+  const due = await perLaneAsync((lane) =>
+    reads[lane].schedules.length < Math.max(1, limits[lane])
+      ? Promise.resolve(reads[lane].schedules.length)
+      : deps.store.countDue(lane, now + aheadMs, meter),
   );
   const candidates = perLane((): Candidate[] => []);
   const read = new Map<string, { schedule: StoredSchedule; readTime: number }>();
@@ -486,7 +485,7 @@ async function readAndScreen(
     if (result.kind !== 'written' || id === undefined || outcome === undefined) return;
     logScreening(deps.logger, id, outcome, tally);
   });
-  return { candidates, read };
+  return { due, candidates, read };
 }
 
 interface Claimed {

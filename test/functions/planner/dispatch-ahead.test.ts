@@ -112,7 +112,7 @@ describe('refill', () => {
     });
 
     it('counts only what is in flight until a slot frees, then takes it', async () => {
-      const countDue = vi.spyOn(MemoryStore.prototype, 'countDue');
+      const readDue = vi.spyOn(MemoryStore.prototype, 'readDue');
       const countInFlight = vi.spyOn(MemoryStore.prototype, 'countInFlight');
       // Syncs of 3 s, one slot in all (a lane with room but nothing due is room all the same),
       // refills every half second: about five refills per sync find the slot still busy.
@@ -136,11 +136,11 @@ describe('refill', () => {
         (s) => s.lanes.high.inFlight + s.lanes.high.dispatched,
       );
       expect(Math.max(...busy)).toBe(1);
-      // Every sub-tick that planned counted each lane's due points once; the refills that found
-      // the slot busy counted what is in flight and nothing else.
+      // Every sub-tick that planned read each lane's due points once; the refills that found
+      // the slot busy counted what is in flight and read nothing else.
       const planned = world.summaries.length + world.refills.length;
-      expect(countDue.mock.calls.length).toBe(3 * planned);
-      expect(countInFlight.mock.calls.length).toBeGreaterThan(countDue.mock.calls.length + 3 * 10);
+      expect(readDue.mock.calls.length).toBe(3 * planned);
+      expect(countInFlight.mock.calls.length).toBeGreaterThan(readDue.mock.calls.length + 3 * 10);
     });
   });
 });

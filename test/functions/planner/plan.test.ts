@@ -1,9 +1,13 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { PerLane } from '../../../functions/config.js';
 import {
   allocate,
+  capsLeft,
   hasRoom,
+  perLane,
   plan,
+  roomAlone,
   type Candidate,
   type PlanLimits,
 } from '../../../functions/planner/plan.js';
@@ -33,6 +37,87 @@ describe('hasRoom', () => {
     ['every cap at zero', lanes(0, 0, 0), { caps: lanes(0, 0, 0) }, false],
   ])('%s', (_what, inFlight, limits, expected) => {
     expect(hasRoom(inFlight, { ...defaults, ...limits })).toBe(expected);
+  });
+});
+
+describe('capsLeft', () => {
+  it.each<[string, PerLane<number>, PerLane<number>, PerLane<number>]>([
+    ['nothing used', lanes(50, 20, 10), lanes(0, 0, 0), lanes(50, 20, 10)],
+    ['each lane used some of its own', lanes(50, 20, 10), lanes(10, 5, 10), lanes(40, 15, 0)],
+    // Medium took high's unused cap: high has none left to pass down again.
+    ['a cap that flowed down and was used', lanes(1, 0, 0), lanes(0, 1, 0), lanes(0, 0, 0)],
+    ['a cap that flowed two lanes down', lanes(2, 1, 0), lanes(0, 0, 3), lanes(0, 0, 0)],
+    ['part of it: what is left flows down again', lanes(4, 1, 0), lanes(0, 3, 0), lanes(2, 0, 0)],
+  ])('%s', (_what, caps, used, expected) => {
+    expect(capsLeft(caps, used)).toEqual(expected);
+  });
+});
+
+describe('roomAlone', () => {
+  it.each<[string, PerLane<number>, Partial<PlanLimits>, PerLane<number>]>([
+    ['caps, each with every cap above it', lanes(0, 0, 0), {}, lanes(50, 70, 80)],
+    [
+      'a lane budget bounds its lane only',
+      lanes(0, 0, 0),
+      { inFlightBudget: lanes(1_000, 3, 1_000) },
+      lanes(50, 3, 80),
+    ],
+    [
+      'the total room bounds every lane',
+      lanes(4, 0, 1),
+      { totalInFlightBudget: 7 },
+      lanes(2, 2, 2),
+    ],
+    ['nothing when the total is full', lanes(4, 2, 1), { totalInFlightBudget: 7 }, lanes(0, 0, 0)],
+  ])('%s', (_what, inFlight, limits, expected) => {
+    expect(roomAlone(inFlight, { ...defaults, ...limits })).toEqual(expected);
+  });
+
+  it('bounds what any plan gives a lane, so reading that far reads every point it could take', () => {
+    const count = fc.nat({ max: 40 });
+    const perLaneOf = (arbitrary: fc.Arbitrary<number>) =>
+      fc.record({ high: arbitrary, medium: arbitrary, low: arbitrary });
+    fc.assert(
+      fc.property(
+        perLaneOf(count),
+        perLaneOf(count),
+        perLaneOf(count),
+        perLaneOf(fc.nat({ max: 20 })),
+        perLaneOf(fc.integer({ min: 1, max: 30 })),
+        fc.option(fc.integer({ min: 1, max: 60 }), { nil: null }),
+        perLaneOf(fc.nat({ max: 3 })),
+        (dueNow, dueAhead, inFlight, caps, inFlightBudget, totalInFlightBudget, reserved) => {
+          const limits: PlanLimits = { caps, inFlightBudget, totalInFlightBudget, reserved };
+          const now = Date.UTC(2026, 5, 20, 8);
+          const candidates = perLane((lane) => [
+            ...Array.from({ length: dueNow[lane] }, (_, i) => ({
+              id: `${lane}-due-${i}`,
+              dueAt: now - 1_000 * (i + 1),
+              lane,
+            })),
+            ...Array.from({ length: dueAhead[lane] }, (_, i) => ({
+              id: `${lane}-ahead-${i}`,
+              dueAt: now + 1_000 * (i + 1),
+              lane,
+            })),
+          ]);
+          const result = plan(
+            {
+              due: perLane((lane) => candidates[lane].length),
+              candidates,
+              inFlight,
+              now,
+            },
+            limits,
+          );
+          const bound = roomAlone(inFlight, limits);
+          for (const lane of LANES) {
+            expect(result.lanes[lane].dispatched).toBeLessThanOrEqual(bound[lane]);
+          }
+        },
+      ),
+      { numRuns: 2_000 },
+    );
   });
 });
 

@@ -1,9 +1,14 @@
 /**
- * Escalations cost two queries (medium and low lanes) each time the planner looks for schedules
- * that waited past a tier boundary. It looks at a tick's first sub-tick, and after that only
- * while the sub-tick before left something waiting in the medium or low lane: with nothing
- * waiting, nothing can have waited past a boundary since. The real planner and workers on the
- * in-memory store and bus, on a virtual clock.
+ * What a sub-tick reads, beyond the points it dispatches.
+ *
+ * - Escalations cost two queries (medium and low lanes) each time the planner looks for
+ *   schedules that waited past a tier boundary. It looks at a tick's first sub-tick, and after
+ *   that only while the sub-tick before left something waiting in the medium or low lane: with
+ *   nothing waiting, nothing can have waited past a boundary since.
+ * - A lane's due points are read up to the most it could take; only a read that comes back full
+ *   is followed by a count of the lane's due points.
+ *
+ * The real planner and workers on the in-memory store and bus, on a virtual clock.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Settings } from '../../../functions/config.js';
@@ -32,8 +37,9 @@ async function mediumWorld(count: number, settings: Partial<Settings>, syncMs: n
     });
   }
   const escalations = vi.spyOn(MemoryStore.prototype, 'readEscalations');
+  const counts = vi.spyOn(MemoryStore.prototype, 'countDue');
   await context.runMinutes(MINUTES);
-  return { ...context, escalations };
+  return { ...context, escalations, counts };
 }
 
 describe('looking for escalations', () => {
@@ -70,5 +76,34 @@ describe('looking for escalations', () => {
     }).length;
     expect(looked).toBeGreaterThan(MINUTES * 3);
     expect(escalations.mock.calls.length).toBe(2 * looked);
+  });
+});
+
+describe('counting due points', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it('never happens while every lane reads all it has due', async () => {
+    const { world, counts } = await mediumWorld(
+      3,
+      { inFlightBudget: { high: 4, medium: 4, low: 4 } },
+      200,
+    );
+    expect(counts).not.toHaveBeenCalled();
+    // The due points are known all the same: the three at the start, dispatched at once.
+    expect(world.summaries[0]?.lanes.medium).toMatchObject({ due: 3, dispatched: 3, deferred: 0 });
+  });
+
+  it('follows a read that came back full, so what waits is reported exactly', async () => {
+    const { world, counts } = await mediumWorld(
+      3,
+      { inFlightBudget: { high: 4, medium: 1, low: 4 } },
+      120_000,
+    );
+    expect(counts).toHaveBeenCalled();
+    // One slot: one point read and dispatched, the other two counted as waiting.
+    expect(world.summaries[0]?.lanes.medium).toMatchObject({ due: 3, dispatched: 1, deferred: 2 });
+    expect(world.summaries[1]?.lanes.medium).toMatchObject({ due: 2, dispatched: 0, deferred: 2 });
   });
 });
