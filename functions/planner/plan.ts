@@ -112,19 +112,24 @@ export function allocate(
 }
 
 /**
- * The most each lane could dispatch now were it the only lane with work: its cap plus every cap
- * above it (unused cap flows down), its own room and the total room. No plan gives a lane more,
- * so it is how far a sub-tick needs to read a lane's due points.
+ * The most `lane` could be given now, however much is due in it, when the lanes above it have
+ * `dueAbove` points due now (their points to come wait for this lane's due points, and the
+ * lanes below get only what is left). No plan gives the lane more, so a sub-tick reads that far
+ * into its due points; counting fewer due above only raises it.
  */
-export function roomAlone(inFlight: PerLane<number>, limits: PlanLimits): PerLane<number> {
-  return perLane(
-    (lane) =>
-      allocate(
-        perLane((other) => (other === lane ? Number.POSITIVE_INFINITY : 0)),
-        inFlight,
-        limits,
-      )[lane],
-  );
+export function roomFor(
+  lane: Lane,
+  dueAbove: PerLane<number>,
+  inFlight: PerLane<number>,
+  limits: PlanLimits,
+): number {
+  const index = LANES.indexOf(lane);
+  const demand = perLane((other) => {
+    const at = LANES.indexOf(other);
+    if (at < index) return dueAbove[other];
+    return at === index ? Number.POSITIVE_INFINITY : 0;
+  });
+  return allocate(demand, inFlight, limits)[lane];
 }
 
 /**

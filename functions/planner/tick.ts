@@ -38,7 +38,7 @@ import type {
   StoredSchedule,
 } from '../store/port.js';
 import { ReadMeter } from '../store/queries.js';
-import { hasRoom, perLane, plan, roomAlone, type Candidate } from './plan.js';
+import { hasRoom, perLane, plan, roomFor, type Candidate } from './plan.js';
 import type { RateLimitStore } from '../ratelimit/store.js';
 import { chargePlanned, gateCandidates, type RateLimitMemory } from './rate-limits.js';
 
@@ -433,13 +433,12 @@ interface Screened {
 }
 
 /**
- * Reads each lane's due points, most overdue first, up to the most that lane could dispatch now
- * were it the only one with work ({@link roomAlone}; one at least, for its lag), and screens
- * them: candidates for the plan; the rest (invalid, paused, skipped, settled) written in one go,
- * each conditional on the version read. A lane whose read came back short has exactly that many
- * due, so it is counted only when its read came back full: where little is due, the points read
- * are the whole cost. Where lanes compete for a total budget, a lane may read a few points it
- * then leaves (at most the room in flight).
+ * Reads each lane's due points, most overdue first, lane after lane, up to the most the lane
+ * could take given what the lanes above have due now ({@link roomFor}; one at least, for its
+ * lag), and screens them: candidates for the plan; the rest (invalid, paused, skipped, settled)
+ * written in one go, each conditional on the version read. A lane whose read came back short
+ * has exactly that many due, so it is counted only when its read came back full: where little
+ * is due, the points read are the whole cost.
  */
 async function readAndScreen(
   deps: TickDeps,
@@ -449,35 +448,40 @@ async function readAndScreen(
   meter: ReadMeter,
   tally: Tally,
 ): Promise<Screened> {
-  const limits = roomAlone(inFlight, settings);
   const aheadMs = settings.dispatchAheadSeconds * 1_000;
-  const reads = await perLaneAsync((lane) =>
-    deps.store.readDue(lane, now + aheadMs, Math.max(1, limits[lane]), meter),
-  );
-  const due = await perLaneAsync((lane) =>
-    reads[lane].schedules.length < Math.max(1, limits[lane])
-      ? Promise.resolve(reads[lane].schedules.length)
-      : deps.store.countDue(lane, now + aheadMs, meter),
-  );
+  const due = perLane(() => 0);
   const candidates = perLane((): Candidate[] => []);
   const read = new Map<string, { schedule: StoredSchedule; readTime: number }>();
   const screenings = new Map<string, Screening>();
-  const writes = LANES.flatMap((lane) =>
-    decideEach(deps, reads[lane].schedules, tally, (schedule) => {
-      const decided = screen(schedule, reads[lane].readTime, settings.laneThresholds, aheadMs);
-      const outcome = decided.outcome;
-      screenings.set(schedule.id, outcome);
-      if (outcome.kind === 'candidate') {
-        candidates[outcome.lane].push({
-          id: schedule.id,
-          dueAt: outcome.waitingSince,
-          lane: outcome.lane,
-        });
-        read.set(schedule.id, { schedule, readTime: reads[lane].readTime });
-      }
-      return { decided, counts: true };
-    }),
-  );
+  const writes: ReturnType<typeof decideEach> = [];
+  // What the lanes above have due now, as far as their reads show: never more than the plan
+  // will see, so a lane's limit is never below what the plan could give it.
+  const dueNowAbove = perLane(() => 0);
+  for (const lane of LANES) {
+    const limit = Math.max(1, roomFor(lane, dueNowAbove, inFlight, settings));
+    const { schedules, readTime } = await deps.store.readDue(lane, now + aheadMs, limit, meter);
+    due[lane] =
+      schedules.length < limit
+        ? schedules.length
+        : await deps.store.countDue(lane, now + aheadMs, meter);
+    writes.push(
+      ...decideEach(deps, schedules, tally, (schedule) => {
+        const decided = screen(schedule, readTime, settings.laneThresholds, aheadMs);
+        const outcome = decided.outcome;
+        screenings.set(schedule.id, outcome);
+        if (outcome.kind === 'candidate') {
+          candidates[outcome.lane].push({
+            id: schedule.id,
+            dueAt: outcome.waitingSince,
+            lane: outcome.lane,
+          });
+          read.set(schedule.id, { schedule, readTime });
+          if (outcome.lane === lane && outcome.waitingSince <= now) dueNowAbove[lane]++;
+        }
+        return { decided, counts: true };
+      }),
+    );
+  }
   const results = await deps.store.writeIfUnchanged(writes.map((w) => w.write));
   results.forEach((result, i) => {
     const id = writes[i]?.write.schedule.id;

@@ -7,7 +7,7 @@ import {
   hasRoom,
   perLane,
   plan,
-  roomAlone,
+  roomFor,
   type Candidate,
   type PlanLimits,
 } from '../../../functions/planner/plan.js';
@@ -53,24 +53,51 @@ describe('capsLeft', () => {
   });
 });
 
-describe('roomAlone', () => {
-  it.each<[string, PerLane<number>, Partial<PlanLimits>, PerLane<number>]>([
-    ['caps, each with every cap above it', lanes(0, 0, 0), {}, lanes(50, 70, 80)],
+describe('roomFor', () => {
+  it.each<[string, Lane, PerLane<number>, PerLane<number>, Partial<PlanLimits>, number]>([
+    ['the high lane: its cap', 'high', lanes(0, 0, 0), lanes(0, 0, 0), {}, 50],
     [
-      'a lane budget bounds its lane only',
+      'nothing due above: every cap above flows down',
+      'low',
       lanes(0, 0, 0),
-      { inFlightBudget: lanes(1_000, 3, 1_000) },
-      lanes(50, 3, 80),
+      lanes(0, 0, 0),
+      {},
+      80,
     ],
     [
-      'the total room bounds every lane',
-      lanes(4, 0, 1),
-      { totalInFlightBudget: 7 },
-      lanes(2, 2, 2),
+      'what is due above takes its share of the caps',
+      'low',
+      lanes(30, 40, 0),
+      lanes(0, 0, 0),
+      {},
+      10,
     ],
-    ['nothing when the total is full', lanes(4, 2, 1), { totalInFlightBudget: 7 }, lanes(0, 0, 0)],
-  ])('%s', (_what, inFlight, limits, expected) => {
-    expect(roomAlone(inFlight, { ...defaults, ...limits })).toEqual(expected);
+    [
+      'its own budget',
+      'medium',
+      lanes(0, 0, 0),
+      lanes(0, 0, 0),
+      { inFlightBudget: lanes(9, 3, 9) },
+      3,
+    ],
+    [
+      'the total room left by the lanes above',
+      'low',
+      lanes(2, 0, 0),
+      lanes(4, 0, 1),
+      { totalInFlightBudget: 8 },
+      1,
+    ],
+    [
+      'nothing when the total is full',
+      'medium',
+      lanes(0, 0, 0),
+      lanes(4, 2, 1),
+      { totalInFlightBudget: 7 },
+      0,
+    ],
+  ])('%s', (_what, lane, dueAbove, inFlight, limits, expected) => {
+    expect(roomFor(lane, dueAbove, inFlight, { ...defaults, ...limits })).toBe(expected);
   });
 
   it('bounds what any plan gives a lane, so reading that far reads every point it could take', () => {
@@ -110,13 +137,18 @@ describe('roomAlone', () => {
             },
             limits,
           );
-          const bound = roomAlone(inFlight, limits);
           for (const lane of LANES) {
-            expect(result.lanes[lane].dispatched).toBeLessThanOrEqual(bound[lane]);
+            // What the lanes above have due now (the sub-tick knows it from their reads).
+            const above = perLane((other) =>
+              LANES.indexOf(other) < LANES.indexOf(lane) ? dueNow[other] : 0,
+            );
+            expect(result.lanes[lane].dispatched).toBeLessThanOrEqual(
+              roomFor(lane, above, inFlight, limits),
+            );
           }
         },
       ),
-      { numRuns: 2_000 },
+      { numRuns: 3_000 },
     );
   });
 });
