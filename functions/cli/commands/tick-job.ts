@@ -54,7 +54,9 @@ as stale, pause pauses them too and resume leaves them as they are.`,
 
   tickJob
     .command('status')
-    .description("the job's state, schedule, target, last attempt and next run")
+    .description(
+      "the job's state, schedule, target, last attempt and next run (every shard's, stale ones marked)",
+    )
     .action(async (_options: unknown, command: Command) => {
       await execute(command, statusCommand, renderStatus);
     });
