@@ -233,6 +233,20 @@ if [ -z "$region" ]; then
   fi
 fi
 
+# Locations, checked before anything prints (the build, the plan): the region becomes the
+# setting PACER_JOB_REGION unless one is given, whose rule (functions/config.ts) is this one.
+REGION_RULE='^[a-z]+-[a-z]+[0-9]+$'
+if [ -n "$region" ] && ! [[ $region =~ $REGION_RULE ]]; then
+  usage_error "--region: expected a Google Cloud region such as europe-west1, got \"$region\""
+fi
+if [ -n "${PACER_JOB_REGION:-}" ] && ! [[ $PACER_JOB_REGION =~ $REGION_RULE ]]; then
+  usage_error "PACER_JOB_REGION: expected a Google Cloud region such as europe-west1, got \"$PACER_JOB_REGION\""
+fi
+# A Firestore location: a region, or a multi-region such as eur3 or nam5.
+if [ -n "$firestore_location" ] && ! [[ $firestore_location =~ ^([a-z]+-[a-z]+[0-9]+|[a-z]+[0-9]+)$ ]]; then
+  usage_error "--firestore-location: expected a Firestore location such as europe-west1 or eur3, got \"$firestore_location\""
+fi
+
 if [ -n "$secrets_file" ]; then
   [ -r "$secrets_file" ] || usage_error "--secrets-file $secrets_file cannot be read"
   while IFS= read -r line || [ -n "$line" ]; do

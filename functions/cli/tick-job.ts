@@ -16,7 +16,6 @@ import {
   desiredShardJobs,
   ensureShardJobs,
   listJobNames,
-  shardJobName,
   staleShardJobs,
   type ShardJobResult,
 } from './tick-job-shards.js';
@@ -158,7 +157,8 @@ function isoOf(timestamp: Timestamp | null | undefined): string | null {
   return ms > 0 ? new Date(ms).toISOString() : null;
 }
 
-function stateOf(name: string, job: Job | null): TickJobState {
+/** A job as listed or read (`null`: there is none) → its state as `status` reports it. Pure. */
+export function stateOf(name: string, job: Job | null): TickJobState {
   if (job === null) {
     return {
       job: name,
@@ -296,32 +296,7 @@ export async function ensureCommand(
   return { ...first, shards: results };
 }
 
-export async function pauseCommand(
-  context: CliContext,
-  paused: boolean,
-): Promise<{ job: string; state: string | null }> {
-  const region = requireRegion(context);
-  const topology = describeTopology(context.settings);
-  const name = tickJobName(context.backend.projectId, region, topology);
-  // Every shard's job (shard 0's is the one reported first).
-  for (let index = 1; index < context.settings.shards; index++) {
-    await setTickJobPaused(
-      context.scheduler(),
-      shardJobName(context.backend.projectId, region, topology, index),
-      paused,
-    );
-  }
-  return setTickJobPaused(context.scheduler(), name, paused);
-}
-
-export function statusCommand(context: CliContext): Promise<TickJobState> {
-  const name = tickJobName(
-    context.backend.projectId,
-    requireRegion(context),
-    describeTopology(context.settings),
-  );
-  return readTickJobState(context.scheduler(), name);
-}
+// `pause`, `resume` and `status` act on every tick job of the region: ./tick-job-fleet.ts.
 
 export function renderEnsure(result: EnsureResult & { shards?: ShardJobResult[] }): string {
   if (result.shards !== undefined) {

@@ -156,7 +156,10 @@ and its status, lane and next due time are printed.`,
     .addOption(
       new Option('--lane <lane>', 'only this lane (the lane at the next due time)').choices(LANES),
     )
-    .option('--failing', 'only schedules whose last runs failed')
+    .option(
+      '--failing',
+      'only schedules whose last runs failed, those paused by failures included (HEALTH says which)',
+    )
     .option('--limit <n>', 'at most this many', wholeNumber(1, 10_000), 100)
     .action(async (options: ListOptions, command: Command) => {
       await execute(

@@ -2,14 +2,8 @@
  * `pacer tick-job ensure|pause|resume|status`.
  */
 import type { Command } from 'commander';
-import {
-  ensureCommand,
-  pauseCommand,
-  renderEnsure,
-  renderPaused,
-  renderTickJobState,
-  statusCommand,
-} from '../tick-job.js';
+import { ensureCommand, renderEnsure } from '../tick-job.js';
+import { pauseCommand, renderPauseResult, renderStatus, statusCommand } from '../tick-job-fleet.js';
 import { url, type CommandKit } from './kit.js';
 
 export function tickJobCommands(program: Command, { execute }: CommandKit): void {
@@ -22,7 +16,8 @@ export function tickJobCommands(program: Command, { execute }: CommandKit): void
 The job is projects/PROJECT/locations/REGION/jobs/pacer-tick (REGION: --region or $PACER_REGION).
 infra/deploy.sh runs "tick-job ensure" for you; pause and resume are for maintenance.
 With PACER_SHARDS=N there is one job per planner shard (pacer-tick, pacer-tick-1 ...); ensure
-deletes the pacer-tick-K jobs with K >= N, one shard included.`,
+deletes the pacer-tick-K jobs with K >= N, one shard included. Until it does, status shows them
+as stale, pause pauses them too and resume leaves them as they are.`,
     );
 
   tickJob
@@ -45,7 +40,7 @@ deletes the pacer-tick-K jobs with K >= N, one shard included.`,
     .command('pause')
     .description('stop calling the planner (maintenance); schedules wait, nothing is lost')
     .action(async (_options: unknown, command: Command) => {
-      await execute(command, (context) => pauseCommand(context, true), renderPaused);
+      await execute(command, (context) => pauseCommand(context, true), renderPauseResult);
     });
 
   tickJob
@@ -54,13 +49,15 @@ deletes the pacer-tick-K jobs with K >= N, one shard included.`,
       'call the planner again; what fell due meanwhile is dispatched, most overdue first',
     )
     .action(async (_options: unknown, command: Command) => {
-      await execute(command, (context) => pauseCommand(context, false), renderPaused);
+      await execute(command, (context) => pauseCommand(context, false), renderPauseResult);
     });
 
   tickJob
     .command('status')
-    .description("the job's state, schedule, target, last attempt and next run")
+    .description(
+      "the job's state, schedule, target, last attempt and next run (every shard's, stale ones marked)",
+    )
     .action(async (_options: unknown, command: Command) => {
-      await execute(command, statusCommand, renderTickJobState);
+      await execute(command, statusCommand, renderStatus);
     });
 }

@@ -315,3 +315,66 @@ describe('pacer schedules, against the emulators', () => {
     expect(shown.cadence).toMatch(/^event at 2030-01-01 09:00:00Z: every 1h;/);
   });
 });
+
+describe('pacer schedules list --failing', () => {
+  it('lists the schedules paused by failures with the failing ones, and says which are paused', async () => {
+    const ids = ['fails-a', 'fails-paused-b', 'fails-ok-c'];
+    await pacerJson<AddResult>(
+      [
+        'schedules',
+        'add',
+        '--file',
+        file(
+          'failing.yaml',
+          ids
+            .map(
+              (id) => `
+- id: ${id}
+  cadence: { kind: interval, every: 5m }
+  target: { type: handler, name: example.echo }`,
+            )
+            .join(''),
+        ),
+      ],
+      env,
+    );
+    await stateRef(db, 'fails-a').update({ 'state.health': 'failing' });
+    // As the release of its third dead letter in a row leaves it (functions/protocol/decisions.ts).
+    await stateRef(db, 'fails-paused-b').update({
+      'state.health': 'paused_by_failures',
+      'state.status': 'paused',
+      'state.nextDueAt': null,
+      'state.pause': {
+        cause: 'failures',
+        by: 'pacer',
+        at: timestamp(Date.now() - 5 * MIN),
+        reason: '3 consecutive dead letters (pauseAfterFailures: 3)',
+      },
+    });
+
+    try {
+      const failing = await pacerJson<ListResult>(['schedules', 'list', '--failing'], env);
+      expect(failing.schedules.map((row) => [row.id, row.status, row.health])).toEqual([
+        ['fails-a', 'active', 'failing'],
+        ['fails-paused-b', 'paused', 'paused_by_failures'],
+      ]);
+
+      const text = await runPacer(['schedules', 'list', '--failing'], env);
+      expect(text.code).toBe(0);
+      const lines = text.stdout.trim().split('\n');
+      expect(lines[0]).toMatch(/ HEALTH +PAUSED$/);
+      expect(lines[2]).toMatch(
+        /^fails-paused-b .* paused +.* paused_by_failures +by pacer after failures at .*: 3 consecutive dead letters/,
+      );
+
+      // Filters still combine: an active failing schedule only.
+      const active = await pacerJson<ListResult>(
+        ['schedules', 'list', '--failing', '--status', 'active'],
+        env,
+      );
+      expect(active.schedules.map((row) => row.id)).toEqual(['fails-a']);
+    } finally {
+      for (const id of ids) await runPacer(['schedules', 'delete', id, '--yes'], env);
+    }
+  });
+});

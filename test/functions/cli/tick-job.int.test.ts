@@ -6,6 +6,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { StatusResult } from '../../../functions/cli/status.js';
 import type { EnsureResult, TickJobState } from '../../../functions/cli/tick-job.js';
+import type { PauseResult, TickJobStatus } from '../../../functions/cli/tick-job-fleet.js';
 import type { ShardJobResult } from '../../../functions/cli/tick-job-shards.js';
 import { pacerJson, runPacer } from '../../support/cli.js';
 import { useTestProject } from '../../support/emulators.js';
@@ -183,11 +184,16 @@ describe('pacer tick-job with PACER_SHARDS', () => {
       });
     }
 
-    const paused = await pacerJson<{ job: string; state: string }>(['tick-job', 'pause'], {
+    const paused = await pacerJson<PauseResult>(['tick-job', 'pause'], {
       ...env,
       PACER_SHARDS: '3',
     });
-    expect(paused).toEqual({ job: JOB, state: 'PAUSED' });
+    expect(paused).toMatchObject({ job: JOB, state: 'PAUSED' });
+    expect(paused.shards?.map((shard) => [shard.job, shard.state])).toEqual([
+      [JOB, 'PAUSED'],
+      [`${JOB}-1`, 'PAUSED'],
+      [`${JOB}-2`, 'PAUSED'],
+    ]);
     expect([...standIn.jobs.values()].map((job) => job.state)).toEqual([
       JOB_STATE.PAUSED,
       JOB_STATE.PAUSED,
@@ -265,6 +271,120 @@ describe('pacer tick-job with PACER_SHARDS', () => {
     ]);
     expect([...standIn.jobs.keys()].sort()).toEqual([JOB, `${JOB}-1`, ...others].sort());
     expect(standIn.requests.filter((r) => r.path === LIST_PATH).length).toBeGreaterThan(1);
+  });
+});
+
+describe('pacer tick-job pause, resume and status over every tick job of the region', () => {
+  /** Jobs of four shards, then PACER_SHARDS lowered to 2 with no ensure since (no deploy yet). */
+  async function fourJobsTwoShards() {
+    await ensure({ PACER_SHARDS: '4' });
+    // Not pacer's shard jobs by the exact name rule: never shown, paused or resumed.
+    for (const name of [`${JOB}-x`, `${JOB}-01`, `${JOB}-4-old`]) someJob(name);
+    standIn.requests.length = 0;
+    return { ...env, PACER_SHARDS: '2' };
+  }
+  const states = () =>
+    Object.fromEntries([...standIn.jobs].map(([name, job]) => [name.slice(JOB.length), job.state]));
+
+  it('status shows the jobs of every shard, those at or above PACER_SHARDS marked stale, with one list of the region', async () => {
+    const twoShards = await fourJobsTwoShards();
+
+    const status = await pacerJson<TickJobStatus>(['tick-job', 'status'], twoShards);
+
+    expect(status).toMatchObject({ job: JOB, exists: true, state: 'ENABLED' });
+    expect(status.shards?.map((s) => [s.job, s.shard, s.stale, s.exists, s.state])).toEqual([
+      [JOB, 0, false, true, 'ENABLED'],
+      [`${JOB}-1`, 1, false, true, 'ENABLED'],
+      [`${JOB}-2`, 2, true, true, 'ENABLED'],
+      [`${JOB}-3`, 3, true, true, 'ENABLED'],
+    ]);
+    expect(status.shards?.[2]?.uri).toBe(`${PLANNER}/?shard=2`);
+    expect(standIn.requests.map((r) => `${r.method} ${r.path}`)).toEqual([`GET ${LIST_PATH}`]);
+
+    const text = await runPacer(['tick-job', 'status'], twoShards);
+    expect(text.code).toBe(0);
+    const lines = text.stdout.trim().split('\n');
+    expect(lines[0]).toBe(`tick jobs in projects/${PROJECT}/locations/${REGION} (PACER_SHARDS=2):`);
+    expect(lines[1]).toMatch(/^shard +job +state +last attempt +next run +note$/);
+    expect(lines.slice(2).map((line) => line.trim().split(/ {2,}/).slice(0, 3))).toEqual([
+      ['0', 'pacer-tick', 'ENABLED'],
+      ['1', 'pacer-tick-1', 'ENABLED'],
+      ['2', 'pacer-tick-2', 'ENABLED'],
+      ['3', 'pacer-tick-3', 'ENABLED'],
+    ]);
+    expect(lines[4]).toMatch(
+      /stale: shard 2 is not below PACER_SHARDS; pacer tick-job ensure deletes it$/,
+    );
+    expect(lines[3]).not.toContain('stale');
+  });
+
+  it('status with one shard still shows a stale pacer-tick-K, and a missing shard job as missing', async () => {
+    await ensure({ PACER_SHARDS: '2' });
+    standIn.jobs.delete(`${JOB}-1`);
+    someJob(`${JOB}-5`);
+
+    const one = await pacerJson<TickJobStatus>(['tick-job', 'status'], env);
+    expect(one.shards?.map((s) => [s.shard, s.stale, s.exists])).toEqual([
+      [0, false, true],
+      [5, true, true],
+    ]);
+
+    const three = await pacerJson<TickJobStatus>(['tick-job', 'status'], {
+      ...env,
+      PACER_SHARDS: '3',
+    });
+    expect(three.shards?.map((s) => [s.shard, s.stale, s.exists])).toEqual([
+      [0, false, true],
+      [1, false, false],
+      [2, false, false],
+      [5, true, true],
+    ]);
+    const text = await runPacer(['tick-job', 'status'], { ...env, PACER_SHARDS: '3' });
+    expect(text.stdout).toMatch(
+      /^ +1 +pacer-tick-1 +MISSING .*missing: pacer tick-job ensure creates it$/m,
+    );
+  });
+
+  it('pause pauses every shard job and the stale ones; resume resumes the shards and leaves the stale ones paused', async () => {
+    const twoShards = await fourJobsTwoShards();
+
+    const paused = await pacerJson<PauseResult>(['tick-job', 'pause'], twoShards);
+
+    expect(paused).toMatchObject({ job: JOB, state: 'PAUSED' });
+    expect(paused.shards?.map((s) => [s.job, s.stale, s.state, s.changed])).toEqual([
+      [JOB, false, 'PAUSED', true],
+      [`${JOB}-1`, false, 'PAUSED', true],
+      [`${JOB}-2`, true, 'PAUSED', true],
+      [`${JOB}-3`, true, 'PAUSED', true],
+    ]);
+    expect(states()).toEqual({
+      '': JOB_STATE.PAUSED,
+      '-1': JOB_STATE.PAUSED,
+      '-2': JOB_STATE.PAUSED,
+      '-3': JOB_STATE.PAUSED,
+      '-x': JOB_STATE.ENABLED,
+      '-01': JOB_STATE.ENABLED,
+      '-4-old': JOB_STATE.ENABLED,
+    });
+
+    standIn.requests.length = 0;
+    const resumed = await runPacer(['tick-job', 'resume'], twoShards);
+
+    expect(resumed.code).toBe(0);
+    expect(states()).toMatchObject({
+      '': JOB_STATE.ENABLED,
+      '-1': JOB_STATE.ENABLED,
+      '-2': JOB_STATE.PAUSED,
+      '-3': JOB_STATE.PAUSED,
+    });
+    expect(resumed.stdout.trim().split('\n')).toEqual([
+      `tick job ${JOB}: ENABLED`,
+      `tick job ${JOB}-1: ENABLED`,
+      `tick job ${JOB}-2: PAUSED (left as it is, stale: shard 2 is not below PACER_SHARDS; pacer tick-job ensure deletes it)`,
+      `tick job ${JOB}-3: PAUSED (left as it is, stale: shard 3 is not below PACER_SHARDS; pacer tick-job ensure deletes it)`,
+    ]);
+    // The stale jobs were neither resumed nor read one by one: the list had them.
+    expect(standIn.requests.filter((r) => r.path.includes('pacer-tick-2'))).toEqual([]);
   });
 });
 

@@ -475,6 +475,33 @@ describe('infra/deploy.sh --dry-run, with options', () => {
     expect(run.ran).toBe('');
   });
 
+  it.each([
+    [
+      ['--region', 'r'],
+      /^deploy: --region: expected a Google Cloud region such as europe-west1, got "r"$/m,
+    ],
+    [['--region', 'Europe-West1'], /--region: expected a Google Cloud region such as europe-west1/],
+    [
+      ['--firestore-location', 'eur 3'],
+      /--firestore-location: expected a Firestore location such as europe-west1 or eur3, got "eur 3"/,
+    ],
+  ])('refuses a bad location with exit 2 before anything prints: %j', async (args, message) => {
+    const run = await dryRun(args);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(message);
+    expect(run.stdout).toBe('');
+    expect(run.ran).toBe('');
+  });
+
+  it('refuses a bad PACER_JOB_REGION with exit 2 before anything prints', async () => {
+    const run = await dryRun(['--only', 'functions'], { PACER_JOB_REGION: 'somewhere' });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain(
+      'PACER_JOB_REGION: expected a Google Cloud region such as europe-west1, got "somewhere"',
+    );
+    expect(run.stdout).toBe('');
+  });
+
   it('stops with exit 2, naming it, on a bad pacer setting', async () => {
     const run = await dryRun(['--only', 'functions'], { PACER_CAP_HIGH: 'lots' });
     expect(run.code).toBe(2);
