@@ -136,8 +136,6 @@ export async function runTick(
   const rateMemory: RateLimitMemory = new Map();
   try {
     let recent = await store.readRecentSummaries<SubTickSummary>();
-    // The first sub-tick of a tick always looks for schedules that waited past a tier boundary.
-    let escalate = true;
     for (let index = 0; ; index++) {
       if (index > 0) {
         const wait = started + index * periodMs - clock.now();
@@ -164,17 +162,14 @@ export async function runTick(
           clock.now() + Math.max(periodMs, settings.publishTimeoutSeconds * 1_000),
           started + budgetMs,
         );
-        const summary: SubTickSummary = await runSubTick(
+        const summary = await runSubTick(
           deps,
           settings,
           index,
           options.traceparent,
           rateMemory,
           publishBy,
-          escalate ? 'full' : 'quiet',
         );
-        // Escalations again only while something waits in a lane it could leave.
-        escalate = summary.lanes.medium.deferred > 0 || summary.lanes.low.deferred > 0;
         subTicks.push(summary);
         recent = [...recent, summary].slice(-RECENT_SUMMARIES);
         await store.writeRecentSummaries(recent);
@@ -186,7 +181,6 @@ export async function runTick(
         // One sub-tick's failure (the store unavailable, say) must not cost the rest of the
         // minute: what it claimed and did not publish is due again after the dispatch grace.
         failedSubTicks++;
-        escalate = true;
         deps.logger.error(
           { event: 'tick.subtick_failed', subTick: index, err: error },
           `sub-tick ${index} failed: ${errorMessage(error)}`,
@@ -260,12 +254,11 @@ const ESCALATIONS_PER_SUB_TICK = 200;
 
 /**
  * What a sub-tick does besides planning: `full` first moves the schedules that waited past a
- * tier boundary to the lane in force (escalations); `quiet` skips that, when the sub-tick before
- * left nothing waiting in the medium and low lanes (nothing can have waited past a boundary
- * since); `refill` skips it too, and counts what is in flight first: when no lane has room it
- * stops there and answers `null`, having read only the in-flight counts.
+ * tier boundary to the lane in force (escalations); `refill` skips that (it only fills freed
+ * slots), and counts what is in flight first: when no lane has room it stops there and answers
+ * `null`, having read only the in-flight counts.
  */
-export type SubTickKind = 'full' | 'quiet' | 'refill';
+export type SubTickKind = 'full' | 'refill';
 
 /** One sub-tick at the clock's current time. */
 export async function runSubTick(
@@ -275,7 +268,7 @@ export async function runSubTick(
   traceparent?: string,
   rateMemory?: RateLimitMemory,
   publishBy?: number,
-  kind?: 'full' | 'quiet',
+  kind?: 'full',
 ): Promise<SubTickSummary>;
 export async function runSubTick(
   deps: TickDeps,
@@ -457,13 +450,20 @@ async function readAndScreen(
   // What the lanes above have due now, as far as their reads show: never more than the plan
   // will see, so a lane's limit is never below what the plan could give it.
   const dueNowAbove = perLane(() => 0);
+  const counting: Promise<number>[] = [];
   for (const lane of LANES) {
     const limit = Math.max(1, roomFor(lane, dueNowAbove, inFlight, settings));
     const { schedules, readTime } = await deps.store.readDue(lane, now + aheadMs, limit, meter);
-    due[lane] =
+    // A count does not hold up the next lane's read: only a lane's limit depends on the lanes
+    // above, and only on what they read. (Awaited below; should a later read fail first, the
+    // count's own failure must not go unhandled.)
+    const counted =
       schedules.length < limit
-        ? schedules.length
-        : await deps.store.countDue(lane, now + aheadMs, meter);
+        ? Promise.resolve(schedules.length)
+        : deps.store.countDue(lane, now + aheadMs, meter);
+    const tracked = counted.then((count) => (due[lane] = count));
+    tracked.catch(() => undefined);
+    counting.push(tracked);
     writes.push(
       ...decideEach(deps, schedules, tally, (schedule) => {
         const decided = screen(schedule, readTime, settings.laneThresholds, aheadMs);
@@ -482,6 +482,7 @@ async function readAndScreen(
       }),
     );
   }
+  await Promise.all(counting);
   const results = await deps.store.writeIfUnchanged(writes.map((w) => w.write));
   results.forEach((result, i) => {
     const id = writes[i]?.write.schedule.id;
