@@ -78,18 +78,23 @@ async function readShardStatus(db: Firestore, shard: Shard, now: number): Promis
       deferred: summaries.at(-1)?.lanes[lane].deferred ?? null,
       oldestLagMs: summaries.at(-1)?.lanes[lane].oldestLagMs ?? null,
     })),
-    recentTicks: summaries
-      .slice(-RECENT)
-      .reverse()
-      .map((summary) => ({
-        at: summary.at,
-        subTick: summary.subTick,
-        durationMs: summary.durationMs,
-        due: sumLanes(summary, 'due'),
-        dispatched: sumLanes(summary, 'dispatched'),
-        deferred: sumLanes(summary, 'deferred'),
-      })),
+    recentTicks: recentTicks(summaries, RECENT),
   };
+}
+
+/** The newest `count` of `summaries`, newest first, each summed over the lanes. */
+export function recentTicks(summaries: readonly SubTickSummary[], count: number): ShardTick[] {
+  return summaries
+    .slice(-count)
+    .reverse()
+    .map((summary) => ({
+      at: summary.at,
+      subTick: summary.subTick,
+      durationMs: summary.durationMs,
+      due: sumLanes(summary, 'due'),
+      dispatched: sumLanes(summary, 'dispatched'),
+      deferred: sumLanes(summary, 'deferred'),
+    }));
 }
 
 function sumLanes(summary: SubTickSummary, field: 'due' | 'dispatched' | 'deferred'): number {

@@ -39,8 +39,10 @@ import {
   acrossShards,
   lastTickOfShards,
   readShardStatuses,
+  recentTicks,
   renderShardStatuses,
   type ShardStatus,
+  type ShardTick,
 } from './status-shards.js';
 
 /** Sub-ticks `status` shows. */
@@ -60,14 +62,8 @@ export interface LaneStatus {
   oldestLagMs: number | null;
 }
 
-export interface TickStatus {
-  at: string;
-  subTick: number;
-  durationMs: number;
-  due: number;
-  dispatched: number;
-  deferred: number;
-}
+/** One recent sub-tick, summed over the lanes. */
+export type TickStatus = ShardTick;
 
 /**
  * Cloud Scheduler's tick job as it is (exists, state, last attempt), read from Cloud Scheduler
@@ -167,17 +163,7 @@ export async function readStatus(context: CliContext): Promise<StatusResult> {
         : acrossShards(shards, lane)),
     })),
     lastTickAt: shards === null ? (latest?.at ?? null) : lastTickOfShards(shards),
-    recentTicks: summaries
-      .slice(-RECENT_TICKS)
-      .reverse()
-      .map((summary) => ({
-        at: summary.at,
-        subTick: summary.subTick,
-        durationMs: summary.durationMs,
-        due: sumLanes(summary, 'due'),
-        dispatched: sumLanes(summary, 'dispatched'),
-        deferred: sumLanes(summary, 'deferred'),
-      })),
+    recentTicks: recentTicks(summaries, RECENT_TICKS),
     failing,
     invalid,
     paused,
@@ -270,10 +256,6 @@ async function countWithExamples(query: Query): Promise<{ count: number; ids: st
     query.select().limit(EXAMPLE_IDS).get(),
   ]);
   return { count: total, ids: examples.docs.map((doc) => doc.id) };
-}
-
-function sumLanes(summary: SubTickSummary, field: 'due' | 'dispatched' | 'deferred'): number {
-  return LANES.reduce((sum, lane) => sum + summary.lanes[lane][field], 0);
 }
 
 export function renderStatus(result: StatusResult, now: number): string {

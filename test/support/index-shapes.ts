@@ -3,21 +3,10 @@
  * composite index test and the single-field exemption test (test/infra/firestore-*.test.ts).
  */
 import { readFileSync } from 'node:fs';
+import type { IndexField, IndexFile } from '../../infra/deploy/resources.js';
 
-export interface IndexField {
-  fieldPath: string;
-  order?: 'ASCENDING' | 'DESCENDING';
-}
-export interface FieldOverride {
-  collectionGroup: string;
-  fieldPath: string;
-  ttl?: boolean;
-  indexes?: unknown[];
-}
-export interface IndexFile {
-  indexes: { collectionGroup: string; queryScope: string; fields: IndexField[] }[];
-  fieldOverrides?: FieldOverride[];
-}
+// The index file's shapes, as the deploy reads it.
+export type { FieldOverride, IndexField, IndexFile } from '../../infra/deploy/resources.js';
 
 export const indexFile = JSON.parse(
   readFileSync(new URL('../../infra/firestore.indexes.json', import.meta.url), 'utf8'),

@@ -17,23 +17,26 @@ const MINUTES = 4;
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 
+/** A schedule every 5 minutes (the medium lane), due at the start, reconciled. */
+async function everyFiveMinutes(context: ReturnType<typeof testWorld>, id: string) {
+  context.world.store.put(id, {
+    cadence: {
+      kind: 'interval',
+      every: '5m',
+      startAt: new Date(WORLD_BEGIN).toISOString(),
+      spread: false,
+    },
+    target: SIMULATED_TARGET,
+  });
+  await reconcileSchedule(context.world.store, id, {
+    thresholds: context.settings.laneThresholds,
+  });
+}
+
 /** `count` schedules every 5 minutes (the medium lane), all due at the start. */
 async function mediumWorld(count: number, settings: Partial<Settings>, syncMs: number) {
   const context = testWorld({ settings, syncMs });
-  for (let i = 0; i < count; i++) {
-    context.world.store.put(`five-${i}`, {
-      cadence: {
-        kind: 'interval',
-        every: '5m',
-        startAt: new Date(WORLD_BEGIN).toISOString(),
-        spread: false,
-      },
-      target: SIMULATED_TARGET,
-    });
-    await reconcileSchedule(context.world.store, `five-${i}`, {
-      thresholds: context.settings.laneThresholds,
-    });
-  }
+  for (let i = 0; i < count; i++) await everyFiveMinutes(context, `five-${i}`);
   const counts = vi.spyOn(MemoryStore.prototype, 'countDue');
   await context.runMinutes(MINUTES);
   return { ...context, counts };
@@ -49,17 +52,8 @@ describe('escalations', () => {
       settings: { dispatchAheadSeconds: 0, inFlightBudget: { high: 4, medium: 1, low: 4 } },
       syncMs: 120_000,
     });
-    const { world, settings } = context;
-    world.store.put('blocker', {
-      cadence: {
-        kind: 'interval',
-        every: '5m',
-        startAt: new Date(WORLD_BEGIN).toISOString(),
-        spread: false,
-      },
-      target: SIMULATED_TARGET,
-    });
-    await reconcileSchedule(world.store, 'blocker', { thresholds: settings.laneThresholds });
+    const { world } = context;
+    await everyFiveMinutes(context, 'blocker');
     // In its one-minute (high) tier for five minutes, still stored in the medium lane, held until
     // 13 s in (between the sub-ticks at 10 s and 20 s).
     const heldUntil = WORLD_BEGIN + 13_000;
