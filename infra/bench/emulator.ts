@@ -34,6 +34,7 @@ import { describeTopology, PLANNER_FUNCTION, WORKER_FUNCTIONS } from '../../func
 import { startEmulators } from '../local/emulators.js';
 import { startFunctionServer, type FunctionServer } from '../local/functions.js';
 import { applyTopology, pushEndpoint } from '../local/topology.js';
+import { cpuCost, cpuMeter, describeCost, type CpuCost, type CpuParts } from './cpu.js';
 import type { BenchRow, BenchSection } from './sections.js';
 
 export interface EmulatorBenchOptions {
@@ -59,6 +60,14 @@ export function emulatorSection(options: EmulatorBenchOptions): BenchSection {
     name: 'emulators',
     async run(): Promise<BenchRow[]> {
       const emulators = await startEmulators();
+      // The emulators' process groups, for CPU per sync (none when an emulator was reused).
+      const emulatorParts: CpuParts = Object.fromEntries(
+        emulators.emulators.flatMap((emulator) =>
+          emulator.pgid === undefined
+            ? []
+            : [[EMULATOR_NAMES[emulator.kind], [emulator.pgid]] as const],
+        ),
+      );
       try {
         const project = (label: string) => {
           const projectId = `bench-${label}-${randomUUID().slice(0, 6)}`;
@@ -70,14 +79,15 @@ export function emulatorSection(options: EmulatorBenchOptions): BenchSection {
             pubsub: createPubSub(env, projectId),
           };
         };
-        const push = await pushCeiling(project('push'), options.messages);
+        const push = await pushCeiling(project('push'), options.messages, emulatorParts);
         const updates = await conditionalUpdateCeiling(project('updates'), options);
         const transactions = await transactionCeiling(project('transactions'), options);
-        const syncPath = await syncPathCeiling(project('sync-path'), {
-          ...options,
-          concurrency: push.concurrency * LANES.length,
-        });
-        const pacer = await pacerEndToEnd(project('pacer'), options.schedules);
+        const syncPath = await syncPathCeiling(
+          project('sync-path'),
+          { ...options, concurrency: push.concurrency * LANES.length },
+          emulatorParts,
+        );
+        const pacer = await pacerEndToEnd(project('pacer'), options.schedules, {}, emulatorParts);
         const rate = (perSecond: number) => `${Math.round(perSecond).toLocaleString('en')} /s`;
         // The most pacer's path could carry here: one push per sync on each of three lane
         // subscriptions, one conditional update (the claim) per sync, and the worker's own
@@ -97,8 +107,9 @@ export function emulatorSection(options: EmulatorBenchOptions): BenchSection {
             case: 'ceiling · publish → push → no-op',
             values: {
               rate: rate(push.perSecond),
+              ...cpuValues(push.cpu),
               'sample size': `${options.messages} messages`,
-              notes: `at most ${push.concurrency} pushes in flight per subscription`,
+              notes: `at most ${push.concurrency} pushes in flight per subscription${cpuNote(push.cpu, 'message')}`,
             },
           },
           {
@@ -122,8 +133,9 @@ export function emulatorSection(options: EmulatorBenchOptions): BenchSection {
             case: "ceiling · a sync's Firestore path",
             values: {
               rate: `${rate(syncPath.perSecond)} syncs`,
+              ...cpuValues(syncPath.cpu),
               'sample size': `${options.operations} syncs`,
-              notes: `read, conditional write, conditional write + run record; ${syncPath.concurrency} in flight (the pushes of 3 lanes)`,
+              notes: `read, conditional write, conditional write + run record; ${syncPath.concurrency} in flight (the pushes of 3 lanes)${cpuNote(syncPath.cpu, 'sync')}`,
             },
           },
           {
@@ -135,10 +147,25 @@ export function emulatorSection(options: EmulatorBenchOptions): BenchSection {
               'docs read / dispatch': pacer.readsPerDispatch.toFixed(2),
               'of ceiling': `${((pacer.syncsPerSecond / binding.perSecond) * 100).toFixed(0)}%`,
               'of bare push': `${((pacer.syncsPerSecond / push.perSecond) * 100).toFixed(0)}%`,
+              ...cpuValues(pacer.cpu),
               'sample size': `${options.schedules} syncs`,
-              notes: `the path's ceiling here: ${rate(binding.perSecond)} (${binding.what})`,
+              notes: `the path's ceiling here: ${rate(binding.perSecond)} (${binding.what})${cpuNote(pacer.cpu, 'sync')}`,
             },
           },
+          ...(pacer.cpu === null
+            ? []
+            : [
+                {
+                  section: 'emulators',
+                  case: "bound · the cores, at pacer's CPU per sync",
+                  values: {
+                    rate: `${rate(pacer.cpu.boundPerSecond)} syncs`,
+                    'of bare push': `${((pacer.cpu.boundPerSecond / push.perSecond) * 100).toFixed(0)}%`,
+                    ...cpuValues(pacer.cpu),
+                    notes: `${pacer.cpu.cores} cores ÷ ${pacer.cpu.totalMs.toFixed(1)} ms a sync: the most this machine could carry were every part of the path free to run in parallel`,
+                  },
+                },
+              ]),
         ];
       } finally {
         await emulators.stop();
@@ -152,6 +179,17 @@ interface BenchProject {
   env: Record<string, string>;
   db: Firestore;
   pubsub: PubSub;
+}
+
+const EMULATOR_NAMES = { firestore: 'Firestore emulator', pubsub: 'Pub/Sub emulator' } as const;
+
+/** The CPU column: milliseconds of CPU, all parts together, per message or sync. */
+function cpuValues(cost: CpuCost | null): Record<string, string> {
+  return cost === null ? {} : { 'CPU / item': `${cost.totalMs.toFixed(1)} ms` };
+}
+
+function cpuNote(cost: CpuCost | null, item: string): string {
+  return cost === null ? '' : `; CPU per ${item}: ${describeCost(cost)}`;
 }
 
 async function close(project: BenchProject): Promise<void> {
@@ -213,7 +251,8 @@ async function waitFor(done: () => boolean, timeoutMs: number, what: string): Pr
 async function pushCeiling(
   project: BenchProject,
   messages: number,
-): Promise<{ perSecond: number; concurrency: number }> {
+  parts: CpuParts,
+): Promise<{ perSecond: number; concurrency: number; cpu: CpuCost | null }> {
   const pushAll = async (name: string, count: number, delayMs: number) => {
     const target = await noOpTarget(delayMs);
     try {
@@ -226,13 +265,16 @@ async function pushCeiling(
         batching: { maxMessages: 100, maxMilliseconds: 10 },
       });
       const started = performance.now();
+      const meter = cpuMeter(parts);
       await Promise.all(
         Array.from({ length: count }, (_, i) => publisher.publishMessage({ json: { i } })),
       );
       await waitFor(() => target.count() >= count, 300_000, `${count} pushes`);
+      const perSecond = (count * 1_000) / (performance.now() - started);
       return {
-        perSecond: (count * 1_000) / (performance.now() - started),
+        perSecond,
         concurrency: target.maxConcurrent(),
+        cpu: cpuCost(meter.read(), count),
       };
     } finally {
       await target.stop();
@@ -241,7 +283,7 @@ async function pushCeiling(
   try {
     const fast = await pushAll('bench-ceiling', messages, 0);
     const slow = await pushAll('bench-concurrency', 100, 20);
-    return { perSecond: fast.perSecond, concurrency: slow.concurrency };
+    return { perSecond: fast.perSecond, concurrency: slow.concurrency, cpu: fast.cpu };
   } finally {
     await close(project);
   }
@@ -317,10 +359,12 @@ async function transactionCeiling(
 async function syncPathCeiling(
   project: BenchProject,
   options: EmulatorBenchOptions,
-): Promise<{ perSecond: number; concurrency: number }> {
+  parts: CpuParts,
+): Promise<{ perSecond: number; concurrency: number; cpu: CpuCost | null }> {
   try {
     await seedPlainDocuments(project.db, options.operations);
     const started = performance.now();
+    const meter = cpuMeter(parts);
     await pool(options.operations, options.concurrency, async (i) => {
       const ref = project.db.doc(`bench/${i}`);
       const snapshot = await ref.get();
@@ -333,6 +377,7 @@ async function syncPathCeiling(
     return {
       perSecond: (options.operations * 1_000) / (performance.now() - started),
       concurrency: options.concurrency,
+      cpu: cpuCost(meter.read(), options.operations),
     };
   } finally {
     await close(project);
@@ -347,7 +392,13 @@ export async function pacerEndToEnd(
   project: BenchProject,
   schedules: number,
   overrides: { env?: Record<string, string>; spec?: Record<string, unknown> } = {},
-): Promise<{ syncsPerSecond: number; readsPerDispatch: number; subTicks: SubTickSummary[] }> {
+  parts: CpuParts = {},
+): Promise<{
+  syncsPerSecond: number;
+  readsPerDispatch: number;
+  subTicks: SubTickSummary[];
+  cpu: CpuCost | null;
+}> {
   const target = await noOpTarget();
   const env = {
     ...project.env,
@@ -409,6 +460,13 @@ export async function pacerEndToEnd(
     const summaries: SubTickSummary[] = [];
     const published = () => summaries.reduce((sum, summary) => sum + summary.published, 0);
     const started = performance.now();
+    // The function servers are part of the path's CPU (the planner's and the three workers'); the
+    // bench process is the no-op target and the loop that calls the planner.
+    const groups = (planner: boolean) =>
+      servers
+        .filter((server) => (server.target === PLANNER_FUNCTION) === planner)
+        .map((server) => server.process.pgid);
+    const meter = cpuMeter({ ...parts, planner: groups(true), workers: groups(false) });
     const stopTicking = new AbortController();
     // Tick back to back until everything is dispatched (no idle ticks counted after that).
     const ticks = (async () => {
@@ -421,9 +479,12 @@ export async function pacerEndToEnd(
       }
     })();
     let seconds: number;
+    let cpu: CpuCost | null;
     try {
       await waitFor(() => target.count() >= schedules, 300_000, `${schedules} syncs`);
       seconds = (performance.now() - started) / 1_000;
+      // Before the servers stop: an exited process's CPU time is no longer there to read.
+      cpu = cpuCost(meter.read(), schedules);
     } finally {
       stopTicking.abort();
       await ticks;
@@ -441,6 +502,7 @@ export async function pacerEndToEnd(
       syncsPerSecond: schedules / seconds,
       readsPerDispatch: reads / Math.max(1, published()),
       subTicks: summaries,
+      cpu,
     };
   } finally {
     await Promise.all(servers.map((server) => server.process.stop()));
