@@ -1,6 +1,6 @@
 /**
- * The planner's side of provider rate limits: before the plan, read the keys of the due
- * candidates (their block, their calls in flight) and admit only what their budgets allow; then
+ * The planner's side of provider rate limits: as each lane's due candidates are read, read their
+ * keys (their block, their calls in flight) and admit only what their budgets allow; then
  * take the tokens of what the plan chose and save each key's buckets once, before any claim. The math is
  * pure (../ratelimit/gate.ts, ../ratelimit/bucket.ts); this file only reads and writes.
  *
@@ -11,7 +11,13 @@
 import type { PerLane, Settings } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Bucket } from '../ratelimit/bucket.js';
-import { admit, bucketOf, type KeyBudget, type KeyedCandidate } from '../ratelimit/gate.js';
+import {
+  admit,
+  bucketOf,
+  type Admission,
+  type KeyBudget,
+  type KeyedCandidate,
+} from '../ratelimit/gate.js';
 import type { RateLimitStore } from '../ratelimit/store.js';
 import { errorMessage } from '../errors.js';
 import { iso } from '../schedule/time.js';
@@ -38,70 +44,108 @@ export function keyOf(schedule: StoredSchedule): string | null {
   return schedule.validation.ok ? (schedule.validation.spec.rateLimitKey ?? null) : null;
 }
 
-/** Admits the candidates their keys' budgets allow. */
-export async function gateCandidates(
-  store: RateLimitStore,
-  settings: Settings,
-  memory: RateLimitMemory,
-  candidates: PerLane<Candidate[]>,
-  read: ReadonlyMap<string, { schedule: StoredSchedule }>,
-  now: number,
-  meter: ReadMeter,
-  logger: Logger,
-): Promise<Gated> {
-  const keys = new Map<string, string | null>();
-  for (const lane of LANES) {
-    for (const candidate of candidates[lane]) {
-      const found = read.get(candidate.id);
-      keys.set(candidate.id, found === undefined ? null : keyOf(found.schedule));
-    }
-  }
-  const named = [...new Set([...keys.values()].filter((key): key is string => key !== null))];
-  const budgets = new Map<string, KeyBudget>();
-  if (named.length === 0) return { candidates, budgets, keys, held: 0 };
+/**
+ * The keys' budgets of one sub-tick, loaded as the lanes are read: each key's saved buckets and
+ * block, and its calls in flight, read once, when a candidate of it is first in hand. The sub-tick
+ * admits with them lane by lane (so a point its key holds takes no room from the lanes below it
+ * when they are read), then once more over every candidate for the plan ({@link admitAll}).
+ */
+export class KeyBudgets {
+  readonly budgets = new Map<string, KeyBudget>();
+  /** Each candidate's key. */
+  readonly keys = new Map<string, string | null>();
 
-  const saved = await store.readKeys(named, meter);
-  const inFlight = await Promise.all(
-    named.map((key) =>
-      settings.rateLimits[key]?.concurrency == null
-        ? Promise.resolve(0)
-        : store.countInFlight(key, now, meter),
-    ),
-  );
-  named.forEach((key, i) => {
-    const limit = settings.rateLimits[key] ?? null;
-    // The saved tokens are the truth (taken in transactions); memory only fills in for a key
-    // whose document could not be read back.
-    const kept = saved.get(key)?.tokens ?? memory.get(key) ?? null;
-    budgets.set(key, {
-      limit,
-      bucket: bucketOf(limit, kept, saved.get(key)?.blockedUntil ?? null, now),
-      inFlight: inFlight[i] ?? 0,
+  constructor(
+    private readonly store: RateLimitStore,
+    private readonly settings: Settings,
+    private readonly memory: RateLimitMemory,
+    private readonly meter: ReadMeter,
+  ) {}
+
+  /** Notes the keys of `candidates` and loads, at `now`, the budgets of keys not loaded yet. */
+  async load(
+    candidates: PerLane<readonly Candidate[]>,
+    read: ReadonlyMap<string, { schedule: StoredSchedule }>,
+    now: number,
+  ): Promise<void> {
+    for (const lane of LANES) {
+      for (const candidate of candidates[lane]) {
+        if (this.keys.has(candidate.id)) continue;
+        const found = read.get(candidate.id);
+        this.keys.set(candidate.id, found === undefined ? null : keyOf(found.schedule));
+      }
+    }
+    const named = [
+      ...new Set(
+        [...this.keys.values()].filter(
+          (key): key is string => key !== null && !this.budgets.has(key),
+        ),
+      ),
+    ];
+    if (named.length === 0) return;
+    const { store, settings, memory, meter } = this;
+    const saved = await store.readKeys(named, meter);
+    const inFlight = await Promise.all(
+      named.map((key) =>
+        settings.rateLimits[key]?.concurrency == null
+          ? Promise.resolve(0)
+          : store.countInFlight(key, now, meter),
+      ),
+    );
+    named.forEach((key, i) => {
+      const limit = settings.rateLimits[key] ?? null;
+      // The saved tokens are the truth (taken in transactions); memory only fills in for a key
+      // whose document could not be read back.
+      const kept = saved.get(key)?.tokens ?? memory.get(key) ?? null;
+      this.budgets.set(key, {
+        limit,
+        bucket: bucketOf(limit, kept, saved.get(key)?.blockedUntil ?? null, now),
+        inFlight: inFlight[i] ?? 0,
+      });
     });
-  });
-  const keyed = (lane: keyof PerLane<unknown>): KeyedCandidate[] =>
-    candidates[lane].map((candidate) => ({ ...candidate, key: keys.get(candidate.id) ?? null }));
-  const admission = admit(
-    { high: keyed('high'), medium: keyed('medium'), low: keyed('low') },
-    budgets,
-    now,
-  );
-  let held = 0;
-  for (const [key, count] of admission.held) {
-    held += count;
-    const budget = budgets.get(key);
-    const blockedUntil = budget?.bucket.blockedUntil ?? null;
-    logger.debug(
-      {
-        event: 'ratelimit.held',
-        key,
-        held: count,
-        blockedUntil: blockedUntil !== null && blockedUntil > now ? iso(blockedUntil) : null,
-      },
-      `${count} due schedules of ${key} held back by its rate limit`,
+  }
+
+  /** The candidates their keys admit at `now` (keys loaded by {@link load}). Pure. */
+  admit(candidates: PerLane<readonly Candidate[]>, now: number): Admission {
+    const keyed = (lane: keyof PerLane<unknown>): KeyedCandidate[] =>
+      candidates[lane].map((candidate) => ({
+        ...candidate,
+        key: this.keys.get(candidate.id) ?? null,
+      }));
+    return admit(
+      { high: keyed('high'), medium: keyed('medium'), low: keyed('low') },
+      this.budgets,
+      now,
     );
   }
-  return { candidates: admission.candidates, budgets, keys, held };
+
+  /** Admits every candidate for the plan, at `now`, and logs what each key holds back. */
+  admitAll(candidates: PerLane<readonly Candidate[]>, now: number, logger: Logger): Gated {
+    const { budgets, keys } = this;
+    if (budgets.size === 0) {
+      return { candidates: perLaneCopy(candidates), budgets, keys, held: 0 };
+    }
+    const admission = this.admit(candidates, now);
+    let held = 0;
+    for (const [key, count] of admission.held) {
+      held += count;
+      const blockedUntil = budgets.get(key)?.bucket.blockedUntil ?? null;
+      logger.debug(
+        {
+          event: 'ratelimit.held',
+          key,
+          held: count,
+          blockedUntil: blockedUntil !== null && blockedUntil > now ? iso(blockedUntil) : null,
+        },
+        `${count} due schedules of ${key} held back by its rate limit`,
+      );
+    }
+    return { candidates: admission.candidates, budgets, keys, held };
+  }
+}
+
+function perLaneCopy(candidates: PerLane<readonly Candidate[]>): PerLane<Candidate[]> {
+  return { high: [...candidates.high], medium: [...candidates.medium], low: [...candidates.low] };
 }
 
 /**

@@ -40,7 +40,7 @@ import type {
 import { ReadMeter } from '../store/queries.js';
 import { hasRoom, perLane, plan, roomFor, type Candidate } from './plan.js';
 import type { RateLimitStore } from '../ratelimit/store.js';
-import { chargePlanned, gateCandidates, type RateLimitMemory } from './rate-limits.js';
+import { chargePlanned, KeyBudgets, type RateLimitMemory } from './rate-limits.js';
 
 export interface TickDeps {
   store: ScheduleStore & PlannerStore;
@@ -301,24 +301,19 @@ export async function runSubTick(
   // worker starts each at its point. What is already due sorts first (most overdue first).
   const inFlight = await perLaneAsync((lane) => deps.store.countInFlight(lane, now, meter));
   if (refilling && !hasRoom(inFlight, settings)) return null;
-  const screened = await readAndScreen(deps, settings, now, inFlight, meter, tally);
+  // Provider keys are read as their candidates come in, lane by lane: a point its key holds
+  // takes no room from the lanes read after it.
+  const keyBudgets =
+    deps.rateLimits === undefined
+      ? null
+      : new KeyBudgets(deps.rateLimits, settings, rateMemory, meter);
+  const screened = await readAndScreen(deps, settings, now, inFlight, meter, tally, keyBudgets);
   const due = screened.due;
   // The buckets are counted when the candidates are in hand, not when the sub-tick began: a slow
   // read must not let a stale moment's tokens pay for claims made much later.
   const gateNow = deps.clock.now();
   const gated =
-    deps.rateLimits === undefined
-      ? null
-      : await gateCandidates(
-          deps.rateLimits,
-          settings,
-          rateMemory,
-          screened.candidates,
-          screened.read,
-          gateNow,
-          meter,
-          deps.logger,
-        );
+    keyBudgets === null ? null : keyBudgets.admitAll(screened.candidates, gateNow, deps.logger);
   const decided = plan(
     { due, candidates: perLane((lane) => (gated ?? screened).candidates[lane]), inFlight, now },
     settings,
@@ -429,7 +424,9 @@ interface Screened {
  * Reads each lane's due points, most overdue first, lane after lane, up to the most the lane
  * could take given what the lanes above have due now ({@link roomFor}; one at least, for its
  * lag), and screens them: candidates for the plan; the rest (invalid, paused, skipped, settled)
- * written in one go, each conditional on the version read. A lane whose read came back short
+ * written in one go, each conditional on the version read. With provider keys, each lane's
+ * candidates are admitted by their keys before the next lane's limit is set (`keyBudgets`, which
+ * the plan's admission then uses). A lane whose read came back short
  * has exactly that many due, so it is counted only when its read came back full: where little
  * is due, the points read are the whole cost.
  */
@@ -440,6 +437,7 @@ async function readAndScreen(
   inFlight: PerLane<number>,
   meter: ReadMeter,
   tally: Tally,
+  keyBudgets: KeyBudgets | null,
 ): Promise<Screened> {
   const aheadMs = settings.dispatchAheadSeconds * 1_000;
   const due = perLane(() => 0);
@@ -447,8 +445,8 @@ async function readAndScreen(
   const read = new Map<string, { schedule: StoredSchedule; readTime: number }>();
   const screenings = new Map<string, Screening>();
   const writes: ReturnType<typeof decideEach> = [];
-  // What the lanes above have due now, as far as their reads show: never more than the plan
-  // will see, so a lane's limit is never below what the plan could give it.
+  // What the lanes above have due now, as far as their reads show and their keys admit: never
+  // more than the plan will see, so a lane's limit is never below what the plan could give it.
   const dueNowAbove = perLane(() => 0);
   const counting: Promise<number>[] = [];
   for (const lane of LANES) {
@@ -476,11 +474,18 @@ async function readAndScreen(
             lane: outcome.lane,
           });
           read.set(schedule.id, { schedule, readTime });
-          if (outcome.lane === lane && outcome.waitingSince <= now) dueNowAbove[lane]++;
         }
         return { decided, counts: true };
       }),
     );
+    // What this lane has due now, as the plan will see it: without the points their provider
+    // keys hold, which take no room.
+    let admitted: PerLane<readonly Candidate[]> = candidates;
+    if (keyBudgets !== null) {
+      await keyBudgets.load(candidates, read, deps.clock.now());
+      admitted = keyBudgets.admit(candidates, deps.clock.now()).candidates;
+    }
+    dueNowAbove[lane] = admitted[lane].filter((candidate) => candidate.dueAt <= now).length;
   }
   await Promise.all(counting);
   const results = await deps.store.writeIfUnchanged(writes.map((w) => w.write));
