@@ -36,6 +36,11 @@ import {
 } from './output.js';
 import { describeAttempt, readTickJobState, tickJobName, type TickJobState } from './tick-job.js';
 import {
+  renderStatus as renderFleetStatus,
+  statusCommand as fleetStatus,
+  type TickJobShardState,
+} from './tick-job-fleet.js';
+import {
   acrossShards,
   lastTickOfShards,
   readShardStatuses,
@@ -70,7 +75,13 @@ export type TickStatus = ShardTick;
  * itself, or why it was not read: the emulators have no Cloud Scheduler, the region is not
  * known, or reading it failed. Never inferred from the tick summaries.
  */
-export type TickJobStatus = { checked: false; reason: string } | ({ checked: true } & TickJobState);
+/**
+ * With `PACER_SHARDS` > 1, `shards` holds every shard's job and each stale one (as
+ * `pacer tick-job status` shows them); the rest is shard 0's.
+ */
+export type TickJobStatus =
+  | { checked: false; reason: string }
+  | ({ checked: true } & TickJobState & { shards?: TickJobShardState[] });
 
 export interface StatusResult {
   project: string;
@@ -232,6 +243,9 @@ async function readTickJob(context: CliContext): Promise<TickJobStatus> {
     describeTopology(context.settings),
   );
   try {
+    // With shards, every shard's job (one list of the region's jobs, as `tick-job status`): a
+    // shard whose job is paused or missing does not tick, whatever shard 0's says.
+    if (context.settings.shards > 1) return { checked: true, ...(await fleetStatus(context)) };
     return { checked: true, ...(await readTickJobState(context.scheduler(), name)) };
   } catch (error) {
     // The rest of `status` is still worth having; the reason says what went wrong.
@@ -241,8 +255,27 @@ async function readTickJob(context: CliContext): Promise<TickJobStatus> {
 
 function renderTickJob(tickJob: TickJobStatus, now: number): string {
   if (!tickJob.checked) return `not checked: ${tickJob.reason}`;
+  if (tickJob.shards !== undefined) return summarizeShardJobs(tickJob.shards);
   if (!tickJob.exists) return `missing: ${tickJob.job} does not exist`;
   return `${tickJob.state ?? 'unknown state'}, last attempt ${describeAttempt(tickJob, now)}`;
+}
+
+/**
+ * One line for the jobs of every shard: how many are enabled, then each that is not (paused,
+ * missing) or should not be there (stale); the table below has the details. Pure.
+ */
+export function summarizeShardJobs(shards: readonly TickJobShardState[]): string {
+  const current = shards.filter((shard) => !shard.stale);
+  const enabled = current.filter((shard) => shard.exists && shard.state === 'ENABLED').length;
+  const problems = shards.flatMap((shard) => {
+    if (shard.stale) return [`shard ${shard.shard} stale (${shard.state ?? 'unknown state'})`];
+    if (!shard.exists) return [`shard ${shard.shard} MISSING`];
+    if (shard.state !== 'ENABLED')
+      return [`shard ${shard.shard} ${shard.state ?? 'unknown state'}`];
+    return [];
+  });
+  const head = `${enabled} of ${current.length} shard jobs ENABLED`;
+  return problems.length === 0 ? head : `${head}; ${problems.join(', ')}`;
 }
 
 async function count(query: Query): Promise<number> {
@@ -300,6 +333,9 @@ export function renderStatus(result: StatusResult, now: number): string {
       ['last tick', result.lastTickAt === null ? 'never' : formatTimeFrom(result.lastTickAt, now)],
       ['tick job', renderTickJob(result.tickJob, now)],
     ]),
+    ...(result.tickJob.checked && result.tickJob.shards !== undefined
+      ? [renderFleetStatus(result.tickJob, now)]
+      : []),
     result.shards === undefined
       ? `lanes (due now and in flight live; deferred and oldest lag from the last sub-tick):\n${lanes}`
       : `lanes (due now and in flight live; deferred and oldest lag from each shard's last sub-tick):\n${lanes}`,

@@ -475,6 +475,40 @@ describe('pacer status and the tick job', () => {
     expect(text.stdout).toMatch(/^tick job: +PAUSED, last attempt .*\(\d+s ago\), succeeded$/m);
   });
 
+  it('with shards, shows every shard’s job: one paused or missing is named on the tick-job line', async () => {
+    const base = `projects/${project.projectId}/locations/${REGION}/jobs/pacer-tick`;
+    const put = (name: string, state: number) =>
+      standIn.jobs.set(name, { ...DESIRED, name, state, status: {} });
+    put(base, JOB_STATE.ENABLED);
+    put(`${base}-1`, JOB_STATE.PAUSED);
+    // No pacer-tick-2: that shard never ticks.
+    const statusEnv = {
+      ...project.env,
+      PACER_REGION: REGION,
+      PACER_SHARDS: '3',
+      PACER_SCHEDULER_ENDPOINT: standIn.endpoint,
+      GOOGLE_APPLICATION_CREDENTIALS: standIn.credentialsFile,
+    };
+
+    const status = await pacerJson<StatusResult>(['status'], statusEnv);
+
+    expect(status.tickJob).toMatchObject({ checked: true, job: base, state: 'ENABLED' });
+    const shards = status.tickJob.checked ? status.tickJob.shards : undefined;
+    expect(shards?.map((s) => [s.shard, s.exists, s.state, s.stale])).toEqual([
+      [0, true, 'ENABLED', false],
+      [1, true, 'PAUSED', false],
+      [2, false, null, false],
+    ]);
+    const text = await runPacer(['status'], statusEnv);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(
+      /^tick job: +1 of 3 shard jobs ENABLED; shard 1 PAUSED, shard 2 MISSING$/m,
+    );
+    expect(text.stdout).toContain(
+      `tick jobs in projects/${project.projectId}/locations/${REGION} (PACER_SHARDS=3):`,
+    );
+  });
+
   it('does not look for one on the emulators, where nothing stands in for Cloud Scheduler', async () => {
     const status = await pacerJson<StatusResult>(['status'], {
       ...project.env,
