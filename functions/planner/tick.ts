@@ -134,6 +134,8 @@ export async function runTick(
   let failedSubTicks = 0;
   // The provider keys' tokens, kept for the whole tick (see ./rate-limits.ts).
   const rateMemory: RateLimitMemory = new Map();
+  // How much the last full sub-tick found due (see DueMemory).
+  const dueMemory: DueMemory = { lastDue: null };
   try {
     let recent = await store.readRecentSummaries<SubTickSummary>();
     for (let index = 0; ; index++) {
@@ -169,6 +171,8 @@ export async function runTick(
           options.traceparent,
           rateMemory,
           publishBy,
+          'full',
+          dueMemory,
         );
         subTicks.push(summary);
         recent = [...recent, summary].slice(-RECENT_SUMMARIES);
@@ -260,6 +264,16 @@ const ESCALATIONS_PER_SUB_TICK = 200;
  */
 export type SubTickKind = 'full' | 'refill';
 
+/**
+ * What a tick's full sub-ticks remember of the last one: how many points it found due in all
+ * lanes (`null` before the first). While that was fewer than a sub-tick could read, the next
+ * reads every lane's due points with one query ({@link readAndScreen}); a sub-tick given none
+ * (a refill, a sub-tick run alone) reads lane by lane.
+ */
+export interface DueMemory {
+  lastDue: number | null;
+}
+
 /** One sub-tick at the clock's current time. */
 export async function runSubTick(
   deps: TickDeps,
@@ -269,6 +283,7 @@ export async function runSubTick(
   rateMemory?: RateLimitMemory,
   publishBy?: number,
   kind?: 'full',
+  dueMemory?: DueMemory,
 ): Promise<SubTickSummary>;
 export async function runSubTick(
   deps: TickDeps,
@@ -278,6 +293,7 @@ export async function runSubTick(
   rateMemory: RateLimitMemory,
   publishBy: number | undefined,
   kind: SubTickKind,
+  dueMemory?: DueMemory,
 ): Promise<SubTickSummary | null>;
 export async function runSubTick(
   deps: TickDeps,
@@ -287,6 +303,7 @@ export async function runSubTick(
   rateMemory: RateLimitMemory = new Map(),
   publishBy?: number,
   kind: SubTickKind = 'full',
+  dueMemory?: DueMemory,
 ): Promise<SubTickSummary | null> {
   const refilling = kind === 'refill';
   const now = deps.clock.now();
@@ -307,8 +324,18 @@ export async function runSubTick(
     deps.rateLimits === undefined
       ? null
       : new KeyBudgets(deps.rateLimits, settings, rateMemory, meter);
-  const screened = await readAndScreen(deps, settings, now, inFlight, meter, tally, keyBudgets);
+  const screened = await readAndScreen(
+    deps,
+    settings,
+    now,
+    inFlight,
+    meter,
+    tally,
+    keyBudgets,
+    dueMemory,
+  );
   const due = screened.due;
+  if (dueMemory !== undefined) dueMemory.lastDue = LANES.reduce((sum, lane) => sum + due[lane], 0);
   // The buckets are counted when the candidates are in hand, not when the sub-tick began: a slow
   // read must not let a stale moment's tokens pay for claims made much later.
   const gateNow = deps.clock.now();
@@ -412,6 +439,40 @@ async function escalateWaiting(
   }
 }
 
+/**
+ * Every lane's due points in one query, when the last full sub-tick found fewer due than this
+ * one could read (so one query, billed one read when empty, does the work of three): up to the
+ * most the lanes could take together, each as if nothing were due above it. A read that comes
+ * back short has found every due point of every lane, which is then what each lane's read would
+ * have found (more, if a lane above takes the room: the plan leaves those). One that comes back
+ * full answers `null` and the lanes are read one by one, as they are with more due. One shard
+ * only: with shards, the lane and shard filters would both be disjunctions.
+ */
+async function readLanesTogether(
+  deps: TickDeps,
+  settings: Settings,
+  dueBy: number,
+  inFlight: PerLane<number>,
+  meter: ReadMeter,
+  dueMemory: DueMemory | undefined,
+): Promise<{ byLane: PerLane<StoredSchedule[]>; readTime: number } | null> {
+  if (dueMemory === undefined || settings.shards > 1) return null;
+  const nothingAbove = perLane(() => 0);
+  const limit = LANES.reduce(
+    (sum, lane) => sum + Math.max(1, roomFor(lane, nothingAbove, inFlight, settings)),
+    0,
+  );
+  if (dueMemory.lastDue !== null && dueMemory.lastDue >= limit) return null;
+  const { schedules, readTime } = await deps.store.readDueAllLanes(dueBy, limit, meter);
+  if (schedules.length >= limit) return null;
+  const byLane = perLane((): StoredSchedule[] => []);
+  for (const schedule of schedules) {
+    const lane = schedule.state.lane;
+    if (lane !== null) byLane[lane].push(schedule);
+  }
+  return { byLane, readTime };
+}
+
 interface Screened {
   /** How many points each lane has due by the next sub-tick (exact: counted when not all read). */
   due: PerLane<number>;
@@ -438,6 +499,7 @@ async function readAndScreen(
   meter: ReadMeter,
   tally: Tally,
   keyBudgets: KeyBudgets | null,
+  dueMemory?: DueMemory,
 ): Promise<Screened> {
   const aheadMs = settings.dispatchAheadSeconds * 1_000;
   const due = perLane(() => 0);
@@ -449,14 +511,25 @@ async function readAndScreen(
   // more than the plan will see, so a lane's limit is never below what the plan could give it.
   const dueNowAbove = perLane(() => 0);
   const counting: Promise<number>[] = [];
+  const together = await readLanesTogether(
+    deps,
+    settings,
+    now + aheadMs,
+    inFlight,
+    meter,
+    dueMemory,
+  );
   for (const lane of LANES) {
     const limit = Math.max(1, roomFor(lane, dueNowAbove, inFlight, settings));
-    const { schedules, readTime } = await deps.store.readDue(lane, now + aheadMs, limit, meter);
+    const { schedules, readTime } =
+      together === null
+        ? await deps.store.readDue(lane, now + aheadMs, limit, meter)
+        : { schedules: together.byLane[lane], readTime: together.readTime };
     // A count does not hold up the next lane's read: only a lane's limit depends on the lanes
     // above, and only on what they read. (Awaited below; should a later read fail first, the
     // count's own failure must not go unhandled.)
     const counted =
-      schedules.length < limit
+      together !== null || schedules.length < limit
         ? Promise.resolve(schedules.length)
         : deps.store.countDue(lane, now + aheadMs, meter);
     const tracked = counted.then((count) => (due[lane] = count));

@@ -37,7 +37,14 @@ import type {
   StoredSchedule,
   Version,
 } from './port.js';
-import { dueQuery, escalationQuery, inFlightQuery, inShard, type ReadMeter } from './queries.js';
+import {
+  dueQuery,
+  dueQueryAllLanes,
+  escalationQuery,
+  inFlightQuery,
+  inShard,
+  type ReadMeter,
+} from './queries.js';
 import { plannerLeaseDoc, statsDoc, WHOLE, type Shard } from '../schedule/shard.js';
 import {
   combinedOf,
@@ -264,6 +271,10 @@ export class FirestoreStore implements ScheduleStore, DeadLetterStore, PlannerSt
 
   readDue(lane: Lane, now: number, limit: number, meter: ReadMeter): Promise<QueryResult> {
     return this.readQuery(inShard(dueQuery(this.db, lane, now), this.shard), limit, meter);
+  }
+
+  readDueAllLanes(now: number, limit: number, meter: ReadMeter): Promise<QueryResult> {
+    return this.readQuery(inShard(dueQueryAllLanes(this.db, now), this.shard), limit, meter);
   }
 
   countDue(lane: Lane, now: number, meter: ReadMeter): Promise<number> {

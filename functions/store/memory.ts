@@ -15,7 +15,7 @@ import { specHash, unclaimReplay } from '../protocol/decisions.js';
 import { applyPatch, type Decision, type Patch } from '../protocol/patch.js';
 import type { PlannerLeaseState, PlannerLeaseWrite } from '../protocol/planner-lease.js';
 import { EMPTY_STATE, liveLease, type ScheduleState } from '../protocol/state.js';
-import type { Lane } from '../schedule/lane.js';
+import { LANES, type Lane } from '../schedule/lane.js';
 import { servesStored, WHOLE, type Shard } from '../schedule/shard.js';
 import {
   DEPLOYED,
@@ -453,6 +453,17 @@ export class MemoryStore implements ScheduleStore, DeadLetterStore, PlannerStore
   readDue(lane: Lane, now: number, limit: number, meter: ReadMeter): Promise<QueryResult> {
     return this.link.send('query', null, () => {
       const due = this.inShard(this.scanAt(now).due[lane]);
+      const chosen = smallest(due, limit, byDueThenId).map((d) => this.stored(d));
+      meter.query(chosen.length);
+      this.db.usage.reads += Math.max(1, chosen.length);
+      return { schedules: chosen, readTime: this.db.clock() };
+    });
+  }
+
+  readDueAllLanes(now: number, limit: number, meter: ReadMeter): Promise<QueryResult> {
+    return this.link.send('query', null, () => {
+      const scan = this.scanAt(now);
+      const due = LANES.flatMap((lane) => this.inShard(scan.due[lane]));
       const chosen = smallest(due, limit, byDueThenId).map((d) => this.stored(d));
       meter.query(chosen.length);
       this.db.usage.reads += Math.max(1, chosen.length);

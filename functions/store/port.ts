@@ -96,6 +96,11 @@ export interface ScheduleStore {
   ): Promise<ConditionalOutcome>;
   /** Up to `limit` schedules of a lane due at `now`, most overdue first. */
   readDue(lane: Lane, now: number, limit: number, meter: ReadMeter): Promise<QueryResult>;
+  /**
+   * Up to `limit` schedules of every lane due at `now`, most overdue first (by due point, then
+   * id): what each lane's `readDue` would return together, in one query.
+   */
+  readDueAllLanes(now: number, limit: number, meter: ReadMeter): Promise<QueryResult>;
   /** How many schedules of a lane are due at `now`. */
   countDue(lane: Lane, now: number, meter: ReadMeter): Promise<number>;
   /** How many schedules of a lane hold a lease that has not lapsed at `now`. */

@@ -111,3 +111,76 @@ describe('counting due points', () => {
     expect(world.summaries[1]?.lanes.medium).toMatchObject({ due: 2, dispatched: 0, deferred: 2 });
   });
 });
+
+describe('reading the lanes together', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  /** `count` hourly schedules of `lane`, due at the start. */
+  async function hourly(
+    context: ReturnType<typeof testWorld>,
+    lane: 'medium' | 'low',
+    count: number,
+  ) {
+    for (let i = 0; i < count; i++) {
+      const id = `${lane}-${i}`;
+      context.world.store.put(id, {
+        cadence: {
+          kind: 'interval',
+          every: '1h',
+          startAt: new Date(WORLD_BEGIN).toISOString(),
+          spread: false,
+        },
+        lane,
+        target: SIMULATED_TARGET,
+      });
+      await reconcileSchedule(context.world.store, id, {
+        thresholds: context.settings.laneThresholds,
+      });
+    }
+  }
+
+  it('takes one query for every lane while little is due, with the due numbers exact', async () => {
+    const context = testWorld({ settings: { inFlightBudget: { high: 4, medium: 4, low: 4 } } });
+    await hourly(context, 'medium', 2);
+    await hourly(context, 'low', 3);
+    const together = vi.spyOn(MemoryStore.prototype, 'readDueAllLanes');
+    const byLane = vi.spyOn(MemoryStore.prototype, 'readDue');
+    const counts = vi.spyOn(MemoryStore.prototype, 'countDue');
+    await context.runMinutes(1);
+
+    // One query per sub-tick (six in the minute), none lane by lane, no count.
+    expect(together).toHaveBeenCalledTimes(6);
+    expect(byLane).not.toHaveBeenCalled();
+    expect(counts).not.toHaveBeenCalled();
+    expect(context.world.summaries[0]?.lanes).toMatchObject({
+      high: { due: 0, dispatched: 0 },
+      medium: { due: 2, dispatched: 2 },
+      low: { due: 3, dispatched: 3 },
+    });
+    expect(context.world.calls).toHaveLength(5);
+  });
+
+  it('goes lane by lane after a sub-tick that found more due than one query could read', async () => {
+    // One medium slot and 20 medium points due: one query could read 9 (4 + 1 + 4), so the first
+    // sub-tick's comes back full and the lanes are read one by one; the sub-ticks after it, which
+    // know 20 were due, read lane by lane at once.
+    const context = testWorld({
+      settings: { inFlightBudget: { high: 4, medium: 1, low: 4 } },
+      syncMs: 120_000,
+    });
+    await hourly(context, 'medium', 20);
+    const together = vi.spyOn(MemoryStore.prototype, 'readDueAllLanes');
+    const byLane = vi.spyOn(MemoryStore.prototype, 'readDue');
+    await context.runMinutes(1);
+
+    expect(together).toHaveBeenCalledTimes(1);
+    expect(byLane).toHaveBeenCalled();
+    expect(context.world.summaries[0]?.lanes.medium).toMatchObject({
+      due: 20,
+      dispatched: 1,
+      deferred: 19,
+    });
+  });
+});

@@ -367,6 +367,23 @@ export function describeStoreConformance(adapter: string, open: () => StoreHarne
       const escalations = await h.store.readEscalations('medium', now, 10, meter);
       expect(escalations.schedules.map((s) => s.id)).toEqual(['medium']);
       expect(meter.documents).toBeGreaterThan(0);
+      // Every lane in one query: what the lanes' reads return together, most overdue first.
+      const byLane = [
+        ...(await h.store.readDue('high', now, 10, meter)).schedules,
+        ...(await h.store.readDue('medium', now, 10, meter)).schedules,
+        ...(await h.store.readDue('low', now, 10, meter)).schedules,
+      ]
+        .sort(
+          (a, b) => (a.state.nextDueAt ?? 0) - (b.state.nextDueAt ?? 0) || (a.id < b.id ? -1 : 1),
+        )
+        .map((s) => s.id);
+      expect(byLane).toHaveLength(5);
+      const all = await h.store.readDueAllLanes(now, 10, meter);
+      expect(all.schedules.map((s) => s.id)).toEqual(byLane);
+      expect(Math.abs(all.readTime - h.now())).toBeLessThan(5_000);
+      expect((await h.store.readDueAllLanes(now, 2, meter)).schedules.map((s) => s.id)).toEqual(
+        byLane.slice(0, 2),
+      );
     });
 
     it('records a dead letter once, replays it with its schedule in one transaction, and reverts', async () => {
@@ -595,6 +612,9 @@ export function describeStoreConformance(adapter: string, open: () => StoreHarne
       expect(await one.countDue('high', now, meter)).toBe(1);
       expect(await one.countInFlight('high', now, meter)).toBe(1);
       expect((await one.readEscalations('high', now, 10, meter)).schedules).toEqual([]);
+      expect((await one.readDueAllLanes(now, 10, meter)).schedules.map((s) => s.id)).toEqual([
+        's1',
+      ]);
       // One shard filters nothing: the document without a stored shard too.
       expect(await h.store.countDue('high', now, meter)).toBe(3);
       // Its own lease: taking it leaves the other shard's (and the unsharded one) free.
