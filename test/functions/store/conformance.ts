@@ -12,6 +12,7 @@ import {
   acquirePlanner,
   releasePlanner,
   renewPlanner,
+  type PlannerLeaseState,
 } from '../../../functions/protocol/planner-lease.js';
 import { EMPTY_STATE, type Lease, type ScheduleState } from '../../../functions/protocol/state.js';
 import type {
@@ -52,6 +53,8 @@ export interface StoreHarness {
   now(): number;
   /** The same store as planner `shard` sees it (functions/schedule/shard.ts). */
   inShard(shard: Shard): ScheduleStore & PlannerStore;
+  /** Documents read so far, as Firestore bills them, where the adapter counts them (memory). */
+  billedReads?(): number;
 }
 
 const DOCUMENT = {
@@ -452,6 +455,92 @@ export function describeStoreConformance(adapter: string, open: () => StoreHarne
         ),
       ).toBe('released');
       expect(await take('p2')).toMatchObject({ kind: 'acquired' });
+    });
+
+    it('renews and releases the planner lease on the version it wrote, reading nothing', async () => {
+      const h = open();
+      const taken = await h.store.decidePlannerLease((state, now) =>
+        acquirePlanner(state, { leaseId: 'p1', holder: 'host-1', forMs: MINUTE }, now),
+      );
+      expect(taken.outcome).toMatchObject({ kind: 'acquired' });
+      const first = taken.written;
+      if (first === null) throw new Error('the take wrote nothing');
+      expect(first.state).toMatchObject({ leaseId: 'p1', holder: 'host-1' });
+      expect(Math.abs(first.at - h.now())).toBeLessThan(5_000);
+      const renewal = renewPlanner(first.state, { leaseId: 'p1', forMs: 2 * MINUTE }, first.at);
+      if (renewal.write === null) throw new Error('the renewal decided to write nothing');
+      const readsBefore = h.billedReads?.();
+      const renewed = await h.store.writePlannerLeaseIfUnchanged(first.version, renewal.write);
+      expect(h.billedReads?.()).toBe(readsBefore);
+      if (renewed.kind !== 'written') throw new Error(`renewal: ${renewed.kind}`);
+      expect(renewed.written.state).toEqual({
+        leaseId: 'p1',
+        holder: 'host-1',
+        until: first.at + 2 * MINUTE,
+      });
+      // The lease as the store now has it is the renewal's…
+      let stored: unknown;
+      await h.store.transactPlannerLease((state) => {
+        stored = state;
+        return { outcome: null, write: null };
+      });
+      expect(stored).toEqual({ leaseId: 'p1', holder: 'host-1', until: first.at + 2 * MINUTE });
+      // …and the take's version is spent: only the renewal's is current.
+      expect((await h.store.writePlannerLeaseIfUnchanged(first.version, renewal.write)).kind).toBe(
+        'conflict',
+      );
+      const release = releasePlanner(renewed.written.state, { leaseId: 'p1' }, renewed.written.at);
+      if (release.write === null) throw new Error('the release decided to write nothing');
+      const readsBeforeRelease = h.billedReads?.();
+      expect(
+        (await h.store.writePlannerLeaseIfUnchanged(renewed.written.version, release.write)).kind,
+      ).toBe('written');
+      expect(h.billedReads?.()).toBe(readsBeforeRelease);
+      // A decision that writes nothing answers no version to write on.
+      const busy = await h.store.decidePlannerLease((state, now) =>
+        renewPlanner(state, { leaseId: 'p2', forMs: MINUTE }, now),
+      );
+      expect(busy).toEqual({ outcome: 'lost', written: null });
+    });
+
+    it('refuses a planner lease write on a version someone wrote over, and writes nothing', async () => {
+      const h = open();
+      // p1's lease lapses at once; p2 takes it.
+      const taken = await h.store.decidePlannerLease((state, now) =>
+        acquirePlanner(state, { leaseId: 'p1', holder: 'p1', forMs: -1 }, now),
+      );
+      const mine = taken.written;
+      if (mine === null) throw new Error('the take wrote nothing');
+      expect(
+        await h.store.transactPlannerLease((state, now) =>
+          acquirePlanner(state, { leaseId: 'p2', holder: 'p2', forMs: MINUTE }, now),
+        ),
+      ).toMatchObject({ kind: 'acquired' });
+      let theirs: PlannerLeaseState | undefined;
+      await h.store.transactPlannerLease((state) => {
+        theirs = state;
+        return { outcome: null, write: null };
+      });
+      // p1 renews on what it last wrote, as if the lease still held.
+      const renewal = renewPlanner(
+        { ...mine.state, until: mine.at + MINUTE },
+        {
+          leaseId: 'p1',
+          forMs: MINUTE,
+        },
+        mine.at,
+      );
+      if (renewal.write === null) throw new Error('the renewal decided to write nothing');
+      expect(await h.store.writePlannerLeaseIfUnchanged(mine.version, renewal.write)).toEqual({
+        kind: 'conflict',
+      });
+      let after: PlannerLeaseState | undefined;
+      await h.store.transactPlannerLease((state) => {
+        after = state;
+        return { outcome: null, write: null };
+      });
+      expect(after).toEqual(theirs);
+      expect(after).toMatchObject({ leaseId: 'p2', holder: 'p2' });
     });
 
     it('never writes the operator’s document: pacer’s writes go to its own', async () => {
