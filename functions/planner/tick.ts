@@ -394,7 +394,8 @@ class Tally {
 
 /**
  * Moves schedules waiting in the medium and low lanes past the moment they became more urgent
- * (an event entering a faster tier while a backlog held it) into the lane in force now.
+ * (an event entering a faster tier while a backlog held it) into the lane in force now: both
+ * lanes in one query, most overdue first.
  */
 async function escalateWaiting(
   deps: TickDeps,
@@ -403,19 +404,20 @@ async function escalateWaiting(
   meter: ReadMeter,
   tally: Tally,
 ): Promise<void> {
-  for (const lane of ['medium', 'low'] as const) {
-    const read = await deps.store.readEscalations(lane, now, ESCALATIONS_PER_SUB_TICK, meter);
-    const writes = decideEach(deps, read.schedules, tally, (schedule) => {
-      const decided = escalate(schedule, read.readTime, settings.laneThresholds);
-      const outcome = decided.outcome;
-      if (outcome.kind === 'invalid') logInvalid(deps.logger, schedule.id, outcome.problems);
-      return { decided, counts: outcome.kind === 'escalated' && outcome.to !== lane };
-    });
-    const results = await deps.store.writeIfUnchanged(writes.map((w) => w.write));
-    results.forEach((result, i) => {
-      if (result.kind === 'written' && writes[i]?.counts === true) tally.escalated++;
-    });
-  }
+  const read = await deps.store.readEscalations(now, ESCALATIONS_PER_SUB_TICK, meter);
+  const writes = decideEach(deps, read.schedules, tally, (schedule) => {
+    const decided = escalate(schedule, read.readTime, settings.laneThresholds);
+    const outcome = decided.outcome;
+    if (outcome.kind === 'invalid') logInvalid(deps.logger, schedule.id, outcome.problems);
+    return {
+      decided,
+      counts: outcome.kind === 'escalated' && outcome.to !== schedule.state.lane,
+    };
+  });
+  const results = await deps.store.writeIfUnchanged(writes.map((w) => w.write));
+  results.forEach((result, i) => {
+    if (result.kind === 'written' && writes[i]?.counts === true) tally.escalated++;
+  });
 }
 
 interface Screened {

@@ -276,8 +276,8 @@ export class FirestoreStore implements ScheduleStore, DeadLetterStore, PlannerSt
     return countOf(inShard(inFlightQuery(this.db, lane, now), this.shard), meter);
   }
 
-  readEscalations(lane: Lane, now: number, limit: number, meter: ReadMeter): Promise<QueryResult> {
-    return this.readQuery(inShard(escalationQuery(this.db, lane, now), this.shard), limit, meter);
+  readEscalations(now: number, limit: number, meter: ReadMeter): Promise<QueryResult> {
+    return this.readQuery(inShard(escalationQuery(this.db, now), this.shard), limit, meter);
   }
 
   private async readQuery(query: Query, limit: number, meter: ReadMeter): Promise<QueryResult> {

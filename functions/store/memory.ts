@@ -15,7 +15,7 @@ import { specHash, unclaimReplay } from '../protocol/decisions.js';
 import { applyPatch, type Decision, type Patch } from '../protocol/patch.js';
 import type { PlannerLeaseState, PlannerLeaseWrite } from '../protocol/planner-lease.js';
 import { EMPTY_STATE, liveLease, type ScheduleState } from '../protocol/state.js';
-import type { Lane } from '../schedule/lane.js';
+import { ESCALATING_LANES, type Lane } from '../schedule/lane.js';
 import { plannerLeaseDoc, servesStored, WHOLE, type Shard } from '../schedule/shard.js';
 import {
   DEPLOYED,
@@ -476,24 +476,25 @@ export class MemoryStore implements ScheduleStore, DeadLetterStore, PlannerStore
     );
   }
 
-  readEscalations(lane: Lane, now: number, limit: number, meter: ReadMeter): Promise<QueryResult> {
+  readEscalations(now: number, limit: number, meter: ReadMeter): Promise<QueryResult> {
     return this.link.send('query', null, () => {
       const found: MemoryDocument[] = [];
       for (const document of this.db.documents.values()) {
-        const { lane: stateLane, escalatesAt } = document.state;
+        const { lane, escalatesAt } = document.state;
         if (
-          stateLane === lane &&
+          lane !== null &&
+          ESCALATING_LANES.includes(lane) &&
           escalatesAt !== null &&
           escalatesAt <= now &&
           servesStored(this.shard, document.state.shard)
         ) {
           found.push(document);
         }
-        if (found.length >= limit) break;
       }
-      meter.query(found.length);
-      this.db.usage.reads += Math.max(1, found.length);
-      return { schedules: found.map((d) => this.stored(d)), readTime: this.db.clock() };
+      const chosen = smallest(found, limit, byEscalationThenId);
+      meter.query(chosen.length);
+      this.db.usage.reads += Math.max(1, chosen.length);
+      return { schedules: chosen.map((d) => this.stored(d)), readTime: this.db.clock() };
     });
   }
 
@@ -834,6 +835,13 @@ function versionNumber(version: Version): number {
     throw new Error(`a ${version.adapter} version given to the memory store`);
   }
   return version.token as number;
+}
+
+function byEscalationThenId(a: MemoryDocument, b: MemoryDocument): number {
+  return (
+    (a.state.escalatesAt ?? 0) - (b.state.escalatesAt ?? 0) ||
+    (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+  );
 }
 
 function byDueThenId(a: MemoryDocument, b: MemoryDocument): number {

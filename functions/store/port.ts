@@ -100,8 +100,11 @@ export interface ScheduleStore {
   countDue(lane: Lane, now: number, meter: ReadMeter): Promise<number>;
   /** How many schedules of a lane hold a lease that has not lapsed at `now`. */
   countInFlight(lane: Lane, now: number, meter: ReadMeter): Promise<number>;
-  /** Up to `limit` schedules of a lane whose escalation point has passed at `now`. */
-  readEscalations(lane: Lane, now: number, limit: number, meter: ReadMeter): Promise<QueryResult>;
+  /**
+   * Up to `limit` schedules, of every lane that escalates, whose escalation point has passed at
+   * `now`, most overdue first: one query.
+   */
+  readEscalations(now: number, limit: number, meter: ReadMeter): Promise<QueryResult>;
 }
 
 /** What a dead letter records (`deadLetters/{id}`). Times in ms. */

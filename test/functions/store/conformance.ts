@@ -367,9 +367,31 @@ export function describeStoreConformance(adapter: string, open: () => StoreHarne
       expect(await h.store.countDue('high', now, meter)).toBe(4);
       expect(await h.store.countDue('medium', now, meter)).toBe(1);
       expect(await h.store.countInFlight('high', now, meter)).toBe(1);
-      const escalations = await h.store.readEscalations('medium', now, 10, meter);
+      const escalations = await h.store.readEscalations(now, 10, meter);
       expect(escalations.schedules.map((s) => s.id)).toEqual(['medium']);
       expect(meter.documents).toBeGreaterThan(0);
+    });
+
+    it('reads the escalations of the medium and low lanes in one query, most overdue first', async () => {
+      const h = open();
+      const now = h.now();
+      const waiting = (lane: 'high' | 'medium' | 'low', escalatesAt: number) =>
+        ({ status: 'active', lane, nextDueAt: now - MINUTE, escalatesAt }) as const;
+      await h.seed('medium-late', DOCUMENT, waiting('medium', now - 3 * MINUTE));
+      await h.seed('low-later', DOCUMENT, waiting('low', now - 2 * MINUTE));
+      await h.seed('low-latest', DOCUMENT, waiting('low', now - MINUTE));
+      await h.seed('medium-ahead', DOCUMENT, waiting('medium', now + MINUTE));
+      // The high lane has nothing to escalate to: never read, whatever it holds.
+      await h.seed('high', DOCUMENT, waiting('high', now - 4 * MINUTE));
+      const meter = new ReadMeter();
+      const all = await h.store.readEscalations(now, 10, meter);
+      expect(all.schedules.map((s) => s.id)).toEqual(['medium-late', 'low-later', 'low-latest']);
+      expect(meter.documents).toBe(3);
+      const first = await h.store.readEscalations(now, 2, meter);
+      expect(first.schedules.map((s) => s.id)).toEqual(['medium-late', 'low-later']);
+      const none = new ReadMeter();
+      expect((await h.store.readEscalations(now - 5 * MINUTE, 10, none)).schedules).toEqual([]);
+      expect(none.documents).toBe(1);
     });
 
     it('records a dead letter once, replays it with its schedule in one transaction, and reverts', async () => {
@@ -676,6 +698,10 @@ export function describeStoreConformance(adapter: string, open: () => StoreHarne
         nextDueAt: now + MINUTE,
       });
       await h.seed('none', DOCUMENT, { ...due, escalatesAt: now - 1 });
+      const waiting = { status: 'active' as const, nextDueAt: now - MINUTE, escalatesAt: now - 1 };
+      await h.seed('e0', DOCUMENT, { ...waiting, lane: 'medium', shard: 0 });
+      await h.seed('e1', DOCUMENT, { ...waiting, lane: 'medium', shard: 1 });
+      await h.seed('e3', DOCUMENT, { ...waiting, lane: 'low', shard: 3 });
       const one = h.inShard({ index: 1, count: 2 });
       const meter = new ReadMeter();
       expect((await one.readDue('high', now, 10, meter)).schedules.map((s) => s.id)).toEqual([
@@ -683,7 +709,9 @@ export function describeStoreConformance(adapter: string, open: () => StoreHarne
       ]);
       expect(await one.countDue('high', now, meter)).toBe(1);
       expect(await one.countInFlight('high', now, meter)).toBe(1);
-      expect((await one.readEscalations('high', now, 10, meter)).schedules).toEqual([]);
+      expect((await one.readEscalations(now, 10, meter)).schedules.map((s) => s.id).sort()).toEqual(
+        ['e1', 'e3'],
+      );
       // One shard filters nothing: the document without a stored shard too.
       expect(await h.store.countDue('high', now, meter)).toBe(3);
       // Its own lease: taking it leaves the other shard's (and the unsharded one) free.
