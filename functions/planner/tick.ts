@@ -25,7 +25,6 @@ import {
   type Screening,
 } from '../protocol/decisions.js';
 import type { Patch } from '../protocol/patch.js';
-import { acquirePlanner, releasePlanner, renewPlanner } from '../protocol/planner-lease.js';
 import type { Lease } from '../protocol/state.js';
 import { LANES, type Lane } from '../schedule/lane.js';
 import { shardSettings, WHOLE, withShard, type Shard } from '../schedule/shard.js';
@@ -39,6 +38,7 @@ import type {
 } from '../store/port.js';
 import { ReadMeter } from '../store/queries.js';
 import { hasRoom, perLane, plan, roomFor, type Candidate } from './plan.js';
+import { releasePlannerLease, renewPlannerLease, takePlannerLease } from './lease.js';
 import type { RateLimitStore } from '../ratelimit/store.js';
 import { chargePlanned, KeyBudgets, type RateLimitMemory } from './rate-limits.js';
 
@@ -117,10 +117,12 @@ export async function runTick(
   const settings = shardSettings(await liveSettings(deps), deps.shard ?? WHOLE);
   const leaseId = deps.newId();
   const budgetMs = settings.tickBudgetSeconds * 1_000;
-  const lease = await store.transactPlannerLease((state, now) =>
+  const { outcome: lease, held } = await takePlannerLease(store, clock, {
+    leaseId,
+    holder: deps.holder,
     // Long enough for the whole tick; a crashed planner's lease lapses before the next minute.
-    acquirePlanner(state, { leaseId, holder: deps.holder, forMs: budgetMs + 30_000 }, now),
-  );
+    forMs: budgetMs + 30_000,
+  });
   if (lease.kind === 'busy') {
     deps.logger.info(
       { event: 'tick.busy', holder: lease.holder, until: iso(lease.until) },
@@ -144,9 +146,8 @@ export async function runTick(
         if (wait > 0) await clock.sleep(wait);
         // Hold the planner lease through this sub-tick; if it lapsed, another planner may
         // plan now, and this one stops.
-        const renewed = await store.transactPlannerLease((state, now) =>
-          renewPlanner(state, { leaseId, forMs: periodMs + 30_000 }, now),
-        );
+        // (A write conditional on this planner's last one: no read, see ./lease.ts.)
+        const renewed = await renewPlannerLease(store, clock, held, periodMs + 30_000);
         if (renewed === 'lost') {
           deps.logger.warn(
             { event: 'tick.busy', lost: true },
@@ -194,7 +195,7 @@ export async function runTick(
       if (nextStart >= budgetMs || clock.now() - started >= budgetMs) break;
     }
   } finally {
-    await store.transactPlannerLease((state, now) => releasePlanner(state, { leaseId }, now));
+    await releasePlannerLease(store, clock, held);
   }
   const durationMs = clock.now() - started;
   if (durationMs > budgetMs + periodMs) {
@@ -415,7 +416,8 @@ class Tally {
 
 /**
  * Moves schedules waiting in the medium and low lanes past the moment they became more urgent
- * (an event entering a faster tier while a backlog held it) into the lane in force now.
+ * (an event entering a faster tier while a backlog held it) into the lane in force now: both
+ * lanes in one query, most overdue first.
  */
 async function escalateWaiting(
   deps: TickDeps,
@@ -424,19 +426,20 @@ async function escalateWaiting(
   meter: ReadMeter,
   tally: Tally,
 ): Promise<void> {
-  for (const lane of ['medium', 'low'] as const) {
-    const read = await deps.store.readEscalations(lane, now, ESCALATIONS_PER_SUB_TICK, meter);
-    const writes = decideEach(deps, read.schedules, tally, (schedule) => {
-      const decided = escalate(schedule, read.readTime, settings.laneThresholds);
-      const outcome = decided.outcome;
-      if (outcome.kind === 'invalid') logInvalid(deps.logger, schedule.id, outcome.problems);
-      return { decided, counts: outcome.kind === 'escalated' && outcome.to !== lane };
-    });
-    const results = await deps.store.writeIfUnchanged(writes.map((w) => w.write));
-    results.forEach((result, i) => {
-      if (result.kind === 'written' && writes[i]?.counts === true) tally.escalated++;
-    });
-  }
+  const read = await deps.store.readEscalations(now, ESCALATIONS_PER_SUB_TICK, meter);
+  const writes = decideEach(deps, read.schedules, tally, (schedule) => {
+    const decided = escalate(schedule, read.readTime, settings.laneThresholds);
+    const outcome = decided.outcome;
+    if (outcome.kind === 'invalid') logInvalid(deps.logger, schedule.id, outcome.problems);
+    return {
+      decided,
+      counts: outcome.kind === 'escalated' && outcome.to !== schedule.state.lane,
+    };
+  });
+  const results = await deps.store.writeIfUnchanged(writes.map((w) => w.write));
+  results.forEach((result, i) => {
+    if (result.kind === 'written' && writes[i]?.counts === true) tally.escalated++;
+  });
 }
 
 /**

@@ -358,10 +358,16 @@ export function claim(
   return decision(
     { kind: 'claimed', lease, lane: screening.lane, previous: claimUndo(state) },
     // The lane it is dispatched in is the lane it is planned in (after a backfill's lapsed lease,
-    // its own again).
+    // its own again), and its escalation point that lane's (none in the high lane).
     {
       state: {
-        ...heldFields(state, screening.spec, lease, now, request.thresholds),
+        ...heldFields(
+          { ...state, lane: screening.lane },
+          screening.spec,
+          lease,
+          now,
+          request.thresholds,
+        ),
         lane: screening.lane,
       },
     },

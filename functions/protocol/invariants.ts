@@ -24,6 +24,8 @@
  *    successful run.
  * 9. `early` — an attempt of a planned lease starts at its due point or later, by the store's
  *    time: a point claimed ahead (dispatch ahead) waits for its point.
+ * 10. `escalation` — a schedule in the high lane has no escalation point: only the medium and
+ *    low lanes escalate, and the planner looks for escalations with one query over every lane.
  *
  * Pure: the monitor keeps what it has seen and answers with violations; it never reads a clock.
  */
@@ -42,6 +44,7 @@ export type InvariantName =
   | 'paused'
   | 'operator'
   | 'early'
+  | 'escalation'
   /** Provider rate limits (functions/ratelimit/invariants.ts). */
   | 'rate'
   | 'blocked';
@@ -291,6 +294,14 @@ export class ProtocolMonitor {
           scheduleId: id,
           at: now,
           message: `lease ${lease.id} holds until ${iso(lease.until)} but nextDueAt is ${state.nextDueAt === null ? 'none' : iso(state.nextDueAt)}`,
+        });
+      }
+      if (state.lane === 'high' && state.escalatesAt !== null) {
+        violations.push({
+          invariant: 'escalation',
+          scheduleId: id,
+          at: now,
+          message: `in the high lane with an escalation point (${iso(state.escalatesAt)})`,
         });
       }
     }

@@ -125,7 +125,8 @@ export function claimOperatorRun(
   });
   return decision(
     { kind: 'claimed', lease, lane, previous: claimUndo(state) },
-    { state: { ...heldFields(state, spec, lease, now, request.thresholds), lane } },
+    // Its escalation point is the lane's it is dispatched in (none in the high lane).
+    { state: { ...heldFields({ ...state, lane }, spec, lease, now, request.thresholds), lane } },
   );
 }
 

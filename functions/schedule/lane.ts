@@ -18,3 +18,9 @@ export function laneForInterval(intervalMs: number, thresholds: LaneThresholds):
 export function isLane(value: unknown): value is Lane {
   return typeof value === 'string' && (LANES as readonly string[]).includes(value);
 }
+
+/**
+ * The lanes whose schedules can escalate: the high lane has nothing more urgent to move to, and
+ * no decision gives a schedule there an escalation point (the checker's `escalation` invariant).
+ */
+export const ESCALATING_LANES: readonly Lane[] = ['medium', 'low'];

@@ -29,6 +29,8 @@ import type {
   DeadLetterRecord,
   DeadLetterStore,
   LetterPatch,
+  PlannerLeaseConditionalOutcome,
+  PlannerLeaseWritten,
   PlannerStore,
   QueryResult,
   ReadResult,
@@ -285,8 +287,8 @@ export class FirestoreStore implements ScheduleStore, DeadLetterStore, PlannerSt
     return countOf(inShard(inFlightQuery(this.db, lane, now), this.shard), meter);
   }
 
-  readEscalations(lane: Lane, now: number, limit: number, meter: ReadMeter): Promise<QueryResult> {
-    return this.readQuery(inShard(escalationQuery(this.db, lane, now), this.shard), limit, meter);
+  readEscalations(now: number, limit: number, meter: ReadMeter): Promise<QueryResult> {
+    return this.readQuery(inShard(escalationQuery(this.db, now), this.shard), limit, meter);
   }
 
   private async readQuery(query: Query, limit: number, meter: ReadMeter): Promise<QueryResult> {
@@ -377,34 +379,74 @@ export class FirestoreStore implements ScheduleStore, DeadLetterStore, PlannerSt
       now: number,
     ) => { outcome: T; write: PlannerLeaseWrite | null },
   ): Promise<T> {
-    const ref = this.db.doc(this.shard.count <= 1 ? PLANNER_DOC : plannerLeaseDoc(this.shard));
+    const ref = this.plannerLeaseRef();
     return this.db.runTransaction(async (transaction) => {
       const snapshot = await transaction.get(ref);
-      const holder = snapshot.get('holder') as unknown;
-      const leaseId = snapshot.get('leaseId') as unknown;
-      const { outcome, write } = decide(
-        {
-          leaseId: typeof leaseId === 'string' ? leaseId : null,
-          holder: typeof holder === 'string' ? holder : null,
-          until: millis(snapshot.get('until')),
-        },
-        readTimeOf(snapshot),
-      );
-      if (write !== null) {
-        transaction.set(
-          ref,
-          {
-            leaseId: write.leaseId,
-            holder: write.holder,
-            until: timestamp(write.until),
-            ...(write.acquiredAt === undefined ? {} : { acquiredAt: timestamp(write.acquiredAt) }),
-            ...(write.releasedAt === undefined ? {} : { releasedAt: timestamp(write.releasedAt) }),
-          },
-          { merge: true },
-        );
-      }
+      const { outcome, write } = decide(plannerLeaseState(snapshot), readTimeOf(snapshot));
+      if (write !== null) transaction.set(ref, plannerLeaseFields(write), { merge: true });
       return outcome;
     });
+  }
+
+  async decidePlannerLease<T>(
+    decide: (
+      state: PlannerLeaseState,
+      now: number,
+    ) => { outcome: T; write: PlannerLeaseWrite | null },
+  ): Promise<{ outcome: T; written: PlannerLeaseWritten | null }> {
+    const ref = this.plannerLeaseRef();
+    // A read and a write conditional on it rather than a transaction: the write's result carries
+    // the update time a later conditional write needs, a transaction's does not. Tried again on
+    // a conflict, as a transaction would be.
+    for (let attempt = 1; ; attempt++) {
+      const snapshot = await ref.get();
+      const now = readTimeOf(snapshot);
+      const { outcome, write } = decide(plannerLeaseState(snapshot), now);
+      if (write === null) return { outcome, written: null };
+      try {
+        const result =
+          snapshot.updateTime === undefined
+            ? await ref.create(plannerLeaseFields(write))
+            : await ref.update(plannerLeaseFields(write), {
+                lastUpdateTime: snapshot.updateTime,
+              });
+        return {
+          outcome,
+          written: { state: writtenLease(write), version: version(result.writeTime), at: now },
+        };
+      } catch (error) {
+        const conflict =
+          isPreconditionFailure(error) ||
+          (error as { code?: unknown }).code === GrpcStatus.ALREADY_EXISTS;
+        if (!conflict || attempt >= PLANNER_LEASE_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  async writePlannerLeaseIfUnchanged(
+    at: Version,
+    write: PlannerLeaseWrite,
+  ): Promise<PlannerLeaseConditionalOutcome> {
+    try {
+      const result = await this.plannerLeaseRef().update(plannerLeaseFields(write), {
+        lastUpdateTime: updateTimeOf(at),
+      });
+      return {
+        kind: 'written',
+        written: {
+          state: writtenLease(write),
+          version: version(result.writeTime),
+          at: result.writeTime.toMillis(),
+        },
+      };
+    } catch (error) {
+      if (isPreconditionFailure(error)) return { kind: 'conflict' };
+      return { kind: 'failed', error };
+    }
+  }
+
+  private plannerLeaseRef(): DocumentReference {
+    return this.db.doc(this.shard.count <= 1 ? PLANNER_DOC : plannerLeaseDoc(this.shard));
   }
 
   async readRecentSummaries<T>(): Promise<T[]> {
@@ -463,6 +505,36 @@ async function countOf(query: Query, meter: ReadMeter): Promise<number> {
   const count = snapshot.data().count;
   meter.aggregation(count);
   return count;
+}
+
+/** How often `decidePlannerLease` tries when another write keeps landing between read and write. */
+const PLANNER_LEASE_ATTEMPTS = 5;
+
+/** The planner lease document as a decision sees it. */
+function plannerLeaseState(snapshot: DocumentSnapshot): PlannerLeaseState {
+  const holder = snapshot.get('holder') as unknown;
+  const leaseId = snapshot.get('leaseId') as unknown;
+  return {
+    leaseId: typeof leaseId === 'string' ? leaseId : null,
+    holder: typeof holder === 'string' ? holder : null,
+    until: millis(snapshot.get('until')),
+  };
+}
+
+/** A planner lease write's fields, as stored (times as Timestamps). */
+function plannerLeaseFields(write: PlannerLeaseWrite): DocumentData {
+  return {
+    leaseId: write.leaseId,
+    holder: write.holder,
+    until: timestamp(write.until),
+    ...(write.acquiredAt === undefined ? {} : { acquiredAt: timestamp(write.acquiredAt) }),
+    ...(write.releasedAt === undefined ? {} : { releasedAt: timestamp(write.releasedAt) }),
+  };
+}
+
+/** The lease a write leaves. */
+function writtenLease(write: PlannerLeaseWrite): PlannerLeaseState {
+  return { leaseId: write.leaseId, holder: write.holder, until: write.until };
 }
 
 /** A write refused because the document changed (or went) since the version it was based on. */

@@ -15,8 +15,8 @@ import { specHash, unclaimReplay } from '../protocol/decisions.js';
 import { applyPatch, type Decision, type Patch } from '../protocol/patch.js';
 import type { PlannerLeaseState, PlannerLeaseWrite } from '../protocol/planner-lease.js';
 import { EMPTY_STATE, liveLease, type ScheduleState } from '../protocol/state.js';
-import { LANES, type Lane } from '../schedule/lane.js';
-import { servesStored, WHOLE, type Shard } from '../schedule/shard.js';
+import { ESCALATING_LANES, LANES, type Lane } from '../schedule/lane.js';
+import { plannerLeaseDoc, servesStored, WHOLE, type Shard } from '../schedule/shard.js';
 import {
   DEPLOYED,
   validateSchedule,
@@ -28,6 +28,8 @@ import type {
   ConditionalWrite,
   DeadLetterRecord,
   DeadLetterStore,
+  PlannerLeaseConditionalOutcome,
+  PlannerLeaseWritten,
   PlannerStore,
   QueryResult,
   ReadResult,
@@ -176,6 +178,8 @@ interface MemoryData {
   /** The planner leases and recent summaries of shards other than one of one. */
   shardLeases?: Map<number, PlannerLeaseState>;
   shardSummaries?: Map<number, object[]>;
+  /** Each planner lease document's version (by its path), for conditional writes. */
+  leaseVersions?: Map<string, number>;
   listeners: WriteListener[];
   clock: () => number;
   validation: ValidationContext;
@@ -483,24 +487,25 @@ export class MemoryStore implements ScheduleStore, DeadLetterStore, PlannerStore
     );
   }
 
-  readEscalations(lane: Lane, now: number, limit: number, meter: ReadMeter): Promise<QueryResult> {
+  readEscalations(now: number, limit: number, meter: ReadMeter): Promise<QueryResult> {
     return this.link.send('query', null, () => {
       const found: MemoryDocument[] = [];
       for (const document of this.db.documents.values()) {
-        const { lane: stateLane, escalatesAt } = document.state;
+        const { lane, escalatesAt } = document.state;
         if (
-          stateLane === lane &&
+          lane !== null &&
+          ESCALATING_LANES.includes(lane) &&
           escalatesAt !== null &&
           escalatesAt <= now &&
           servesStored(this.shard, document.state.shard)
         ) {
           found.push(document);
         }
-        if (found.length >= limit) break;
       }
-      meter.query(found.length);
-      this.db.usage.reads += Math.max(1, found.length);
-      return { schedules: found.map((d) => this.stored(d)), readTime: this.db.clock() };
+      const chosen = smallest(found, limit, byEscalationThenId);
+      meter.query(chosen.length);
+      this.db.usage.reads += Math.max(1, chosen.length);
+      return { schedules: chosen.map((d) => this.stored(d)), readTime: this.db.clock() };
     });
   }
 
@@ -577,28 +582,67 @@ export class MemoryStore implements ScheduleStore, DeadLetterStore, PlannerStore
   // -------------------------------------------------------------------------------------------
   // The planner's own documents.
 
-  transactPlannerLease<T>(
+  async transactPlannerLease<T>(
     decide: (
       state: PlannerLeaseState,
       now: number,
     ) => { outcome: T; write: PlannerLeaseWrite | null },
   ): Promise<T> {
+    return (await this.decidePlannerLease(decide)).outcome;
+  }
+
+  decidePlannerLease<T>(
+    decide: (
+      state: PlannerLeaseState,
+      now: number,
+    ) => { outcome: T; write: PlannerLeaseWrite | null },
+  ): Promise<{ outcome: T; written: PlannerLeaseWritten | null }> {
     return this.link.send('planner', null, () => {
       this.db.usage.reads++;
-      const sharded = this.shard.count > 1;
-      const leases = (this.db.shardLeases ??= new Map<number, PlannerLeaseState>());
-      const current = sharded
-        ? (leases.get(this.shard.index) ?? { leaseId: null, holder: null, until: null })
-        : this.db.plannerLease;
-      const { outcome, write } = decide({ ...current }, this.db.clock());
-      if (write !== null) {
-        this.db.usage.writes++;
-        const written = { leaseId: write.leaseId, holder: write.holder, until: write.until };
-        if (sharded) leases.set(this.shard.index, written);
-        else this.db.plannerLease = written;
-      }
-      return outcome;
+      const now = this.db.clock();
+      const { outcome, write } = decide(this.plannerLease(), now);
+      return { outcome, written: write === null ? null : this.writePlannerLease(write, now) };
     });
+  }
+
+  async writePlannerLeaseIfUnchanged(
+    version: Version,
+    write: PlannerLeaseWrite,
+  ): Promise<PlannerLeaseConditionalOutcome> {
+    try {
+      return await this.link.send('planner', null, () => {
+        const current = this.db.leaseVersions?.get(plannerLeaseDoc(this.shard));
+        if (current !== versionNumber(version)) return { kind: 'conflict' as const };
+        return {
+          kind: 'written' as const,
+          written: this.writePlannerLease(write, this.db.clock()),
+        };
+      });
+    } catch (error) {
+      return { kind: 'failed', error };
+    }
+  }
+
+  /** This shard's planner lease document, as stored (a copy). */
+  private plannerLease(): PlannerLeaseState {
+    const current =
+      this.shard.count > 1 ? this.db.shardLeases?.get(this.shard.index) : this.db.plannerLease;
+    return { ...(current ?? { leaseId: null, holder: null, until: null }) };
+  }
+
+  /** Writes this shard's planner lease document (billed), under a new version. */
+  private writePlannerLease(write: PlannerLeaseWrite, at: number): PlannerLeaseWritten {
+    this.db.usage.writes++;
+    const state = { leaseId: write.leaseId, holder: write.holder, until: write.until };
+    if (this.shard.count > 1) {
+      (this.db.shardLeases ??= new Map()).set(this.shard.index, state);
+    } else {
+      this.db.plannerLease = state;
+    }
+    const versions = (this.db.leaseVersions ??= new Map<string, number>());
+    const version = (versions.get(plannerLeaseDoc(this.shard)) ?? 0) + 1;
+    versions.set(plannerLeaseDoc(this.shard), version);
+    return { state: { ...state }, version: memoryVersion(version), at };
   }
 
   readRecentSummaries<T>(): Promise<T[]> {
@@ -802,6 +846,13 @@ function versionNumber(version: Version): number {
     throw new Error(`a ${version.adapter} version given to the memory store`);
   }
   return version.token as number;
+}
+
+function byEscalationThenId(a: MemoryDocument, b: MemoryDocument): number {
+  return (
+    (a.state.escalatesAt ?? 0) - (b.state.escalatesAt ?? 0) ||
+    (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+  );
 }
 
 function byDueThenId(a: MemoryDocument, b: MemoryDocument): number {

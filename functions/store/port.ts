@@ -105,8 +105,11 @@ export interface ScheduleStore {
   countDue(lane: Lane, now: number, meter: ReadMeter): Promise<number>;
   /** How many schedules of a lane hold a lease that has not lapsed at `now`. */
   countInFlight(lane: Lane, now: number, meter: ReadMeter): Promise<number>;
-  /** Up to `limit` schedules of a lane whose escalation point has passed at `now`. */
-  readEscalations(lane: Lane, now: number, limit: number, meter: ReadMeter): Promise<QueryResult>;
+  /**
+   * Up to `limit` schedules, of every lane that escalates, whose escalation point has passed at
+   * `now`, most overdue first: one query.
+   */
+  readEscalations(now: number, limit: number, meter: ReadMeter): Promise<QueryResult>;
 }
 
 /** What a dead letter records (`deadLetters/{id}`). Times in ms. */
@@ -164,6 +167,26 @@ export interface PlannerStore {
       now: number,
     ) => { outcome: T; write: PlannerLeaseWrite | null },
   ): Promise<T>;
+  /**
+   * `transactPlannerLease`, answering also what the decision wrote ({@link PlannerLeaseWritten};
+   * `null` when it wrote nothing), so the planner's next write can be conditional on it.
+   */
+  decidePlannerLease<T>(
+    decide: (
+      state: PlannerLeaseState,
+      now: number,
+    ) => { outcome: T; write: PlannerLeaseWrite | null },
+  ): Promise<{ outcome: T; written: PlannerLeaseWritten | null }>;
+  /**
+   * Writes the planner lease if its document is still at `version` (this planner's own last
+   * write), without reading it: a renewal or a release that bills no read. Anyone's write in
+   * between (another planner taking a lapsed lease, say) makes it a `conflict`, and nothing is
+   * written.
+   */
+  writePlannerLeaseIfUnchanged(
+    version: Version,
+    write: PlannerLeaseWrite,
+  ): Promise<PlannerLeaseConditionalOutcome>;
   /** The sub-tick summaries kept for `pacer status`. */
   readRecentSummaries<T>(): Promise<T[]>;
   /** Replaces them (only the planner writes them, under its lease). */
@@ -171,3 +194,22 @@ export interface PlannerStore {
   /** `pacer/config`'s fields, or `{}` when it does not exist. */
   readLiveConfig(): Promise<Record<string, unknown>>;
 }
+
+/** The planner lease document as a write left it: what a conditional write is based on. */
+export interface PlannerLeaseWritten {
+  /** The lease as written. */
+  state: PlannerLeaseState;
+  version: Version;
+  /**
+   * The store's time of the write: a decision's read time, a conditional write's commit time.
+   * With the time measured since, it bounds the store's time now (see functions/planner/lease.ts).
+   */
+  at: number;
+}
+
+export type PlannerLeaseConditionalOutcome =
+  | { kind: 'written'; written: PlannerLeaseWritten }
+  /** Someone wrote the lease document since `version` (or it is gone): nothing written. */
+  | { kind: 'conflict' }
+  /** The store did not answer: the write may or may not have landed. */
+  | { kind: 'failed'; error: unknown };

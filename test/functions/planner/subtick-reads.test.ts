@@ -184,3 +184,25 @@ describe('reading the lanes together', () => {
     });
   });
 });
+
+describe('the planner’s fixed reads', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it('read the planner lease once a tick, and the escalations once a sub-tick', async () => {
+    const decided = vi.spyOn(MemoryStore.prototype, 'decidePlannerLease');
+    const written = vi.spyOn(MemoryStore.prototype, 'writePlannerLeaseIfUnchanged');
+    const escalations = vi.spyOn(MemoryStore.prototype, 'readEscalations');
+    const { world } = await mediumWorld(3, { inFlightBudget: { high: 4, medium: 4, low: 4 } }, 200);
+    const full = world.summaries.filter((summary) => summary.refill !== true).length;
+    expect(full).toBe(MINUTES * 6);
+    // Each tick: the take reads; its renewals before each sub-tick after the first, and the
+    // release, write on the planner's own last write.
+    expect(decided).toHaveBeenCalledTimes(MINUTES);
+    const renewals = full - MINUTES;
+    const releases = MINUTES;
+    expect(written).toHaveBeenCalledTimes(renewals + releases);
+    expect(escalations).toHaveBeenCalledTimes(full);
+  });
+});

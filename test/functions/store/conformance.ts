@@ -12,6 +12,7 @@ import {
   acquirePlanner,
   releasePlanner,
   renewPlanner,
+  type PlannerLeaseState,
 } from '../../../functions/protocol/planner-lease.js';
 import { EMPTY_STATE, type Lease, type ScheduleState } from '../../../functions/protocol/state.js';
 import type {
@@ -52,6 +53,8 @@ export interface StoreHarness {
   now(): number;
   /** The same store as planner `shard` sees it (functions/schedule/shard.ts). */
   inShard(shard: Shard): ScheduleStore & PlannerStore;
+  /** Documents read so far, as Firestore bills them, where the adapter counts them (memory). */
+  billedReads?(): number;
 }
 
 const DOCUMENT = {
@@ -364,7 +367,7 @@ export function describeStoreConformance(adapter: string, open: () => StoreHarne
       expect(await h.store.countDue('high', now, meter)).toBe(4);
       expect(await h.store.countDue('medium', now, meter)).toBe(1);
       expect(await h.store.countInFlight('high', now, meter)).toBe(1);
-      const escalations = await h.store.readEscalations('medium', now, 10, meter);
+      const escalations = await h.store.readEscalations(now, 10, meter);
       expect(escalations.schedules.map((s) => s.id)).toEqual(['medium']);
       expect(meter.documents).toBeGreaterThan(0);
       // Every lane in one query: what the lanes' reads return together, most overdue first.
@@ -384,6 +387,28 @@ export function describeStoreConformance(adapter: string, open: () => StoreHarne
       expect((await h.store.readDueAllLanes(now, 2, meter)).schedules.map((s) => s.id)).toEqual(
         byLane.slice(0, 2),
       );
+    });
+
+    it('reads the escalations of the medium and low lanes in one query, most overdue first', async () => {
+      const h = open();
+      const now = h.now();
+      const waiting = (lane: 'high' | 'medium' | 'low', escalatesAt: number) =>
+        ({ status: 'active', lane, nextDueAt: now - MINUTE, escalatesAt }) as const;
+      await h.seed('medium-late', DOCUMENT, waiting('medium', now - 3 * MINUTE));
+      await h.seed('low-later', DOCUMENT, waiting('low', now - 2 * MINUTE));
+      await h.seed('low-latest', DOCUMENT, waiting('low', now - MINUTE));
+      await h.seed('medium-ahead', DOCUMENT, waiting('medium', now + MINUTE));
+      // The high lane has nothing to escalate to: never read, whatever it holds.
+      await h.seed('high', DOCUMENT, waiting('high', now - 4 * MINUTE));
+      const meter = new ReadMeter();
+      const all = await h.store.readEscalations(now, 10, meter);
+      expect(all.schedules.map((s) => s.id)).toEqual(['medium-late', 'low-later', 'low-latest']);
+      expect(meter.documents).toBe(3);
+      const first = await h.store.readEscalations(now, 2, meter);
+      expect(first.schedules.map((s) => s.id)).toEqual(['medium-late', 'low-later']);
+      const none = new ReadMeter();
+      expect((await h.store.readEscalations(now - 5 * MINUTE, 10, none)).schedules).toEqual([]);
+      expect(none.documents).toBe(1);
     });
 
     it('records a dead letter once, replays it with its schedule in one transaction, and reverts', async () => {
@@ -469,6 +494,92 @@ export function describeStoreConformance(adapter: string, open: () => StoreHarne
         ),
       ).toBe('released');
       expect(await take('p2')).toMatchObject({ kind: 'acquired' });
+    });
+
+    it('renews and releases the planner lease on the version it wrote, reading nothing', async () => {
+      const h = open();
+      const taken = await h.store.decidePlannerLease((state, now) =>
+        acquirePlanner(state, { leaseId: 'p1', holder: 'host-1', forMs: MINUTE }, now),
+      );
+      expect(taken.outcome).toMatchObject({ kind: 'acquired' });
+      const first = taken.written;
+      if (first === null) throw new Error('the take wrote nothing');
+      expect(first.state).toMatchObject({ leaseId: 'p1', holder: 'host-1' });
+      expect(Math.abs(first.at - h.now())).toBeLessThan(5_000);
+      const renewal = renewPlanner(first.state, { leaseId: 'p1', forMs: 2 * MINUTE }, first.at);
+      if (renewal.write === null) throw new Error('the renewal decided to write nothing');
+      const readsBefore = h.billedReads?.();
+      const renewed = await h.store.writePlannerLeaseIfUnchanged(first.version, renewal.write);
+      expect(h.billedReads?.()).toBe(readsBefore);
+      if (renewed.kind !== 'written') throw new Error(`renewal: ${renewed.kind}`);
+      expect(renewed.written.state).toEqual({
+        leaseId: 'p1',
+        holder: 'host-1',
+        until: first.at + 2 * MINUTE,
+      });
+      // The lease as the store now has it is the renewal's…
+      let stored: unknown;
+      await h.store.transactPlannerLease((state) => {
+        stored = state;
+        return { outcome: null, write: null };
+      });
+      expect(stored).toEqual({ leaseId: 'p1', holder: 'host-1', until: first.at + 2 * MINUTE });
+      // …and the take's version is spent: only the renewal's is current.
+      expect((await h.store.writePlannerLeaseIfUnchanged(first.version, renewal.write)).kind).toBe(
+        'conflict',
+      );
+      const release = releasePlanner(renewed.written.state, { leaseId: 'p1' }, renewed.written.at);
+      if (release.write === null) throw new Error('the release decided to write nothing');
+      const readsBeforeRelease = h.billedReads?.();
+      expect(
+        (await h.store.writePlannerLeaseIfUnchanged(renewed.written.version, release.write)).kind,
+      ).toBe('written');
+      expect(h.billedReads?.()).toBe(readsBeforeRelease);
+      // A decision that writes nothing answers no version to write on.
+      const busy = await h.store.decidePlannerLease((state, now) =>
+        renewPlanner(state, { leaseId: 'p2', forMs: MINUTE }, now),
+      );
+      expect(busy).toEqual({ outcome: 'lost', written: null });
+    });
+
+    it('refuses a planner lease write on a version someone wrote over, and writes nothing', async () => {
+      const h = open();
+      // p1's lease lapses at once; p2 takes it.
+      const taken = await h.store.decidePlannerLease((state, now) =>
+        acquirePlanner(state, { leaseId: 'p1', holder: 'p1', forMs: -1 }, now),
+      );
+      const mine = taken.written;
+      if (mine === null) throw new Error('the take wrote nothing');
+      expect(
+        await h.store.transactPlannerLease((state, now) =>
+          acquirePlanner(state, { leaseId: 'p2', holder: 'p2', forMs: MINUTE }, now),
+        ),
+      ).toMatchObject({ kind: 'acquired' });
+      let theirs: PlannerLeaseState | undefined;
+      await h.store.transactPlannerLease((state) => {
+        theirs = state;
+        return { outcome: null, write: null };
+      });
+      // p1 renews on what it last wrote, as if the lease still held.
+      const renewal = renewPlanner(
+        { ...mine.state, until: mine.at + MINUTE },
+        {
+          leaseId: 'p1',
+          forMs: MINUTE,
+        },
+        mine.at,
+      );
+      if (renewal.write === null) throw new Error('the renewal decided to write nothing');
+      expect(await h.store.writePlannerLeaseIfUnchanged(mine.version, renewal.write)).toEqual({
+        kind: 'conflict',
+      });
+      let after: PlannerLeaseState | undefined;
+      await h.store.transactPlannerLease((state) => {
+        after = state;
+        return { outcome: null, write: null };
+      });
+      expect(after).toEqual(theirs);
+      expect(after).toMatchObject({ leaseId: 'p2', holder: 'p2' });
     });
 
     it('never writes the operator’s document: pacer’s writes go to its own', async () => {
@@ -604,6 +715,10 @@ export function describeStoreConformance(adapter: string, open: () => StoreHarne
         nextDueAt: now + MINUTE,
       });
       await h.seed('none', DOCUMENT, { ...due, escalatesAt: now - 1 });
+      const waiting = { status: 'active' as const, nextDueAt: now - MINUTE, escalatesAt: now - 1 };
+      await h.seed('e0', DOCUMENT, { ...waiting, lane: 'medium', shard: 0 });
+      await h.seed('e1', DOCUMENT, { ...waiting, lane: 'medium', shard: 1 });
+      await h.seed('e3', DOCUMENT, { ...waiting, lane: 'low', shard: 3 });
       const one = h.inShard({ index: 1, count: 2 });
       const meter = new ReadMeter();
       expect((await one.readDue('high', now, 10, meter)).schedules.map((s) => s.id)).toEqual([
@@ -611,8 +726,13 @@ export function describeStoreConformance(adapter: string, open: () => StoreHarne
       ]);
       expect(await one.countDue('high', now, meter)).toBe(1);
       expect(await one.countInFlight('high', now, meter)).toBe(1);
-      expect((await one.readEscalations('high', now, 10, meter)).schedules).toEqual([]);
+      expect((await one.readEscalations(now, 10, meter)).schedules.map((s) => s.id).sort()).toEqual(
+        ['e1', 'e3'],
+      );
+      // Every lane of the shard, most overdue first (the same due point: by id).
       expect((await one.readDueAllLanes(now, 10, meter)).schedules.map((s) => s.id)).toEqual([
+        'e1',
+        'e3',
         's1',
       ]);
       // One shard filters nothing: the document without a stored shard too.

@@ -49,6 +49,7 @@ function memoryHarness(): StoreHarness {
       return Promise.resolve();
     },
     now: () => Date.now(),
+    billedReads: () => store.usage.reads,
   };
 }
 
