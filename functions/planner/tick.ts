@@ -136,10 +136,12 @@ export async function runTick(
   let failedSubTicks = 0;
   // The provider keys' tokens, kept for the whole tick (see ./rate-limits.ts).
   const rateMemory: RateLimitMemory = new Map();
-  // How much the last full sub-tick found due (see DueMemory).
+  // How much the last full sub-tick found due (see DueMemory): at first, the last one kept in
+  // `pacer/stats` (read anyway), so a busy minute does not begin with one query read in vain.
   const dueMemory: DueMemory = { lastDue: null };
   try {
     let recent = await store.readRecentSummaries<SubTickSummary>();
+    dueMemory.lastDue = dueInAll(recent.at(-1));
     for (let index = 0; ; index++) {
       if (index > 0) {
         const wait = started + index * periodMs - clock.now();
@@ -273,6 +275,23 @@ export type SubTickKind = 'full' | 'refill';
  */
 export interface DueMemory {
   lastDue: number | null;
+}
+
+/**
+ * What a kept summary (`pacer/stats`, written by this or an older version) found due in all
+ * lanes; `null` for none, or for one whose due numbers are not there.
+ */
+export function dueInAll(summary: unknown): number | null {
+  if (typeof summary !== 'object' || summary === null) return null;
+  const lanes: unknown = (summary as { lanes?: unknown }).lanes;
+  if (typeof lanes !== 'object' || lanes === null) return null;
+  let due = 0;
+  for (const lane of LANES) {
+    const found: unknown = (lanes as Record<string, { due?: unknown } | undefined>)[lane]?.due;
+    if (typeof found !== 'number' || !Number.isFinite(found) || found < 0) return null;
+    due += found;
+  }
+  return due;
 }
 
 /** One sub-tick at the clock's current time. */

@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Settings } from '../../../functions/config.js';
 import { EMPTY_STATE } from '../../../functions/protocol/state.js';
 import { reconcileSchedule } from '../../../functions/reconciler/reconcile.js';
+import { dueInAll } from '../../../functions/planner/tick.js';
 import { MemoryStore } from '../../../functions/store/memory.js';
 import { SIMULATED_TARGET } from '../../../infra/sim/population.js';
 import { testWorld, WORLD_BEGIN } from '../../support/world.js';
@@ -173,8 +174,9 @@ describe('reading the lanes together', () => {
     await hourly(context, 'medium', 20);
     const together = vi.spyOn(MemoryStore.prototype, 'readDueAllLanes');
     const byLane = vi.spyOn(MemoryStore.prototype, 'readDue');
-    await context.runMinutes(1);
+    await context.runMinutes(2);
 
+    // Once in two ticks: the second begins with what the last sub-tick kept in pacer/stats.
     expect(together).toHaveBeenCalledTimes(1);
     expect(byLane).toHaveBeenCalled();
     expect(context.world.summaries[0]?.lanes.medium).toMatchObject({
@@ -182,6 +184,18 @@ describe('reading the lanes together', () => {
       dispatched: 1,
       deferred: 19,
     });
+  });
+});
+
+describe('dueInAll: what the last kept sub-tick found due', () => {
+  it.each([
+    ['none kept', undefined, null],
+    ['every lane', { lanes: { high: { due: 1 }, medium: { due: 2 }, low: { due: 3 } } }, 6],
+    ['a lane missing', { lanes: { high: { due: 1 }, medium: { due: 2 } } }, null],
+    ['a due number negative', { lanes: { high: { due: -1 }, medium: {}, low: {} } }, null],
+    ['not a summary', 'x', null],
+  ])('%s', (_, summary, due) => {
+    expect(dueInAll(summary)).toBe(due);
   });
 });
 
