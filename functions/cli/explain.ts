@@ -20,7 +20,7 @@ import { formatDuration } from '../schedule/duration.js';
 import { validateSchedule, validationFor, type Cadence, type Runner } from '../schedule/spec.js';
 import { iso } from '../schedule/time.js';
 import { runsQuery } from '../store/queries.js';
-import { owedSince } from '../protocol/state.js';
+import { owedSince, unrecordedWindow } from '../protocol/state.js';
 import { millis, readState } from '../store/state.js';
 import { readSchedules } from './schedule-read.js';
 import type { CliContext } from './context.js';
@@ -94,8 +94,11 @@ export function compareWithCadence(input: {
   owedDueAt: number | null;
   now: number;
   gapWalkLimit?: number;
-  /** No gap is judged from here on (runs without records: `runHistory: "failures"`). */
-  gapsUntil?: number;
+  /**
+   * No gap is judged from `from` to `until` (on without end when `null`): runs there may have no
+   * record (`runHistory: "failures"`; see `unrecordedWindow`).
+   */
+  unrecorded?: { from: number; until: number | null };
 }): Comparison {
   const { cadence, owedDueAt, now } = input;
   const limit = input.gapWalkLimit ?? GAP_WALK_LIMIT;
@@ -134,8 +137,14 @@ export function compareWithCadence(input: {
       const end = run ?? tailEnd; // missed points lie in [next, end)
       if (next >= end) break;
       const gap = walkGap(cadence, next, end, limit);
-      // From `gapsUntil` on, points without a record may have been served: no gap is judged.
-      if (input.gapsUntil === undefined || gap.from < input.gapsUntil) {
+      // Between the points served without a record, a point without one may have been served:
+      // no gap is judged there.
+      const hidden = input.unrecorded;
+      if (
+        hidden === undefined ||
+        gap.from < hidden.from ||
+        (hidden.until !== null && gap.from > hidden.until)
+      ) {
         entries.push({ kind: 'gap', ...gap });
       }
       at = gap.to;
@@ -232,10 +241,12 @@ export interface ExplainResult {
   consecutiveFailures: number;
   runCount: number;
   /**
-   * The first point served by a run with no record (`runHistory: "failures"`): runs are held
-   * against the cadence only before it.
+   * The first and the last point served by a run with no record (`runHistory: "failures"`;
+   * `unrecordedUntil` `null` with `unrecordedFrom` set: no end kept): gaps between them are not
+   * judged.
    */
   unrecordedFrom: string | null;
+  unrecordedUntil: string | null;
   /** Who paused it, when and why (`null`: not paused, or paused by hand in the document). */
   pause: PauseView | null;
   /** The next due points, each with the lane and rule in force at it (none when not planned). */
@@ -296,7 +307,7 @@ export async function explainSchedule(
   const owed = state.status === 'active' ? owedSince(state) : null;
   // From the first point served without a record (`runHistory: "failures"`) the history has
   // gaps that are no misses: every run is shown, but gaps are judged only before it.
-  const unrecorded = state.unrecordedFrom;
+  const unrecorded = unrecordedWindow(state);
   const comparison =
     spec === null
       ? null
@@ -305,7 +316,7 @@ export async function explainSchedule(
           runs,
           owedDueAt: owed,
           now,
-          ...(unrecorded === null ? {} : { gapsUntil: unrecorded }),
+          ...(unrecorded === null ? {} : { unrecorded }),
         });
 
   const upcoming =
@@ -372,7 +383,8 @@ export async function explainSchedule(
           },
     consecutiveFailures: state.consecutiveFailures,
     runCount: state.runCount,
-    unrecordedFrom: isoOrNull(state.unrecordedFrom),
+    unrecordedFrom: isoOrNull(unrecorded?.from ?? null),
+    unrecordedUntil: isoOrNull(unrecorded?.until ?? null),
     pause: pauseView(state.pause),
     upcoming: upcoming.map(upcomingJson),
     runs: {
@@ -491,7 +503,9 @@ export function renderExplain(result: ExplainResult, now: number): string {
       'run history',
       result.unrecordedFrom === null
         ? null
-        : `first-attempt successes have no record from ${formatTime(result.unrecordedFrom)} (PACER_RUN_HISTORY=failures): gaps are judged only before it`,
+        : result.unrecordedUntil === null
+          ? `first-attempt successes have no record from ${formatTime(result.unrecordedFrom)} (PACER_RUN_HISTORY=failures): gaps are judged only before it`
+          : `first-attempt successes have no record from ${formatTime(result.unrecordedFrom)} to ${formatTime(result.unrecordedUntil)} (PACER_RUN_HISTORY=failures): gaps are judged only outside that`,
     ],
   ]);
   const sections = [header];

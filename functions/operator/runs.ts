@@ -13,6 +13,7 @@
  */
 import type { DispatchBus } from '../bus/port.js';
 import { unclaimReplay, type Subject } from '../protocol/decisions.js';
+import { describeUnrecorded, overlapsUnrecorded, unrecordedWindow } from '../protocol/state.js';
 import {
   cadencePointsBetween,
   claimOperatorRun,
@@ -305,11 +306,11 @@ export async function runBackfill(
   if (options.to > now) {
     return { kind: 'refused', reason: `--to (${iso(options.to)}) is in the future` };
   }
-  const unrecorded = subject.state.unrecordedFrom;
-  if (unrecorded !== null && unrecorded <= options.to) {
+  const unrecorded = unrecordedWindow(subject.state);
+  if (unrecorded !== null && overlapsUnrecorded(subject.state, options.from, options.to)) {
     return {
       kind: 'refused',
-      reason: `runs from ${iso(unrecorded)} on have no record (PACER_RUN_HISTORY=failures), so which points were served cannot be told; backfill only before it`,
+      reason: `runs ${describeUnrecorded(unrecorded)} may have no record (PACER_RUN_HISTORY=failures), so which points were served cannot be told; backfill only ${unrecorded.until === null ? 'before' : 'outside'} it`,
     };
   }
   const spec = subject.validation.spec;

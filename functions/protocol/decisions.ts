@@ -727,9 +727,13 @@ export function complete(
         runCount: state.runCount + 1,
         health: 'ok',
         // A run without a record (`runHistory: "failures"`) succeeded at once: none is written,
-        // and the schedule remembers from which point its history has gaps (for backfills).
+        // and the schedule remembers between which points its history has gaps (for backfills
+        // and `explain`; after the last, with `runHistory` back to `all`, every run has one).
         ...(lease.recorded === false
-          ? { unrecordedFrom: Math.min(state.unrecordedFrom ?? lease.dueAt, lease.dueAt) }
+          ? {
+              unrecordedFrom: Math.min(state.unrecordedFrom ?? lease.dueAt, lease.dueAt),
+              unrecordedUntil: Math.max(state.unrecordedUntil ?? lease.dueAt, lease.dueAt),
+            }
           : {}),
       },
       ...(lease.recorded === false ? {} : { run }),

@@ -11,7 +11,15 @@ import type { Lane, LaneThresholds } from '../schedule/lane.js';
 import type { Cadence } from '../schedule/spec.js';
 import { claimUndo, freshLease, heldFields, type ClaimUndo, type Subject } from './decisions.js';
 import type { Decision } from './patch.js';
-import { liveLease, owedSince, type Lease, type LeaseKind } from './state.js';
+import {
+  describeUnrecorded,
+  liveLease,
+  overlapsUnrecorded,
+  owedSince,
+  unrecordedWindow,
+  type Lease,
+  type LeaseKind,
+} from './state.js';
 
 export type OperatorRunKind = Extract<LeaseKind, 'manual' | 'backfill'>;
 
@@ -98,15 +106,16 @@ export function claimOperatorRun(
   if (request.kind === 'backfill' && own <= now) return decision({ kind: 'owed', since: own });
   const dueAt = request.kind === 'manual' ? now : (request.dueAt ?? now);
   // A point served by a run without a record (`runHistory: "failures"`) cannot be told from
-  // one never served: a backfill never dispatches from the first such point on.
+  // one never served: a backfill never dispatches a point between the first and the last such.
+  const unrecorded = unrecordedWindow(state);
   if (
     request.kind === 'backfill' &&
-    state.unrecordedFrom !== null &&
-    dueAt >= state.unrecordedFrom
+    unrecorded !== null &&
+    overlapsUnrecorded(state, dueAt, dueAt)
   ) {
     return decision({
       kind: 'refused',
-      reason: `runs from ${new Date(state.unrecordedFrom).toISOString()} on have no record (PACER_RUN_HISTORY=failures), so whether ${new Date(dueAt).toISOString()} was served cannot be told`,
+      reason: `runs ${describeUnrecorded(unrecorded)} may have no record (PACER_RUN_HISTORY=failures), so whether ${new Date(dueAt).toISOString()} was served cannot be told`,
     });
   }
   const lane =

@@ -118,6 +118,12 @@ export interface ScheduleState {
    * there the run history has gaps, so a backfill cannot tell which points were served.
    */
   unrecordedFrom: number | null;
+  /**
+   * The latest point served by a run that got no record: after it (once `runHistory` is back to
+   * `all`) every run has its record again. `null` with `unrecordedFrom` set: written by a version
+   * that kept no end, so the gaps run on from `unrecordedFrom`.
+   */
+  unrecordedUntil: number | null;
   specHash: string | null;
   error: string | null;
   health: Health | null;
@@ -150,6 +156,7 @@ export const EMPTY_STATE: ScheduleState = Object.freeze({
   lastSkippedDueAt: null,
   skippedCount: 0,
   unrecordedFrom: null,
+  unrecordedUntil: null,
   specHash: null,
   error: null,
   health: null,
@@ -192,4 +199,38 @@ export function plannedLane(
 
 export function isStatus(value: unknown): value is ScheduleStatus {
   return (STATUSES as readonly unknown[]).includes(value);
+}
+
+/**
+ * The points whose runs may have no record (`runHistory: "failures"`): from `unrecordedFrom` to
+ * `unrecordedUntil` (on without end for a state that kept no end); `null` when every run has one.
+ * A point outside it was served with a record or not served at all.
+ */
+export function unrecordedWindow(
+  state: Pick<ScheduleState, 'unrecordedFrom' | 'unrecordedUntil'>,
+): { from: number; until: number | null } | null {
+  if (state.unrecordedFrom === null) return null;
+  const until = state.unrecordedUntil;
+  return {
+    from: state.unrecordedFrom,
+    until: until !== null && until >= state.unrecordedFrom ? until : null,
+  };
+}
+
+/** Whether the window `[from, to]` holds a point whose run may have no record. */
+export function overlapsUnrecorded(
+  state: Pick<ScheduleState, 'unrecordedFrom' | 'unrecordedUntil'>,
+  from: number,
+  to: number,
+): boolean {
+  const window = unrecordedWindow(state);
+  return window !== null && window.from <= to && (window.until === null || window.until >= from);
+}
+
+/** How a log or an error names the window: "from X to Y" or "from X on". */
+export function describeUnrecorded(window: { from: number; until: number | null }): string {
+  const from = new Date(window.from).toISOString();
+  return window.until === null
+    ? `from ${from} on`
+    : `from ${from} to ${new Date(window.until).toISOString()}`;
 }

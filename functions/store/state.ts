@@ -64,6 +64,7 @@ export function readState(data: DocumentData | undefined): ScheduleState {
     lastSkippedDueAt: planTime(state.lastSkippedDueAt),
     skippedCount: count(state.skippedCount),
     unrecordedFrom: planTime(state.unrecordedFrom),
+    unrecordedUntil: planTime(state.unrecordedUntil),
     specHash: typeof state.specHash === 'string' ? state.specHash : null,
     error: typeof state.error === 'string' ? state.error : null,
     health: HEALTHS.includes(state.health as Health) ? (state.health as Health) : null,
@@ -160,6 +161,7 @@ function stateValue(key: keyof ScheduleState, value: unknown): unknown {
     case 'lastSuccessAt':
     case 'lastSkippedDueAt':
     case 'unrecordedFrom':
+    case 'unrecordedUntil':
       return timestamp(value as number | null);
     case 'lease':
       return value === null ? null : leaseData(value as Lease);

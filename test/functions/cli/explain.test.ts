@@ -73,7 +73,7 @@ describe('comparing runs with the cadence', () => {
       runs: [run(T0), run(T0 + MIN), run(T0 + 6 * MIN)],
       owedDueAt: T0 + 7 * MIN,
       now: T0 + 6.5 * MIN,
-      gapsUntil: T0 + 2 * MIN,
+      unrecorded: { from: T0 + 2 * MIN, until: null },
     });
     expect(timeline(comparison)).toEqual([
       'run 08:00 covered',
@@ -81,6 +81,26 @@ describe('comparing runs with the cadence', () => {
       'run 08:06 covered',
     ]);
     expect(comparison).toMatchObject({ covered: 3, missed: 0, gaps: 0 });
+  });
+
+  it('judges gaps again after the last point served without a record', () => {
+    const comparison = compareWithCadence({
+      cadence: everyMinute,
+      // 08:02 and 08:03 served without records; then every run recorded again, and 08:05–08:07
+      // missed.
+      runs: [run(T0), run(T0 + MIN), run(T0 + 4 * MIN), run(T0 + 8 * MIN)],
+      owedDueAt: T0 + 9 * MIN,
+      now: T0 + 8.5 * MIN,
+      unrecorded: { from: T0 + 2 * MIN, until: T0 + 3 * MIN },
+    });
+    expect(timeline(comparison)).toEqual([
+      'run 08:00 covered',
+      'run 08:01 covered',
+      'run 08:04 covered',
+      'gap 08:05–08:07 ×3',
+      'run 08:08 covered',
+    ]);
+    expect(comparison).toMatchObject({ covered: 4, missed: 3, gaps: 1 });
   });
 
   it('shows a run that served coalesced points after an outage, with the points it skipped as a gap', () => {

@@ -165,9 +165,12 @@ describe('a backfill without a record of every run', () => {
     const records = world.store.runRecords('grid');
     expect(records.filter((record) => record.kind === 'planned')).toEqual([]);
     expect(records.filter((record) => record.kind === 'backfill').length).toBeGreaterThan(0);
+    // From the first to the last point served without one (the latest, at the backfill).
+    const served = world.store.peek('grid')?.state;
+    expect(served?.unrecordedFrom).toBe(WORLD_BEGIN);
     expect(results[0]).toEqual({
       kind: 'refused',
-      reason: `runs from ${new Date(WORLD_BEGIN).toISOString()} on have no record (PACER_RUN_HISTORY=failures), so which points were served cannot be told; backfill only before it`,
+      reason: `runs from ${new Date(WORLD_BEGIN).toISOString()} to ${new Date(served?.unrecordedUntil ?? 0).toISOString()} may have no record (PACER_RUN_HISTORY=failures), so which points were served cannot be told; backfill only outside it`,
     });
     expect(results[1]?.kind).toBe('finished');
     expect(callsOf('grid').length).toBeGreaterThan(1);

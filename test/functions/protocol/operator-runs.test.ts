@@ -219,13 +219,38 @@ describe('claimOperatorRun', () => {
     expect(claimOperatorRun(schedule, backfill(NOW - 90 * MINUTE), NOW).outcome).toEqual({
       kind: 'refused',
       reason:
-        'runs from 2026-06-20T08:30:00.000Z on have no record (PACER_RUN_HISTORY=failures), so whether 2026-06-20T08:30:00.000Z was served cannot be told',
+        'runs from 2026-06-20T08:30:00.000Z on may have no record (PACER_RUN_HISTORY=failures), so whether 2026-06-20T08:30:00.000Z was served cannot be told',
     });
     expect(claimOperatorRun(schedule, backfill(NOW - 150 * MINUTE), NOW).outcome.kind).toBe(
       'claimed',
     );
     // A manual run is no backfill: nothing to tell apart.
     expect(claimOperatorRun(schedule, manual(), NOW).outcome.kind).toBe('claimed');
+  });
+
+  it('a backfill claims a point after the last one served without a record (runHistory back to all)', () => {
+    const schedule = {
+      ...idle(),
+      state: {
+        ...idle().state,
+        unrecordedFrom: NOW - 150 * MINUTE,
+        unrecordedUntil: NOW - 90 * MINUTE,
+      },
+    };
+    expect(claimOperatorRun(schedule, backfill(NOW - 120 * MINUTE), NOW).outcome).toEqual({
+      kind: 'refused',
+      reason:
+        'runs from 2026-06-20T07:30:00.000Z to 2026-06-20T08:30:00.000Z may have no record (PACER_RUN_HISTORY=failures), so whether 2026-06-20T08:00:00.000Z was served cannot be told',
+    });
+    expect(claimOperatorRun(schedule, backfill(NOW - 90 * MINUTE), NOW).outcome.kind).toBe(
+      'refused',
+    );
+    expect(claimOperatorRun(schedule, backfill(NOW - 60 * MINUTE), NOW).outcome.kind).toBe(
+      'claimed',
+    );
+    expect(claimOperatorRun(schedule, backfill(NOW - 180 * MINUTE), NOW).outcome.kind).toBe(
+      'claimed',
+    );
   });
 
   it('a backfill that is dead-lettered also leaves the cadence where it stood', () => {

@@ -11,11 +11,17 @@ import {
   release,
   start,
 } from '../../../functions/protocol/decisions.js';
-import type { RunHistory } from '../../../functions/protocol/state.js';
+import {
+  overlapsUnrecorded,
+  type Lease,
+  type RunHistory,
+  type ScheduleState,
+} from '../../../functions/protocol/state.js';
 import { after, at, edited, interval, subject, THRESHOLDS } from './subjects.js';
 
 const NOW = at('2026-06-20T10:00:00Z');
 const EXPIRE = NOW + 86_400_000;
+const MINUTE = 60_000;
 const startRequest = (attemptId: string) => ({
   leaseId: 'L1',
   attemptId,
@@ -59,8 +65,55 @@ describe('run history', () => {
       // The state tells the success either way; without a record it marks where gaps begin.
       expect(done.patch?.state).toMatchObject({ lastSuccessAt: NOW + 1_000, lastLeaseId: 'L1' });
       expect(after(running, done).state.unrecordedFrom).toBe(history === 'all' ? null : NOW);
+      expect(after(running, done).state.unrecordedUntil).toBe(history === 'all' ? null : NOW);
     },
   );
+
+  it.each([
+    // from, until, window from, window to, overlaps
+    [null, null, 0, 10, false],
+    [5, 7, 0, 4, false],
+    [5, 7, 0, 5, true],
+    [5, 7, 6, 6, true],
+    [5, 7, 7, 9, true],
+    [5, 7, 8, 9, false],
+    // No end kept (a state written before the end was): on without end.
+    [5, null, 80, 90, true],
+    [5, null, 0, 4, false],
+  ] as const)(
+    'overlapsUnrecorded: kept %s–%s, window %s–%s: %s',
+    (from, until, windowFrom, windowTo, overlaps) => {
+      expect(
+        overlapsUnrecorded({ unrecordedFrom: from, unrecordedUntil: until }, windowFrom, windowTo),
+      ).toBe(overlaps);
+    },
+  );
+
+  it('keeps the first and the last point served without a record', () => {
+    const served = (state: Partial<ScheduleState>, dueAt: number) => {
+      const held = claimed('failures');
+      const withState = { ...held, state: { ...held.state, ...state } };
+      const claimedLease = withState.state.lease;
+      if (claimedLease === null) throw new Error('claimed without a lease');
+      const lease: Lease = { ...claimedLease, dueAt };
+      const leased = { ...withState, state: { ...withState.state, lease } };
+      const running = after(leased, start(leased, startRequest('a1'), NOW));
+      return after(running, complete(running, completeRequest('a1'), NOW + 1_000)).state;
+    };
+    const first = served({}, NOW - 10 * MINUTE);
+    expect(first).toMatchObject({
+      unrecordedFrom: NOW - 10 * MINUTE,
+      unrecordedUntil: NOW - 10 * MINUTE,
+    });
+    const later = served(
+      { unrecordedFrom: first.unrecordedFrom, unrecordedUntil: first.unrecordedUntil },
+      NOW - 5 * MINUTE,
+    );
+    expect(later).toMatchObject({
+      unrecordedFrom: NOW - 10 * MINUTE,
+      unrecordedUntil: NOW - 5 * MINUTE,
+    });
+  });
 
   it('a failure of an unrecorded run writes its record whole, and the retry records on', () => {
     const held = claimed('failures');
