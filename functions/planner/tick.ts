@@ -465,8 +465,8 @@ async function escalateWaiting(
  * Every lane's due points in one query, when the last full sub-tick found fewer due than this
  * one could read (so one query, billed one read when empty, does the work of three): up to the
  * most the lanes could take together, each as if nothing were due above it. A read that comes
- * back short has found every due point of every lane, which is then what each lane's read would
- * have found (more, if a lane above takes the room: the plan leaves those). One that comes back
+ * back short has found every due point of every lane: each lane takes what its own read would
+ * have found (its first points, up to its limit), and its due number exactly. One that comes back
  * full answers `null` and the lanes are read one by one, as they are with more due. One shard
  * only: with shards, the lane and shard filters would both be disjunctions.
  */
@@ -543,17 +543,22 @@ async function readAndScreen(
   );
   for (const lane of LANES) {
     const limit = Math.max(1, roomFor(lane, dueNowAbove, inFlight, settings));
+    // From a read of every lane, what this lane's own read would have returned: its first
+    // `limit` points. More would be candidates the plan cannot take, which a provider key would
+    // still admit first, holding the lanes below (found in review).
     const { schedules, readTime } =
       together === null
         ? await deps.store.readDue(lane, now + aheadMs, limit, meter)
-        : { schedules: together.byLane[lane], readTime: together.readTime };
+        : { schedules: together.byLane[lane].slice(0, limit), readTime: together.readTime };
     // A count does not hold up the next lane's read: only a lane's limit depends on the lanes
     // above, and only on what they read. (Awaited below; should a later read fail first, the
     // count's own failure must not go unhandled.)
     const counted =
-      together !== null || schedules.length < limit
-        ? Promise.resolve(schedules.length)
-        : deps.store.countDue(lane, now + aheadMs, meter);
+      together !== null
+        ? Promise.resolve(together.byLane[lane].length)
+        : schedules.length < limit
+          ? Promise.resolve(schedules.length)
+          : deps.store.countDue(lane, now + aheadMs, meter);
     const tracked = counted.then((count) => (due[lane] = count));
     tracked.catch(() => undefined);
     counting.push(tracked);
