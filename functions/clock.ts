@@ -12,6 +12,11 @@ export type Cancel = () => void;
 export interface Clock {
   /** This process's time, ms since the epoch. */
   now(): number;
+  /**
+   * Milliseconds from an arbitrary origin that never step (the system clock may be set back or
+   * forward; this is not): for how long something took, where a step would break a bound.
+   */
+  monotonic(): number;
   sleep(ms: number): Promise<void>;
   /** Calls `fn` once, `ms` from now. */
   after(ms: number, fn: () => void): Cancel;
@@ -23,6 +28,7 @@ export interface Clock {
 
 export const systemClock: Clock = {
   now: Date.now,
+  monotonic: () => performance.now(),
   sleep: (ms) => sleep(ms),
   after(ms, fn) {
     const timer = setTimeout(fn, ms);

@@ -8,7 +8,8 @@
  * this planner no longer holds is never extended.
  *
  * The decisions need the store's time. Without a read, it is the store's time of the last write
- * plus the time this process measured since (as a worker's completion does, see
+ * plus the time this process measured since on its monotonic clock (as a worker's completion
+ * does, see
  * functions/worker/deliver.ts), bounded on the side that keeps the decision safe: a renewal takes
  * the latest the store's time can be (measured from before the last call began), so it never
  * believes a lease holds that the store would find lapsed — when it might have lapsed, the store
@@ -26,16 +27,26 @@ import {
 } from '../protocol/planner-lease.js';
 import type { PlannerLeaseWritten, PlannerStore } from '../store/port.js';
 
-/** What this planner last wrote to the lease document, and when by its own clock. */
+/**
+ * What this planner last wrote to the lease document, and when by its own monotonic clock
+ * (`Clock.monotonic`: the wall clock may be set back or forward mid-tick, and a step would
+ * break the bounds below; found in review).
+ */
 export interface HeldPlannerLease {
   readonly leaseId: string;
   /** `null` once a decision wrote nothing: the next step reads the document. */
   written: PlannerLeaseWritten | null;
-  /** This process's clock just before the call that wrote it began… */
+  /** This process's monotonic clock just before the call that wrote it began… */
   sentAt: number;
   /** …and just after it returned. */
   answeredAt: number;
 }
+
+/**
+ * How far this process's clock may run from the store's while it measures, as a share of the
+ * time measured: real clocks are off by parts per million; a thousandth covers them with room.
+ */
+const RATE_ERROR = 0.001;
 
 type LeaseStep<T> = (
   state: PlannerLeaseState,
@@ -70,11 +81,18 @@ export function renewPlannerLease(
   const step: LeaseStep<'renewed' | 'lost'> = (state, now) =>
     renewPlanner(state, { leaseId: held.leaseId, forMs }, now);
   const written = held.written;
-  const elapsed = clock.now() - held.sentAt;
+  const elapsed = clock.monotonic() - held.sentAt;
   // A clock that went back cannot bound the store's time: read.
   if (written === null || elapsed < 0) return decideOnRead(store, clock, held, step);
   // The latest the store's time can be now.
-  return decideOnOwnWrite(store, clock, held, written, written.at + elapsed, step);
+  return decideOnOwnWrite(
+    store,
+    clock,
+    held,
+    written,
+    written.at + Math.ceil(elapsed * (1 + RATE_ERROR)),
+    step,
+  );
 }
 
 /** Gives the lease back if this planner still holds it. */
@@ -88,7 +106,8 @@ export function releasePlannerLease(
   const written = held.written;
   if (written === null) return decideOnRead(store, clock, held, step);
   // The earliest the store's time can be now (never before the write itself).
-  const earliest = written.at + Math.max(0, clock.now() - held.answeredAt);
+  const earliest =
+    written.at + Math.floor(Math.max(0, clock.monotonic() - held.answeredAt) * (1 - RATE_ERROR));
   return decideOnOwnWrite(store, clock, held, written, earliest, step);
 }
 
@@ -107,10 +126,10 @@ async function decideOnOwnWrite<T>(
 ): Promise<T> {
   const { outcome, write } = step({ ...written.state }, now);
   if (write !== null) {
-    const sentAt = clock.now();
+    const sentAt = clock.monotonic();
     const result = await store.writePlannerLeaseIfUnchanged(written.version, write);
     if (result.kind === 'written') {
-      Object.assign(held, { written: result.written, sentAt, answeredAt: clock.now() });
+      Object.assign(held, { written: result.written, sentAt, answeredAt: clock.monotonic() });
       return outcome;
     }
   }
@@ -124,8 +143,8 @@ async function decideOnRead<T>(
   held: HeldPlannerLease,
   step: LeaseStep<T>,
 ): Promise<T> {
-  const sentAt = clock.now();
+  const sentAt = clock.monotonic();
   const { outcome, written } = await store.decidePlannerLease(step);
-  Object.assign(held, { written, sentAt, answeredAt: clock.now() });
+  Object.assign(held, { written, sentAt, answeredAt: clock.monotonic() });
   return outcome;
 }

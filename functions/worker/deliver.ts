@@ -101,9 +101,9 @@ interface Delivery {
    */
   maxRunSeconds?: number;
   /**
-   * The schedule as this delivery last wrote it (its start, a renewal), and this process's clock
-   * then: the completion is written on that version without a read; `null` if another write
-   * may have come since.
+   * The schedule as this delivery last wrote it (its start, a renewal), and this process's
+   * monotonic clock then: the completion is written on that version without a read; `null` if
+   * another write may have come since.
    */
   own?: { written: Written; at: number } | null;
 }
@@ -360,7 +360,7 @@ async function startAttempt(delivery: Delivery): Promise<StartOutcome> {
 
 /** Keeps what this delivery wrote, for a completion without a read. */
 function remember(delivery: Delivery, written: Written | null): void {
-  delivery.own = written === null ? null : { written, at: delivery.deps.clock.now() };
+  delivery.own = written === null ? null : { written, at: delivery.deps.clock.monotonic() };
 }
 
 /** Answers a delivery that starts nothing: acked, except what gives up (dead letter). */
@@ -566,7 +566,7 @@ async function completeOnOwnWrite(
   const own = delivery.own;
   if (own === undefined || own === null) return null;
   delivery.own = null;
-  const now = own.written.decidedAt + Math.max(0, delivery.deps.clock.now() - own.at);
+  const now = own.written.decidedAt + Math.max(0, delivery.deps.clock.monotonic() - own.at);
   // A clock that jumped could carry the estimate past the lease's end: decide in a transaction.
   const held = own.written.subject.state.lease;
   if (held === null || now >= held.until) return null;

@@ -152,6 +152,8 @@ export class SimProcess {
     };
     this.clock = {
       now: () => virtual.now() + skewMs,
+      // A constant skew: the virtual clock never steps.
+      monotonic: () => virtual.now(),
       sleep: (ms) =>
         new Promise((resolve) => {
           virtual.after(ms, gate(resolve));

@@ -25,6 +25,8 @@ export class FakeClock {
     return {
       ...systemClock,
       now: this.clock,
+      // It never steps: its own time measures too.
+      monotonic: this.clock,
       sleep: this.sleep,
     };
   }

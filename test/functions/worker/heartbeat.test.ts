@@ -14,6 +14,7 @@ const LEASE = 60_000;
 function clockOn(virtual: VirtualClock): Clock {
   return {
     now: () => virtual.now(),
+    monotonic: () => virtual.now(),
     sleep: (ms) => virtual.sleep(ms),
     after: (ms, fn) => virtual.after(ms, fn),
     every: (ms, fn) => {
