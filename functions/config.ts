@@ -350,7 +350,7 @@ export const SETTINGS: readonly SettingDefinition[] = [
   },
   {
     path: 'runHistory',
-    doc: "Which runs get a record in `schedules/{id}/runs`: `all`, or `failures` — a planned run that succeeds at its first attempt then gets none (it is in the logs, `sync.completed`, and the schedule's `last*` fields), so a sync costs 3 writes instead of 5; a backfill then refuses a window its schedule's history has gaps in (`state.unrecordedFrom`).",
+    doc: "Which runs get a record in `schedules/{id}/runs`: `all`, or `failures` — a planned run that succeeds at its first attempt then gets none (it is in the logs, `sync.completed`, and the schedule's `last*` fields), so a sync costs 3 writes instead of 5; a backfill then refuses a window its schedule's history has gaps in (`state.unrecordedFrom` to `state.unrecordedUntil`).",
     env: 'PACER_RUN_HISTORY',
     default: 'all',
     live: true,
