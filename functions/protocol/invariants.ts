@@ -25,7 +25,7 @@
  * 9. `early` — an attempt of a planned lease starts at its due point or later, by the store's
  *    time: a point claimed ahead (dispatch ahead) waits for its point.
  * 10. `escalation` — a schedule in the high lane has no escalation point: only the medium and
- *    low lanes escalate, and the planner looks for escalations with one query over every lane.
+ *    low lanes escalate, and the planner looks for escalations in those two lanes alone.
  *
  * Pure: the monitor keeps what it has seen and answers with violations; it never reads a clock.
  */
