@@ -4,7 +4,8 @@
  * that answers every call in 200 ms, and logs the test can read back.
  */
 import { checkSettings, checkTopology } from '../../infra/check/history.js';
-import { SIMULATED } from '../../infra/sim/population.js';
+import { SIMULATED, SIMULATED_TARGET } from '../../infra/sim/population.js';
+import { reconcileSchedule } from '../../functions/reconciler/reconcile.js';
 import { World } from '../../infra/sim/world.js';
 import type { TickResult } from '../../functions/planner/tick.js';
 import type { BusLink } from '../../functions/bus/memory.js';
@@ -53,5 +54,30 @@ export function testWorld(
   };
   /** Calls of the target made for `id`. */
   const callsOf = (id: string) => world.calls.filter((call) => call.scheduleId === id);
-  return { world, settings, topology, lines, runMinutes, callsOf, ticks };
+  /**
+   * `count` schedules `${prefix}-0`, `${prefix}-1`, …, each due at the start and every `every`
+   * after (exact grid points), reconciled; `fields` go into each spec (a lane, a provider key).
+   */
+  const putDue = async (
+    prefix: string,
+    count: number,
+    fields: Record<string, unknown> = {},
+    every = '1h',
+  ): Promise<void> => {
+    for (let i = 0; i < count; i++) {
+      const id = `${prefix}-${i}`;
+      world.store.put(id, {
+        cadence: {
+          kind: 'interval',
+          every,
+          startAt: new Date(WORLD_BEGIN).toISOString(),
+          spread: false,
+        },
+        ...fields,
+        target: SIMULATED_TARGET,
+      });
+      await reconcileSchedule(world.store, id, { thresholds: settings.laneThresholds });
+    }
+  };
+  return { world, settings, topology, lines, runMinutes, callsOf, putDue, ticks };
 }

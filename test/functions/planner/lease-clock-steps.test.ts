@@ -10,45 +10,18 @@
  * The in-memory store, its time and the planner's clock set by hand (as in lease.test.ts).
  */
 import { describe, expect, it } from 'vitest';
-import type { Clock } from '../../../functions/clock.js';
-import {
-  releasePlannerLease,
-  renewPlannerLease,
-  takePlannerLease,
-} from '../../../functions/planner/lease.js';
-import type { PlannerLeaseState } from '../../../functions/protocol/planner-lease.js';
-import { MemoryStore } from '../../../functions/store/memory.js';
+import { LEASE_SKEW, leaseBench } from '../../support/planner-lease.js';
+import { releasePlannerLease, renewPlannerLease } from '../../../functions/planner/lease.js';
 
-const MINUTE = 60_000;
-const SKEW = 5_000;
+const SKEW = LEASE_SKEW;
 
-function setup() {
-  const time = { store: 1_000_000, offset: SKEW };
-  const store = new MemoryStore({ now: () => time.store });
-  // The wall clock steps with `offset`; the monotonic one, as performance.now(), never does.
-  const clock = { now: () => time.store + time.offset, monotonic: () => time.store } as Clock;
-  const passes = (ms: number) => {
-    time.store += ms;
-  };
-  const stored = async (): Promise<PlannerLeaseState> => {
-    let seen: PlannerLeaseState | undefined;
-    await store.transactPlannerLease((state) => {
-      seen = state;
-      return { outcome: null, write: null };
-    });
-    if (seen === undefined) throw new Error('no lease state');
-    return seen;
-  };
-  const take = (leaseId: string, forMs = MINUTE) =>
-    takePlannerLease(store, clock, { leaseId, holder: `host-${leaseId}`, forMs });
-  return { time, store, clock, passes, stored, take };
-}
+const setup = leaseBench;
 
 describe('the planner lease when the planner’s clock steps back less than the time since its last write', () => {
   it('is renewed from the store’s time, so no other planner takes it while the renewal lasts', async () => {
-    // Found in review (before the monotonic clock): 10 s after the take the clock steps back 8 s; the renewal is written until 2 s +
-    // 40 s after the take (not 10 s + 40 s), and another planner takes the lease 35 s into a
-    // renewal of 40 s while the first still plans: two planners plan at once.
+    // Found in review, before the monotonic clock: 10 s after the take the clock steps back 8 s;
+    // the renewal was written until 2 s + 40 s after the take (not 10 s + 40 s), and another
+    // planner took the lease 35 s into a renewal of 40 s while the first still planned.
     const { time, passes, stored, take, store, clock } = setup();
     const { held } = await take('p1');
     const takenAt = time.store;
@@ -64,8 +37,9 @@ describe('the planner lease when the planner’s clock steps back less than the 
   });
 
   it('is not renewed once it lapsed in the store’s time', async () => {
-    // Found in review (before the monotonic clock): the lease (10 s) lapsed 5 s ago by the store's time; with the clock 8 s back the
-    // estimate is 7 s after the take, the renewal decides the lease still holds and writes it.
+    // Found in review, before the monotonic clock: the lease (10 s) lapsed 5 s ago by the
+    // store's time; with the clock 8 s back the estimate was 7 s after the take, and the renewal
+    // decided the lease still held and wrote it.
     const { time, passes, take, store, clock } = setup();
     const { held } = await take('p1', 10_000);
     passes(15_000);
@@ -76,8 +50,9 @@ describe('the planner lease when the planner’s clock steps back less than the 
 
 describe('the planner lease when the planner’s clock steps forward', () => {
   it('released, can be taken at once by the next planner', async () => {
-    // Found in review (before the monotonic clock): the release's "earliest the store's time can be" is 130 s after the take, the lease
-    // is written to hold until then, and the next minute's planner finds it held ('busy').
+    // Found in review, before the monotonic clock: the release's "earliest the store's time can
+    // be" was 130 s after the take, the lease was written to hold until then, and the next
+    // minute's planner found it held ('busy').
     const { time, passes, stored, take, store, clock } = setup();
     const { held } = await take('p1');
     passes(10_000);

@@ -5,38 +5,19 @@
  * planner's clock 5 s off the store's: only time measured on it counts).
  */
 import { describe, expect, it } from 'vitest';
+import { LEASE_MINUTE, LEASE_SKEW, leaseBench } from '../../support/planner-lease.js';
 import type { Clock } from '../../../functions/clock.js';
 import {
   releasePlannerLease,
   renewPlannerLease,
   takePlannerLease,
 } from '../../../functions/planner/lease.js';
-import { MemoryStore, type StoreLink } from '../../../functions/store/memory.js';
-import type { PlannerLeaseState } from '../../../functions/protocol/planner-lease.js';
+import type { StoreLink } from '../../../functions/store/memory.js';
 
-const MINUTE = 60_000;
-const SKEW = 5_000;
+const MINUTE = LEASE_MINUTE;
+const SKEW = LEASE_SKEW;
 
-function setup(link?: StoreLink) {
-  const time = { store: 1_000_000 };
-  const store = new MemoryStore({ now: () => time.store }, link);
-  const clock = { now: () => time.store + SKEW, monotonic: () => time.store } as Clock;
-  const passes = (ms: number) => {
-    time.store += ms;
-  };
-  const stored = async (): Promise<PlannerLeaseState> => {
-    let seen: PlannerLeaseState | undefined;
-    await store.transactPlannerLease((state) => {
-      seen = state;
-      return { outcome: null, write: null };
-    });
-    if (seen === undefined) throw new Error('no lease state');
-    return seen;
-  };
-  const take = (leaseId: string, forMs = MINUTE) =>
-    takePlannerLease(store, clock, { leaseId, holder: `host-${leaseId}`, forMs });
-  return { time, store, clock, passes, stored, take };
-}
+const setup = leaseBench;
 
 describe('the planner lease a tick holds', () => {
   it('renews and releases it with writes alone, no read after the take', async () => {

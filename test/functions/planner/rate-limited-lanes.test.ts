@@ -9,38 +9,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Settings } from '../../../functions/config.js';
-import { reconcileSchedule } from '../../../functions/reconciler/reconcile.js';
-import { SIMULATED_TARGET } from '../../../infra/sim/population.js';
 import { testWorld, WORLD_BEGIN } from '../../support/world.js';
 
 const HOUR = 3_600_000;
-
-/** `count` schedules of `lane`, due at the start, every hour, of provider `key`. */
-async function schedules(
-  context: ReturnType<typeof testWorld>,
-  prefix: string,
-  count: number,
-  lane: 'high' | 'medium' | 'low',
-  key: string,
-) {
-  for (let i = 0; i < count; i++) {
-    const id = `${prefix}-${i}`;
-    context.world.store.put(id, {
-      cadence: {
-        kind: 'interval',
-        every: '1h',
-        startAt: new Date(WORLD_BEGIN).toISOString(),
-        spread: false,
-      },
-      lane,
-      rateLimitKey: key,
-      target: SIMULATED_TARGET,
-    });
-    await reconcileSchedule(context.world.store, id, {
-      thresholds: context.settings.laneThresholds,
-    });
-  }
-}
 
 /** A world whose lanes share 10 slots, each lane allowed all 10, with no dispatch ahead. */
 function sharedTen(settings: Partial<Settings> = {}) {
@@ -67,8 +38,8 @@ const firstSubTick = (context: ReturnType<typeof testWorld>) =>
 describe('a lane below a lane held by its provider key', () => {
   it('is read and dispatched as if the held points were not due', async () => {
     const context = sharedTen();
-    await schedules(context, 'held', 10, 'high', 'blocked');
-    await schedules(context, 'free', 8, 'medium', 'open');
+    await context.putDue('held', 10, { lane: 'high', rateLimitKey: 'blocked' });
+    await context.putDue('free', 8, { lane: 'medium', rateLimitKey: 'open' });
     await context.world.rateLimits.block('blocked', WORLD_BEGIN + HOUR, {
       scheduleId: 'held-0',
       status: 429,
@@ -88,8 +59,8 @@ describe('a lane below a lane held by its provider key', () => {
     // The same world with the high lane's key open: the high lane takes the 10 slots, the medium
     // lane none (the fix must not hand a lower lane what an admitted point above needs).
     const context = sharedTen();
-    await schedules(context, 'held', 10, 'high', 'open');
-    await schedules(context, 'free', 8, 'medium', 'open');
+    await context.putDue('held', 10, { lane: 'high', rateLimitKey: 'open' });
+    await context.putDue('free', 8, { lane: 'medium', rateLimitKey: 'open' });
     await context.runMinutes(1);
 
     expect(firstSubTick(context)).toMatchObject({

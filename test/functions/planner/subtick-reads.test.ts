@@ -8,7 +8,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Settings } from '../../../functions/config.js';
 import { EMPTY_STATE } from '../../../functions/protocol/state.js';
-import { reconcileSchedule } from '../../../functions/reconciler/reconcile.js';
 import { dueInAll } from '../../../functions/planner/tick.js';
 import { MemoryStore } from '../../../functions/store/memory.js';
 import { SIMULATED_TARGET } from '../../../infra/sim/population.js';
@@ -18,26 +17,11 @@ const MINUTES = 4;
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 
-/** A schedule every 5 minutes (the medium lane), due at the start, reconciled. */
-async function everyFiveMinutes(context: ReturnType<typeof testWorld>, id: string) {
-  context.world.store.put(id, {
-    cadence: {
-      kind: 'interval',
-      every: '5m',
-      startAt: new Date(WORLD_BEGIN).toISOString(),
-      spread: false,
-    },
-    target: SIMULATED_TARGET,
-  });
-  await reconcileSchedule(context.world.store, id, {
-    thresholds: context.settings.laneThresholds,
-  });
-}
-
 /** `count` schedules every 5 minutes (the medium lane), all due at the start. */
 async function mediumWorld(count: number, settings: Partial<Settings>, syncMs: number) {
   const context = testWorld({ settings, syncMs });
-  for (let i = 0; i < count; i++) await everyFiveMinutes(context, `five-${i}`);
+  // Every 5 minutes: the medium lane.
+  await context.putDue('five', count, {}, '5m');
   const counts = vi.spyOn(MemoryStore.prototype, 'countDue');
   await context.runMinutes(MINUTES);
   return { ...context, counts };
@@ -54,7 +38,7 @@ describe('escalations', () => {
       syncMs: 120_000,
     });
     const { world } = context;
-    await everyFiveMinutes(context, 'blocker');
+    await context.putDue('blocker', 1, {}, '5m');
     // In its one-minute (high) tier for five minutes, still stored in the medium lane, held until
     // 13 s in (between the sub-ticks at 10 s and 20 s).
     const heldUntil = WORLD_BEGIN + 13_000;
@@ -118,34 +102,10 @@ describe('reading the lanes together', () => {
     vi.restoreAllMocks();
   });
 
-  /** `count` hourly schedules of `lane`, due at the start. */
-  async function hourly(
-    context: ReturnType<typeof testWorld>,
-    lane: 'medium' | 'low',
-    count: number,
-  ) {
-    for (let i = 0; i < count; i++) {
-      const id = `${lane}-${i}`;
-      context.world.store.put(id, {
-        cadence: {
-          kind: 'interval',
-          every: '1h',
-          startAt: new Date(WORLD_BEGIN).toISOString(),
-          spread: false,
-        },
-        lane,
-        target: SIMULATED_TARGET,
-      });
-      await reconcileSchedule(context.world.store, id, {
-        thresholds: context.settings.laneThresholds,
-      });
-    }
-  }
-
   it('takes one query for every lane while little is due, with the due numbers exact', async () => {
     const context = testWorld({ settings: { inFlightBudget: { high: 4, medium: 4, low: 4 } } });
-    await hourly(context, 'medium', 2);
-    await hourly(context, 'low', 3);
+    await context.putDue('medium', 2, { lane: 'medium' });
+    await context.putDue('low', 3, { lane: 'low' });
     const together = vi.spyOn(MemoryStore.prototype, 'readDueAllLanes');
     const byLane = vi.spyOn(MemoryStore.prototype, 'readDue');
     const counts = vi.spyOn(MemoryStore.prototype, 'countDue');
@@ -171,7 +131,7 @@ describe('reading the lanes together', () => {
       settings: { inFlightBudget: { high: 4, medium: 1, low: 4 } },
       syncMs: 120_000,
     });
-    await hourly(context, 'medium', 20);
+    await context.putDue('medium', 20, { lane: 'medium' });
     const together = vi.spyOn(MemoryStore.prototype, 'readDueAllLanes');
     const byLane = vi.spyOn(MemoryStore.prototype, 'readDue');
     await context.runMinutes(2);

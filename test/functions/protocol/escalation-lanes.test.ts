@@ -1,7 +1,7 @@
 /**
  * Only the medium and low lanes escalate: no decision leaves a schedule in the high lane with an
- * escalation point, so the planner finds every schedule to escalate with one query over all
- * lanes (functions/planner/tick.ts). A schedule's escalation point is always its stored lane's,
+ * escalation point, so the planner finds every schedule to escalate with one query over the
+ * medium and low lanes (functions/planner/tick.ts). A schedule's escalation point is always its stored lane's,
  * also when a claim moves it to another lane than the one it was stored in.
  */
 import { describe, expect, it } from 'vitest';
@@ -18,17 +18,21 @@ const race = documentOf({ kind: 'event', startsAt: '2026-06-20T10:30:00Z' });
 /** Low until its 5-minute tier begins, 24 hours before the start. */
 const nextWeek = documentOf({ kind: 'event', startsAt: '2026-06-27T08:30:00Z' });
 
+/** Next week's race, waiting in the low lane with its escalation point (its 5-minute tier). */
+const waitingLow = () =>
+  subject(nextWeek, {
+    status: 'active',
+    lane: 'low',
+    nextDueAt: NOW + 30 * MINUTE,
+    dueAt: NOW - 30 * MINUTE,
+    escalatesAt: at('2026-06-26T08:30:00Z'),
+    lastLeaseId: 'P0',
+    health: 'ok',
+  });
+
 describe('escalation points by lane', () => {
   it('an operator’s run dispatched in the high lane leaves no escalation point', () => {
-    const waiting = subject(nextWeek, {
-      status: 'active',
-      lane: 'low',
-      nextDueAt: NOW + 30 * MINUTE,
-      dueAt: NOW - 30 * MINUTE,
-      escalatesAt: at('2026-06-26T08:30:00Z'),
-      lastLeaseId: 'P0',
-      health: 'ok',
-    });
+    const waiting = waitingLow();
     const decided = claimOperatorRun(
       waiting,
       { kind: 'manual', leaseId: 'M1', graceMs: GRACE, thresholds: THRESHOLDS, lane: 'high' },
@@ -39,15 +43,7 @@ describe('escalation points by lane', () => {
   });
 
   it('an operator’s run in the schedule’s own lane keeps that lane’s escalation point', () => {
-    const waiting = subject(nextWeek, {
-      status: 'active',
-      lane: 'low',
-      nextDueAt: NOW + 30 * MINUTE,
-      dueAt: NOW - 30 * MINUTE,
-      escalatesAt: at('2026-06-26T08:30:00Z'),
-      lastLeaseId: 'P0',
-      health: 'ok',
-    });
+    const waiting = waitingLow();
     const decided = claimOperatorRun(
       waiting,
       { kind: 'manual', leaseId: 'M1', graceMs: GRACE, thresholds: THRESHOLDS },
